@@ -1,0 +1,267 @@
+//! `mono.yml`: a workspace's optional settings.
+//!
+//! ```yaml
+//! env:
+//!   API_URL: "http://localhost:${MONO_ENV_ID}00"
+//! scripts:
+//!   init: npm install        # before services start
+//!   setup: npm run migrate   # after services are ready
+//!   run: npm run dev         # `mono run`
+//!   destroy: npm run dump    # first step of `mono destroy`
+//! ```
+//!
+//! Unknown keys are errors, not ignored: a typo such as `scirpts` would
+//! otherwise silently disable a script. Every error names the file, line and
+//! column.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+/// File names mono reads its settings from, in order of preference.
+pub const CONFIG_FILES: [&str; 2] = ["mono.yml", "mono.yaml"];
+
+/// Variables mono sets itself; `env:` may not override them.
+const RESERVED: [&str; 4] = ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR"];
+
+/// Why `mono.yml` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Malformed YAML, an unknown key or a wrong type.
+    #[error("{path}:{line}:{column}: {message}; fix the file and try again")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, with the key path where known.
+        message: String,
+    },
+    /// Both `mono.yml` and `mono.yaml` exist.
+    #[error("{dir} has both mono.yml and mono.yaml; keep one")]
+    Ambiguous {
+        /// The workspace.
+        dir: PathBuf,
+    },
+}
+
+/// The four scripts of an environment's life.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scripts {
+    /// Runs before services start.
+    #[serde(default, deserialize_with = "script")]
+    pub init: Option<String>,
+    /// Runs once services are ready.
+    #[serde(default, deserialize_with = "script")]
+    pub setup: Option<String>,
+    /// Sent to the tmux session by `mono run`.
+    #[serde(default, deserialize_with = "script")]
+    pub run: Option<String>,
+    /// Runs first in `mono destroy`.
+    #[serde(default, deserialize_with = "script")]
+    pub destroy: Option<String>,
+}
+
+/// A workspace's settings; the default when there is no `mono.yml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonoConfig {
+    /// The file the settings came from, if any.
+    pub file: Option<PathBuf>,
+    /// `env:` in file order, values not yet interpolated.
+    pub env: Vec<(String, String)>,
+    /// `scripts:`.
+    pub scripts: Scripts,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    env: OrderedEnv,
+    #[serde(default)]
+    scripts: Scripts,
+}
+
+impl MonoConfig {
+    /// Reads the settings of the workspace at `dir`.
+    pub fn load(dir: &Path) -> Result<MonoConfig, ConfigError> {
+        let found: Vec<PathBuf> =
+            CONFIG_FILES.iter().map(|f| dir.join(f)).filter(|p| p.is_file()).collect();
+        match found.as_slice() {
+            [] => Ok(MonoConfig::default()),
+            [path] => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                Self::parse(path, &text)
+            }
+            _ => Err(ConfigError::Ambiguous { dir: dir.to_path_buf() }),
+        }
+    }
+
+    /// Parses settings text; `path` is only used in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<MonoConfig, ConfigError> {
+        // An empty file (or one with only comments) is an empty config.
+        let raw: Option<RawConfig> =
+            serde_yaml::from_str(text).map_err(|e| invalid(path, &e))?;
+        let raw = raw.unwrap_or(RawConfig { env: OrderedEnv::default(), scripts: Scripts::default() });
+        if let Some((key, _)) = raw.env.0.iter().find(|(k, _)| RESERVED.contains(&k.as_str())) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: format!("env.{key} is set by mono and cannot be overridden"),
+            });
+        }
+        Ok(MonoConfig { file: Some(path.to_path_buf()), env: raw.env.0, scripts: raw.scripts })
+    }
+}
+
+fn invalid(path: &Path, e: &serde_yaml::Error) -> ConfigError {
+    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+    let full = e.to_string();
+    let message = match full.rfind(" at line ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
+    };
+    ConfigError::Invalid { path: path.to_path_buf(), line, column, message }
+}
+
+fn script<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.filter(|s| !s.trim().is_empty()))
+}
+
+/// `env:` as an ordered list, so later entries may use earlier ones.
+#[derive(Default)]
+struct OrderedEnv(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for OrderedEnv {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EnvVisitor;
+        impl<'de> Visitor<'de> for EnvVisitor {
+            type Value = OrderedEnv;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of variable names to values")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<OrderedEnv, E> {
+                Ok(OrderedEnv::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedEnv, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !is_var_name(&key) {
+                        return Err(de::Error::custom(format!(
+                            "env: {key:?} is not a valid variable name (letters, digits and _, not starting with a digit)"
+                        )));
+                    }
+                    let Scalar(value) = map.next_value()?;
+                    out.push((key, value));
+                }
+                Ok(OrderedEnv(out))
+            }
+        }
+        d.deserialize_any(EnvVisitor)
+    }
+}
+
+/// A string, number or boolean, as text.
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar(String::new()))
+            }
+        }
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<MonoConfig, ConfigError> {
+        MonoConfig::parse(Path::new("/w/mono.yml"), text)
+    }
+
+    #[test]
+    fn full_file() {
+        let c = parse(
+            "env:\n  B: \"${A}x\"\n  A: 3\n  FLAG: true\nscripts:\n  init: npm ci\n  run: \"npm run dev\"\n  setup: ''\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.env,
+            vec![("B".into(), "${A}x".into()), ("A".into(), "3".into()), ("FLAG".into(), "true".into())]
+        );
+        assert_eq!(c.scripts.init.as_deref(), Some("npm ci"));
+        assert_eq!(c.scripts.setup, None);
+        assert_eq!(c.scripts.destroy, None);
+    }
+
+    #[test]
+    fn empty_file_is_default() {
+        let c = parse("# nothing\n").unwrap();
+        assert!(c.env.is_empty() && c.scripts == Scripts::default());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let e = parse("env: {}\nscirpts:\n  run: x\n").unwrap_err().to_string();
+        assert!(e.starts_with("/w/mono.yml:2:1: unknown field `scirpts`"), "{e}");
+        let e = parse("scripts:\n  runn: x\n").unwrap_err().to_string();
+        assert!(e.starts_with("/w/mono.yml:2:3: scripts: unknown field `runn`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_position() {
+        let e = parse("env:\n  A: [unclosed\n").unwrap_err().to_string();
+        assert!(e.starts_with("/w/mono.yml:"), "{e}");
+        assert!(matches!(parse("env: [1, 2]\n"), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(parse("env:\n  A:\n    nested: 1\n"), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(parse("env:\n  BAD-NAME: 1\n"), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(parse("env:\n  MONO_ENV_ID: 1\n"), Err(ConfigError::Invalid { .. })));
+    }
+}

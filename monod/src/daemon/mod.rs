@@ -1,0 +1,175 @@
+//! The daemon's life: home directory, single-instance lock, socket,
+//! serving, signals and a clean shutdown.
+//!
+//! Start-up order matters: the lock is taken before anything else is
+//! touched (a second daemon changes nothing), a stale socket is removed only
+//! after a failed connect, and readiness is announced only once the socket
+//! accepts. Shutdown (SIGTERM, SIGINT or `daemon.stop`) refuses new
+//! operations, cancels running ones (they roll back), lets connections
+//! finish their replies, removes the socket and closes the database, in that
+//! order, so no state is ever half written.
+
+pub mod lock;
+mod serve;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jsonrpsee::server::stop_channel;
+use mono_proto::api::MonoApiServer;
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::home::Home;
+use crate::monolog::MonoLog;
+use crate::ops::Ops;
+use crate::rpc::Api;
+use crate::state::{StateError, Store};
+
+/// How long connections get to deliver their last replies at shutdown.
+const DRAIN_CONNECTIONS: Duration = Duration::from_secs(5);
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Another daemon holds the lock.
+    #[error("monod is already running for {home} (pid {pid}); `mono daemon stop` stops it")]
+    AlreadyRunning {
+        /// The home directory.
+        home: PathBuf,
+        /// The pid recorded in the lock file.
+        pid: String,
+    },
+    /// The socket answers although the lock was free.
+    #[error("{path} answers although no monod holds the lock; another program is using it")]
+    SocketInUse {
+        /// The socket.
+        path: PathBuf,
+    },
+    /// A file-system step failed.
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        /// The step.
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The state database could not be opened.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// How to run the daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// The home directory (`MONO_HOME`).
+    pub home: PathBuf,
+    /// Write `ready` on stdout once the socket accepts (used by the client
+    /// that starts the daemon, instead of polling for the socket).
+    pub notify_stdout: bool,
+}
+
+/// Runs the daemon until it is asked to stop.
+pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+    let home = Home::new(config.home.clone());
+    prepare_home(&home)?;
+    let _lock = lock::InstanceLock::acquire(&home.lock(), home.root())?;
+    let socket = home.socket();
+    lock::clear_stale_socket(&socket)?;
+
+    let (store, store_thread) = Store::open(&home.state_db())?;
+    let log = MonoLog::open(&home.mono_log()).map_err(|source| DaemonError::Io {
+        what: "open",
+        path: home.mono_log(),
+        source,
+    })?;
+    let ops = Ops::new(home.clone(), store, log);
+    let stop = CancellationToken::new();
+    let tmux = crate::tmux::probe().await;
+    if !tmux.available {
+        tracing::warn!(detail = %tmux.detail, "tmux is not available; init will fail until it is installed");
+    }
+    let methods = Api::new(ops.clone(), tmux, stop.clone()).into_rpc();
+
+    let listener = bind(&socket)?;
+    let (stop_handle, server_handle) = stop_channel();
+    let connections = TaskTracker::new();
+    let acceptor = tokio::spawn(serve::accept_loop(
+        listener,
+        methods.into(),
+        stop_handle,
+        stop.clone(),
+        connections.clone(),
+    ));
+    tracing::info!(home = %home.root().display(), pid = std::process::id(), version = mono_proto::VERSION, "monod ready");
+    if config.notify_stdout {
+        announce_ready();
+    }
+
+    wait_for_stop(&stop).await;
+    tracing::info!("shutting down");
+    stop.cancel();
+    let _ = acceptor.await;
+    ops.shutdown().await;
+    let _ = server_handle.stop();
+    connections.close();
+    if tokio::time::timeout(DRAIN_CONNECTIONS, connections.wait()).await.is_err() {
+        tracing::warn!("some connections did not finish in time");
+    }
+    let _ = std::fs::remove_file(&socket);
+    drop(ops);
+    store_thread.join();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates the home directory (0700) and the data directory.
+fn prepare_home(home: &Home) -> Result<(), DaemonError> {
+    let root = home.root();
+    let io = |what, path: PathBuf| move |source| DaemonError::Io { what, path, source };
+    std::fs::create_dir_all(root).map_err(io("create", root.to_path_buf()))?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
+        .map_err(io("set permissions of", root.to_path_buf()))?;
+    std::fs::create_dir_all(home.data_root()).map_err(io("create", home.data_root()))?;
+    Ok(())
+}
+
+/// Binds the socket and makes it owner-only.
+fn bind(path: &std::path::Path) -> Result<UnixListener, DaemonError> {
+    let io = |what| move |source| DaemonError::Io { what, path: path.to_path_buf(), source };
+    let listener = UnixListener::bind(path).map_err(io("listen on"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io("set permissions of"))?;
+    Ok(listener)
+}
+
+fn announce_ready() {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+}
+
+/// Waits for SIGTERM, SIGINT or `daemon.stop`. SIGHUP is ignored: the
+/// daemon outlives the terminal that started it.
+async fn wait_for_stop(stop: &CancellationToken) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("cannot install signal handlers; stop monod with `mono daemon stop`");
+        stop.cancelled().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT"); return; }
+            _ = hup.recv() => tracing::info!("SIGHUP ignored"),
+            _ = stop.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Serving JSON-RPC on the Unix socket: HTTP POST and WebSocket on the same
+//! connection type, one jsonrpsee service per accepted connection.
+//!
+//! Each connection's peer credentials are checked first: a process of
+//! another user gets a 403 with a JSON-RPC error and is disconnected, even
+//! if file permissions were loosened by hand.
+
+use jsonrpsee::server::{Methods, Server, ServerConfig, StopHandle, serve_with_graceful_shutdown};
+use mono_proto::ErrorCode;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Largest request body accepted (environments are forwarded with requests).
+const MAX_REQUEST: u32 = 4 * 1024 * 1024;
+
+/// Accepts connections until `stop` is cancelled; connection tasks are
+/// spawned on `connections` and finish gracefully once `stop_handle` fires.
+pub async fn accept_loop(
+    listener: UnixListener,
+    methods: Methods,
+    stop_handle: StopHandle,
+    stop: CancellationToken,
+    connections: TaskTracker,
+) {
+    let config = ServerConfig::builder()
+        .max_request_body_size(MAX_REQUEST)
+        .max_response_body_size(64 * 1024 * 1024)
+        .max_connections(1024)
+        .build();
+    let builder = Server::builder().set_config(config).to_service_builder();
+    let owner = rustix::process::geteuid().as_raw();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        let peer = stream.peer_cred().map(|c| c.uid());
+        if peer.as_ref().ok() != Some(&owner) {
+            connections.spawn(refuse(stream, peer.ok(), owner));
+            continue;
+        }
+        let service = builder.clone().build(methods.clone(), stop_handle.clone());
+        let stopped = stop_handle.clone().shutdown();
+        connections.spawn(async move {
+            if let Err(e) = serve_with_graceful_shutdown(stream, service, stopped).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Answers a connection from another user with 403 and closes it.
+async fn refuse(mut stream: UnixStream, peer: Option<u32>, owner: u32) {
+    let who = peer.map_or_else(|| "unknown uid".to_string(), |u| format!("uid {u}"));
+    tracing::warn!(peer = %who, "refused a connection from another user");
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": ErrorCode::PermissionDenied.code(),
+            "message": format!("permission denied: this monod belongs to uid {owner}, the caller is {who}; use your own MONO_HOME"),
+        }
+    })
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}

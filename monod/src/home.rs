@@ -1,0 +1,53 @@
+//! The layout of `$MONO_HOME`.
+
+use std::path::{Path, PathBuf};
+
+use mono_proto::paths;
+
+/// Paths of everything monod keeps under its home directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// The layout rooted at `root`.
+    pub fn new(root: PathBuf) -> Home {
+        Home { root }
+    }
+
+    /// The home directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The JSON-RPC socket.
+    pub fn socket(&self) -> PathBuf {
+        paths::socket_path(&self.root)
+    }
+
+    /// The single-instance lock.
+    pub fn lock(&self) -> PathBuf {
+        self.root.join(paths::LOCK_FILE)
+    }
+
+    /// The state database.
+    pub fn state_db(&self) -> PathBuf {
+        self.root.join(paths::STATE_FILE)
+    }
+
+    /// The operations log.
+    pub fn mono_log(&self) -> PathBuf {
+        self.root.join(paths::MONO_LOG_FILE)
+    }
+
+    /// The parent of all environments' data directories.
+    pub fn data_root(&self) -> PathBuf {
+        self.root.join(paths::DATA_DIR)
+    }
+
+    /// One environment's data directory.
+    pub fn data_dir(&self, env: &str) -> PathBuf {
+        self.data_root().join(env)
+    }
+}

@@ -1,0 +1,24 @@
+//! monod, the mono daemon.
+//!
+//! It owns everything with state: the SQLite database, tmux sessions, user
+//! scripts and the operations log, and serves the JSON-RPC API of
+//! [`mono_proto`] on `$MONO_HOME/monod.sock`. The binary is a thin `main`
+//! around [`daemon::run`].
+
+pub mod busy;
+pub mod config;
+pub mod daemon;
+pub mod docker_probe;
+pub mod home;
+pub mod interpolate;
+pub mod monolog;
+pub mod names;
+pub mod ops;
+pub mod ports;
+pub mod progress;
+pub mod rpc;
+pub mod script;
+pub mod state;
+pub mod tmux;
+pub mod vars;
+pub mod workspace;

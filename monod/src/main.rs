@@ -1,0 +1,51 @@
+//! `monod`: runs the mono daemon in the foreground.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// The mono daemon: serves JSON-RPC on $MONO_HOME/monod.sock.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Home directory [default: $MONO_HOME, else ~/.mono].
+    #[arg(long)]
+    home: Option<PathBuf>,
+    /// Print `ready` on stdout once the socket accepts connections.
+    #[arg(long)]
+    notify_stdout: bool,
+    /// Detach from the caller's session (used when a client starts monod).
+    #[arg(long)]
+    background: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.background {
+        // Leaves the caller's session and process group, so the terminal's
+        // signals and hang-up do not reach the daemon.
+        let _ = rustix::process::setsid();
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MONO_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let home = args
+        .home
+        .or_else(mono_proto::paths::mono_home)
+        .context("cannot find a home directory: set MONO_HOME or HOME")?;
+    let home = std::path::absolute(&home).with_context(|| format!("invalid home {}", home.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("monod")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime
+        .block_on(monod::daemon::run(monod::daemon::DaemonConfig { home, notify_stdout: args.notify_stdout }))
+        .map_err(|e| anyhow::anyhow!("monod: {e}"))
+}

@@ -1,0 +1,106 @@
+//! `mono destroy`: destroy script, tmux session, data directory, row.
+//!
+//! Teardown always completes: whatever is already gone (a session killed by
+//! hand, a deleted workspace or data directory) is noted and skipped, and a
+//! failing destroy script is reported as a warning, because the workspace is
+//! being archived either way. The environment is marked `destroying` first,
+//! so a crash part-way leaves a row that the next destroy finishes.
+
+use std::sync::Arc;
+
+use mono_proto::{CallerEnv, Destroyed};
+
+use super::{OpError, Ops};
+use crate::config::MonoConfig;
+use crate::progress::Progress;
+use crate::script::Outcome;
+use crate::state::Phase;
+use crate::vars::{self, MonoVars};
+use crate::{tmux, workspace};
+
+impl Ops {
+    /// Tears down the environment of the workspace at `path`.
+    pub async fn destroy(
+        self: &Arc<Self>,
+        path: String,
+        caller: CallerEnv,
+        op_id: Option<String>,
+    ) -> Result<Destroyed, OpError> {
+        self.spawn("destroy", move |ops| async move { ops.destroy_task(&path, &caller, op_id.as_deref()).await })
+            .await
+    }
+
+    async fn destroy_task(&self, raw: &str, caller: &CallerEnv, op_id: Option<&str>) -> Result<Destroyed, OpError> {
+        let mut progress = self.progress("mono", op_id);
+        let result = self.destroy_with(raw, caller, &mut progress).await;
+        progress.finish().await;
+        result
+    }
+
+    async fn destroy_with(&self, raw: &str, caller: &CallerEnv, progress: &mut Progress) -> Result<Destroyed, OpError> {
+        let key = workspace::lookup_key(raw)?;
+        let key = key.to_string_lossy().into_owned();
+        let _guard = self.claim(&key, "destroy")?;
+        let row = self.store.by_path(&key).await?.ok_or_else(|| OpError::NotRegistered { path: key.clone() })?;
+        progress.set_env(&row.name);
+        progress.step(format!("mono destroy {key}"));
+        self.store.set_phase(row.id, Phase::Destroying).await?;
+
+        let mut warnings = Vec::new();
+        let mut warn = |progress: &Progress, w: String| {
+            progress.step(format!("warning: {w}"));
+            warnings.push(w);
+        };
+        let ws = std::path::Path::new(&row.path);
+        let data_dir = self.home.data_dir(&row.name);
+
+        if ws.is_dir() {
+            match MonoConfig::load(ws) {
+                Ok(config) => {
+                    if let Some(script) = &config.scripts.destroy {
+                        let mono = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir };
+                        match vars::environment(caller, &mono, &config) {
+                            Ok(env) => match self.run_script(&row.name, "destroy", script, ws, &env, progress).await? {
+                                o if o.success() => {}
+                                Outcome::Cancelled => {
+                                    self.store.set_phase(row.id, Phase::Failed).await?;
+                                    return Err(OpError::Cancelled { env: row.name.clone(), op: "destroy" });
+                                }
+                                o => warn(progress, format!("destroy script failed ({o}); continuing teardown")),
+                            },
+                            Err(e) => warn(progress, format!("destroy script skipped: env.{}: {}", e.key, e.source)),
+                        }
+                    }
+                }
+                Err(e) => warn(progress, format!("destroy script skipped: {e}")),
+            }
+        } else {
+            warn(progress, format!("workspace {} is gone; destroy script skipped", row.path));
+        }
+
+        let session = mono_proto::paths::session_name(&row.name);
+        match tmux::kill_session(&session).await {
+            Ok(true) => progress.step(format!("killed tmux session {session}")),
+            Ok(false) => progress.step(format!("tmux session {session} was already gone")),
+            Err(e) => warn(progress, format!("cannot kill tmux session {session}: {e}")),
+        }
+
+        match std::fs::remove_dir_all(&data_dir) {
+            Ok(()) => progress.step("removed data directory"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => progress.step("data directory was already gone"),
+            Err(source) => {
+                self.store.set_phase(row.id, Phase::Failed).await?;
+                return Err(OpError::Io {
+                    env: row.name.clone(),
+                    action: "remove",
+                    path: data_dir.display().to_string(),
+                    source,
+                });
+            }
+        }
+
+        self.store.remove(row.id).await?;
+        progress.step("destroyed");
+        Ok(Destroyed { name: row.name, warnings })
+    }
+}

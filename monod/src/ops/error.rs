@@ -1,0 +1,159 @@
+//! Errors of operations, each saying what failed, where, and what to do.
+
+use mono_proto::ErrorCode;
+
+use crate::config::ConfigError;
+use crate::interpolate::InterpolateError;
+use crate::script::Outcome;
+use crate::state::StateError;
+use crate::tmux::TmuxError;
+
+/// Why an operation failed. Every variant maps to one [`ErrorCode`].
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// The path cannot be used as a workspace.
+    #[error("{path}: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// `mono init` of a registered path.
+    #[error("{path} is already registered as environment {name}; run `mono destroy {path}` first to recreate it")]
+    AlreadyRegistered {
+        /// The workspace.
+        path: String,
+        /// Its environment.
+        name: String,
+    },
+    /// No environment for the path.
+    #[error("no environment is registered for {path}; `mono list` shows the registered ones")]
+    NotRegistered {
+        /// The workspace.
+        path: String,
+    },
+    /// Another operation holds the environment.
+    #[error("{path}: `mono {running}` is already in progress for this workspace; wait for it to finish and try again")]
+    Busy {
+        /// The workspace.
+        path: String,
+        /// The operation in progress.
+        running: &'static str,
+    },
+    /// `mono.yml` is malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A variable in `mono.yml`'s `env:` cannot be expanded.
+    #[error("{file}: env.{key}: {source}")]
+    Interpolate {
+        /// The config file.
+        file: String,
+        /// The variable being defined.
+        key: String,
+        /// What is wrong.
+        source: InterpolateError,
+    },
+    /// Every slot is taken.
+    #[error("cannot create {path}: all {max} environment slots are in use; destroy an environment first")]
+    Capacity {
+        /// The workspace.
+        path: String,
+        /// The number of slots.
+        max: u32,
+    },
+    /// A user script failed.
+    #[error("{env}: {script} script failed ({outcome}); fix it in {file} and run `mono init` again (nothing was left behind)")]
+    ScriptFailed {
+        /// The environment.
+        env: String,
+        /// Which script (`init`, `setup`, ...).
+        script: &'static str,
+        /// How it ended.
+        outcome: Outcome,
+        /// The config file that defines it.
+        file: String,
+    },
+    /// A script could not be started at all.
+    #[error("{env}: cannot start the {script} script: {source}")]
+    ScriptSpawn {
+        /// The environment.
+        env: String,
+        /// Which script.
+        script: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// tmux failed.
+    #[error("{env}: {source}")]
+    Tmux {
+        /// The environment.
+        env: String,
+        /// The tmux error.
+        source: TmuxError,
+    },
+    /// The environment lacks what the request needs.
+    #[error("{env}: {reason}")]
+    Unavailable {
+        /// The environment.
+        env: String,
+        /// What is missing and what to do.
+        reason: String,
+    },
+    /// A file operation of mono's own failed.
+    #[error("{env}: cannot {action} {path}: {source}")]
+    Io {
+        /// The environment.
+        env: String,
+        /// What mono was doing ("create", "remove").
+        action: &'static str,
+        /// The file or directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The state database failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The daemon is shutting down.
+    #[error("monod is shutting down and takes no new operations; run the command again")]
+    ShuttingDown,
+    /// Shutdown interrupted the operation, which was rolled back.
+    #[error("{env}: {op} was interrupted because monod is shutting down; nothing was left behind, run `mono {op}` again")]
+    Cancelled {
+        /// The environment.
+        env: String,
+        /// The operation.
+        op: &'static str,
+    },
+    /// The operation's task panicked (a bug).
+    #[error("internal error in mono {op}: {detail}; please report it with ~/.mono/monod.log")]
+    Internal {
+        /// The operation.
+        op: &'static str,
+        /// What happened.
+        detail: String,
+    },
+}
+
+impl OpError {
+    /// The wire code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            OpError::InvalidPath { .. } => ErrorCode::InvalidPath,
+            OpError::AlreadyRegistered { .. } => ErrorCode::AlreadyExists,
+            OpError::NotRegistered { .. } => ErrorCode::NotFound,
+            OpError::Busy { .. } => ErrorCode::Busy,
+            OpError::Config(_) | OpError::Interpolate { .. } => ErrorCode::Config,
+            OpError::Capacity { .. } => ErrorCode::Capacity,
+            OpError::ScriptFailed { .. } | OpError::ScriptSpawn { .. } => ErrorCode::ScriptFailed,
+            OpError::Tmux { .. } => ErrorCode::Tmux,
+            OpError::Unavailable { .. } => ErrorCode::Unavailable,
+            OpError::State(StateError::PathTaken { .. }) => ErrorCode::AlreadyExists,
+            OpError::State(StateError::NoFreeSlot { .. }) => ErrorCode::Capacity,
+            OpError::Io { .. } | OpError::State(_) | OpError::Internal { .. } => ErrorCode::Internal,
+            OpError::ShuttingDown => ErrorCode::ShuttingDown,
+            OpError::Cancelled { .. } => ErrorCode::Cancelled,
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `mono init`: register, data directory, init script, setup script, tmux
+//! session. The row is committed first so nothing is ever created that the
+//! state does not know of; any failure undoes every step already done, so
+//! fixing the cause and running init again works.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mono_proto::{CallerEnv, EnvInfo, Mode};
+
+use super::{OpError, Ops};
+use crate::config::MonoConfig;
+use crate::progress::Progress;
+use crate::script::Outcome;
+use crate::state::{EnvRow, NewEnv, Phase, StateError};
+use crate::vars::{self, MonoVars};
+use crate::{names, tmux, workspace};
+
+/// Compose files that make a workspace a docker-mode one.
+const COMPOSE_FILES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
+
+/// What init has created so far, for rollback.
+#[derive(Default)]
+struct Created {
+    data_dir: Option<PathBuf>,
+    session: Option<String>,
+}
+
+impl Ops {
+    /// Sets up the environment of the workspace at `path`.
+    pub async fn init(
+        self: &Arc<Self>,
+        path: String,
+        caller: CallerEnv,
+        op_id: Option<String>,
+    ) -> Result<EnvInfo, OpError> {
+        self.spawn("init", move |ops| async move { ops.init_task(&path, &caller, op_id.as_deref()).await }).await
+    }
+
+    async fn init_task(&self, raw: &str, caller: &CallerEnv, op_id: Option<&str>) -> Result<EnvInfo, OpError> {
+        let mut progress = self.progress("mono", op_id);
+        let result = self.init_with(raw, caller, &mut progress).await;
+        progress.finish().await;
+        result
+    }
+
+    async fn init_with(&self, raw: &str, caller: &CallerEnv, progress: &mut Progress) -> Result<EnvInfo, OpError> {
+        let ws = workspace::existing_dir(raw)?;
+        let ws_str = ws.to_string_lossy().into_owned();
+        let _guard = self.claim(&ws_str, "init")?;
+
+        // Everything that can be checked is checked before anything exists.
+        if let Some(row) = self.store.by_path(&ws_str).await? {
+            return Err(OpError::AlreadyRegistered { path: ws_str, name: row.name });
+        }
+        let config = MonoConfig::load(&ws)?;
+        check_env(&config)?;
+        if let Some(file) = COMPOSE_FILES.iter().map(|f| ws.join(f)).find(|p| p.is_file()) {
+            return Err(OpError::Unavailable {
+                env: ws_str.clone(),
+                reason: format!(
+                    "{} found, but docker mode is not available in this version of mono; remove or rename it to use simple mode",
+                    file.display()
+                ),
+            });
+        }
+        let derived = names::derive(&ws, caller);
+        let row = self
+            .store
+            .register(NewEnv {
+                path: ws_str.clone(),
+                project: derived.project,
+                workspace: derived.workspace,
+                mode: Mode::Simple,
+            })
+            .await
+            .map_err(|e| match e {
+                StateError::NoFreeSlot { max } => OpError::Capacity { path: ws_str.clone(), max },
+                StateError::PathTaken { path, name } => OpError::AlreadyRegistered { path, name },
+                e => e.into(),
+            })?;
+        progress.set_env(&row.name);
+        progress.step(format!("mono init {ws_str}"));
+        let base = crate::ports::block_start(row.id);
+        progress.step(format!("registered as {} (id {}, ports {}-{})", row.name, row.id, base, base + 99));
+
+        let mut created = Created::default();
+        match self.init_steps(&row, &ws, &config, caller, progress, &mut created).await {
+            Ok(()) => {
+                self.store.set_phase(row.id, Phase::Ready).await?;
+                progress.step("ready");
+                let sessions = created.session.iter().cloned().collect();
+                Ok(self.info(&EnvRow { phase: Phase::Ready, ..row }, &sessions))
+            }
+            Err(e) => {
+                progress.step(format!("init failed: {e}"));
+                self.roll_back(&row, created, progress).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn init_steps(
+        &self,
+        row: &EnvRow,
+        ws: &Path,
+        config: &MonoConfig,
+        caller: &CallerEnv,
+        progress: &Progress,
+        created: &mut Created,
+    ) -> Result<(), OpError> {
+        let data_dir = self.home.data_dir(&row.name);
+        std::fs::create_dir_all(&data_dir).map_err(|source| OpError::Io {
+            env: row.name.clone(),
+            action: "create",
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        created.data_dir = Some(data_dir.clone());
+        progress.step("created data directory");
+
+        let mono = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir };
+        let env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
+            file: config_file(config),
+            key: e.key,
+            source: e.source,
+        })?;
+
+        for (kind, script) in [("init", &config.scripts.init), ("setup", &config.scripts.setup)] {
+            let Some(script) = script else { continue };
+            match self.run_script(&row.name, kind, script, ws, &env, progress).await? {
+                o if o.success() => {}
+                Outcome::Cancelled => return Err(OpError::Cancelled { env: row.name.clone(), op: "init" }),
+                outcome => {
+                    return Err(OpError::ScriptFailed {
+                        env: row.name.clone(),
+                        script: kind,
+                        outcome,
+                        file: config_file(config),
+                    });
+                }
+            }
+        }
+
+        let session = mono_proto::paths::session_name(&row.name);
+        let shell = login_shell(caller);
+        let left_out = tmux::new_session(&session, ws, &env, &shell)
+            .await
+            .map_err(|source| OpError::Tmux { env: row.name.clone(), source })?;
+        created.session = Some(session.clone());
+        if !left_out.is_empty() {
+            progress.step(format!(
+                "warning: left out of the tmux session (too large for tmux): {}",
+                left_out.join(", ")
+            ));
+        }
+        progress.step(format!("created tmux session {session}"));
+        Ok(())
+    }
+
+    /// Undoes what a failed init created, newest first. Failures here are
+    /// logged; the row goes last so a failed rollback stays visible.
+    async fn roll_back(&self, row: &EnvRow, created: Created, progress: &Progress) {
+        if let Some(session) = created.session
+            && let Err(e) = tmux::kill_session(&session).await
+        {
+            progress.step(format!("rollback: cannot kill tmux session {session}: {e}"));
+        }
+        if let Some(dir) = created.data_dir
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            progress.step(format!("rollback: cannot remove {}: {e}", dir.display()));
+        }
+        match self.store.remove(row.id).await {
+            Ok(()) => progress.step("rolled back"),
+            Err(e) => {
+                progress.step(format!("rollback: cannot unregister: {e}"));
+                let _ = self.store.set_phase(row.id, Phase::Failed).await;
+            }
+        }
+    }
+}
+
+/// Fails early on `env:` entries that can never expand (bad syntax), before
+/// anything is created. Values that depend on the slot are checked again
+/// once it is known.
+fn check_env(config: &MonoConfig) -> Result<(), OpError> {
+    let placeholder = |_: &str| Some("x".to_string());
+    for (key, raw) in &config.env {
+        crate::interpolate::interpolate(raw, &placeholder).map_err(|source| OpError::Interpolate {
+            file: config_file(config),
+            key: key.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// The config file's path for messages.
+pub(super) fn config_file(config: &MonoConfig) -> String {
+    config.file.as_ref().map_or_else(|| "mono.yml".to_string(), |f| f.display().to_string())
+}
+
+/// The caller's shell when it is an absolute path to a file, else `/bin/sh`.
+fn login_shell(caller: &CallerEnv) -> String {
+    caller
+        .get("SHELL")
+        .filter(|s| Path::new(s).is_absolute() && Path::new(s).is_file())
+        .cloned()
+        .unwrap_or_else(|| "/bin/sh".to_string())
+}

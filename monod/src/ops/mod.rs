@@ -1,0 +1,126 @@
+//! Operations on environments, apart from any transport.
+//!
+//! RPC handlers only parse, call one of these and map the error; tests can
+//! drive them directly. Each operation runs as its own task on a tracker, so
+//! a client that disconnects (Ctrl-C, a killed script) never leaves one half
+//! done, and shutdown can cancel them and wait for their rollback.
+
+mod destroy;
+mod error;
+mod init;
+mod query;
+mod run;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use error::OpError;
+
+use crate::busy::{BusyGuard, BusyPaths};
+use crate::home::Home;
+use crate::monolog::MonoLog;
+use crate::progress::{Progress, Watchers};
+use crate::script::{self, Outcome};
+use crate::state::Store;
+
+/// Everything operations need, shared by all connections.
+pub struct Ops {
+    home: Home,
+    store: Store,
+    log: Arc<MonoLog>,
+    watchers: Watchers,
+    busy: BusyPaths,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Ops {
+    /// Operations over the given home, state and log.
+    pub fn new(home: Home, store: Store, log: MonoLog) -> Arc<Ops> {
+        Arc::new(Ops {
+            home,
+            store,
+            log: Arc::new(log),
+            watchers: Watchers::default(),
+            busy: BusyPaths::default(),
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The home directory layout.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// Watchers of operation progress (`ops.watch`).
+    pub fn watchers(&self) -> &Watchers {
+        &self.watchers
+    }
+
+    /// Number of operations in progress.
+    pub fn in_progress(&self) -> usize {
+        self.busy.len()
+    }
+
+    /// Number of registered environments.
+    pub async fn count(&self) -> Result<u32, OpError> {
+        Ok(self.store.count().await?)
+    }
+
+    /// Refuses new operations, cancels running ones (they roll back) and
+    /// waits until all have finished.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Runs `task` as a tracked task and waits for its result.
+    async fn spawn<T, F>(self: &Arc<Self>, op: &'static str, task: impl FnOnce(Arc<Ops>) -> F) -> Result<T, OpError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, OpError>> + Send + 'static,
+    {
+        if self.shutdown.is_cancelled() {
+            return Err(OpError::ShuttingDown);
+        }
+        self.tasks
+            .spawn(task(self.clone()))
+            .await
+            .map_err(|e| OpError::Internal { op, detail: e.to_string() })?
+    }
+
+    /// Claims a workspace for `op`.
+    fn claim(&self, path: &str, op: &'static str) -> Result<BusyGuard<'_>, OpError> {
+        self.busy.claim(path, op).map_err(|running| OpError::Busy { path: path.to_string(), running })
+    }
+
+    /// Runs one of an environment's scripts, reporting its start, output and
+    /// end; the caller decides what a failure means.
+    async fn run_script(
+        &self,
+        env_name: &str,
+        kind: &'static str,
+        script: &str,
+        ws: &Path,
+        env: &[(String, String)],
+        progress: &Progress,
+    ) -> Result<Outcome, OpError> {
+        progress.step(format!("running {kind} script: {script}"));
+        let outcome = script::run(script, ws, env, progress, &self.shutdown)
+            .await
+            .map_err(|source| OpError::ScriptSpawn { env: env_name.to_string(), script: kind, source })?;
+        progress.step(format!("{kind} script completed ({outcome})"));
+        Ok(outcome)
+    }
+
+    /// A progress reporter for an operation, connected to its watcher.
+    fn progress(&self, tag: &str, op_id: Option<&str>) -> Progress {
+        Progress::new(tag, self.log.clone(), self.watchers.claim(op_id))
+    }
+}

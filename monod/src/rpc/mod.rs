@@ -1,0 +1,100 @@
+//! The JSON-RPC handlers: parse, call one operation, map the error.
+
+mod error;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
+use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
+use mono_proto::api::MonoApiServer;
+use mono_proto::{CallerEnv, Component, DaemonStatus, Destroyed, EnvInfo, RunStarted};
+use tokio_util::sync::CancellationToken;
+
+pub use error::rpc_error;
+
+use crate::ops::Ops;
+
+/// The server half of the API.
+pub struct Api {
+    ops: Arc<Ops>,
+    started: Instant,
+    tmux: Component,
+    stop: CancellationToken,
+}
+
+impl Api {
+    /// Handlers over `ops`; `stop` is cancelled by `daemon.stop`.
+    pub fn new(ops: Arc<Ops>, tmux: Component, stop: CancellationToken) -> Api {
+        Api { ops, started: Instant::now(), tmux, stop }
+    }
+}
+
+#[async_trait]
+impl MonoApiServer for Api {
+    async fn daemon_status(&self) -> RpcResult<DaemonStatus> {
+        Ok(DaemonStatus {
+            version: mono_proto::VERSION.to_string(),
+            protocol: mono_proto::PROTOCOL_VERSION,
+            pid: std::process::id(),
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            home: self.ops.home().root().display().to_string(),
+            environments: self.ops.count().await?,
+            operations: u32::try_from(self.ops.in_progress()).unwrap_or(u32::MAX),
+            tmux: self.tmux.clone(),
+            docker: crate::docker_probe::probe(),
+        })
+    }
+
+    async fn daemon_stop(&self) -> RpcResult<()> {
+        tracing::info!("stop requested over the socket");
+        self.stop.cancel();
+        Ok(())
+    }
+
+    async fn env_init(&self, path: String, env: Option<CallerEnv>, op: Option<String>) -> RpcResult<EnvInfo> {
+        Ok(self.ops.init(path, env.unwrap_or_default(), op).await?)
+    }
+
+    async fn env_destroy(&self, path: String, env: Option<CallerEnv>, op: Option<String>) -> RpcResult<Destroyed> {
+        Ok(self.ops.destroy(path, env.unwrap_or_default(), op).await?)
+    }
+
+    async fn env_run(&self, path: String, env: Option<CallerEnv>) -> RpcResult<RunStarted> {
+        Ok(self.ops.run(path, env.unwrap_or_default()).await?)
+    }
+
+    async fn env_list(&self) -> RpcResult<Vec<EnvInfo>> {
+        Ok(self.ops.list().await?)
+    }
+
+    async fn env_status(&self, path: String) -> RpcResult<EnvInfo> {
+        Ok(self.ops.status(&path).await?)
+    }
+
+    async fn ops_watch(&self, pending: PendingSubscriptionSink, op: String) -> SubscriptionResult {
+        let mut feed = self.ops.watchers().watch(&op);
+        let sink = match pending.accept().await {
+            Ok(sink) => sink,
+            Err(e) => {
+                self.ops.watchers().forget(&op);
+                return Err(e.into());
+            }
+        };
+        loop {
+            tokio::select! {
+                line = feed.lines.recv() => {
+                    let Some(line) = line else { break };
+                    let msg: SubscriptionMessage = serde_json::value::to_raw_value(&line)?.into();
+                    if sink.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+                _ = sink.closed() => break,
+            }
+        }
+        self.ops.watchers().forget(&op);
+        drop(feed.flushed);
+        Ok(())
+    }
+}

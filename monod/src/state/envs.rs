@@ -1,0 +1,266 @@
+//! The `environments` table: registration (slot and unique name in one
+//! transaction), lookups, phase changes and removal.
+
+use mono_proto::Mode;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{StateError, Store, sql};
+use crate::ports::MAX_SLOT;
+
+/// Where an environment is in its life, as stored. Whether a ready
+/// environment is running or stopped is not stored: it is read from tmux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Init has started and not finished.
+    Creating,
+    /// Init finished.
+    Ready,
+    /// Destroy has started and not finished.
+    Destroying,
+    /// An operation was interrupted; destroy cleans up.
+    Failed,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Creating => "creating",
+            Phase::Ready => "ready",
+            Phase::Destroying => "destroying",
+            Phase::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Phase {
+        match s {
+            "creating" => Phase::Creating,
+            "ready" => Phase::Ready,
+            "destroying" => Phase::Destroying,
+            _ => Phase::Failed,
+        }
+    }
+}
+
+/// One registered environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvRow {
+    /// The slot, `MONO_ENV_ID`.
+    pub id: u32,
+    /// Unique `<project>-<workspace>` name.
+    pub name: String,
+    /// Canonical workspace path.
+    pub path: String,
+    /// Project part of the name, before de-duplication.
+    pub project: String,
+    /// Workspace part of the name, before de-duplication.
+    pub workspace: String,
+    /// Simple or docker.
+    pub mode: Mode,
+    /// Stored lifecycle phase.
+    pub phase: Phase,
+    /// RFC 3339 UTC registration time.
+    pub created_at: String,
+}
+
+/// What registration needs.
+#[derive(Debug, Clone)]
+pub struct NewEnv {
+    /// Canonical workspace path.
+    pub path: String,
+    /// Sanitised project part.
+    pub project: String,
+    /// Sanitised workspace part.
+    pub workspace: String,
+    /// Simple or docker.
+    pub mode: Mode,
+}
+
+const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
+    let mode: String = r.get(5)?;
+    let phase: String = r.get(6)?;
+    Ok(EnvRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        path: r.get(2)?,
+        project: r.get(3)?,
+        workspace: r.get(4)?,
+        mode: if mode == "docker" { Mode::Docker } else { Mode::Simple },
+        phase: Phase::parse(&phase),
+        created_at: r.get(7)?,
+    })
+}
+
+impl Store {
+    /// Registers a workspace in phase `creating`: takes the smallest free
+    /// slot and a unique name (`name`, `name-2`, ...) in one transaction.
+    pub async fn register(&self, new: NewEnv) -> Result<EnvRow, StateError> {
+        self.call(move |conn, path| register(conn, &new).map_err(|e| e.into_state(path))).await
+    }
+
+    /// The environment registered for a workspace path.
+    pub async fn by_path(&self, ws: &str) -> Result<Option<EnvRow>, StateError> {
+        let ws = ws.to_string();
+        self.call(move |conn, path| {
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM environments WHERE path = ?1"))
+                .and_then(|mut s| s.query_row([&ws], from_row).optional())
+                .map_err(sql(path))
+        })
+        .await
+    }
+
+    /// Every environment, by slot.
+    pub async fn all(&self) -> Result<Vec<EnvRow>, StateError> {
+        self.call(|conn, path| {
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM environments ORDER BY id"))
+                .map_err(sql(path))?;
+            let rows = stmt.query_map([], from_row).map_err(sql(path))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql(path))
+        })
+        .await
+    }
+
+    /// Number of registered environments.
+    pub async fn count(&self) -> Result<u32, StateError> {
+        self.call(|conn, path| {
+            conn.query_row("SELECT count(*) FROM environments", [], |r| r.get(0)).map_err(sql(path))
+        })
+        .await
+    }
+
+    /// Records a phase change.
+    pub async fn set_phase(&self, id: u32, phase: Phase) -> Result<(), StateError> {
+        self.call(move |conn, path| {
+            conn.execute("UPDATE environments SET phase = ?2 WHERE id = ?1", params![id, phase.as_str()])
+                .map(drop)
+                .map_err(sql(path))
+        })
+        .await
+    }
+
+    /// Deletes an environment's row, freeing its slot and name.
+    pub async fn remove(&self, id: u32) -> Result<(), StateError> {
+        self.call(move |conn, path| {
+            conn.execute("DELETE FROM environments WHERE id = ?1", [id]).map(drop).map_err(sql(path))
+        })
+        .await
+    }
+}
+
+/// Registration failures before they are tied to the database path.
+enum RegisterError {
+    Sql(rusqlite::Error),
+    Taken { path: String, name: String },
+    Full,
+}
+
+impl From<rusqlite::Error> for RegisterError {
+    fn from(e: rusqlite::Error) -> Self {
+        RegisterError::Sql(e)
+    }
+}
+
+impl RegisterError {
+    fn into_state(self, db: &std::path::Path) -> StateError {
+        match self {
+            RegisterError::Sql(e) => sql(db)(e),
+            RegisterError::Taken { path, name } => StateError::PathTaken { path, name },
+            RegisterError::Full => StateError::NoFreeSlot { max: MAX_SLOT },
+        }
+    }
+}
+
+fn register(conn: &mut Connection, new: &NewEnv) -> Result<EnvRow, RegisterError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let existing: Option<String> = tx
+        .query_row("SELECT name FROM environments WHERE path = ?1", [&new.path], |r| r.get(0))
+        .optional()?;
+    if let Some(name) = existing {
+        return Err(RegisterError::Taken { path: new.path.clone(), name });
+    }
+    // The smallest positive integer not in use: 1 if free, else the first
+    // id whose successor is free.
+    let slot: Option<u32> = tx
+        .query_row(
+            "SELECT s FROM (
+                 SELECT 1 AS s WHERE NOT EXISTS (SELECT 1 FROM environments WHERE id = 1)
+                 UNION ALL
+                 SELECT id + 1 FROM environments e
+                  WHERE NOT EXISTS (SELECT 1 FROM environments WHERE id = e.id + 1)
+             ) WHERE s <= ?1 ORDER BY s LIMIT 1",
+            [MAX_SLOT],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let slot = slot.ok_or(RegisterError::Full)?;
+    let base = format!("{}-{}", new.project, new.workspace);
+    let mut name = base.clone();
+    let mut n = 2;
+    while tx.query_row("SELECT 1 FROM environments WHERE name = ?1", [&name], |_| Ok(())).optional()?.is_some() {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    let mode = match new.mode {
+        Mode::Simple => "simple",
+        Mode::Docker => "docker",
+    };
+    let row = tx.query_row(
+        &format!(
+            "INSERT INTO environments (id, name, path, project, workspace, mode, phase)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'creating') RETURNING {COLUMNS}"
+        ),
+        params![slot, name, new.path, new.project, new.workspace, mode],
+        from_row,
+    )?;
+    tx.commit()?;
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(path: &str, ws: &str) -> NewEnv {
+        NewEnv { path: path.into(), project: "p".into(), workspace: ws.into(), mode: Mode::Simple }
+    }
+
+    #[tokio::test]
+    async fn slots_are_smallest_free_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        let a = store.register(new("/a", "a")).await.unwrap();
+        let b = store.register(new("/b", "b")).await.unwrap();
+        let c = store.register(new("/c", "c")).await.unwrap();
+        assert_eq!((a.id, b.id, c.id), (1, 2, 3));
+        store.remove(b.id).await.unwrap();
+        assert_eq!(store.register(new("/d", "d")).await.unwrap().id, 2);
+        store.remove(a.id).await.unwrap();
+        assert_eq!(store.register(new("/e", "e")).await.unwrap().id, 1);
+        assert_eq!(store.register(new("/f", "f")).await.unwrap().id, 4);
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_and_paths_registered_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        assert_eq!(store.register(new("/x/a", "w")).await.unwrap().name, "p-w");
+        assert_eq!(store.register(new("/y/a", "w")).await.unwrap().name, "p-w-2");
+        assert_eq!(store.register(new("/z/a", "w")).await.unwrap().name, "p-w-3");
+        assert!(matches!(store.register(new("/x/a", "q")).await, Err(StateError::PathTaken { .. })));
+        assert_eq!(store.by_path("/y/a").await.unwrap().unwrap().phase, Phase::Creating);
+    }
+
+    #[tokio::test]
+    async fn full_when_every_slot_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        for i in 0..MAX_SLOT {
+            store.register(new(&format!("/p{i}"), &format!("w{i}"))).await.unwrap();
+        }
+        assert!(matches!(store.register(new("/last", "last")).await, Err(StateError::NoFreeSlot { max: 464 })));
+        store.remove(200).await.unwrap();
+        assert_eq!(store.register(new("/last", "last")).await.unwrap().id, 200);
+    }
+}

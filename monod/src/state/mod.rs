@@ -1,0 +1,138 @@
+//! Durable state in `$MONO_HOME/state.db`.
+//!
+//! One thread owns the SQLite connection; async code sends it jobs over a
+//! bounded channel and awaits the answer on a oneshot. That keeps blocking
+//! file I/O off the runtime's threads and serialises writers without a lock
+//! held across `.await`. The database runs in WAL mode with
+//! `synchronous=NORMAL`: a committed row survives a daemon crash, and readers
+//! (tests, `sqlite3`) never block the daemon.
+
+mod envs;
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use envs::{EnvRow, NewEnv, Phase};
+pub use migrations::SCHEMA_VERSION;
+
+/// Jobs waiting for the state thread; senders wait when it is full.
+const QUEUE_DEPTH: usize = 256;
+
+/// What went wrong with the state database.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// SQLite reported an error.
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer mono.
+    #[error(
+        "state database {path} has schema version {found}, newer than this monod understands ({known}); upgrade mono"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// The path is already registered.
+    #[error("{path} is already registered as environment {name}")]
+    PathTaken {
+        /// The workspace path.
+        path: String,
+        /// The existing environment's name.
+        name: String,
+    },
+    /// All slots are in use.
+    #[error("all {max} environment slots are in use")]
+    NoFreeSlot {
+        /// The number of slots.
+        max: u32,
+    },
+    /// The state thread is gone (the daemon is shutting down).
+    #[error("the state database is closed")]
+    Closed,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Handle to the state thread. Cheap to clone; the thread ends when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Job>,
+    path: PathBuf,
+}
+
+/// Joins the state thread once every [`Store`] handle is gone.
+pub struct StoreThread(JoinHandle<()>);
+
+impl StoreThread {
+    /// Waits for the thread to finish its queue and close the database.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database, then starts the
+    /// thread that owns it.
+    pub fn open(path: &Path) -> Result<(Store, StoreThread), StateError> {
+        let mut conn = open_connection(path)?;
+        migrations::migrate(&mut conn, path)?;
+        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
+        let thread = std::thread::Builder::new()
+            .name("state".into())
+            .spawn(move || {
+                while let Some(job) = rx.blocking_recv() {
+                    job(&mut conn);
+                }
+                // Dropping the connection checkpoints the WAL.
+            })
+            .map_err(|e| StateError::Sqlite {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        Ok((Store { tx, path: path.to_path_buf() }, StoreThread(thread)))
+    }
+
+    /// Runs `f` on the state thread and returns its result.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StateError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection, &Path) -> Result<R, StateError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let path = self.path.clone();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn, &path));
+        });
+        self.tx.send(job).await.map_err(|_| StateError::Closed)?;
+        rx.await.map_err(|_| StateError::Closed)?
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StateError> {
+    let err = |source| StateError::Sqlite { path: path.to_path_buf(), source };
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+    Ok(conn)
+}
+
+/// Maps a SQLite error to a [`StateError`] naming the database.
+pub(crate) fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+    move |source| StateError::Sqlite { path: path.to_path_buf(), source }
+}

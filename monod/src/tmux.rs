@@ -1,0 +1,181 @@
+//! tmux, run as the user runs it.
+//!
+//! Commands go to the default server of the daemon's user, honouring
+//! `TMUX_TMPDIR` (tests isolate themselves with it) and never the server an
+//! inherited `TMUX` variable points at. Command lines are built with
+//! `tmux_interface` and run as argv (no shell) on tokio's process driver.
+//! Targets are exact (`=name`), so `web` never matches `web2`.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Stdio;
+
+use tmux_interface::{HasSession, KillSession, ListSessions, NewSession, SendKeys, Tmux as TmuxCmd, TmuxCommand};
+
+use mono_proto::Component;
+
+/// tmux refuses commands longer than about 16 KiB; environment variables
+/// beyond this budget are left out of a new session (and reported).
+pub const ENV_ARG_BUDGET: usize = 14 * 1024;
+
+/// What went wrong running tmux.
+#[derive(Debug, thiserror::Error)]
+pub enum TmuxError {
+    /// The binary is missing.
+    #[error("tmux is not installed (not found on PATH); install tmux and try again")]
+    NotInstalled,
+    /// It could not be started for another reason.
+    #[error("cannot run tmux: {0}")]
+    Spawn(std::io::Error),
+    /// It ran and failed.
+    #[error("tmux {command} failed: {stderr}")]
+    Failed {
+        /// The tmux command (`new-session`, ...).
+        command: &'static str,
+        /// What tmux printed.
+        stderr: String,
+    },
+}
+
+/// Checks that tmux runs; reports its version.
+pub async fn probe() -> Component {
+    match run("-V", TmuxCmd::new().version()).await {
+        Ok(v) => Component { available: true, detail: v.trim().to_string() },
+        Err(e) => Component { available: false, detail: e.to_string() },
+    }
+}
+
+/// Creates a detached session running `shell -i` in `cwd` with `env`.
+/// Variables past [`ENV_ARG_BUDGET`] are left out; their names are returned.
+pub async fn new_session(
+    name: &str,
+    cwd: &Path,
+    env: &[(String, String)],
+    shell: &str,
+) -> Result<Vec<String>, TmuxError> {
+    let (kept, left_out) = fit_env(env);
+    let mut ns = NewSession::new().detached().session_name(name).start_directory(cwd.to_string_lossy());
+    for (k, v) in kept {
+        ns = ns.environment(k.as_str(), v.as_str());
+    }
+    let mut cmd: TmuxCommand = ns.build();
+    // Two arguments: tmux runs them directly (no `sh -c`), as an interactive,
+    // non-login shell, so a profile cannot reset the PATH we pass.
+    cmd.push_param(shell.to_string()).push_param("-i");
+    run("new-session", TmuxCmd::with_command(cmd)).await?;
+    Ok(left_out)
+}
+
+/// Whether a session of exactly this name exists.
+pub async fn has_session(name: &str) -> Result<bool, TmuxError> {
+    match run("has-session", TmuxCmd::with_command(HasSession::new().target_session(exact(name)))).await {
+        Ok(_) => Ok(true),
+        Err(TmuxError::Failed { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Kills a session; `Ok(false)` when there was none.
+pub async fn kill_session(name: &str) -> Result<bool, TmuxError> {
+    match run("kill-session", TmuxCmd::with_command(KillSession::new().target_session(exact(name)))).await {
+        Ok(_) => Ok(true),
+        Err(TmuxError::Failed { stderr, .. }) if is_absent(&stderr) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Names of all sessions, in one tmux call. No server means no sessions.
+pub async fn list_sessions() -> Result<HashSet<String>, TmuxError> {
+    match run("list-sessions", TmuxCmd::with_command(ListSessions::new().format("#{session_name}"))).await {
+        Ok(out) => Ok(out.lines().map(str::to_string).collect()),
+        Err(TmuxError::Failed { stderr, .. }) if is_absent(&stderr) => Ok(HashSet::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Types `text` into the session's active pane and presses Enter.
+pub async fn send_line(name: &str, text: &str) -> Result<(), TmuxError> {
+    let target = format!("={name}:");
+    let literal: TmuxCommand = {
+        let mut c = SendKeys::new().disable_lookup().target_pane(target.as_str()).build();
+        // `--` so text starting with `-` is not read as a flag.
+        c.push_param("--").push_param(text.to_string());
+        c
+    };
+    let enter = SendKeys::new().target_pane(target.as_str()).key("Enter").build();
+    run("send-keys", TmuxCmd::new().add_command(literal).add_command(enter)).await.map(drop)
+}
+
+fn exact(name: &str) -> String {
+    format!("={name}")
+}
+
+/// tmux's ways of saying "no server" or "no such session".
+fn is_absent(stderr: &str) -> bool {
+    ["no server running", "can't find session", "error connecting to", "No such file or directory"]
+        .iter()
+        .any(|m| stderr.contains(m))
+}
+
+/// Splits variables into those that fit tmux's command length and those
+/// left out, dropping the largest first.
+fn fit_env(env: &[(String, String)]) -> (Vec<&(String, String)>, Vec<String>) {
+    let size = |kv: &(String, String)| kv.0.len() + kv.1.len() + 4;
+    let mut total: usize = env.iter().map(size).sum();
+    let mut by_size: Vec<&(String, String)> = env.iter().collect();
+    by_size.sort_by_key(|kv| std::cmp::Reverse(size(kv)));
+    let mut left_out = HashSet::new();
+    for kv in by_size {
+        if total <= ENV_ARG_BUDGET {
+            break;
+        }
+        if kv.0.starts_with("MONO_") || kv.0 == "PATH" {
+            continue;
+        }
+        total -= size(kv);
+        left_out.insert(kv.0.as_str());
+    }
+    let kept = env.iter().filter(|kv| !left_out.contains(kv.0.as_str())).collect();
+    let mut names: Vec<String> = left_out.into_iter().map(str::to_string).collect();
+    names.sort();
+    (kept, names)
+}
+
+async fn run(command: &'static str, tmux: TmuxCmd<'_>) -> Result<String, TmuxError> {
+    let std_cmd: std::process::Command = tmux.into_command();
+    let mut cmd = tokio::process::Command::from(std_cmd);
+    cmd.env_remove("TMUX").env_remove("TMUX_PANE");
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let out = cmd.output().await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => TmuxError::NotInstalled,
+        _ => TmuxError::Spawn(e),
+    })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        Err(TmuxError::Failed { command, stderr })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_fits_by_dropping_largest_caller_vars() {
+        let big = "x".repeat(9000);
+        let env = vec![
+            ("MONO_ENV_ID".to_string(), "1".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+            ("HUGE".to_string(), big.clone()),
+            ("ALSO_HUGE".to_string(), big),
+            ("SMALL".to_string(), "s".to_string()),
+        ];
+        let (kept, out) = fit_env(&env);
+        // Both are too big together; the larger (longer name) goes.
+        assert_eq!(out, vec!["ALSO_HUGE".to_string()]);
+        assert_eq!(kept.len(), 4);
+        assert!(kept.iter().all(|kv| kv.0 != "ALSO_HUGE"));
+    }
+}

@@ -1,0 +1,84 @@
+//! Checking the workspace paths clients send.
+//!
+//! The client makes paths absolute and canonical before sending them; the
+//! daemon still checks, since any program may call the socket.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::ops::OpError;
+
+/// A path that must exist and be a directory (init). Returns it canonical.
+pub fn existing_dir(raw: &str) -> Result<PathBuf, OpError> {
+    let path = absolute(raw)?;
+    let invalid = |reason: String| OpError::InvalidPath { path: raw.to_string(), reason };
+    let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => invalid("no such directory; check the path".into()),
+        _ => invalid(format!("cannot read it: {e}")),
+    })?;
+    if !meta.is_dir() {
+        return Err(invalid("not a directory; pass the workspace folder".into()));
+    }
+    let canonical = path.canonicalize().map_err(|e| invalid(format!("cannot resolve it: {e}")))?;
+    if canonical.to_str().is_none() {
+        return Err(invalid("the path is not valid UTF-8; rename the folder".into()));
+    }
+    Ok(canonical)
+}
+
+/// A path naming a registered workspace that may no longer exist (destroy,
+/// status): canonical when it exists, else lexically normalised.
+pub fn lookup_key(raw: &str) -> Result<PathBuf, OpError> {
+    let path = absolute(raw)?;
+    Ok(path.canonicalize().unwrap_or_else(|_| normalise(&path)))
+}
+
+fn absolute(raw: &str) -> Result<PathBuf, OpError> {
+    let invalid = |reason: &str| OpError::InvalidPath { path: raw.to_string(), reason: reason.to_string() };
+    if raw.is_empty() {
+        return Err(invalid("empty path; pass the workspace folder"));
+    }
+    if raw.contains('\0') {
+        return Err(invalid("the path contains a NUL byte"));
+    }
+    let path = Path::new(raw);
+    if !path.is_absolute() {
+        return Err(invalid("relative path; pass an absolute path (the mono client does this for you)"));
+    }
+    Ok(path.to_path_buf())
+}
+
+/// Removes `.` and `..` without touching the file system.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        for bad in ["", "relative/x", "/definitely/not/here", file.to_str().unwrap()] {
+            assert!(matches!(existing_dir(bad), Err(OpError::InvalidPath { .. })), "{bad:?}");
+        }
+        assert_eq!(existing_dir(dir.path().to_str().unwrap()).unwrap(), dir.path().canonicalize().unwrap());
+    }
+
+    #[test]
+    fn lookup_key_normalises_missing_paths() {
+        assert_eq!(lookup_key("/a/b/../c/./d").unwrap(), PathBuf::from("/a/c/d"));
+    }
+}

@@ -1,0 +1,73 @@
+//! The JSON-RPC API as a jsonrpsee trait: the server half is implemented by
+//! monod, the client half is generated for `mono`.
+//!
+//! Methods take named parameters (a JSON object), so the API is easy to call
+//! from curl or any language:
+//!
+//! ```text
+//! curl --unix-socket ~/.mono/monod.sock --json \
+//!   '{"jsonrpc":"2.0","id":1,"method":"env.list","params":{}}' http://localhost/
+//! ```
+//!
+//! Long operations (`env.init`, `env.destroy`) accept an optional `op` id. A
+//! client that first subscribes to `ops.watch` with that id on the same
+//! WebSocket receives the operation's output live as `ops.output`
+//! notifications; the subscription ends when the operation does.
+
+#![allow(missing_docs)]
+
+use jsonrpsee::proc_macros::rpc;
+
+use crate::types::*;
+
+/// Every method of monod.
+#[cfg_attr(all(feature = "server", feature = "client"), rpc(server, client))]
+#[cfg_attr(all(feature = "server", not(feature = "client")), rpc(server))]
+#[cfg_attr(all(feature = "client", not(feature = "server")), rpc(client))]
+pub trait MonoApi {
+    /// Version, protocol, pid, uptime and component availability.
+    #[method(name = "daemon.status", param_kind = map)]
+    async fn daemon_status(&self) -> jsonrpsee::core::RpcResult<DaemonStatus>;
+
+    /// Asks the daemon to shut down cleanly; returns before it exits.
+    #[method(name = "daemon.stop", param_kind = map)]
+    async fn daemon_stop(&self) -> jsonrpsee::core::RpcResult<()>;
+
+    /// Registers and sets up the environment of a workspace.
+    #[method(name = "env.init", param_kind = map)]
+    async fn env_init(
+        &self,
+        path: String,
+        env: Option<CallerEnv>,
+        op: Option<String>,
+    ) -> jsonrpsee::core::RpcResult<EnvInfo>;
+
+    /// Tears an environment down completely.
+    #[method(name = "env.destroy", param_kind = map)]
+    async fn env_destroy(
+        &self,
+        path: String,
+        env: Option<CallerEnv>,
+        op: Option<String>,
+    ) -> jsonrpsee::core::RpcResult<Destroyed>;
+
+    /// Starts the run script in the environment's tmux session.
+    #[method(name = "env.run", param_kind = map)]
+    async fn env_run(
+        &self,
+        path: String,
+        env: Option<CallerEnv>,
+    ) -> jsonrpsee::core::RpcResult<RunStarted>;
+
+    /// Every environment, with status from one tmux query.
+    #[method(name = "env.list", param_kind = map)]
+    async fn env_list(&self) -> jsonrpsee::core::RpcResult<Vec<EnvInfo>>;
+
+    /// One environment, by workspace path.
+    #[method(name = "env.status", param_kind = map)]
+    async fn env_status(&self, path: String) -> jsonrpsee::core::RpcResult<EnvInfo>;
+
+    /// Live output of the operation started with the same `op` id.
+    #[subscription(name = "ops.watch" => "ops.output", unsubscribe = "ops.unwatch", item = OpOutput, param_kind = map)]
+    async fn ops_watch(&self, op: String) -> jsonrpsee::core::SubscriptionResult;
+}

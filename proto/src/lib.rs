@@ -1,0 +1,30 @@
+//! The contract between `monod` and its clients.
+//!
+//! Both sides compile against these types, so a field renamed here is renamed
+//! everywhere at once and the wire format cannot drift. The crate holds data
+//! types, error codes, the socket-path rules and the JSON-RPC trait; it has no
+//! runtime, no database and no I/O beyond reading environment variables.
+//!
+//! The wire protocol is JSON-RPC 2.0 over `$MONO_HOME/monod.sock`, as plain
+//! HTTP POST for one-shot calls and WebSocket for subscriptions.
+
+pub mod error;
+pub mod paths;
+pub mod types;
+
+#[cfg(any(feature = "server", feature = "client"))]
+pub mod api;
+
+pub use error::ErrorCode;
+pub use types::*;
+
+/// Version of the wire protocol. Bumped whenever a method, parameter or
+/// result changes incompatibly; a client refuses to talk to a daemon of
+/// another protocol version (and replaces it when it is idle).
+///
+/// `daemon.status` and `daemon.stop` keep their shape across all versions so
+/// that any client can ask any daemon which protocol it speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The mono release both binaries were built from.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

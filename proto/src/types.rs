@@ -1,0 +1,156 @@
+//! Request parameters, results and stream items of the API.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The caller's environment variables, forwarded with every request that runs
+/// user scripts or starts a shell, so those see what the caller sees.
+pub type CallerEnv = BTreeMap<String, String>;
+
+/// Lifecycle state of an environment as the daemon reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvStatus {
+    /// `mono init` is in progress.
+    Creating,
+    /// Ready, and its tmux session exists.
+    Running,
+    /// Ready, but its tmux session is gone (killed by hand, reboot, ...).
+    Stopped,
+    /// `mono destroy` is in progress.
+    Destroying,
+    /// An operation was interrupted; `mono destroy` cleans it up.
+    Failed,
+}
+
+impl EnvStatus {
+    /// The lower-case word used in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvStatus::Creating => "creating",
+            EnvStatus::Running => "running",
+            EnvStatus::Stopped => "stopped",
+            EnvStatus::Destroying => "destroying",
+            EnvStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for EnvStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an environment's services are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// No compose file: data directory, variables and a tmux session.
+    Simple,
+    /// A compose file's services run as an isolated docker project.
+    Docker,
+}
+
+/// One environment, as `env.list`, `env.status` and `env.init` return it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvInfo {
+    /// The slot, exported as `MONO_ENV_ID`; ports are `19000 + id*100 + n`.
+    pub id: u32,
+    /// `<project>-<workspace>`, exported as `MONO_ENV_NAME`.
+    pub name: String,
+    /// Canonical absolute workspace path, exported as `MONO_ENV_PATH`.
+    pub path: String,
+    /// Current status.
+    pub status: EnvStatus,
+    /// Simple or docker mode.
+    pub mode: Mode,
+    /// Project part of the name (repository).
+    pub project: String,
+    /// Workspace part of the name.
+    pub workspace: String,
+    /// Name of the tmux session.
+    pub session: String,
+    /// The environment's data directory, exported as `MONO_DATA_DIR`.
+    pub data_dir: String,
+    /// First port of the environment's block (`19000 + id*100`).
+    pub port_base: u16,
+    /// When the environment was registered, RFC 3339 in UTC.
+    pub created_at: String,
+}
+
+/// What `daemon.status` reports. Its shape is stable across protocol
+/// versions (fields are only ever added).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    /// Release version of the daemon.
+    pub version: String,
+    /// Protocol version the daemon speaks.
+    pub protocol: u32,
+    /// Process id.
+    pub pid: u32,
+    /// Milliseconds since the daemon started.
+    pub uptime_ms: u64,
+    /// The home directory it serves.
+    pub home: String,
+    /// Number of registered environments.
+    pub environments: u32,
+    /// Operations (init, destroy, run) in progress right now.
+    pub operations: u32,
+    /// Whether tmux can be run, and its version or the reason it cannot.
+    pub tmux: Component,
+    /// Whether the Docker Engine answers, and where it was looked for.
+    pub docker: Component,
+}
+
+/// Availability of an external component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    /// True when the component answered.
+    pub available: bool,
+    /// Its version when available, else why it is not.
+    pub detail: String,
+}
+
+/// Which stream a line of operation progress came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpStream {
+    /// A step of mono's own ("created data directory").
+    Log,
+    /// A line a script printed on stdout.
+    Out,
+    /// A line a script printed on stderr.
+    Err,
+}
+
+/// One line of live progress of an operation, delivered to `ops.watch`
+/// subscribers; the same lines go to `mono.log`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpOutput {
+    /// Where the line came from.
+    pub stream: OpStream,
+    /// The line, without its newline.
+    pub line: String,
+}
+
+/// What `env.destroy` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destroyed {
+    /// Name of the destroyed environment.
+    pub name: String,
+    /// Things that were already gone or could not be removed, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// What `env.run` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStarted {
+    /// Name of the environment.
+    pub name: String,
+    /// The tmux session the script was sent to.
+    pub session: String,
+    /// The script text.
+    pub script: String,
+}
