@@ -1,1 +1,131 @@
-fn main(){}
+//! `mono`: the thin client of monod.
+//!
+//! It resolves the workspace path, forwards the caller's environment,
+//! connects to monod (starting it when none answers), renders progress and
+//! results, and maps them to exit codes: 0 on success, 1 on failure with one
+//! line on stderr, 2 for usage errors.
+
+mod commands;
+mod connect;
+mod error;
+mod render;
+mod workspace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Isolated development environments for every workspace.
+#[derive(Parser)]
+#[command(name = "mono", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the environment of a workspace (PATH: argument, else
+    /// $CONDUCTOR_WORKSPACE_PATH, else the current directory).
+    Init {
+        /// The workspace folder.
+        path: Option<PathBuf>,
+        /// Print the result as JSON on stdout (progress goes to stderr).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tear down the environment of a workspace completely.
+    Destroy {
+        /// The workspace folder (it may already be deleted).
+        path: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start the run script in the environment's tmux session.
+    Run {
+        /// The workspace folder.
+        path: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one environment.
+    Status {
+        /// The workspace folder.
+        path: Option<PathBuf>,
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Attach to the environment's tmux session.
+    Attach {
+        /// The workspace folder.
+        path: Option<PathBuf>,
+    },
+    /// List all environments.
+    List {
+        /// Print them as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the monod daemon.
+    Daemon {
+        #[command(subcommand)]
+        action: DaemonAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DaemonAction {
+    /// Start monod in the background (clients also start it on demand).
+    Start,
+    /// Stop monod and wait until it has exited.
+    Stop,
+    /// Show the running daemon's version, pid, uptime and components.
+    Status {
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mono: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("mono: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    use commands::*;
+    match command {
+        Command::Init { path, json } => init::run(path.as_deref(), json).await,
+        Command::Destroy { path, json } => destroy::run(path.as_deref(), json).await,
+        Command::Run { path, json } => run::run(path.as_deref(), json).await,
+        Command::Status { path, json } => status::run(path.as_deref(), json).await,
+        Command::Attach { path } => attach::run(path.as_deref()).await,
+        Command::List { json } => list::run(json).await,
+        Command::Daemon { action } => match action {
+            DaemonAction::Start => daemon::start().await,
+            DaemonAction::Stop => daemon::stop().await,
+            DaemonAction::Status { json } => daemon::status(json).await,
+        },
+    }
+}

@@ -21,15 +21,28 @@ impl InstanceLock {
     /// Takes the lock at `path` or reports who holds it.
     pub fn acquire(path: &Path, home: &Path) -> Result<InstanceLock, DaemonError> {
         use std::os::unix::fs::OpenOptionsExt;
-        let io = |source| DaemonError::Io { what: "open the lock file", path: path.to_path_buf(), source };
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path).map_err(io)?;
+        let io = |source| DaemonError::Io {
+            what: "open the lock file",
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
-                return Err(DaemonError::AlreadyRunning { home: home.to_path_buf(), pid: pid.trim().to_string() });
+                return Err(DaemonError::AlreadyRunning {
+                    home: home.to_path_buf(),
+                    pid: pid.trim().to_string(),
+                });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
@@ -52,7 +65,9 @@ pub fn clear_stale_socket(path: &Path) -> Result<(), DaemonError> {
         return Ok(());
     }
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(DaemonError::SocketInUse { path: path.to_path_buf() });
+        return Err(DaemonError::SocketInUse {
+            path: path.to_path_buf(),
+        });
     }
     std::fs::remove_file(path).map_err(|source| DaemonError::Io {
         what: "remove the stale socket",
@@ -71,7 +86,9 @@ mod tests {
         let path = dir.path().join("monod.lock");
         let first = InstanceLock::acquire(&path, dir.path()).unwrap();
         match InstanceLock::acquire(&path, dir.path()) {
-            Err(DaemonError::AlreadyRunning { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
+            Err(DaemonError::AlreadyRunning { pid, .. }) => {
+                assert_eq!(pid, std::process::id().to_string())
+            }
             other => panic!("expected AlreadyRunning, got {other:?}"),
         }
         drop(first);
@@ -84,7 +101,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
         let live = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        assert!(matches!(clear_stale_socket(&path), Err(DaemonError::SocketInUse { .. })));
+        assert!(matches!(
+            clear_stale_socket(&path),
+            Err(DaemonError::SocketInUse { .. })
+        ));
         drop(live);
         clear_stale_socket(&path).unwrap();
         assert!(!path.exists());

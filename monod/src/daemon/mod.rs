@@ -119,7 +119,10 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     ops.shutdown().await;
     let _ = server_handle.stop();
     connections.close();
-    if tokio::time::timeout(DRAIN_CONNECTIONS, connections.wait()).await.is_err() {
+    if tokio::time::timeout(DRAIN_CONNECTIONS, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not finish in time");
     }
     let _ = std::fs::remove_file(&socket);
@@ -142,9 +145,16 @@ fn prepare_home(home: &Home) -> Result<(), DaemonError> {
 
 /// Binds the socket and makes it owner-only.
 fn bind(path: &std::path::Path) -> Result<UnixListener, DaemonError> {
-    let io = |what| move |source| DaemonError::Io { what, path: path.to_path_buf(), source };
+    let io = |what| {
+        move |source| DaemonError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
     let listener = UnixListener::bind(path).map_err(io("listen on"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io("set permissions of"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(io("set permissions of"))?;
     Ok(listener)
 }
 
@@ -157,9 +167,11 @@ fn announce_ready() {
 /// Waits for SIGTERM, SIGINT or `daemon.stop`. SIGHUP is ignored: the
 /// daemon outlives the terminal that started it.
 async fn wait_for_stop(stop: &CancellationToken) {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop monod with `mono daemon stop`");
         stop.cancelled().await;
         return;

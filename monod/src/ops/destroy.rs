@@ -26,22 +26,38 @@ impl Ops {
         caller: CallerEnv,
         op_id: Option<String>,
     ) -> Result<Destroyed, OpError> {
-        self.spawn("destroy", move |ops| async move { ops.destroy_task(&path, &caller, op_id.as_deref()).await })
-            .await
+        self.spawn("destroy", move |ops| async move {
+            ops.destroy_task(&path, &caller, op_id.as_deref()).await
+        })
+        .await
     }
 
-    async fn destroy_task(&self, raw: &str, caller: &CallerEnv, op_id: Option<&str>) -> Result<Destroyed, OpError> {
+    async fn destroy_task(
+        &self,
+        raw: &str,
+        caller: &CallerEnv,
+        op_id: Option<&str>,
+    ) -> Result<Destroyed, OpError> {
         let mut progress = self.progress("mono", op_id);
         let result = self.destroy_with(raw, caller, &mut progress).await;
         progress.finish().await;
         result
     }
 
-    async fn destroy_with(&self, raw: &str, caller: &CallerEnv, progress: &mut Progress) -> Result<Destroyed, OpError> {
+    async fn destroy_with(
+        &self,
+        raw: &str,
+        caller: &CallerEnv,
+        progress: &mut Progress,
+    ) -> Result<Destroyed, OpError> {
         let key = workspace::lookup_key(raw)?;
         let key = key.to_string_lossy().into_owned();
         let _guard = self.claim(&key, "destroy")?;
-        let row = self.store.by_path(&key).await?.ok_or_else(|| OpError::NotRegistered { path: key.clone() })?;
+        let row = self
+            .store
+            .by_path(&key)
+            .await?
+            .ok_or_else(|| OpError::NotRegistered { path: key.clone() })?;
         progress.set_env(&row.name);
         progress.step(format!("mono destroy {key}"));
         self.store.set_phase(row.id, Phase::Destroying).await?;
@@ -58,24 +74,44 @@ impl Ops {
             match MonoConfig::load(ws) {
                 Ok(config) => {
                     if let Some(script) = &config.scripts.destroy {
-                        let mono = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir };
+                        let mono = MonoVars {
+                            name: &row.name,
+                            id: row.id,
+                            path: &row.path,
+                            data_dir: &data_dir,
+                        };
                         match vars::environment(caller, &mono, &config) {
-                            Ok(env) => match self.run_script(&row.name, "destroy", script, ws, &env, progress).await? {
+                            Ok(env) => match self
+                                .run_script(&row.name, "destroy", script, ws, &env, progress)
+                                .await?
+                            {
                                 o if o.success() => {}
                                 Outcome::Cancelled => {
                                     self.store.set_phase(row.id, Phase::Failed).await?;
-                                    return Err(OpError::Cancelled { env: row.name.clone(), op: "destroy" });
+                                    return Err(OpError::Cancelled {
+                                        env: row.name.clone(),
+                                        op: "destroy",
+                                    });
                                 }
-                                o => warn(progress, format!("destroy script failed ({o}); continuing teardown")),
+                                o => warn(
+                                    progress,
+                                    format!("destroy script failed ({o}); continuing teardown"),
+                                ),
                             },
-                            Err(e) => warn(progress, format!("destroy script skipped: env.{}: {}", e.key, e.source)),
+                            Err(e) => warn(
+                                progress,
+                                format!("destroy script skipped: env.{}: {}", e.key, e.source),
+                            ),
                         }
                     }
                 }
                 Err(e) => warn(progress, format!("destroy script skipped: {e}")),
             }
         } else {
-            warn(progress, format!("workspace {} is gone; destroy script skipped", row.path));
+            warn(
+                progress,
+                format!("workspace {} is gone; destroy script skipped", row.path),
+            );
         }
 
         let session = mono_proto::paths::session_name(&row.name);
@@ -87,7 +123,9 @@ impl Ops {
 
         match std::fs::remove_dir_all(&data_dir) {
             Ok(()) => progress.step("removed data directory"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => progress.step("data directory was already gone"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                progress.step("data directory was already gone")
+            }
             Err(source) => {
                 self.store.set_phase(row.id, Phase::Failed).await?;
                 return Err(OpError::Io {
@@ -101,6 +139,9 @@ impl Ops {
 
         self.store.remove(row.id).await?;
         progress.step("destroyed");
-        Ok(Destroyed { name: row.name, warnings })
+        Ok(Destroyed {
+            name: row.name,
+            warnings,
+        })
     }
 }

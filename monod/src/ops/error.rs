@@ -20,7 +20,9 @@ pub enum OpError {
         reason: String,
     },
     /// `mono init` of a registered path.
-    #[error("{path} is already registered as environment {name}; run `mono destroy {path}` first to recreate it")]
+    #[error(
+        "{path} is already registered as environment {name}; run `mono destroy {path}` first to recreate it"
+    )]
     AlreadyRegistered {
         /// The workspace.
         path: String,
@@ -34,7 +36,9 @@ pub enum OpError {
         path: String,
     },
     /// Another operation holds the environment.
-    #[error("{path}: `mono {running}` is already in progress for this workspace; wait for it to finish and try again")]
+    #[error(
+        "{path}: `mono {running}` is already in progress for this workspace; wait for it to finish and try again"
+    )]
     Busy {
         /// The workspace.
         path: String,
@@ -55,7 +59,9 @@ pub enum OpError {
         source: InterpolateError,
     },
     /// Every slot is taken.
-    #[error("cannot create {path}: all {max} environment slots are in use; destroy an environment first")]
+    #[error(
+        "cannot create {path}: all {max} environment slots are in use; destroy an environment first"
+    )]
     Capacity {
         /// The workspace.
         path: String,
@@ -63,7 +69,9 @@ pub enum OpError {
         max: u32,
     },
     /// A user script failed.
-    #[error("{env}: {script} script failed ({outcome}); fix it in {file} and run `mono init` again (nothing was left behind)")]
+    #[error(
+        "{env}: {script} script failed ({outcome}); fix it in {file} and run `mono init` again (nothing was left behind)"
+    )]
     ScriptFailed {
         /// The environment.
         env: String,
@@ -119,7 +127,9 @@ pub enum OpError {
     #[error("monod is shutting down and takes no new operations; run the command again")]
     ShuttingDown,
     /// Shutdown interrupted the operation, which was rolled back.
-    #[error("{env}: {op} was interrupted because monod is shutting down; nothing was left behind, run `mono {op}` again")]
+    #[error(
+        "{env}: {op} was interrupted because monod is shutting down; nothing was left behind, run `mono {op}` again"
+    )]
     Cancelled {
         /// The environment.
         env: String,
@@ -151,7 +161,9 @@ impl OpError {
             OpError::Unavailable { .. } => ErrorCode::Unavailable,
             OpError::State(StateError::PathTaken { .. }) => ErrorCode::AlreadyExists,
             OpError::State(StateError::NoFreeSlot { .. }) => ErrorCode::Capacity,
-            OpError::Io { .. } | OpError::State(_) | OpError::Internal { .. } => ErrorCode::Internal,
+            OpError::Io { .. } | OpError::State(_) | OpError::Internal { .. } => {
+                ErrorCode::Internal
+            }
             OpError::ShuttingDown => ErrorCode::ShuttingDown,
             OpError::Cancelled { .. } => ErrorCode::Cancelled,
         }

@@ -81,7 +81,11 @@ impl Ops {
     }
 
     /// Runs `task` as a tracked task and waits for its result.
-    async fn spawn<T, F>(self: &Arc<Self>, op: &'static str, task: impl FnOnce(Arc<Ops>) -> F) -> Result<T, OpError>
+    async fn spawn<T, F>(
+        self: &Arc<Self>,
+        op: &'static str,
+        task: impl FnOnce(Arc<Ops>) -> F,
+    ) -> Result<T, OpError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, OpError>> + Send + 'static,
@@ -92,12 +96,18 @@ impl Ops {
         self.tasks
             .spawn(task(self.clone()))
             .await
-            .map_err(|e| OpError::Internal { op, detail: e.to_string() })?
+            .map_err(|e| OpError::Internal {
+                op,
+                detail: e.to_string(),
+            })?
     }
 
     /// Claims a workspace for `op`.
     fn claim(&self, path: &str, op: &'static str) -> Result<BusyGuard<'_>, OpError> {
-        self.busy.claim(path, op).map_err(|running| OpError::Busy { path: path.to_string(), running })
+        self.busy.claim(path, op).map_err(|running| OpError::Busy {
+            path: path.to_string(),
+            running,
+        })
     }
 
     /// Runs one of an environment's scripts, reporting its start, output and
@@ -114,7 +124,11 @@ impl Ops {
         progress.step(format!("running {kind} script: {script}"));
         let outcome = script::run(script, ws, env, progress, &self.shutdown)
             .await
-            .map_err(|source| OpError::ScriptSpawn { env: env_name.to_string(), script: kind, source })?;
+            .map_err(|source| OpError::ScriptSpawn {
+                env: env_name.to_string(),
+                script: kind,
+                source,
+            })?;
         progress.step(format!("{kind} script completed ({outcome})"));
         Ok(outcome)
     }

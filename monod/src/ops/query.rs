@@ -20,7 +20,13 @@ impl Ops {
     pub async fn status(self: &Arc<Self>, path: &str) -> Result<EnvInfo, OpError> {
         let key = workspace::lookup_key(path)?;
         let key = key.to_string_lossy();
-        let row = self.store.by_path(&key).await?.ok_or_else(|| OpError::NotRegistered { path: key.to_string() })?;
+        let row = self
+            .store
+            .by_path(&key)
+            .await?
+            .ok_or_else(|| OpError::NotRegistered {
+                path: key.to_string(),
+            })?;
         let sessions = live_sessions().await;
         Ok(self.info(&row, &sessions))
     }

@@ -26,7 +26,12 @@ pub struct Api {
 impl Api {
     /// Handlers over `ops`; `stop` is cancelled by `daemon.stop`.
     pub fn new(ops: Arc<Ops>, tmux: Component, stop: CancellationToken) -> Api {
-        Api { ops, started: Instant::now(), tmux, stop }
+        Api {
+            ops,
+            started: Instant::now(),
+            tmux,
+            stop,
+        }
     }
 }
 
@@ -52,11 +57,21 @@ impl MonoApiServer for Api {
         Ok(())
     }
 
-    async fn env_init(&self, path: String, env: Option<CallerEnv>, op: Option<String>) -> RpcResult<EnvInfo> {
+    async fn env_init(
+        &self,
+        path: String,
+        env: Option<CallerEnv>,
+        op: Option<String>,
+    ) -> RpcResult<EnvInfo> {
         Ok(self.ops.init(path, env.unwrap_or_default(), op).await?)
     }
 
-    async fn env_destroy(&self, path: String, env: Option<CallerEnv>, op: Option<String>) -> RpcResult<Destroyed> {
+    async fn env_destroy(
+        &self,
+        path: String,
+        env: Option<CallerEnv>,
+        op: Option<String>,
+    ) -> RpcResult<Destroyed> {
         Ok(self.ops.destroy(path, env.unwrap_or_default(), op).await?)
     }
 

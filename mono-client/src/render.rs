@@ -1,0 +1,100 @@
+//! Printing: live progress, tables and JSON.
+
+use std::io::Write;
+
+use mono_proto::{EnvInfo, OpOutput, OpStream};
+
+/// Prints one line of operation progress. mono's own steps go to stderr;
+/// script output keeps its stream, except with `--json`, where stdout is
+/// reserved for the result.
+pub fn progress(line: &OpOutput, json: bool) {
+    match line.stream {
+        OpStream::Out if !json => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", line.line);
+        }
+        OpStream::Out | OpStream::Err => eprintln!("{}", line.line),
+        OpStream::Log => eprintln!("[mono] {}", line.line),
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn json<T: serde::Serialize>(value: &T) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    let _ = writeln!(out);
+}
+
+/// `/home/u/x` → `~/x`.
+pub fn tilde(path: &str) -> String {
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() && home != "/" => match path.strip_prefix(&home) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("~{rest}"),
+            _ => path.to_string(),
+        },
+        _ => path.to_string(),
+    }
+}
+
+/// The `mono list` table.
+pub fn table(envs: &[EnvInfo]) {
+    let rows: Vec<[String; 4]> = envs
+        .iter()
+        .map(|e| {
+            [
+                e.name.clone(),
+                e.id.to_string(),
+                tilde(&e.path),
+                e.status.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "ID", "PATH", "STATUS"].map(str::to_string);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for r in std::iter::once(&header).chain(&rows) {
+        let _ = writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    }
+}
+
+/// The `mono status` view.
+pub fn status(e: &EnvInfo) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "name:      {}", e.name);
+    let _ = writeln!(out, "id:        {}", e.id);
+    let _ = writeln!(out, "path:      {}", e.path);
+    let _ = writeln!(out, "status:    {}", e.status);
+    let _ = writeln!(
+        out,
+        "mode:      {}",
+        if e.mode == mono_proto::Mode::Docker {
+            "docker"
+        } else {
+            "simple"
+        }
+    );
+    let _ = writeln!(out, "session:   {}", e.session);
+    let _ = writeln!(out, "data dir:  {}", e.data_dir);
+    let _ = writeln!(
+        out,
+        "ports:     {}-{}",
+        e.port_base,
+        u32::from(e.port_base) + 99
+    );
+    let _ = writeln!(out, "created:   {}", e.created_at);
+}
