@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use jsonrpsee::client_transport::ws::{Url, WsTransportClientBuilder};
+use jsonrpsee::client_transport::ws::{Url, WsHandshakeError, WsTransportClientBuilder};
 use jsonrpsee::core::client::{Client, ClientBuilder};
 use mono_proto::api::MonoApiClient;
 use mono_proto::{DaemonStatus, PROTOCOL_VERSION, paths};
@@ -37,10 +37,9 @@ pub struct Endpoint {
 impl Endpoint {
     /// The endpoint of the current `MONO_HOME`.
     pub fn from_env() -> anyhow::Result<Endpoint> {
+        let home = paths::mono_home().context("cannot find a home directory: set MONO_HOME or HOME")?;
         let home =
-            paths::mono_home().context("cannot find a home directory: set MONO_HOME or HOME")?;
-        let home = std::path::absolute(&home)
-            .with_context(|| format!("invalid MONO_HOME {}", home.display()))?;
+            std::path::absolute(&home).with_context(|| format!("invalid MONO_HOME {}", home.display()))?;
         let socket = paths::socket_path(&home);
         Ok(Endpoint { home, socket })
     }
@@ -52,22 +51,26 @@ pub async fn connect_existing(ep: &Endpoint) -> anyhow::Result<Option<Client>> {
         Ok(s) => s,
         Err(e) if is_absent(&e) => return Ok(None),
         Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot connect to monod at {}", ep.socket.display()));
+            return Err(e).with_context(|| format!("cannot connect to monod at {}", ep.socket.display()));
         }
     };
     let url: Url = "ws://localhost/".parse().expect("static URL");
-    let (tx, rx) = WsTransportClientBuilder::default()
+    let (tx, rx) = match WsTransportClientBuilder::default()
         .max_request_size(64 * 1024 * 1024)
         .max_response_size(64 * 1024 * 1024)
         .build_with_stream(url, stream)
         .await
-        .with_context(|| format!("monod at {} refused the connection", ep.socket.display()))?;
-    Ok(Some(
-        ClientBuilder::default()
-            .request_timeout(REQUEST_TIMEOUT)
-            .build_with_tokio(tx, rx),
-    ))
+    {
+        Ok(pair) => pair,
+        Err(WsHandshakeError::Rejected { status_code: 403 }) => bail!(
+            "permission denied: monod at {} belongs to another user; set MONO_HOME to a directory of your own",
+            ep.socket.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("monod at {} refused the connection", ep.socket.display()));
+        }
+    };
+    Ok(Some(ClientBuilder::default().request_timeout(REQUEST_TIMEOUT).build_with_tokio(tx, rx)))
 }
 
 /// Connects, starting monod if none answers, and checks the protocol.
@@ -81,17 +84,12 @@ pub async fn connect(ep: &Endpoint) -> anyhow::Result<Client> {
                 .context("monod started but does not answer; see monod.log in MONO_HOME")?
         }
     };
-    let status = client
-        .daemon_status()
-        .await
-        .map_err(crate::error::from_rpc)?;
+    let status = client.daemon_status().await.map_err(crate::error::from_rpc)?;
     if status.protocol == PROTOCOL_VERSION {
         return Ok(client);
     }
     replace_daemon(ep, client, &status).await?;
-    connect_existing(ep)
-        .await?
-        .context("the new monod does not answer; see monod.log in MONO_HOME")
+    connect_existing(ep).await?.context("the new monod does not answer; see monod.log in MONO_HOME")
 }
 
 /// Stops a daemon of another protocol version when it is idle and starts
@@ -124,13 +122,8 @@ async fn replace_daemon(ep: &Endpoint, old: Client, status: &DaemonStatus) -> an
 pub async fn wait_for_exit(ep: &Endpoint) -> anyhow::Result<()> {
     let lock = ep.home.join(paths::LOCK_FILE);
     let wait = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&lock)?;
         // Blocks until the daemon's lock is released, i.e. it has exited.
         file.lock()?;
         file.unlock()
@@ -183,8 +176,7 @@ pub async fn start_daemon(ep: &Endpoint) -> anyhow::Result<()> {
         .with_context(|| format!("cannot start {}", monod.display()))?;
     let mut line = String::new();
     let stdout = child.stdout.take().expect("piped stdout");
-    let read =
-        tokio::time::timeout(START_TIMEOUT, BufReader::new(stdout).read_line(&mut line)).await;
+    let read = tokio::time::timeout(START_TIMEOUT, BufReader::new(stdout).read_line(&mut line)).await;
     drop(lock);
     match read {
         Ok(Ok(_)) if line.trim() == "ready" => Ok(()),
@@ -199,18 +191,14 @@ pub async fn start_daemon(ep: &Endpoint) -> anyhow::Result<()> {
                 return Ok(());
             }
             let last = last_line(&log_path).unwrap_or_else(|| "no output".to_string());
-            bail!(
-                "monod failed to start: {last} (full log: {})",
-                log_path.display()
-            )
+            bail!("monod failed to start: {last} (full log: {})", log_path.display())
         }
     }
 }
 
 fn create_home(home: &Path) -> anyhow::Result<()> {
     if !home.is_dir() {
-        std::fs::create_dir_all(home)
-            .with_context(|| format!("cannot create {}", home.display()))?;
+        std::fs::create_dir_all(home).with_context(|| format!("cannot create {}", home.display()))?;
         std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot set permissions of {}", home.display()))?;
     }
@@ -219,9 +207,7 @@ fn create_home(home: &Path) -> anyhow::Result<()> {
 
 /// monod beside this executable, else on PATH.
 fn find_monod() -> anyhow::Result<PathBuf> {
-    if let Some(beside) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("monod")))
+    if let Some(beside) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("monod")))
         && beside.is_file()
     {
         return Ok(beside);
@@ -234,29 +220,18 @@ fn find_monod() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    bail!(
-        "cannot find monod beside {} or on PATH; install both binaries together",
-        current_exe_name()
-    )
+    bail!("cannot find monod beside {} or on PATH; install both binaries together", current_exe_name())
 }
 
 fn current_exe_name() -> String {
-    std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "mono".to_string())
+    std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "mono".to_string())
 }
 
 fn last_line(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(str::to_string)
+    text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string)
 }
 
 fn is_absent(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-    )
+    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
 }

@@ -40,14 +40,7 @@ pub fn tilde(path: &str) -> String {
 pub fn table(envs: &[EnvInfo]) {
     let rows: Vec<[String; 4]> = envs
         .iter()
-        .map(|e| {
-            [
-                e.name.clone(),
-                e.id.to_string(),
-                tilde(&e.path),
-                e.status.to_string(),
-            ]
-        })
+        .map(|e| [e.name.clone(), e.id.to_string(), tilde(&e.path), e.status.to_string()])
         .collect();
     let header = ["NAME", "ID", "PATH", "STATUS"].map(str::to_string);
     let mut widths = header.clone().map(|h| h.len());
@@ -79,22 +72,10 @@ pub fn status(e: &EnvInfo) {
     let _ = writeln!(out, "id:        {}", e.id);
     let _ = writeln!(out, "path:      {}", e.path);
     let _ = writeln!(out, "status:    {}", e.status);
-    let _ = writeln!(
-        out,
-        "mode:      {}",
-        if e.mode == mono_proto::Mode::Docker {
-            "docker"
-        } else {
-            "simple"
-        }
-    );
+    let _ =
+        writeln!(out, "mode:      {}", if e.mode == mono_proto::Mode::Docker { "docker" } else { "simple" });
     let _ = writeln!(out, "session:   {}", e.session);
     let _ = writeln!(out, "data dir:  {}", e.data_dir);
-    let _ = writeln!(
-        out,
-        "ports:     {}-{}",
-        e.port_base,
-        u32::from(e.port_base) + 99
-    );
+    let _ = writeln!(out, "ports:     {}-{}", e.port_base, u32::from(e.port_base) + 99);
     let _ = writeln!(out, "created:   {}", e.created_at);
 }

@@ -21,38 +21,25 @@ pub fn resolve(arg: Option<&Path>, existence: Existence) -> anyhow::Result<Strin
         Some(p) => p.to_path_buf(),
         None => match std::env::var_os("CONDUCTOR_WORKSPACE_PATH").filter(|v| !v.is_empty()) {
             Some(p) => PathBuf::from(p),
-            None => {
-                std::env::current_dir().context("cannot read the current directory; pass PATH")?
-            }
+            None => std::env::current_dir().context("cannot read the current directory; pass PATH")?,
         },
     };
-    let absolute =
-        std::path::absolute(&raw).with_context(|| format!("invalid path {}", raw.display()))?;
+    let absolute = std::path::absolute(&raw).with_context(|| format!("invalid path {}", raw.display()))?;
     let resolved = match absolute.canonicalize() {
         Ok(p) => {
             if existence == Existence::Required && !p.is_dir() {
-                bail!(
-                    "{}: not a directory; pass the workspace folder",
-                    raw.display()
-                );
+                bail!("{}: not a directory; pass the workspace folder", raw.display());
             }
             p
         }
         Err(e) if existence == Existence::Required => {
-            bail!(
-                "{}: {}; pass an existing workspace folder",
-                raw.display(),
-                describe(&e)
-            );
+            bail!("{}: {}; pass an existing workspace folder", raw.display(), describe(&e));
         }
         Err(_) => normalise(&absolute),
     };
     match resolved.to_str() {
         Some(s) => Ok(s.to_string()),
-        None => bail!(
-            "{}: the path is not valid UTF-8; rename the folder",
-            raw.display()
-        ),
+        None => bail!("{}: the path is not valid UTF-8; rename the folder", raw.display()),
     }
 }
 

@@ -29,10 +29,7 @@ impl BusyPaths {
             return Err(running);
         }
         held.insert(key.to_string(), op);
-        Ok(BusyGuard {
-            owner: self,
-            key: key.to_string(),
-        })
+        Ok(BusyGuard { owner: self, key: key.to_string() })
     }
 
     /// Number of operations in progress.

@@ -24,12 +24,7 @@ use serde::de::{self, MapAccess, Visitor};
 pub const CONFIG_FILES: [&str; 2] = ["mono.yml", "mono.yaml"];
 
 /// Variables mono sets itself; `env:` may not override them.
-const RESERVED: [&str; 4] = [
-    "MONO_ENV_NAME",
-    "MONO_ENV_ID",
-    "MONO_ENV_PATH",
-    "MONO_DATA_DIR",
-];
+const RESERVED: [&str; 4] = ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR"];
 
 /// Why `mono.yml` could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -103,23 +98,15 @@ struct RawConfig {
 impl MonoConfig {
     /// Reads the settings of the workspace at `dir`.
     pub fn load(dir: &Path) -> Result<MonoConfig, ConfigError> {
-        let found: Vec<PathBuf> = CONFIG_FILES
-            .iter()
-            .map(|f| dir.join(f))
-            .filter(|p| p.is_file())
-            .collect();
+        let found: Vec<PathBuf> = CONFIG_FILES.iter().map(|f| dir.join(f)).filter(|p| p.is_file()).collect();
         match found.as_slice() {
             [] => Ok(MonoConfig::default()),
             [path] => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
                 Self::parse(path, &text)
             }
-            _ => Err(ConfigError::Ambiguous {
-                dir: dir.to_path_buf(),
-            }),
+            _ => Err(ConfigError::Ambiguous { dir: dir.to_path_buf() }),
         }
     }
 
@@ -127,16 +114,8 @@ impl MonoConfig {
     pub fn parse(path: &Path, text: &str) -> Result<MonoConfig, ConfigError> {
         // An empty file (or one with only comments) is an empty config.
         let raw: Option<RawConfig> = serde_yaml::from_str(text).map_err(|e| invalid(path, &e))?;
-        let raw = raw.unwrap_or(RawConfig {
-            env: OrderedEnv::default(),
-            scripts: Scripts::default(),
-        });
-        if let Some((key, _)) = raw
-            .env
-            .0
-            .iter()
-            .find(|(k, _)| RESERVED.contains(&k.as_str()))
-        {
+        let raw = raw.unwrap_or(RawConfig { env: OrderedEnv::default(), scripts: Scripts::default() });
+        if let Some((key, _)) = raw.env.0.iter().find(|(k, _)| RESERVED.contains(&k.as_str())) {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
                 line: 1,
@@ -144,30 +123,18 @@ impl MonoConfig {
                 message: format!("env.{key} is set by mono and cannot be overridden"),
             });
         }
-        Ok(MonoConfig {
-            file: Some(path.to_path_buf()),
-            env: raw.env.0,
-            scripts: raw.scripts,
-        })
+        Ok(MonoConfig { file: Some(path.to_path_buf()), env: raw.env.0, scripts: raw.scripts })
     }
 }
 
 fn invalid(path: &Path, e: &serde_yaml::Error) -> ConfigError {
-    let (line, column) = e
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((1, 1));
+    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
     let full = e.to_string();
     let message = match full.rfind(" at line ") {
         Some(i) => full[..i].to_string(),
         None => full,
     };
-    ConfigError::Invalid {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
-    }
+    ConfigError::Invalid { path: path.to_path_buf(), line, column, message }
 }
 
 fn script<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -265,11 +232,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.env,
-            vec![
-                ("B".into(), "${A}x".into()),
-                ("A".into(), "3".into()),
-                ("FLAG".into(), "true".into())
-            ]
+            vec![("B".into(), "${A}x".into()), ("A".into(), "3".into()), ("FLAG".into(), "true".into())]
         );
         assert_eq!(c.scripts.init.as_deref(), Some("npm ci"));
         assert_eq!(c.scripts.setup, None);
@@ -284,39 +247,19 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_column() {
-        let e = parse("env: {}\nscirpts:\n  run: x\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("/w/mono.yml:2:1: unknown field `scirpts`"),
-            "{e}"
-        );
+        let e = parse("env: {}\nscirpts:\n  run: x\n").unwrap_err().to_string();
+        assert!(e.starts_with("/w/mono.yml:2:1: unknown field `scirpts`"), "{e}");
         let e = parse("scripts:\n  runn: x\n").unwrap_err().to_string();
-        assert!(
-            e.starts_with("/w/mono.yml:2:3: scripts: unknown field `runn`"),
-            "{e}"
-        );
+        assert!(e.starts_with("/w/mono.yml:2:3: scripts: unknown field `runn`"), "{e}");
     }
 
     #[test]
     fn syntax_error_names_position() {
         let e = parse("env:\n  A: [unclosed\n").unwrap_err().to_string();
         assert!(e.starts_with("/w/mono.yml:"), "{e}");
-        assert!(matches!(
-            parse("env: [1, 2]\n"),
-            Err(ConfigError::Invalid { .. })
-        ));
-        assert!(matches!(
-            parse("env:\n  A:\n    nested: 1\n"),
-            Err(ConfigError::Invalid { .. })
-        ));
-        assert!(matches!(
-            parse("env:\n  BAD-NAME: 1\n"),
-            Err(ConfigError::Invalid { .. })
-        ));
-        assert!(matches!(
-            parse("env:\n  MONO_ENV_ID: 1\n"),
-            Err(ConfigError::Invalid { .. })
-        ));
+        assert!(matches!(parse("env: [1, 2]\n"), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(parse("env:\n  A:\n    nested: 1\n"), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(parse("env:\n  BAD-NAME: 1\n"), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(parse("env:\n  MONO_ENV_ID: 1\n"), Err(ConfigError::Invalid { .. })));
     }
 }

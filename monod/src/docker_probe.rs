@@ -18,18 +18,9 @@ fn endpoint() -> Result<String, String> {
 pub fn probe() -> Component {
     match endpoint() {
         Ok(path) => match std::os::unix::net::UnixStream::connect(&path) {
-            Ok(_) => Component {
-                available: true,
-                detail: format!("unix://{path}"),
-            },
-            Err(e) => Component {
-                available: false,
-                detail: format!("unix://{path}: {e}"),
-            },
+            Ok(_) => Component { available: true, detail: format!("unix://{path}") },
+            Err(e) => Component { available: false, detail: format!("unix://{path}: {e}") },
         },
-        Err(host) => Component {
-            available: false,
-            detail: format!("DOCKER_HOST={host} is not checked"),
-        },
+        Err(host) => Component { available: false, detail: format!("DOCKER_HOST={host} is not checked") },
     }
 }

@@ -63,11 +63,10 @@ fn expand_into(
                 i += 2;
             }
             Some(b'{') => {
-                let close =
-                    matching_brace(text, i + 2).ok_or_else(|| InterpolateError::Syntax {
-                        text: text.to_string(),
-                        reason: "`${` has no closing `}`",
-                    })?;
+                let close = matching_brace(text, i + 2).ok_or_else(|| InterpolateError::Syntax {
+                    text: text.to_string(),
+                    reason: "`${` has no closing `}`",
+                })?;
                 expand_braced(&text[i + 2..close], text, lookup, out)?;
                 i = close + 1;
             }
@@ -112,9 +111,7 @@ fn matching_brace(text: &str, start: usize) -> Option<usize> {
 }
 
 fn name_len(s: &str) -> usize {
-    s.bytes()
-        .take_while(|b| *b == b'_' || b.is_ascii_alphanumeric())
-        .count()
+    s.bytes().take_while(|b| *b == b'_' || b.is_ascii_alphanumeric()).count()
 }
 
 fn push_var(name: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Expanded) {
@@ -132,10 +129,7 @@ fn expand_braced(
 ) -> Result<(), InterpolateError> {
     let len = name_len(body);
     let name = &body[..len];
-    let syntax = |reason| InterpolateError::Syntax {
-        text: whole.to_string(),
-        reason,
-    };
+    let syntax = |reason| InterpolateError::Syntax { text: whole.to_string(), reason };
     if name.is_empty() || name.as_bytes()[0].is_ascii_digit() {
         return Err(syntax("a variable name must start with a letter or `_`"));
     }
@@ -173,16 +167,11 @@ fn expand_braced(
             } else {
                 let mut msg = Expanded::default();
                 expand_into(arg, lookup, &mut msg)?;
-                return Err(InterpolateError::Required {
-                    name: name.to_string(),
-                    message: msg.value,
-                });
+                return Err(InterpolateError::Required { name: name.to_string(), message: msg.value });
             }
         }
         _ => {
-            return Err(syntax(
-                "expected `:-`, `-`, `:?`, `?`, `:+` or `+` after the name",
-            ));
+            return Err(syntax("expected `:-`, `-`, `:?`, `?`, `:+` or `+` after the name"));
         }
     }
     Ok(())
@@ -229,10 +218,7 @@ mod tests {
     fn required_and_missing() {
         assert_eq!(
             run("${UNSET:?need it}"),
-            Err(InterpolateError::Required {
-                name: "UNSET".into(),
-                message: "need it".into()
-            })
+            Err(InterpolateError::Required { name: "UNSET".into(), message: "need it".into() })
         );
         assert!(run("${EMPTY?x}").is_ok());
         let e = run("a ${NOPE} $ALSO_NOPE").unwrap();
@@ -244,10 +230,7 @@ mod tests {
     fn syntax_errors() {
         assert!(matches!(run("${A"), Err(InterpolateError::Syntax { .. })));
         assert!(matches!(run("${}"), Err(InterpolateError::Syntax { .. })));
-        assert!(matches!(
-            run("${A*x}"),
-            Err(InterpolateError::Syntax { .. })
-        ));
+        assert!(matches!(run("${A*x}"), Err(InterpolateError::Syntax { .. })));
         assert!(matches!(run("${1A}"), Err(InterpolateError::Syntax { .. })));
     }
 }

@@ -29,8 +29,7 @@ fn main() -> anyhow::Result<()> {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MONO_LOG")
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("MONO_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -39,8 +38,7 @@ fn main() -> anyhow::Result<()> {
         .home
         .or_else(mono_proto::paths::mono_home)
         .context("cannot find a home directory: set MONO_HOME or HOME")?;
-    let home =
-        std::path::absolute(&home).with_context(|| format!("invalid home {}", home.display()))?;
+    let home = std::path::absolute(&home).with_context(|| format!("invalid home {}", home.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -51,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         .block_on(monod::daemon::run(monod::daemon::DaemonConfig {
             home,
             notify_stdout: args.notify_stdout,
+            report_protocol: std::env::var("MONO_TEST_REPORT_PROTOCOL").ok().and_then(|v| v.parse().ok()),
         }))
         .map_err(|e| anyhow::anyhow!("monod: {e}"))
 }

@@ -26,15 +26,8 @@ impl MonoLog {
     /// Opens (creating, mode 0600) the log for appending.
     pub fn open(path: &Path) -> std::io::Result<MonoLog> {
         use std::os::unix::fs::OpenOptionsExt;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)?;
-        Ok(MonoLog {
-            file,
-            path: path.to_path_buf(),
-        })
+        let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        Ok(MonoLog { file, path: path.to_path_buf() })
     }
 
     /// The file's path.

@@ -47,16 +47,10 @@ pub fn derive(path: &Path, env: &CallerEnv) -> DerivedName {
     if let Some(root) = env.get("CONDUCTOR_ROOT_PATH").filter(|v| !v.is_empty()) {
         project = file_name(Path::new(root));
     }
-    if let Some(ws) = env
-        .get("CONDUCTOR_WORKSPACE_NAME")
-        .filter(|v| !v.is_empty())
-    {
+    if let Some(ws) = env.get("CONDUCTOR_WORKSPACE_NAME").filter(|v| !v.is_empty()) {
         workspace = ws.clone();
     }
-    DerivedName {
-        project: sanitize(&project, "root"),
-        workspace: sanitize(&workspace, "ws"),
-    }
+    DerivedName { project: sanitize(&project, "root"), workspace: sanitize(&workspace, "ws") }
 }
 
 /// Lower-cases to `[a-z0-9-]`: other characters become `-`, runs of `-`
@@ -64,11 +58,7 @@ pub fn derive(path: &Path, env: &CallerEnv) -> DerivedName {
 pub fn sanitize(raw: &str, fallback: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for c in raw.chars().flat_map(char::to_lowercase) {
-        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            c
-        } else {
-            '-'
-        };
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' };
         if c == '-' && (out.is_empty() || out.ends_with('-')) {
             continue;
         }
@@ -76,17 +66,11 @@ pub fn sanitize(raw: &str, fallback: &str) -> String {
     }
     out.truncate(MAX_PART);
     let trimmed = out.trim_end_matches('-');
-    if trimmed.is_empty() {
-        fallback.to_string()
-    } else {
-        trimmed.to_string()
-    }
+    if trimmed.is_empty() { fallback.to_string() } else { trimmed.to_string() }
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// `<repo>/.conductor/workspaces/<ws>` → `repo`.
@@ -104,10 +88,7 @@ fn conductor_layout(path: &Path) -> Option<String> {
 /// folder name of the main repository.
 fn worktree_main_repo(path: &Path) -> Option<String> {
     let dotgit = std::fs::read_to_string(path.join(".git")).ok()?;
-    let gitdir = dotgit
-        .lines()
-        .find_map(|l| l.strip_prefix("gitdir:"))?
-        .trim();
+    let gitdir = dotgit.lines().find_map(|l| l.strip_prefix("gitdir:"))?.trim();
     let gitdir = resolve(path, Path::new(gitdir));
     let common = match std::fs::read_to_string(gitdir.join("commondir")) {
         Ok(c) => resolve(&gitdir, Path::new(c.trim())),
@@ -125,11 +106,7 @@ fn worktree_main_repo(path: &Path) -> Option<String> {
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    }
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
 }
 
 #[cfg(test)]
@@ -152,10 +129,7 @@ mod tests {
 
     #[test]
     fn conductor_layout_gives_repo_and_workspace() {
-        let d = derive(
-            Path::new("/home/x/shop/.conductor/workspaces/feature-auth"),
-            &none(),
-        );
+        let d = derive(Path::new("/home/x/shop/.conductor/workspaces/feature-auth"), &none());
         assert_eq!(d.joined(), "shop-feature-auth");
     }
 

@@ -54,13 +54,10 @@ impl Watchers {
     pub fn watch(&self, op: &str) -> WatchFeed {
         let (tx, lines) = mpsc::channel(WATCH_BUFFER);
         let (flushed, flushed_rx) = oneshot::channel();
-        self.waiting.lock().expect("watchers lock").insert(
-            op.to_string(),
-            Watcher {
-                tx,
-                flushed: flushed_rx,
-            },
-        );
+        self.waiting
+            .lock()
+            .expect("watchers lock")
+            .insert(op.to_string(), Watcher { tx, flushed: flushed_rx });
         WatchFeed { lines, flushed }
     }
 
@@ -87,13 +84,7 @@ pub struct Progress {
 impl Progress {
     /// Starts reporting for environment `env`; elapsed times count from now.
     pub fn new(env: &str, log: Arc<MonoLog>, watcher: Option<Watcher>) -> Progress {
-        Progress {
-            tag: env.to_string(),
-            started: Instant::now(),
-            log,
-            watcher,
-            dropped: AtomicU64::new(0),
-        }
+        Progress { tag: env.to_string(), started: Instant::now(), log, watcher, dropped: AtomicU64::new(0) }
     }
 
     /// Renames the environment in later lines (once its unique name is known).
@@ -132,27 +123,12 @@ impl Progress {
         };
         let dropped = self.dropped.load(Ordering::Relaxed);
         if dropped > 0 && tx.capacity() > 1 {
-            let note = format!(
-                "[{dropped} lines not shown; see {}]",
-                self.log.path().display()
-            );
-            if tx
-                .try_send(OpOutput {
-                    stream: OpStream::Log,
-                    line: note,
-                })
-                .is_ok()
-            {
+            let note = format!("[{dropped} lines not shown; see {}]", self.log.path().display());
+            if tx.try_send(OpOutput { stream: OpStream::Log, line: note }).is_ok() {
                 self.dropped.store(0, Ordering::Relaxed);
             }
         }
-        if tx
-            .try_send(OpOutput {
-                stream,
-                line: line.to_string(),
-            })
-            .is_err()
-        {
+        if tx.try_send(OpOutput { stream, line: line.to_string() }).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

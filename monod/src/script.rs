@@ -78,10 +78,7 @@ pub async fn run(
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
     let pump = async {
-        tokio::join!(
-            pump(stdout, OpStream::Out, progress),
-            pump(stderr, OpStream::Err, progress)
-        );
+        tokio::join!(pump(stdout, OpStream::Out, progress), pump(stderr, OpStream::Err, progress));
     };
     tokio::pin!(pump);
 
@@ -111,10 +108,7 @@ async fn stop_group(pgid: Option<Pid>, child: &mut tokio::process::Child) {
     if let Some(pgid) = pgid {
         let _ = kill_process_group(pgid, Signal::TERM);
     }
-    if tokio::time::timeout(KILL_GRACE, child.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
         if let Some(pgid) = pgid {
             let _ = kill_process_group(pgid, Signal::KILL);
         }

@@ -42,14 +42,8 @@ pub enum TmuxError {
 /// Checks that tmux runs; reports its version.
 pub async fn probe() -> Component {
     match run("-V", TmuxCmd::new().version()).await {
-        Ok(v) => Component {
-            available: true,
-            detail: v.trim().to_string(),
-        },
-        Err(e) => Component {
-            available: false,
-            detail: e.to_string(),
-        },
+        Ok(v) => Component { available: true, detail: v.trim().to_string() },
+        Err(e) => Component { available: false, detail: e.to_string() },
     }
 }
 
@@ -62,10 +56,7 @@ pub async fn new_session(
     shell: &str,
 ) -> Result<Vec<String>, TmuxError> {
     let (kept, left_out) = fit_env(env);
-    let mut ns = NewSession::new()
-        .detached()
-        .session_name(name)
-        .start_directory(cwd.to_string_lossy());
+    let mut ns = NewSession::new().detached().session_name(name).start_directory(cwd.to_string_lossy());
     for (k, v) in kept {
         ns = ns.environment(k.as_str(), v.as_str());
     }
@@ -79,12 +70,7 @@ pub async fn new_session(
 
 /// Whether a session of exactly this name exists.
 pub async fn has_session(name: &str) -> Result<bool, TmuxError> {
-    match run(
-        "has-session",
-        TmuxCmd::with_command(HasSession::new().target_session(exact(name))),
-    )
-    .await
-    {
+    match run("has-session", TmuxCmd::with_command(HasSession::new().target_session(exact(name)))).await {
         Ok(_) => Ok(true),
         Err(TmuxError::Failed { .. }) => Ok(false),
         Err(e) => Err(e),
@@ -93,12 +79,7 @@ pub async fn has_session(name: &str) -> Result<bool, TmuxError> {
 
 /// Kills a session; `Ok(false)` when there was none.
 pub async fn kill_session(name: &str) -> Result<bool, TmuxError> {
-    match run(
-        "kill-session",
-        TmuxCmd::with_command(KillSession::new().target_session(exact(name))),
-    )
-    .await
-    {
+    match run("kill-session", TmuxCmd::with_command(KillSession::new().target_session(exact(name)))).await {
         Ok(_) => Ok(true),
         Err(TmuxError::Failed { stderr, .. }) if is_absent(&stderr) => Ok(false),
         Err(e) => Err(e),
@@ -107,12 +88,7 @@ pub async fn kill_session(name: &str) -> Result<bool, TmuxError> {
 
 /// Names of all sessions, in one tmux call. No server means no sessions.
 pub async fn list_sessions() -> Result<HashSet<String>, TmuxError> {
-    match run(
-        "list-sessions",
-        TmuxCmd::with_command(ListSessions::new().format("#{session_name}")),
-    )
-    .await
-    {
+    match run("list-sessions", TmuxCmd::with_command(ListSessions::new().format("#{session_name}"))).await {
         Ok(out) => Ok(out.lines().map(str::to_string).collect()),
         Err(TmuxError::Failed { stderr, .. }) if is_absent(&stderr) => Ok(HashSet::new()),
         Err(e) => Err(e),
@@ -123,24 +99,13 @@ pub async fn list_sessions() -> Result<HashSet<String>, TmuxError> {
 pub async fn send_line(name: &str, text: &str) -> Result<(), TmuxError> {
     let target = format!("={name}:");
     let literal: TmuxCommand = {
-        let mut c = SendKeys::new()
-            .disable_lookup()
-            .target_pane(target.as_str())
-            .build();
+        let mut c = SendKeys::new().disable_lookup().target_pane(target.as_str()).build();
         // `--` so text starting with `-` is not read as a flag.
         c.push_param("--").push_param(text.to_string());
         c
     };
-    let enter = SendKeys::new()
-        .target_pane(target.as_str())
-        .key("Enter")
-        .build();
-    run(
-        "send-keys",
-        TmuxCmd::new().add_command(literal).add_command(enter),
-    )
-    .await
-    .map(drop)
+    let enter = SendKeys::new().target_pane(target.as_str()).key("Enter").build();
+    run("send-keys", TmuxCmd::new().add_command(literal).add_command(enter)).await.map(drop)
 }
 
 fn exact(name: &str) -> String {
@@ -149,14 +114,9 @@ fn exact(name: &str) -> String {
 
 /// tmux's ways of saying "no server" or "no such session".
 fn is_absent(stderr: &str) -> bool {
-    [
-        "no server running",
-        "can't find session",
-        "error connecting to",
-        "No such file or directory",
-    ]
-    .iter()
-    .any(|m| stderr.contains(m))
+    ["no server running", "can't find session", "error connecting to", "No such file or directory"]
+        .iter()
+        .any(|m| stderr.contains(m))
 }
 
 /// Splits variables into those that fit tmux's command length and those
@@ -177,10 +137,7 @@ fn fit_env(env: &[(String, String)]) -> (Vec<&(String, String)>, Vec<String>) {
         total -= size(kv);
         left_out.insert(kv.0.as_str());
     }
-    let kept = env
-        .iter()
-        .filter(|kv| !left_out.contains(kv.0.as_str()))
-        .collect();
+    let kept = env.iter().filter(|kv| !left_out.contains(kv.0.as_str())).collect();
     let mut names: Vec<String> = left_out.into_iter().map(str::to_string).collect();
     names.sort();
     (kept, names)
@@ -190,10 +147,7 @@ async fn run(command: &'static str, tmux: TmuxCmd<'_>) -> Result<String, TmuxErr
     let std_cmd: std::process::Command = tmux.into_command();
     let mut cmd = tokio::process::Command::from(std_cmd);
     cmd.env_remove("TMUX").env_remove("TMUX_PANE");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let out = cmd.output().await.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => TmuxError::NotInstalled,
         _ => TmuxError::Spawn(e),

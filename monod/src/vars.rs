@@ -32,10 +32,7 @@ impl MonoVars<'_> {
             ("MONO_ENV_NAME", self.name.to_string()),
             ("MONO_ENV_ID", self.id.to_string()),
             ("MONO_ENV_PATH", self.path.to_string()),
-            (
-                "MONO_DATA_DIR",
-                self.data_dir.to_string_lossy().into_owned(),
-            ),
+            ("MONO_DATA_DIR", self.data_dir.to_string_lossy().into_owned()),
         ]
     }
 }
@@ -65,12 +62,7 @@ pub fn environment(
     }
     for (key, raw) in &config.env {
         let lookup = |name: &str| env.get(name).cloned();
-        let value = interpolate(raw, &lookup)
-            .map_err(|source| VarError {
-                key: key.clone(),
-                source,
-            })?
-            .value;
+        let value = interpolate(raw, &lookup).map_err(|source| VarError { key: key.clone(), source })?.value;
         env.insert(key.clone(), value);
     }
     Ok(env.into_iter().collect())
@@ -88,24 +80,13 @@ mod tests {
         let config = MonoConfig {
             env: vec![
                 ("APP_HOME".into(), "${MONO_DATA_DIR}/app".into()),
-                (
-                    "URL".into(),
-                    "http://127.0.0.1:$((3000))/${MONO_ENV_NAME}".into(),
-                ),
+                ("URL".into(), "http://127.0.0.1:$((3000))/${MONO_ENV_NAME}".into()),
                 ("NESTED".into(), "${APP_HOME}:${HOME}".into()),
             ],
             ..Default::default()
         };
-        let mono = MonoVars {
-            name: "shop-a",
-            id: 3,
-            path: "/w/a",
-            data_dir: Path::new("/m/data/shop-a"),
-        };
-        let env: BTreeMap<_, _> = environment(&caller, &mono, &config)
-            .unwrap()
-            .into_iter()
-            .collect();
+        let mono = MonoVars { name: "shop-a", id: 3, path: "/w/a", data_dir: Path::new("/m/data/shop-a") };
+        let env: BTreeMap<_, _> = environment(&caller, &mono, &config).unwrap().into_iter().collect();
         assert_eq!(env["APP_HOME"], "/m/data/shop-a/app");
         assert_eq!(env["URL"], "http://127.0.0.1:$((3000))/shop-a");
         assert_eq!(env["NESTED"], "/m/data/shop-a/app:/home/u");

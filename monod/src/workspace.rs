@@ -10,10 +10,7 @@ use crate::ops::OpError;
 /// A path that must exist and be a directory (init). Returns it canonical.
 pub fn existing_dir(raw: &str) -> Result<PathBuf, OpError> {
     let path = absolute(raw)?;
-    let invalid = |reason: String| OpError::InvalidPath {
-        path: raw.to_string(),
-        reason,
-    };
+    let invalid = |reason: String| OpError::InvalidPath { path: raw.to_string(), reason };
     let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => invalid("no such directory; check the path".into()),
         _ => invalid(format!("cannot read it: {e}")),
@@ -21,13 +18,9 @@ pub fn existing_dir(raw: &str) -> Result<PathBuf, OpError> {
     if !meta.is_dir() {
         return Err(invalid("not a directory; pass the workspace folder".into()));
     }
-    let canonical = path
-        .canonicalize()
-        .map_err(|e| invalid(format!("cannot resolve it: {e}")))?;
+    let canonical = path.canonicalize().map_err(|e| invalid(format!("cannot resolve it: {e}")))?;
     if canonical.to_str().is_none() {
-        return Err(invalid(
-            "the path is not valid UTF-8; rename the folder".into(),
-        ));
+        return Err(invalid("the path is not valid UTF-8; rename the folder".into()));
     }
     Ok(canonical)
 }
@@ -40,10 +33,7 @@ pub fn lookup_key(raw: &str) -> Result<PathBuf, OpError> {
 }
 
 fn absolute(raw: &str) -> Result<PathBuf, OpError> {
-    let invalid = |reason: &str| OpError::InvalidPath {
-        path: raw.to_string(),
-        reason: reason.to_string(),
-    };
+    let invalid = |reason: &str| OpError::InvalidPath { path: raw.to_string(), reason: reason.to_string() };
     if raw.is_empty() {
         return Err(invalid("empty path; pass the workspace folder"));
     }
@@ -52,9 +42,7 @@ fn absolute(raw: &str) -> Result<PathBuf, OpError> {
     }
     let path = Path::new(raw);
     if !path.is_absolute() {
-        return Err(invalid(
-            "relative path; pass an absolute path (the mono client does this for you)",
-        ));
+        return Err(invalid("relative path; pass an absolute path (the mono client does this for you)"));
     }
     Ok(path.to_path_buf())
 }
@@ -83,28 +71,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         std::fs::write(&file, "").unwrap();
-        for bad in [
-            "",
-            "relative/x",
-            "/definitely/not/here",
-            file.to_str().unwrap(),
-        ] {
-            assert!(
-                matches!(existing_dir(bad), Err(OpError::InvalidPath { .. })),
-                "{bad:?}"
-            );
+        for bad in ["", "relative/x", "/definitely/not/here", file.to_str().unwrap()] {
+            assert!(matches!(existing_dir(bad), Err(OpError::InvalidPath { .. })), "{bad:?}");
         }
-        assert_eq!(
-            existing_dir(dir.path().to_str().unwrap()).unwrap(),
-            dir.path().canonicalize().unwrap()
-        );
+        assert_eq!(existing_dir(dir.path().to_str().unwrap()).unwrap(), dir.path().canonicalize().unwrap());
     }
 
     #[test]
     fn lookup_key_normalises_missing_paths() {
-        assert_eq!(
-            lookup_key("/a/b/../c/./d").unwrap(),
-            PathBuf::from("/a/c/d")
-        );
+        assert_eq!(lookup_key("/a/b/../c/./d").unwrap(), PathBuf::from("/a/c/d"));
     }
 }

@@ -53,11 +53,7 @@ pub trait MonoApi {
 
     /// Starts the run script in the environment's tmux session.
     #[method(name = "env.run", param_kind = map)]
-    async fn env_run(
-        &self,
-        path: String,
-        env: Option<CallerEnv>,
-    ) -> jsonrpsee::core::RpcResult<RunStarted>;
+    async fn env_run(&self, path: String, env: Option<CallerEnv>) -> jsonrpsee::core::RpcResult<RunStarted>;
 
     /// Every environment, with status from one tmux query.
     #[method(name = "env.list", param_kind = map)]

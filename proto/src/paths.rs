@@ -28,9 +28,7 @@ pub const DATA_DIR: &str = "data";
 pub fn mono_home() -> Option<PathBuf> {
     match std::env::var_os(MONO_HOME_VAR) {
         Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
-        _ => std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(|h| PathBuf::from(h).join(".mono")),
+        _ => std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".mono")),
     }
 }
 

@@ -1,1 +1,308 @@
-//! x
+//! Harness for the end-to-end tests: every test gets a [`Sandbox`] with its
+//! own `MONO_HOME`, its own tmux server (`TMUX_TMPDIR`) and its own
+//! workspaces, and runs the real `mono` and `monod` binaries against them.
+//! Dropping the sandbox stops its daemon and tmux server, also when the test
+//! failed, so nothing is left behind.
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Variables of the test process that must not leak into the sandbox.
+const SCRUBBED: [&str; 6] = [
+    "TMUX",
+    "TMUX_PANE",
+    "MONO_HOME",
+    "CONDUCTOR_WORKSPACE_PATH",
+    "CONDUCTOR_ROOT_PATH",
+    "CONDUCTOR_WORKSPACE_NAME",
+];
+
+/// Directory holding the built `mono` and `monod` (`target/<profile>`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>
+    let dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
+    for bin in ["mono", "monod"] {
+        assert!(
+            dir.join(bin).is_file(),
+            "{} is missing: build the binaries first (`cargo build --workspace --bins`, done by scripts/test)",
+            dir.join(bin).display()
+        );
+    }
+    dir
+}
+
+/// An isolated world for one test.
+pub struct Sandbox {
+    root: TempDir,
+    /// `MONO_HOME`.
+    pub home: PathBuf,
+    /// `TMUX_TMPDIR`.
+    pub tmux_dir: PathBuf,
+    bins: PathBuf,
+}
+
+/// A finished command, with its output decoded.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole output unless the command succeeded.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "command failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Panics unless the command failed with exactly one line on stderr
+    /// that contains `needle`; returns that line.
+    #[track_caller]
+    pub fn fails_with(self, needle: &str) -> String {
+        assert_ne!(self.code, 0, "command succeeded but should have failed:\nstdout: {}", self.stdout);
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with("mono: error:")).collect();
+        assert_eq!(lines.len(), 1, "expected one error line, stderr was:\n{}", self.stderr);
+        assert!(lines[0].contains(needle), "error line {:?} does not contain {needle:?}", lines[0]);
+        lines[0].to_string()
+    }
+
+    /// Parses stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// A fresh sandbox; nothing runs until a command starts the daemon.
+    pub fn new() -> Sandbox {
+        let root = tempfile::Builder::new().prefix("mono-e2e-").tempdir().expect("temp dir");
+        let home = root.path().join("home");
+        // tmux's socket path must stay short (sun_path is 108 bytes).
+        let tmux_dir = root.path().join("t");
+        std::fs::create_dir_all(&tmux_dir).unwrap();
+        std::fs::create_dir_all(root.path().join("ws")).unwrap();
+        Sandbox { root, home, tmux_dir, bins: bin_dir() }
+    }
+
+    /// The sandbox's root directory.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Creates a workspace directory at `rel` (under `ws/`) and returns its
+    /// canonical path.
+    pub fn workspace(&self, rel: &str) -> PathBuf {
+        let p = self.root.path().join("ws").join(rel);
+        std::fs::create_dir_all(&p).unwrap();
+        p.canonicalize().unwrap()
+    }
+
+    /// Writes `mono.yml` into a workspace.
+    pub fn mono_yml(&self, ws: &Path, text: &str) {
+        std::fs::write(ws.join("mono.yml"), text).unwrap();
+    }
+
+    /// A `mono` command with the sandbox's environment.
+    pub fn mono_cmd(&self) -> Command {
+        let mut cmd = Command::new(self.bins.join("mono"));
+        self.apply_env(&mut cmd);
+        cmd.current_dir(self.root.path()).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `mono ARGS` to completion.
+    pub fn mono<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Run::from(self.mono_cmd().args(args).output().expect("run mono"))
+    }
+
+    /// A `tmux` command against the sandbox's server.
+    pub fn tmux_cmd(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        self.apply_env(&mut cmd);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `tmux ARGS` against the sandbox's server.
+    pub fn tmux<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Run::from(self.tmux_cmd().args(args).output().expect("run tmux"))
+    }
+
+    /// Whether the sandbox's tmux server has a session of exactly `name`.
+    pub fn has_session(&self, name: &str) -> bool {
+        self.tmux(["has-session", "-t", &format!("={name}")]).code == 0
+    }
+
+    fn apply_env(&self, cmd: &mut Command) {
+        for v in SCRUBBED {
+            cmd.env_remove(v);
+        }
+        cmd.env("MONO_HOME", &self.home).env("TMUX_TMPDIR", &self.tmux_dir).env("SHELL", "/bin/sh");
+    }
+
+    /// Opens the daemon's state database read-only.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.home.join("state.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open state.db")
+    }
+
+    /// Number of rows in `environments`.
+    pub fn env_rows(&self) -> i64 {
+        self.db().query_row("SELECT count(*) FROM environments", [], |r| r.get(0)).unwrap()
+    }
+
+    /// `mono.log`'s text.
+    pub fn mono_log(&self) -> String {
+        std::fs::read_to_string(self.home.join("mono.log")).unwrap_or_default()
+    }
+
+    /// The pid of the daemon holding this home's lock, if one is alive.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        let pid: i32 = std::fs::read_to_string(self.home.join("monod.lock")).ok()?.trim().parse().ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// monod processes serving this home (by their environment).
+    pub fn daemons(&self) -> Vec<i32> {
+        let needle = format!("MONO_HOME={}", self.home.display());
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else { continue };
+            if comm.trim() != "monod" {
+                continue;
+            }
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+            if environ.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// Starts monod in the foreground as a child (for signal tests); waits
+    /// until it reports ready.
+    pub fn spawn_daemon(&self, extra_env: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = Command::new(self.bins.join("monod"));
+        self.apply_env(&mut cmd);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .arg("--notify-stdout")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn monod");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "monod did not start");
+        child
+    }
+
+    /// POSTs a raw body to the socket as HTTP; returns (status, body).
+    pub fn post(&self, body: &str) -> (u16, String) {
+        http_post(&self.home.join("monod.sock"), body)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if self.daemon_pid().is_some() {
+            let _ =
+                self.mono_cmd().args(["daemon", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+        for pid in self.daemons() {
+            kill(pid, 9);
+        }
+        let _ = self.tmux_cmd().arg("kill-server").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        // Let tests make files read-only or private; the temp dir must go.
+        let _ = std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+/// Whether a process exists.
+pub fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+/// Sends a signal with `kill(1)`.
+pub fn kill(pid: i32, signal: i32) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+}
+
+/// Polls `check` every few milliseconds until it holds or `timeout` passes.
+#[track_caller]
+pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// A minimal HTTP/1.1 POST over a Unix socket, to talk to the daemon the
+/// way any non-mono client would.
+pub fn http_post(socket: &Path, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).expect("connect to monod.sock");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}

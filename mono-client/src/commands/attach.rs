@@ -18,12 +18,7 @@ pub async fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let client = connect(&Endpoint::from_env()?).await?;
     let info = client.env_status(path).await.map_err(from_rpc)?;
     if info.status != EnvStatus::Running {
-        bail!(
-            "{}: tmux session {} is not running (status {})",
-            info.name,
-            info.session,
-            info.status
-        );
+        bail!("{}: tmux session {} is not running (status {})", info.name, info.session, info.status);
     }
     let target = format!("={}", info.session);
     let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());

@@ -13,11 +13,7 @@ pub async fn start() -> anyhow::Result<()> {
     let already = connect_existing(&ep).await?.is_some();
     let client = connect(&ep).await?;
     let status = client.daemon_status().await.map_err(from_rpc)?;
-    let verb = if already {
-        "is already running"
-    } else {
-        "started"
-    };
+    let verb = if already { "is already running" } else { "started" };
     println!("monod {verb} (pid {}, {})", status.pid, ep.socket.display());
     Ok(())
 }
@@ -41,10 +37,7 @@ pub async fn stop() -> anyhow::Result<()> {
 pub async fn status(json: bool) -> anyhow::Result<()> {
     let ep = Endpoint::from_env()?;
     let Some(client) = connect_existing(&ep).await? else {
-        bail!(
-            "monod is not running for {}; `mono daemon start` starts it",
-            ep.home.display()
-        );
+        bail!("monod is not running for {}; `mono daemon start` starts it", ep.home.display());
     };
     let s = client.daemon_status().await.map_err(from_rpc)?;
     if json {
@@ -52,19 +45,9 @@ pub async fn status(json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let component = |c: &mono_proto::Component| {
-        if c.available {
-            format!("yes ({})", c.detail)
-        } else {
-            format!("no ({})", c.detail)
-        }
+        if c.available { format!("yes ({})", c.detail) } else { format!("no ({})", c.detail) }
     };
-    println!(
-        "monod {} (protocol {}), pid {}, up {}s",
-        s.version,
-        s.protocol,
-        s.pid,
-        s.uptime_ms / 1000
-    );
+    println!("monod {} (protocol {}), pid {}, up {}s", s.version, s.protocol, s.pid, s.uptime_ms / 1000);
     println!("home:          {}", s.home);
     println!("environments:  {}", s.environments);
     println!("operations:    {}", s.operations);

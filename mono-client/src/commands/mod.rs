@@ -14,7 +14,5 @@ use mono_proto::CallerEnv;
 /// The caller's environment, forwarded so scripts and the tmux session see
 /// what the caller sees. Variables that are not UTF-8 are left out.
 pub fn caller_env() -> CallerEnv {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }

@@ -13,17 +13,11 @@ use crate::workspace::{Existence, resolve};
 pub async fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let path = resolve(path, Existence::Optional)?;
     let client = connect(&Endpoint::from_env()?).await?;
-    let started = client
-        .env_run(path, Some(super::caller_env()))
-        .await
-        .map_err(from_rpc)?;
+    let started = client.env_run(path, Some(super::caller_env())).await.map_err(from_rpc)?;
     if json {
         render::json(&started);
     } else {
-        println!(
-            "{}: started `{}` in tmux session {}",
-            started.name, started.script, started.session
-        );
+        println!("{}: started `{}` in tmux session {}", started.name, started.script, started.session);
     }
     Ok(())
 }

@@ -21,11 +21,7 @@ impl InstanceLock {
     /// Takes the lock at `path` or reports who holds it.
     pub fn acquire(path: &Path, home: &Path) -> Result<InstanceLock, DaemonError> {
         use std::os::unix::fs::OpenOptionsExt;
-        let io = |source| DaemonError::Io {
-            what: "open the lock file",
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| DaemonError::Io { what: "open the lock file", path: path.to_path_buf(), source };
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -65,9 +61,7 @@ pub fn clear_stale_socket(path: &Path) -> Result<(), DaemonError> {
         return Ok(());
     }
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(DaemonError::SocketInUse {
-            path: path.to_path_buf(),
-        });
+        return Err(DaemonError::SocketInUse { path: path.to_path_buf() });
     }
     std::fs::remove_file(path).map_err(|source| DaemonError::Io {
         what: "remove the stale socket",
@@ -101,10 +95,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
         let live = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        assert!(matches!(
-            clear_stale_socket(&path),
-            Err(DaemonError::SocketInUse { .. })
-        ));
+        assert!(matches!(clear_stale_socket(&path), Err(DaemonError::SocketInUse { .. })));
         drop(live);
         clear_stale_socket(&path).unwrap();
         assert!(!path.exists());

@@ -73,6 +73,9 @@ pub struct DaemonConfig {
     /// Write `ready` on stdout once the socket accepts (used by the client
     /// that starts the daemon, instead of polling for the socket).
     pub notify_stdout: bool,
+    /// Test hook: report this protocol version instead of the real one, to
+    /// exercise how clients replace a daemon of another version.
+    pub report_protocol: Option<u32>,
 }
 
 /// Runs the daemon until it is asked to stop.
@@ -95,7 +98,8 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     if !tmux.available {
         tracing::warn!(detail = %tmux.detail, "tmux is not available; init will fail until it is installed");
     }
-    let methods = Api::new(ops.clone(), tmux, stop.clone()).into_rpc();
+    let protocol = config.report_protocol.unwrap_or(mono_proto::PROTOCOL_VERSION);
+    let methods = Api::new(ops.clone(), tmux, stop.clone(), protocol).into_rpc();
 
     let listener = bind(&socket)?;
     let (stop_handle, server_handle) = stop_channel();
@@ -119,10 +123,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     ops.shutdown().await;
     let _ = server_handle.stop();
     connections.close();
-    if tokio::time::timeout(DRAIN_CONNECTIONS, connections.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN_CONNECTIONS, connections.wait()).await.is_err() {
         tracing::warn!("some connections did not finish in time");
     }
     let _ = std::fs::remove_file(&socket);
@@ -145,13 +146,7 @@ fn prepare_home(home: &Home) -> Result<(), DaemonError> {
 
 /// Binds the socket and makes it owner-only.
 fn bind(path: &std::path::Path) -> Result<UnixListener, DaemonError> {
-    let io = |what| {
-        move |source| DaemonError::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
+    let io = |what| move |source| DaemonError::Io { what, path: path.to_path_buf(), source };
     let listener = UnixListener::bind(path).map_err(io("listen on"))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(io("set permissions of"))?;
@@ -167,11 +162,9 @@ fn announce_ready() {
 /// Waits for SIGTERM, SIGINT or `daemon.stop`. SIGHUP is ignored: the
 /// daemon outlives the terminal that started it.
 async fn wait_for_stop(stop: &CancellationToken) {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
         tracing::error!("cannot install signal handlers; stop monod with `mono daemon stop`");
         stop.cancelled().await;
         return;

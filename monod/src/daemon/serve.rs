@@ -7,7 +7,9 @@
 
 use jsonrpsee::server::{Methods, Server, ServerConfig, StopHandle, serve_with_graceful_shutdown};
 use mono_proto::ErrorCode;
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -57,8 +59,21 @@ pub async fn accept_loop(
     }
 }
 
-/// Answers a connection from another user with 403 and closes it.
+/// Answers a connection from another user with 403 and closes it. The
+/// request is read first (bounded in size and time), so the client is not
+/// cut off while still sending and always sees the answer.
 async fn refuse(mut stream: UnixStream, peer: Option<u32>, owner: u32) {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
     let who = peer.map_or_else(|| "unknown uid".to_string(), |u| format!("uid {u}"));
     tracing::warn!(peer = %who, "refused a connection from another user");
     let body = serde_json::json!({

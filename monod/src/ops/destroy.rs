@@ -26,9 +26,10 @@ impl Ops {
         caller: CallerEnv,
         op_id: Option<String>,
     ) -> Result<Destroyed, OpError> {
-        self.spawn("destroy", move |ops| async move {
-            ops.destroy_task(&path, &caller, op_id.as_deref()).await
-        })
+        self.spawn(
+            "destroy",
+            move |ops| async move { ops.destroy_task(&path, &caller, op_id.as_deref()).await },
+        )
         .await
     }
 
@@ -53,11 +54,8 @@ impl Ops {
         let key = workspace::lookup_key(raw)?;
         let key = key.to_string_lossy().into_owned();
         let _guard = self.claim(&key, "destroy")?;
-        let row = self
-            .store
-            .by_path(&key)
-            .await?
-            .ok_or_else(|| OpError::NotRegistered { path: key.clone() })?;
+        let row =
+            self.store.by_path(&key).await?.ok_or_else(|| OpError::NotRegistered { path: key.clone() })?;
         progress.set_env(&row.name);
         progress.step(format!("mono destroy {key}"));
         self.store.set_phase(row.id, Phase::Destroying).await?;
@@ -74,12 +72,8 @@ impl Ops {
             match MonoConfig::load(ws) {
                 Ok(config) => {
                     if let Some(script) = &config.scripts.destroy {
-                        let mono = MonoVars {
-                            name: &row.name,
-                            id: row.id,
-                            path: &row.path,
-                            data_dir: &data_dir,
-                        };
+                        let mono =
+                            MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir };
                         match vars::environment(caller, &mono, &config) {
                             Ok(env) => match self
                                 .run_script(&row.name, "destroy", script, ws, &env, progress)
@@ -88,30 +82,23 @@ impl Ops {
                                 o if o.success() => {}
                                 Outcome::Cancelled => {
                                     self.store.set_phase(row.id, Phase::Failed).await?;
-                                    return Err(OpError::Cancelled {
-                                        env: row.name.clone(),
-                                        op: "destroy",
-                                    });
+                                    return Err(OpError::Cancelled { env: row.name.clone(), op: "destroy" });
                                 }
                                 o => warn(
                                     progress,
                                     format!("destroy script failed ({o}); continuing teardown"),
                                 ),
                             },
-                            Err(e) => warn(
-                                progress,
-                                format!("destroy script skipped: env.{}: {}", e.key, e.source),
-                            ),
+                            Err(e) => {
+                                warn(progress, format!("destroy script skipped: env.{}: {}", e.key, e.source))
+                            }
                         }
                     }
                 }
                 Err(e) => warn(progress, format!("destroy script skipped: {e}")),
             }
         } else {
-            warn(
-                progress,
-                format!("workspace {} is gone; destroy script skipped", row.path),
-            );
+            warn(progress, format!("workspace {} is gone; destroy script skipped", row.path));
         }
 
         let session = mono_proto::paths::session_name(&row.name);
@@ -139,9 +126,6 @@ impl Ops {
 
         self.store.remove(row.id).await?;
         progress.step("destroyed");
-        Ok(Destroyed {
-            name: row.name,
-            warnings,
-        })
+        Ok(Destroyed { name: row.name, warnings })
     }
 }

@@ -59,9 +59,7 @@ pub enum OpError {
         source: InterpolateError,
     },
     /// Every slot is taken.
-    #[error(
-        "cannot create {path}: all {max} environment slots are in use; destroy an environment first"
-    )]
+    #[error("cannot create {path}: all {max} environment slots are in use; destroy an environment first")]
     Capacity {
         /// The workspace.
         path: String,
@@ -161,9 +159,7 @@ impl OpError {
             OpError::Unavailable { .. } => ErrorCode::Unavailable,
             OpError::State(StateError::PathTaken { .. }) => ErrorCode::AlreadyExists,
             OpError::State(StateError::NoFreeSlot { .. }) => ErrorCode::Capacity,
-            OpError::Io { .. } | OpError::State(_) | OpError::Internal { .. } => {
-                ErrorCode::Internal
-            }
+            OpError::Io { .. } | OpError::State(_) | OpError::Internal { .. } => ErrorCode::Internal,
             OpError::ShuttingDown => ErrorCode::ShuttingDown,
             OpError::Cancelled { .. } => ErrorCode::Cancelled,
         }

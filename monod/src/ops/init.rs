@@ -17,12 +17,7 @@ use crate::vars::{self, MonoVars};
 use crate::{names, tmux, workspace};
 
 /// Compose files that make a workspace a docker-mode one.
-const COMPOSE_FILES: [&str; 4] = [
-    "compose.yaml",
-    "compose.yml",
-    "docker-compose.yml",
-    "docker-compose.yaml",
-];
+const COMPOSE_FILES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
 
 /// What init has created so far, for rollback.
 #[derive(Default)]
@@ -39,10 +34,8 @@ impl Ops {
         caller: CallerEnv,
         op_id: Option<String>,
     ) -> Result<EnvInfo, OpError> {
-        self.spawn("init", move |ops| async move {
-            ops.init_task(&path, &caller, op_id.as_deref()).await
-        })
-        .await
+        self.spawn("init", move |ops| async move { ops.init_task(&path, &caller, op_id.as_deref()).await })
+            .await
     }
 
     async fn init_task(
@@ -69,18 +62,11 @@ impl Ops {
 
         // Everything that can be checked is checked before anything exists.
         if let Some(row) = self.store.by_path(&ws_str).await? {
-            return Err(OpError::AlreadyRegistered {
-                path: ws_str,
-                name: row.name,
-            });
+            return Err(OpError::AlreadyRegistered { path: ws_str, name: row.name });
         }
         let config = MonoConfig::load(&ws)?;
         check_env(&config)?;
-        if let Some(file) = COMPOSE_FILES
-            .iter()
-            .map(|f| ws.join(f))
-            .find(|p| p.is_file())
-        {
+        if let Some(file) = COMPOSE_FILES.iter().map(|f| ws.join(f)).find(|p| p.is_file()) {
             return Err(OpError::Unavailable {
                 env: ws_str.clone(),
                 reason: format!(
@@ -100,40 +86,22 @@ impl Ops {
             })
             .await
             .map_err(|e| match e {
-                StateError::NoFreeSlot { max } => OpError::Capacity {
-                    path: ws_str.clone(),
-                    max,
-                },
+                StateError::NoFreeSlot { max } => OpError::Capacity { path: ws_str.clone(), max },
                 StateError::PathTaken { path, name } => OpError::AlreadyRegistered { path, name },
                 e => e.into(),
             })?;
         progress.set_env(&row.name);
         progress.step(format!("mono init {ws_str}"));
         let base = crate::ports::block_start(row.id);
-        progress.step(format!(
-            "registered as {} (id {}, ports {}-{})",
-            row.name,
-            row.id,
-            base,
-            base + 99
-        ));
+        progress.step(format!("registered as {} (id {}, ports {}-{})", row.name, row.id, base, base + 99));
 
         let mut created = Created::default();
-        match self
-            .init_steps(&row, &ws, &config, caller, progress, &mut created)
-            .await
-        {
+        match self.init_steps(&row, &ws, &config, caller, progress, &mut created).await {
             Ok(()) => {
                 self.store.set_phase(row.id, Phase::Ready).await?;
                 progress.step("ready");
                 let sessions = created.session.iter().cloned().collect();
-                Ok(self.info(
-                    &EnvRow {
-                        phase: Phase::Ready,
-                        ..row
-                    },
-                    &sessions,
-                ))
+                Ok(self.info(&EnvRow { phase: Phase::Ready, ..row }, &sessions))
             }
             Err(e) => {
                 progress.step(format!("init failed: {e}"));
@@ -162,33 +130,19 @@ impl Ops {
         created.data_dir = Some(data_dir.clone());
         progress.step("created data directory");
 
-        let mono = MonoVars {
-            name: &row.name,
-            id: row.id,
-            path: &row.path,
-            data_dir: &data_dir,
-        };
+        let mono = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir };
         let env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
             file: config_file(config),
             key: e.key,
             source: e.source,
         })?;
 
-        for (kind, script) in [
-            ("init", &config.scripts.init),
-            ("setup", &config.scripts.setup),
-        ] {
+        for (kind, script) in [("init", &config.scripts.init), ("setup", &config.scripts.setup)] {
             let Some(script) = script else { continue };
-            match self
-                .run_script(&row.name, kind, script, ws, &env, progress)
-                .await?
-            {
+            match self.run_script(&row.name, kind, script, ws, &env, progress).await? {
                 o if o.success() => {}
                 Outcome::Cancelled => {
-                    return Err(OpError::Cancelled {
-                        env: row.name.clone(),
-                        op: "init",
-                    });
+                    return Err(OpError::Cancelled { env: row.name.clone(), op: "init" });
                 }
                 outcome => {
                     return Err(OpError::ScriptFailed {
@@ -205,10 +159,7 @@ impl Ops {
         let shell = login_shell(caller);
         let left_out = tmux::new_session(&session, ws, &env, &shell)
             .await
-            .map_err(|source| OpError::Tmux {
-                env: row.name.clone(),
-                source,
-            })?;
+            .map_err(|source| OpError::Tmux { env: row.name.clone(), source })?;
         created.session = Some(session.clone());
         if !left_out.is_empty() {
             progress.step(format!(
@@ -250,12 +201,10 @@ impl Ops {
 fn check_env(config: &MonoConfig) -> Result<(), OpError> {
     let placeholder = |_: &str| Some("x".to_string());
     for (key, raw) in &config.env {
-        crate::interpolate::interpolate(raw, &placeholder).map_err(|source| {
-            OpError::Interpolate {
-                file: config_file(config),
-                key: key.clone(),
-                source,
-            }
+        crate::interpolate::interpolate(raw, &placeholder).map_err(|source| OpError::Interpolate {
+            file: config_file(config),
+            key: key.clone(),
+            source,
         })?;
     }
     Ok(())
@@ -263,10 +212,7 @@ fn check_env(config: &MonoConfig) -> Result<(), OpError> {
 
 /// The config file's path for messages.
 pub(super) fn config_file(config: &MonoConfig) -> String {
-    config
-        .file
-        .as_ref()
-        .map_or_else(|| "mono.yml".to_string(), |f| f.display().to_string())
+    config.file.as_ref().map_or_else(|| "mono.yml".to_string(), |f| f.display().to_string())
 }
 
 /// The caller's shell when it is an absolute path to a file, else `/bin/sh`.

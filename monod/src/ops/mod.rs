@@ -96,18 +96,12 @@ impl Ops {
         self.tasks
             .spawn(task(self.clone()))
             .await
-            .map_err(|e| OpError::Internal {
-                op,
-                detail: e.to_string(),
-            })?
+            .map_err(|e| OpError::Internal { op, detail: e.to_string() })?
     }
 
     /// Claims a workspace for `op`.
     fn claim(&self, path: &str, op: &'static str) -> Result<BusyGuard<'_>, OpError> {
-        self.busy.claim(path, op).map_err(|running| OpError::Busy {
-            path: path.to_string(),
-            running,
-        })
+        self.busy.claim(path, op).map_err(|running| OpError::Busy { path: path.to_string(), running })
     }
 
     /// Runs one of an environment's scripts, reporting its start, output and
@@ -124,11 +118,7 @@ impl Ops {
         progress.step(format!("running {kind} script: {script}"));
         let outcome = script::run(script, ws, env, progress, &self.shutdown)
             .await
-            .map_err(|source| OpError::ScriptSpawn {
-                env: env_name.to_string(),
-                script: kind,
-                source,
-            })?;
+            .map_err(|source| OpError::ScriptSpawn { env: env_name.to_string(), script: kind, source })?;
         progress.step(format!("{kind} script completed ({outcome})"));
         Ok(outcome)
     }

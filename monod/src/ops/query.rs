@@ -24,9 +24,7 @@ impl Ops {
             .store
             .by_path(&key)
             .await?
-            .ok_or_else(|| OpError::NotRegistered {
-                path: key.to_string(),
-            })?;
+            .ok_or_else(|| OpError::NotRegistered { path: key.to_string() })?;
         let sessions = live_sessions().await;
         Ok(self.info(&row, &sessions))
     }

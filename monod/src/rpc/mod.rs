@@ -21,17 +21,14 @@ pub struct Api {
     started: Instant,
     tmux: Component,
     stop: CancellationToken,
+    protocol: u32,
 }
 
 impl Api {
-    /// Handlers over `ops`; `stop` is cancelled by `daemon.stop`.
-    pub fn new(ops: Arc<Ops>, tmux: Component, stop: CancellationToken) -> Api {
-        Api {
-            ops,
-            started: Instant::now(),
-            tmux,
-            stop,
-        }
+    /// Handlers over `ops`; `stop` is cancelled by `daemon.stop`;
+    /// `protocol` is what `daemon.status` reports.
+    pub fn new(ops: Arc<Ops>, tmux: Component, stop: CancellationToken, protocol: u32) -> Api {
+        Api { ops, started: Instant::now(), tmux, stop, protocol }
     }
 }
 
@@ -40,7 +37,7 @@ impl MonoApiServer for Api {
     async fn daemon_status(&self) -> RpcResult<DaemonStatus> {
         Ok(DaemonStatus {
             version: mono_proto::VERSION.to_string(),
-            protocol: mono_proto::PROTOCOL_VERSION,
+            protocol: self.protocol,
             pid: std::process::id(),
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             home: self.ops.home().root().display().to_string(),
@@ -57,12 +54,7 @@ impl MonoApiServer for Api {
         Ok(())
     }
 
-    async fn env_init(
-        &self,
-        path: String,
-        env: Option<CallerEnv>,
-        op: Option<String>,
-    ) -> RpcResult<EnvInfo> {
+    async fn env_init(&self, path: String, env: Option<CallerEnv>, op: Option<String>) -> RpcResult<EnvInfo> {
         Ok(self.ops.init(path, env.unwrap_or_default(), op).await?)
     }
 

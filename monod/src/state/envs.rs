@@ -86,11 +86,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
         path: r.get(2)?,
         project: r.get(3)?,
         workspace: r.get(4)?,
-        mode: if mode == "docker" {
-            Mode::Docker
-        } else {
-            Mode::Simple
-        },
+        mode: if mode == "docker" { Mode::Docker } else { Mode::Simple },
         phase: Phase::parse(&phase),
         created_at: r.get(7)?,
     })
@@ -100,19 +96,16 @@ impl Store {
     /// Registers a workspace in phase `creating`: takes the smallest free
     /// slot and a unique name (`name`, `name-2`, ...) in one transaction.
     pub async fn register(&self, new: NewEnv) -> Result<EnvRow, StateError> {
-        self.call(move |conn, path| register(conn, &new).map_err(|e| e.into_state(path)))
-            .await
+        self.call(move |conn, path| register(conn, &new).map_err(|e| e.into_state(path))).await
     }
 
     /// The environment registered for a workspace path.
     pub async fn by_path(&self, ws: &str) -> Result<Option<EnvRow>, StateError> {
         let ws = ws.to_string();
         self.call(move |conn, path| {
-            conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM environments WHERE path = ?1"
-            ))
-            .and_then(|mut s| s.query_row([&ws], from_row).optional())
-            .map_err(sql(path))
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM environments WHERE path = ?1"))
+                .and_then(|mut s| s.query_row([&ws], from_row).optional())
+                .map_err(sql(path))
         })
         .await
     }
@@ -132,8 +125,7 @@ impl Store {
     /// Number of registered environments.
     pub async fn count(&self) -> Result<u32, StateError> {
         self.call(|conn, path| {
-            conn.query_row("SELECT count(*) FROM environments", [], |r| r.get(0))
-                .map_err(sql(path))
+            conn.query_row("SELECT count(*) FROM environments", [], |r| r.get(0)).map_err(sql(path))
         })
         .await
     }
@@ -141,12 +133,9 @@ impl Store {
     /// Records a phase change.
     pub async fn set_phase(&self, id: u32, phase: Phase) -> Result<(), StateError> {
         self.call(move |conn, path| {
-            conn.execute(
-                "UPDATE environments SET phase = ?2 WHERE id = ?1",
-                params![id, phase.as_str()],
-            )
-            .map(drop)
-            .map_err(sql(path))
+            conn.execute("UPDATE environments SET phase = ?2 WHERE id = ?1", params![id, phase.as_str()])
+                .map(drop)
+                .map_err(sql(path))
         })
         .await
     }
@@ -154,9 +143,7 @@ impl Store {
     /// Deletes an environment's row, freeing its slot and name.
     pub async fn remove(&self, id: u32) -> Result<(), StateError> {
         self.call(move |conn, path| {
-            conn.execute("DELETE FROM environments WHERE id = ?1", [id])
-                .map(drop)
-                .map_err(sql(path))
+            conn.execute("DELETE FROM environments WHERE id = ?1", [id]).map(drop).map_err(sql(path))
         })
         .await
     }
@@ -188,17 +175,10 @@ impl RegisterError {
 fn register(conn: &mut Connection, new: &NewEnv) -> Result<EnvRow, RegisterError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let existing: Option<String> = tx
-        .query_row(
-            "SELECT name FROM environments WHERE path = ?1",
-            [&new.path],
-            |r| r.get(0),
-        )
+        .query_row("SELECT name FROM environments WHERE path = ?1", [&new.path], |r| r.get(0))
         .optional()?;
     if let Some(name) = existing {
-        return Err(RegisterError::Taken {
-            path: new.path.clone(),
-            name,
-        });
+        return Err(RegisterError::Taken { path: new.path.clone(), name });
     }
     // The smallest positive integer not in use: 1 if free, else the first
     // id whose successor is free.
@@ -219,11 +199,7 @@ fn register(conn: &mut Connection, new: &NewEnv) -> Result<EnvRow, RegisterError
     let mut name = base.clone();
     let mut n = 2;
     while tx
-        .query_row(
-            "SELECT 1 FROM environments WHERE name = ?1",
-            [&name],
-            |_| Ok(()),
-        )
+        .query_row("SELECT 1 FROM environments WHERE name = ?1", [&name], |_| Ok(()))
         .optional()?
         .is_some()
     {
@@ -251,12 +227,7 @@ mod tests {
     use super::*;
 
     fn new(path: &str, ws: &str) -> NewEnv {
-        NewEnv {
-            path: path.into(),
-            project: "p".into(),
-            workspace: ws.into(),
-            mode: Mode::Simple,
-        }
+        NewEnv { path: path.into(), project: "p".into(), workspace: ws.into(), mode: Mode::Simple }
     }
 
     #[tokio::test]
@@ -279,22 +250,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
         assert_eq!(store.register(new("/x/a", "w")).await.unwrap().name, "p-w");
-        assert_eq!(
-            store.register(new("/y/a", "w")).await.unwrap().name,
-            "p-w-2"
-        );
-        assert_eq!(
-            store.register(new("/z/a", "w")).await.unwrap().name,
-            "p-w-3"
-        );
-        assert!(matches!(
-            store.register(new("/x/a", "q")).await,
-            Err(StateError::PathTaken { .. })
-        ));
-        assert_eq!(
-            store.by_path("/y/a").await.unwrap().unwrap().phase,
-            Phase::Creating
-        );
+        assert_eq!(store.register(new("/y/a", "w")).await.unwrap().name, "p-w-2");
+        assert_eq!(store.register(new("/z/a", "w")).await.unwrap().name, "p-w-3");
+        assert!(matches!(store.register(new("/x/a", "q")).await, Err(StateError::PathTaken { .. })));
+        assert_eq!(store.by_path("/y/a").await.unwrap().unwrap().phase, Phase::Creating);
     }
 
     #[tokio::test]
@@ -302,10 +261,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
         for i in 0..MAX_SLOT {
-            store
-                .register(new(&format!("/p{i}"), &format!("w{i}")))
-                .await
-                .unwrap();
+            store.register(new(&format!("/p{i}"), &format!("w{i}"))).await.unwrap();
         }
         assert!(matches!(
             store.register(new("/last", "last")).await,

@@ -30,21 +30,14 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database up to [`SCHEMA_VERSION`].
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
-    let current: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(sql(path))?;
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql(path))?;
     if current > SCHEMA_VERSION {
-        return Err(StateError::TooNew {
-            path: path.to_path_buf(),
-            found: current,
-            known: SCHEMA_VERSION,
-        });
+        return Err(StateError::TooNew { path: path.to_path_buf(), found: current, known: SCHEMA_VERSION });
     }
     for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction().map_err(sql(path))?;
         tx.execute_batch(step).map_err(sql(path))?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)
-            .map_err(sql(path))?;
+        tx.pragma_update(None, "user_version", i as i64 + 1).map_err(sql(path))?;
         tx.commit().map_err(sql(path))?;
     }
     Ok(())
@@ -61,9 +54,7 @@ mod tests {
         let mut conn = Connection::open(&path).unwrap();
         migrate(&mut conn, &path).unwrap();
         migrate(&mut conn, &path).unwrap();
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(v, SCHEMA_VERSION);
     }
 
@@ -72,11 +63,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let mut conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
-        assert!(matches!(
-            migrate(&mut conn, &path),
-            Err(StateError::TooNew { .. })
-        ));
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        assert!(matches!(migrate(&mut conn, &path), Err(StateError::TooNew { .. })));
     }
 }

@@ -103,13 +103,7 @@ impl Store {
                 path: path.to_path_buf(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
-        Ok((
-            Store {
-                tx,
-                path: path.to_path_buf(),
-            },
-            StoreThread(thread),
-        ))
+        Ok((Store { tx, path: path.to_path_buf() }, StoreThread(thread)))
     }
 
     /// Runs `f` on the state thread and returns its result.
@@ -129,26 +123,16 @@ impl Store {
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StateError> {
-    let err = |source| StateError::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    };
+    let err = |source| StateError::Sqlite { path: path.to_path_buf(), source };
     let conn = Connection::open(path).map_err(err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(err)?;
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
     Ok(conn)
 }
 
 /// Maps a SQLite error to a [`StateError`] naming the database.
 pub(crate) fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StateError + '_ {
-    move |source| StateError::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| StateError::Sqlite { path: path.to_path_buf(), source }
 }

@@ -1,0 +1,159 @@
+//! Bad input gets one clear error line and changes nothing.
+
+use std::os::unix::process::CommandExt;
+
+use mono_e2e::Sandbox;
+
+/// Nothing exists for the sandbox's environments: no rows, no data
+/// directories, no mono sessions.
+fn assert_untouched(sb: &Sandbox) {
+    if sb.home.join("state.db").exists() {
+        assert_eq!(sb.env_rows(), 0);
+    }
+    let data = sb.home.join("data");
+    if data.exists() {
+        assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0, "data directories were left behind");
+    }
+    let sessions = sb.tmux(["list-sessions", "-F", "#{session_name}"]).stdout;
+    assert!(!sessions.lines().any(|s| s.starts_with("mono-")), "sessions left: {sessions}");
+}
+
+#[test]
+fn missing_path_and_file_instead_of_directory() {
+    let sb = Sandbox::new();
+    sb.mono(["init", "/definitely/not/here"]).fails_with("/definitely/not/here: no such directory");
+    let file = sb.root().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    sb.mono(["init", file.to_str().unwrap()]).fails_with("not a directory");
+    assert_untouched(&sb);
+}
+
+#[test]
+fn relative_and_symlinked_paths_resolve_to_one_environment() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("proj/real");
+    let link = sb.root().join("ws/link");
+    std::os::unix::fs::symlink(&ws, &link).unwrap();
+    // Relative to the caller's directory.
+    let out = sb
+        .mono_cmd()
+        .args(["init", "real", "--json"])
+        .current_dir(sb.root().join("ws/proj"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["path"], ws.to_str().unwrap());
+    // The same workspace through a symlink is the same environment.
+    sb.mono(["init", link.to_str().unwrap()])
+        .fails_with("is already registered as environment proj-real; run `mono destroy");
+    assert_eq!(sb.mono(["status", link.to_str().unwrap(), "--json"]).ok().json()["name"], "proj-real");
+}
+
+#[test]
+fn hostile_directory_names_are_data_not_code() {
+    let sb = Sandbox::new();
+    let canary = sb.root().join("pwned");
+    let names = [
+        "with space",
+        "quote'single",
+        "quote\"double",
+        "ünïcødé-日本",
+        "$(touch ${CANARY})",
+        "semi;touch ${CANARY};x",
+        "`touch ${CANARY}`",
+        "-dash-first",
+    ];
+    for (i, raw) in names.iter().enumerate() {
+        let dir = raw.replace("${CANARY}", canary.to_str().unwrap());
+        let ws = sb.workspace(&format!("hostile{i}/{dir}"));
+        sb.mono_yml(&ws, "scripts:\n  init: pwd > \"$MONO_DATA_DIR/pwd.txt\"\n  run: pwd > ran.txt\n");
+        let info = sb.mono(["init", ws.to_str().unwrap(), "--json"]).ok().json();
+        let name = info["name"].as_str().unwrap().to_string();
+        assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{name}");
+        assert_eq!(info["path"], ws.to_str().unwrap());
+        let pwd = std::fs::read_to_string(sb.home.join("data").join(&name).join("pwd.txt")).unwrap();
+        assert_eq!(pwd.trim_end(), ws.to_str().unwrap());
+        sb.mono(["run", ws.to_str().unwrap()]).ok();
+        mono_e2e::wait_until(std::time::Duration::from_secs(10), "run script output", || {
+            ws.join("ran.txt").exists()
+        });
+        sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    }
+    assert!(!canary.exists(), "a directory name was executed as a command");
+    assert_untouched(&sb);
+}
+
+#[test]
+fn malformed_mono_yml_names_file_line_and_column() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("p/badyml");
+    sb.mono_yml(&ws, "scripts:\n  init: [unclosed\n");
+    let line = sb.mono(["init", ws.to_str().unwrap()]).fails_with(&format!("{}/mono.yml:", ws.display()));
+    assert!(line.contains("fix the file"), "{line}");
+    sb.mono_yml(&ws, "env:\n  A: 1\nscirpts:\n  run: x\n");
+    sb.mono(["init", ws.to_str().unwrap()]).fails_with("mono.yml:3:1: unknown field `scirpts`");
+    sb.mono_yml(&ws, "env:\n  A: \"${UNCLOSED\"\n");
+    sb.mono(["init", ws.to_str().unwrap()]).fails_with("env.A: invalid interpolation format");
+    assert_untouched(&sb);
+}
+
+#[test]
+fn unknown_paths_are_errors_for_every_command() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("p/unregistered");
+    for cmd in ["destroy", "run", "status"] {
+        sb.mono([cmd, ws.to_str().unwrap()]).fails_with("no environment is registered for");
+    }
+    sb.mono(["attach", ws.to_str().unwrap()]).fails_with("no environment is registered for");
+    assert_untouched(&sb);
+}
+
+#[test]
+fn malformed_requests_get_json_rpc_errors_and_daemon_survives() {
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    let pid = sb.daemon_pid().unwrap();
+    let (status, body) = sb.post("{not json");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("-32700"), "{body}");
+    let (_, body) = sb.post(r#"{"jsonrpc":"2.0","id":1,"method":"env.init","params":{"path":42}}"#);
+    assert!(body.contains("-32602"), "{body}");
+    let (_, body) = sb.post(r#"{"jsonrpc":"2.0","id":2,"method":"env.nope","params":{}}"#);
+    assert!(body.contains("-32601"), "{body}");
+    let (_, body) =
+        sb.post(r#"{"jsonrpc":"2.0","id":3,"method":"env.init","params":{"path":"relative/dir"}}"#);
+    assert!(body.contains("-32004") && body.contains("relative path"), "{body}");
+    let (_, body) = sb.post(r#"{"jsonrpc":"2.0","id":4,"method":"env.status","params":{"path":"/nope"}}"#);
+    assert!(body.contains("-32001"), "{body}");
+    assert_eq!(sb.daemon_pid(), Some(pid));
+    sb.mono(["daemon", "status"]).ok();
+    assert_untouched(&sb);
+}
+
+#[test]
+fn another_user_is_refused() {
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    // Loosen permissions so the kernel lets uid 65534 reach the socket; the
+    // daemon's peer-credential check must still refuse it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(sb.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&sb.home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = sb.home.join("monod.sock");
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = std::process::Command::new(mono_e2e::bin_dir().join("mono"))
+        .arg("list")
+        .env_clear()
+        .env("MONO_HOME", &sb.home)
+        .env("PATH", "/usr/bin:/bin")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "another user was served: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(err.contains("permission denied: monod at") && err.contains("belongs to another user"), "{err}");
+    // The owner is still served.
+    sb.mono(["list"]).ok();
+}

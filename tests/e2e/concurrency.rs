@@ -1,0 +1,68 @@
+//! Operations on different environments run in parallel; on one
+//! environment they are serialised.
+
+use std::time::Duration;
+
+use mono_e2e::{Sandbox, wait_until};
+
+#[test]
+fn twenty_concurrent_inits_get_distinct_ids() {
+    let sb = Sandbox::new();
+    let paths: Vec<_> = (0..20).map(|i| sb.workspace(&format!("many/ws{i:02}"))).collect();
+    let children: Vec<_> = paths
+        .iter()
+        .map(|p| {
+            sb.mono_cmd()
+                .args(["init", p.to_str().unwrap(), "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut ids: Vec<u64> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"].as_u64().unwrap()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (1..=20).collect::<Vec<_>>());
+    assert_eq!(sb.daemons().len(), 1, "more than one daemon was started");
+    let list = sb.mono(["list", "--json"]).ok().json();
+    assert!(list.as_array().unwrap().iter().all(|e| e["status"] == "running"), "{list}");
+}
+
+#[test]
+fn init_and_destroy_of_one_path_do_not_interleave() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("p/race");
+    let gate = sb.root().join("gate");
+    let started = sb.root().join("started");
+    sb.mono_yml(
+        &ws,
+        &format!(
+            "scripts:\n  init: touch '{}'; while [ ! -e '{}' ]; do sleep 0.02; done\n",
+            started.display(),
+            gate.display()
+        ),
+    );
+    let init = sb
+        .mono_cmd()
+        .args(["init", ws.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the init script to start", || started.exists());
+    sb.mono(["destroy", ws.to_str().unwrap()]).fails_with("`mono init` is already in progress");
+    sb.mono(["init", ws.to_str().unwrap()]).fails_with("`mono init` is already in progress");
+    assert_eq!(sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()["status"], "creating");
+    std::fs::write(&gate, "").unwrap();
+    let out = init.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    assert_eq!(sb.env_rows(), 0);
+}

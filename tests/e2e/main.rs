@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `mono` and `monod` binaries over the real
+//! socket, a real tmux server and real SQLite files, one sandbox per test.
+
+mod bad_input;
+mod concurrency;
+mod daemon;
+mod lifecycle;
+mod names;
