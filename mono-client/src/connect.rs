@@ -1,23 +1,31 @@
-//! Reaching monod: connect to its socket, start it when nothing answers,
-//! and make sure it speaks our protocol.
+//! Reaching monod: find its socket, start it when nothing answers, make sure
+//! it speaks our protocol, and open a WebSocket when output must stream.
 //!
 //! Starting is race-free: clients serialise on `start.lock`, re-check the
 //! socket once they hold it, and only then spawn monod, which reports
 //! readiness on a pipe instead of being polled for. Ten clients starting at
 //! once therefore start one daemon.
+//!
+//! A daemon of another protocol version is replaced when it is idle (no
+//! operation in progress) and left alone, with a message, when it is busy.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::io::BufRead;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use jsonrpsee::client_transport::ws::{Url, WsHandshakeError, WsTransportClientBuilder};
 use jsonrpsee::core::client::{Client, ClientBuilder};
-use mono_proto::api::MonoApiClient;
+use mono_proto::methods::{self, NoParams};
 use mono_proto::{DaemonStatus, PROTOCOL_VERSION, paths};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::unary;
 
 /// Replies to long operations (init runs `npm install`) may take this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -43,157 +51,181 @@ impl Endpoint {
         let socket = paths::socket_path(&home);
         Ok(Endpoint { home, socket })
     }
-}
 
-/// Connects to a running daemon; `Ok(None)` when none answers.
-pub async fn connect_existing(ep: &Endpoint) -> anyhow::Result<Option<Client>> {
-    let stream = match tokio::net::UnixStream::connect(&ep.socket).await {
-        Ok(s) => s,
-        Err(e) if is_absent(&e) => return Ok(None),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot connect to monod at {}", ep.socket.display()));
-        }
-    };
-    let url: Url = "ws://localhost/".parse().expect("static URL");
-    let (tx, rx) = match WsTransportClientBuilder::default()
-        .max_request_size(64 * 1024 * 1024)
-        .max_response_size(64 * 1024 * 1024)
-        .build_with_stream(url, stream)
-        .await
-    {
-        Ok(pair) => pair,
-        Err(WsHandshakeError::Rejected { status_code: 403 }) => bail!(
-            "permission denied: monod at {} belongs to another user; set MONO_HOME to a directory of your own",
-            ep.socket.display()
-        ),
-        Err(e) => {
-            return Err(e).with_context(|| format!("monod at {} refused the connection", ep.socket.display()));
-        }
-    };
-    Ok(Some(ClientBuilder::default().request_timeout(REQUEST_TIMEOUT).build_with_tokio(tx, rx)))
-}
-
-/// Connects, starting monod if none answers, and checks the protocol.
-pub async fn connect(ep: &Endpoint) -> anyhow::Result<Client> {
-    let client = match connect_existing(ep).await? {
-        Some(c) => c,
-        None => {
-            start_daemon(ep).await?;
-            connect_existing(ep)
-                .await?
-                .context("monod started but does not answer; see monod.log in MONO_HOME")?
-        }
-    };
-    let status = client.daemon_status().await.map_err(crate::error::from_rpc)?;
-    if status.protocol == PROTOCOL_VERSION {
-        return Ok(client);
+    /// Whether something accepts connections on the socket.
+    pub fn answering(&self) -> bool {
+        std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
     }
-    replace_daemon(ep, client, &status).await?;
-    connect_existing(ep).await?.context("the new monod does not answer; see monod.log in MONO_HOME")
-}
 
-/// Stops a daemon of another protocol version when it is idle and starts
-/// ours; refuses (with what to do) while it is busy.
-async fn replace_daemon(ep: &Endpoint, old: Client, status: &DaemonStatus) -> anyhow::Result<()> {
-    if status.operations > 0 {
-        bail!(
-            "monod {} (protocol {}) is running with {} operation(s) in progress, and this mono {} speaks protocol {}; \
-             run `mono daemon stop` once they finish",
+    /// One call to a running daemon, without starting or checking it.
+    pub fn call<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> anyhow::Result<R> {
+        unary::call(&self.socket, method, params)
+    }
+
+    /// Makes sure a daemon of our protocol runs (starting or replacing one
+    /// as needed) and returns its status.
+    pub fn ensure(&self) -> anyhow::Result<DaemonStatus> {
+        if !self.answering() {
+            self.start()?;
+        }
+        let status: DaemonStatus = self.call(methods::DAEMON_STATUS, NoParams {})?;
+        if status.protocol == PROTOCOL_VERSION {
+            return Ok(status);
+        }
+        self.replace(&status)?;
+        self.call(methods::DAEMON_STATUS, NoParams {})
+    }
+
+    /// A read-only call, sent in one round trip together with the protocol
+    /// check (a JSON-RPC batch); starts or replaces the daemon as needed.
+    pub fn query<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> anyhow::Result<R> {
+        if !self.answering() {
+            self.start()?;
+        }
+        let params = serde_json::to_value(params)?;
+        let mut replies = unary::batch(
+            &self.socket,
+            &[(methods::DAEMON_STATUS, serde_json::json!({})), (method, params.clone())],
+        )?;
+        let answer = replies.pop().context("monod sent no reply")?;
+        let status: DaemonStatus =
+            unary::decode(methods::DAEMON_STATUS, replies.pop().context("no status")??)?;
+        if status.protocol == PROTOCOL_VERSION {
+            return unary::decode(method, answer?);
+        }
+        self.replace(&status)?;
+        unary::call(&self.socket, method, params)
+    }
+
+    /// Opens a WebSocket JSON-RPC client (for calls whose output streams).
+    pub async fn websocket(&self) -> anyhow::Result<Client> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .with_context(|| format!("cannot connect to monod at {}", self.socket.display()))?;
+        let url: Url = "ws://localhost/".parse().expect("static URL");
+        let (tx, rx) = match WsTransportClientBuilder::default()
+            .max_request_size(64 * 1024 * 1024)
+            .max_response_size(64 * 1024 * 1024)
+            .build_with_stream(url, stream)
+            .await
+        {
+            Ok(pair) => pair,
+            Err(WsHandshakeError::Rejected { status_code: 403 }) => bail!(
+                "permission denied: monod at {} belongs to another user; set MONO_HOME to a directory of your own",
+                self.socket.display()
+            ),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("monod at {} refused the connection", self.socket.display()));
+            }
+        };
+        Ok(ClientBuilder::default().request_timeout(REQUEST_TIMEOUT).build_with_tokio(tx, rx))
+    }
+
+    /// Stops an idle daemon of another protocol and starts ours; refuses,
+    /// saying what to do, while it is busy.
+    pub fn replace(&self, status: &DaemonStatus) -> anyhow::Result<()> {
+        if status.operations > 0 {
+            bail!(
+                "monod {} (protocol {}) is running with {} operation(s) in progress, and this mono {} speaks protocol {}; \
+                 run `mono daemon stop` once they finish",
+                status.version,
+                status.protocol,
+                status.operations,
+                mono_proto::VERSION,
+                PROTOCOL_VERSION
+            );
+        }
+        eprintln!(
+            "mono: replacing idle monod {} (protocol {}) with {}",
             status.version,
             status.protocol,
-            status.operations,
-            mono_proto::VERSION,
-            PROTOCOL_VERSION
+            mono_proto::VERSION
         );
+        let () = self.call(methods::DAEMON_STOP, NoParams {})?;
+        self.wait_for_exit()?;
+        self.start()
     }
-    eprintln!(
-        "mono: replacing idle monod {} (protocol {}) with {}",
-        status.version,
-        status.protocol,
-        mono_proto::VERSION
-    );
-    old.daemon_stop().await.map_err(crate::error::from_rpc)?;
-    drop(old);
-    wait_for_exit(ep).await?;
-    start_daemon(ep).await
-}
 
-/// Waits until no daemon holds the home's lock.
-pub async fn wait_for_exit(ep: &Endpoint) -> anyhow::Result<()> {
-    let lock = ep.home.join(paths::LOCK_FILE);
-    let wait = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&lock)?;
-        // Blocks until the daemon's lock is released, i.e. it has exited.
-        file.lock()?;
-        file.unlock()
-    });
-    match tokio::time::timeout(STOP_TIMEOUT, wait).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(e).context("cannot wait for monod to exit"),
-        Ok(Err(e)) => Err(e).context("cannot wait for monod to exit"),
-        Err(_) => bail!("monod did not exit within {}s", STOP_TIMEOUT.as_secs()),
+    /// Waits until no daemon holds the home's lock, i.e. it has exited.
+    pub fn wait_for_exit(&self) -> anyhow::Result<()> {
+        let lock = self.home.join(paths::LOCK_FILE);
+        let file = open_lock(&lock)?;
+        with_timeout(STOP_TIMEOUT, move || file.lock().and_then(|()| file.unlock()))
+            .with_context(|| format!("monod did not exit within {}s", STOP_TIMEOUT.as_secs()))?
+            .context("cannot wait for monod to exit")
     }
-}
 
-/// Starts monod for this home unless another client just did.
-pub async fn start_daemon(ep: &Endpoint) -> anyhow::Result<()> {
-    create_home(&ep.home)?;
-    let lock_path = ep.home.join(paths::START_LOCK_FILE);
-    let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
+    /// Starts monod for this home unless another client just did.
+    pub fn start(&self) -> anyhow::Result<()> {
+        create_home(&self.home)?;
+        let lock = open_lock(&self.home.join(paths::START_LOCK_FILE))?;
+        lock.lock().context("cannot take the start lock")?;
+        // Someone may have started it while we waited for the lock.
+        if self.answering() {
+            return Ok(());
+        }
+        let monod = find_monod()?;
+        let log_path = self.home.join(paths::DAEMON_LOG_FILE);
+        let log = OpenOptions::new()
             .create(true)
-            .truncate(false)
+            .append(true)
             .mode(0o600)
-            .open(&lock_path)?;
-        f.lock()?;
-        Ok(f)
-    })
-    .await?
-    .context("cannot take the start lock")?;
-    // Someone may have started it while we waited for the lock.
-    if std::os::unix::net::UnixStream::connect(&ep.socket).is_ok() {
-        return Ok(());
-    }
-    let monod = find_monod()?;
-    let log_path = ep.home.join(paths::DAEMON_LOG_FILE);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let mut child = tokio::process::Command::new(&monod)
-        .arg("--background")
-        .arg("--notify-stdout")
-        .env(paths::MONO_HOME_VAR, &ep.home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("cannot start {}", monod.display()))?;
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("piped stdout");
-    let read = tokio::time::timeout(START_TIMEOUT, BufReader::new(stdout).read_line(&mut line)).await;
-    drop(lock);
-    match read {
-        Ok(Ok(_)) if line.trim() == "ready" => Ok(()),
-        Err(_) => bail!(
-            "monod did not become ready within {}s; see {}",
-            START_TIMEOUT.as_secs(),
-            log_path.display()
-        ),
-        _ => {
-            // It exited: maybe another daemon won a race for the lock.
-            if std::os::unix::net::UnixStream::connect(&ep.socket).is_ok() {
-                return Ok(());
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let mut child = Command::new(&monod)
+            .arg("--background")
+            .arg("--notify-stdout")
+            .env(paths::MONO_HOME_VAR, &self.home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", monod.display()))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let line = with_timeout(START_TIMEOUT, move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        });
+        match line {
+            Some(Ok(l)) if l.trim() == "ready" => Ok(()),
+            None => {
+                bail!(
+                    "monod did not become ready within {}s; see {}",
+                    START_TIMEOUT.as_secs(),
+                    log_path.display()
+                )
             }
-            let last = last_line(&log_path).unwrap_or_else(|| "no output".to_string());
-            bail!("monod failed to start: {last} (full log: {})", log_path.display())
+            _ => {
+                // It exited: maybe another daemon won a race for the lock.
+                if self.answering() {
+                    return Ok(());
+                }
+                let last = last_line(&log_path).unwrap_or_else(|| "no output".to_string());
+                bail!("monod failed to start: {last} (full log: {})", log_path.display())
+            }
         }
     }
+}
+
+/// Runs a blocking `f` on a helper thread, giving up after `timeout`.
+fn with_timeout<T: Send + 'static>(timeout: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
+fn open_lock(path: &Path) -> anyhow::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))
 }
 
 fn create_home(home: &Path) -> anyhow::Result<()> {
@@ -207,31 +239,22 @@ fn create_home(home: &Path) -> anyhow::Result<()> {
 
 /// monod beside this executable, else on PATH.
 fn find_monod() -> anyhow::Result<PathBuf> {
-    if let Some(beside) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("monod")))
+    let exe = std::env::current_exe().ok();
+    if let Some(beside) = exe.as_ref().and_then(|e| e.parent()).map(|d| d.join("monod"))
         && beside.is_file()
     {
         return Ok(beside);
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join("monod");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
+    if let Some(found) = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("monod")).find(|c| c.is_file()))
+    {
+        return Ok(found);
     }
-    bail!("cannot find monod beside {} or on PATH; install both binaries together", current_exe_name())
-}
-
-fn current_exe_name() -> String {
-    std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "mono".to_string())
+    let exe = exe.map_or_else(|| "mono".to_string(), |e| e.display().to_string());
+    bail!("cannot find monod beside {exe} or on PATH; install both binaries together")
 }
 
 fn last_line(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string)
-}
-
-fn is_absent(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
 }

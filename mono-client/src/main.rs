@@ -8,7 +8,9 @@
 mod commands;
 mod connect;
 mod error;
+mod http;
 mod render;
+mod unary;
 mod workspace;
 
 use std::path::PathBuf;
@@ -93,14 +95,7 @@ enum DaemonAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mono: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(dispatch(cli.command)) {
+    match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
@@ -110,19 +105,19 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<()> {
+fn dispatch(command: Command) -> anyhow::Result<()> {
     use commands::*;
     match command {
-        Command::Init { path, json } => init::run(path.as_deref(), json).await,
-        Command::Destroy { path, json } => destroy::run(path.as_deref(), json).await,
-        Command::Run { path, json } => run::run(path.as_deref(), json).await,
-        Command::Status { path, json } => status::run(path.as_deref(), json).await,
-        Command::Attach { path } => attach::run(path.as_deref()).await,
-        Command::List { json } => list::run(json).await,
+        Command::Init { path, json } => init::run(path.as_deref(), json),
+        Command::Destroy { path, json } => destroy::run(path.as_deref(), json),
+        Command::Run { path, json } => run::run(path.as_deref(), json),
+        Command::Status { path, json } => status::run(path.as_deref(), json),
+        Command::Attach { path } => attach::run(path.as_deref()),
+        Command::List { json } => list::run(json),
         Command::Daemon { action } => match action {
-            DaemonAction::Start => daemon::start().await,
-            DaemonAction::Stop => daemon::stop().await,
-            DaemonAction::Status { json } => daemon::status(json).await,
+            DaemonAction::Start => daemon::start(),
+            DaemonAction::Stop => daemon::stop(),
+            DaemonAction::Status { json } => daemon::status(json),
         },
     }
 }

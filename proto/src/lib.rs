@@ -9,6 +9,7 @@
 //! HTTP POST for one-shot calls and WebSocket for subscriptions.
 
 pub mod error;
+pub mod methods;
 pub mod paths;
 pub mod types;
 

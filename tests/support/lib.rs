@@ -194,10 +194,14 @@ impl Sandbox {
         std::fs::read_to_string(self.home.join("mono.log")).unwrap_or_default()
     }
 
-    /// The pid of the daemon holding this home's lock, if one is alive.
+    /// The pid of the daemon holding this home's lock, if one holds it.
     pub fn daemon_pid(&self) -> Option<i32> {
-        let pid: i32 = std::fs::read_to_string(self.home.join("monod.lock")).ok()?.trim().parse().ok()?;
-        alive(pid).then_some(pid)
+        let path = self.home.join("monod.lock");
+        let file = std::fs::File::open(&path).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => None,
+            Err(_) => std::fs::read_to_string(&path).ok()?.trim().parse().ok(),
+        }
     }
 
     /// monod processes serving this home (by their environment).

@@ -4,19 +4,17 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 use anyhow::bail;
-use mono_proto::EnvStatus;
-use mono_proto::api::MonoApiClient;
+use mono_proto::methods::{ENV_STATUS, PathParams};
+use mono_proto::{EnvInfo, EnvStatus};
 
-use crate::connect::{Endpoint, connect};
-use crate::error::from_rpc;
+use crate::connect::Endpoint;
 use crate::workspace::{Existence, resolve};
 
 /// Replaces this process with `tmux attach-session` (or `switch-client`
 /// when already inside tmux).
-pub async fn run(path: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let path = resolve(path, Existence::Optional)?;
-    let client = connect(&Endpoint::from_env()?).await?;
-    let info = client.env_status(path).await.map_err(from_rpc)?;
+    let info: EnvInfo = Endpoint::from_env()?.query(ENV_STATUS, PathParams { path })?;
     if info.status != EnvStatus::Running {
         bail!("{}: tmux session {} is not running (status {})", info.name, info.session, info.status);
     }

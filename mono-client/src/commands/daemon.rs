@@ -1,45 +1,43 @@
 //! `mono daemon start|stop|status`.
 
 use anyhow::bail;
-use mono_proto::api::MonoApiClient;
+use mono_proto::DaemonStatus;
+use mono_proto::methods::{DAEMON_STATUS, DAEMON_STOP, NoParams};
 
-use crate::connect::{Endpoint, connect, connect_existing, wait_for_exit};
-use crate::error::from_rpc;
+use crate::connect::Endpoint;
 use crate::render;
 
 /// Starts monod in the background unless it is running.
-pub async fn start() -> anyhow::Result<()> {
+pub fn start() -> anyhow::Result<()> {
     let ep = Endpoint::from_env()?;
-    let already = connect_existing(&ep).await?.is_some();
-    let client = connect(&ep).await?;
-    let status = client.daemon_status().await.map_err(from_rpc)?;
+    let already = ep.answering();
+    let status = ep.ensure()?;
     let verb = if already { "is already running" } else { "started" };
     println!("monod {verb} (pid {}, {})", status.pid, ep.socket.display());
     Ok(())
 }
 
 /// Stops monod and waits until it has exited.
-pub async fn stop() -> anyhow::Result<()> {
+pub fn stop() -> anyhow::Result<()> {
     let ep = Endpoint::from_env()?;
-    let Some(client) = connect_existing(&ep).await? else {
+    if !ep.answering() {
         println!("monod is not running");
         return Ok(());
-    };
-    let status = client.daemon_status().await.map_err(from_rpc)?;
-    client.daemon_stop().await.map_err(from_rpc)?;
-    drop(client);
-    wait_for_exit(&ep).await?;
+    }
+    let status: DaemonStatus = ep.call(DAEMON_STATUS, NoParams {})?;
+    let () = ep.call(DAEMON_STOP, NoParams {})?;
+    ep.wait_for_exit()?;
     println!("monod stopped (pid {})", status.pid);
     Ok(())
 }
 
 /// Reports on the running daemon; fails when none runs.
-pub async fn status(json: bool) -> anyhow::Result<()> {
+pub fn status(json: bool) -> anyhow::Result<()> {
     let ep = Endpoint::from_env()?;
-    let Some(client) = connect_existing(&ep).await? else {
+    if !ep.answering() {
         bail!("monod is not running for {}; `mono daemon start` starts it", ep.home.display());
-    };
-    let s = client.daemon_status().await.map_err(from_rpc)?;
+    }
+    let s: DaemonStatus = ep.call(DAEMON_STATUS, NoParams {})?;
     if json {
         render::json(&s);
         return Ok(());
@@ -55,7 +53,7 @@ pub async fn status(json: bool) -> anyhow::Result<()> {
     println!("docker:        {}", component(&s.docker));
     if s.protocol != mono_proto::PROTOCOL_VERSION {
         println!(
-            "note: this mono speaks protocol {}; the next command will replace monod when idle",
+            "note: this mono speaks protocol {}; the next command replaces monod when it is idle",
             mono_proto::PROTOCOL_VERSION
         );
     }

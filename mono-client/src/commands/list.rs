@@ -1,15 +1,14 @@
 //! `mono list`.
 
-use mono_proto::api::MonoApiClient;
+use mono_proto::EnvInfo;
+use mono_proto::methods::{ENV_LIST, NoParams};
 
-use crate::connect::{Endpoint, connect};
-use crate::error::from_rpc;
+use crate::connect::Endpoint;
 use crate::render;
 
 /// Lists every environment.
-pub async fn run(json: bool) -> anyhow::Result<()> {
-    let client = connect(&Endpoint::from_env()?).await?;
-    let envs = client.env_list().await.map_err(from_rpc)?;
+pub fn run(json: bool) -> anyhow::Result<()> {
+    let envs: Vec<EnvInfo> = Endpoint::from_env()?.query(ENV_LIST, NoParams {})?;
     if json {
         render::json(&envs);
     } else if envs.is_empty() {

@@ -9,7 +9,20 @@ pub mod run;
 pub mod status;
 pub mod watch;
 
+use std::future::Future;
+
+use anyhow::Context;
 use mono_proto::CallerEnv;
+
+/// Runs `fut` on a single-threaded runtime; only commands that stream
+/// output over a WebSocket need one.
+pub fn block_on<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(fut)
+}
 
 /// The caller's environment, forwarded so scripts and the tmux session see
 /// what the caller sees. Variables that are not UTF-8 are left out.

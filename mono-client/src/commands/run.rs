@@ -2,18 +2,19 @@
 
 use std::path::Path;
 
-use mono_proto::api::MonoApiClient;
+use mono_proto::RunStarted;
+use mono_proto::methods::{ENV_RUN, PathEnvParams};
 
-use crate::connect::{Endpoint, connect};
-use crate::error::from_rpc;
+use crate::connect::Endpoint;
 use crate::render;
 use crate::workspace::{Existence, resolve};
 
 /// Sends the run script to the environment's tmux session.
-pub async fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
+pub fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let path = resolve(path, Existence::Optional)?;
-    let client = connect(&Endpoint::from_env()?).await?;
-    let started = client.env_run(path, Some(super::caller_env())).await.map_err(from_rpc)?;
+    let ep = Endpoint::from_env()?;
+    ep.ensure()?;
+    let started: RunStarted = ep.call(ENV_RUN, PathEnvParams { path, env: super::caller_env() })?;
     if json {
         render::json(&started);
     } else {

@@ -2,18 +2,17 @@
 
 use std::path::Path;
 
-use mono_proto::api::MonoApiClient;
+use mono_proto::EnvInfo;
+use mono_proto::methods::{ENV_STATUS, PathParams};
 
-use crate::connect::{Endpoint, connect};
-use crate::error::from_rpc;
+use crate::connect::Endpoint;
 use crate::render;
 use crate::workspace::{Existence, resolve};
 
 /// Shows one environment.
-pub async fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
+pub fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let path = resolve(path, Existence::Optional)?;
-    let client = connect(&Endpoint::from_env()?).await?;
-    let info = client.env_status(path).await.map_err(from_rpc)?;
+    let info: EnvInfo = Endpoint::from_env()?.query(ENV_STATUS, PathParams { path })?;
     if json {
         render::json(&info)
     } else {

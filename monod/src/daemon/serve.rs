@@ -59,21 +59,36 @@ pub async fn accept_loop(
     }
 }
 
+/// Reads (and discards) one request's head and body, at most 64 KiB.
+async fn read_request(stream: &mut UnixStream) {
+    const LIMIT: usize = 64 * 1024;
+    let mut data = Vec::with_capacity(1024);
+    let mut buf = [0u8; 4096];
+    let mut wanted = None;
+    while data.len() < LIMIT && wanted.is_none_or(|n| data.len() < n) {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+        if wanted.is_none()
+            && let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n")
+        {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            wanted = Some(end + 4 + length);
+        }
+    }
+}
+
 /// Answers a connection from another user with 403 and closes it. The
 /// request is read first (bounded in size and time), so the client is not
 /// cut off while still sending and always sees the answer.
 async fn refuse(mut stream: UnixStream, peer: Option<u32>, owner: u32) {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), read_request(&mut stream)).await;
     let who = peer.map_or_else(|| "unknown uid".to_string(), |u| format!("uid {u}"));
     tracing::warn!(peer = %who, "refused a connection from another user");
     let body = serde_json::json!({

@@ -105,3 +105,26 @@ impl MonoApiServer for Api {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::home::Home;
+    use crate::monolog::MonoLog;
+    use crate::state::Store;
+
+    #[tokio::test]
+    async fn registered_methods_are_exactly_the_published_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _thread) = Store::open(&dir.path().join("s.db")).unwrap();
+        let log = MonoLog::open(&dir.path().join("mono.log")).unwrap();
+        let ops = Ops::new(Home::new(dir.path().to_path_buf()), store, log);
+        let tmux = Component { available: false, detail: String::new() };
+        let module = Api::new(ops, tmux, CancellationToken::new(), 1).into_rpc();
+        let registered: BTreeSet<&str> = module.method_names().collect();
+        let published: BTreeSet<&str> = mono_proto::methods::ALL.into_iter().collect();
+        assert_eq!(registered, published);
+    }
+}

@@ -1,0 +1,86 @@
+//! One-shot JSON-RPC calls over plain HTTP (see [`crate::http`]).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::http;
+
+/// Replies to one-shot calls come quickly; a daemon that does not answer in
+/// this time is stuck.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A JSON-RPC error reply: the daemon's message says what, where and what
+/// to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct RpcError {
+    /// The JSON-RPC error code.
+    pub code: i64,
+    /// The message.
+    pub message: String,
+}
+
+/// Sends one request per `(method, params)` as a single JSON-RPC batch and
+/// returns each reply in order, as its result or its error.
+pub fn batch(socket: &Path, calls: &[(&str, Value)]) -> anyhow::Result<Vec<Result<Value, RpcError>>> {
+    let requests: Vec<Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(id, (method, params))| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+        .collect();
+    let body = if requests.len() == 1 { requests[0].to_string() } else { Value::Array(requests).to_string() };
+    let response = http::post(socket, body.as_bytes(), Some(TIMEOUT))
+        .with_context(|| format!("cannot talk to monod at {}", socket.display()))?;
+    let reply: Value = serde_json::from_slice(&response.body).map_err(|e| {
+        anyhow!("monod at {} answered HTTP {} with no JSON ({e})", socket.display(), response.status)
+    })?;
+    let mut replies = match reply {
+        Value::Array(v) => v,
+        single => vec![single],
+    };
+    if replies.len() == 1 && replies[0].get("id").is_some_and(Value::is_null) {
+        // A reply to no request: the connection itself was refused.
+        return Err(error_of(&replies[0]).into());
+    }
+    replies.sort_by_key(|r| r.get("id").and_then(Value::as_u64).unwrap_or(u64::MAX));
+    if replies.len() != calls.len() {
+        bail!("monod answered {} of {} requests", replies.len(), calls.len());
+    }
+    Ok(replies
+        .into_iter()
+        .map(|r| match r.get("result") {
+            Some(v) => Ok(v.clone()),
+            None => Err(error_of(&r)),
+        })
+        .collect())
+}
+
+/// Calls one method and decodes its result.
+pub fn call<R: DeserializeOwned>(socket: &Path, method: &str, params: impl Serialize) -> anyhow::Result<R> {
+    let params = serde_json::to_value(params)?;
+    let result = batch(socket, &[(method, params)])?.pop().expect("one reply")?;
+    decode(method, result)
+}
+
+/// Decodes one result.
+pub fn decode<R: DeserializeOwned>(method: &str, result: Value) -> anyhow::Result<R> {
+    serde_json::from_value(result)
+        .with_context(|| format!("unexpected reply to {method} (is monod the same version?)"))
+}
+
+fn error_of(reply: &Value) -> RpcError {
+    let e = reply.get("error");
+    RpcError {
+        code: e.and_then(|e| e.get("code")).and_then(Value::as_i64).unwrap_or(0),
+        message: e
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("monod sent a malformed reply")
+            .to_string(),
+    }
+}

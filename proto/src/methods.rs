@@ -1,0 +1,60 @@
+//! Method names and parameter objects, for clients that build JSON-RPC
+//! requests themselves (the `mono` client's one-shot HTTP path, scripts,
+//! other languages). The daemon's tests check that these names are exactly
+//! the methods it registers, so they cannot drift from [`crate::api`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::CallerEnv;
+
+/// `daemon.status`
+pub const DAEMON_STATUS: &str = "daemon.status";
+/// `daemon.stop`
+pub const DAEMON_STOP: &str = "daemon.stop";
+/// `env.init`
+pub const ENV_INIT: &str = "env.init";
+/// `env.destroy`
+pub const ENV_DESTROY: &str = "env.destroy";
+/// `env.run`
+pub const ENV_RUN: &str = "env.run";
+/// `env.list`
+pub const ENV_LIST: &str = "env.list";
+/// `env.status`
+pub const ENV_STATUS: &str = "env.status";
+/// `ops.watch` (subscription)
+pub const OPS_WATCH: &str = "ops.watch";
+/// `ops.unwatch` (unsubscribe)
+pub const OPS_UNWATCH: &str = "ops.unwatch";
+
+/// Every method the daemon serves.
+pub const ALL: [&str; 9] = [
+    DAEMON_STATUS,
+    DAEMON_STOP,
+    ENV_INIT,
+    ENV_DESTROY,
+    ENV_RUN,
+    ENV_LIST,
+    ENV_STATUS,
+    OPS_WATCH,
+    OPS_UNWATCH,
+];
+
+/// Parameters of methods that take nothing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NoParams {}
+
+/// Parameters of `env.status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PathParams {
+    /// Absolute workspace path.
+    pub path: String,
+}
+
+/// Parameters of `env.run` (and of `env.init`/`env.destroy` without `op`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PathEnvParams {
+    /// Absolute workspace path.
+    pub path: String,
+    /// The caller's environment.
+    pub env: CallerEnv,
+}
