@@ -65,10 +65,13 @@ impl Endpoint {
     /// Makes sure a daemon of our protocol runs (starting or replacing one
     /// as needed) and returns its status.
     pub fn ensure(&self) -> anyhow::Result<DaemonStatus> {
-        if !self.answering() {
-            self.start()?;
-        }
-        let status: DaemonStatus = self.call(methods::DAEMON_STATUS, NoParams {})?;
+        let status: DaemonStatus = match self.call(methods::DAEMON_STATUS, NoParams {}) {
+            Err(e) if e.is::<unary::NotRunning>() => {
+                self.start()?;
+                self.call(methods::DAEMON_STATUS, NoParams {})?
+            }
+            other => other?,
+        };
         if status.protocol == PROTOCOL_VERSION {
             return Ok(status);
         }
@@ -79,14 +82,15 @@ impl Endpoint {
     /// A read-only call, sent in one round trip together with the protocol
     /// check (a JSON-RPC batch); starts or replaces the daemon as needed.
     pub fn query<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> anyhow::Result<R> {
-        if !self.answering() {
-            self.start()?;
-        }
         let params = serde_json::to_value(params)?;
-        let mut replies = unary::batch(
-            &self.socket,
-            &[(methods::DAEMON_STATUS, serde_json::json!({})), (method, params.clone())],
-        )?;
+        let calls = [(methods::DAEMON_STATUS, serde_json::json!({})), (method, params.clone())];
+        let mut replies = match unary::batch(&self.socket, &calls) {
+            Err(e) if e.is::<unary::NotRunning>() => {
+                self.start()?;
+                unary::batch(&self.socket, &calls)?
+            }
+            other => other?,
+        };
         let answer = replies.pop().context("monod sent no reply")?;
         let status: DaemonStatus =
             unary::decode(methods::DAEMON_STATUS, replies.pop().context("no status")??)?;

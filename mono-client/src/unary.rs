@@ -25,6 +25,15 @@ pub struct RpcError {
     pub message: String,
 }
 
+/// No daemon listens on the socket (it does not exist or refuses).
+#[derive(Debug, thiserror::Error)]
+#[error("monod is not running")]
+pub struct NotRunning;
+
+fn is_absent(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
+}
+
 /// Sends one request per `(method, params)` as a single JSON-RPC batch and
 /// returns each reply in order, as its result or its error.
 pub fn batch(socket: &Path, calls: &[(&str, Value)]) -> anyhow::Result<Vec<Result<Value, RpcError>>> {
@@ -34,8 +43,13 @@ pub fn batch(socket: &Path, calls: &[(&str, Value)]) -> anyhow::Result<Vec<Resul
         .map(|(id, (method, params))| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
         .collect();
     let body = if requests.len() == 1 { requests[0].to_string() } else { Value::Array(requests).to_string() };
-    let response = http::post(socket, body.as_bytes(), Some(TIMEOUT))
-        .with_context(|| format!("cannot talk to monod at {}", socket.display()))?;
+    let response = http::post(socket, body.as_bytes(), Some(TIMEOUT)).map_err(|e| {
+        if is_absent(&e) {
+            anyhow::Error::new(NotRunning)
+        } else {
+            anyhow::Error::new(e).context(format!("cannot talk to monod at {}", socket.display()))
+        }
+    })?;
     let reply: Value = serde_json::from_slice(&response.body).map_err(|e| {
         anyhow!("monod at {} answered HTTP {} with no JSON ({e})", socket.display(), response.status)
     })?;

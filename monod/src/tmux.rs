@@ -48,14 +48,16 @@ pub async fn probe() -> Component {
 }
 
 /// Creates a detached session running `shell -i` in `cwd` with `env`.
-/// Variables past [`ENV_ARG_BUDGET`] are left out; their names are returned.
+/// Variables past [`ENV_ARG_BUDGET`] are left out, largest first, except
+/// `PATH`, `MONO_*` and those `keep` names; their names are returned.
 pub async fn new_session(
     name: &str,
     cwd: &Path,
     env: &[(String, String)],
+    keep: &(dyn Fn(&str) -> bool + Sync),
     shell: &str,
 ) -> Result<Vec<String>, TmuxError> {
-    let (kept, left_out) = fit_env(env);
+    let (kept, left_out) = fit_env(env, keep);
     let mut ns = NewSession::new().detached().session_name(name).start_directory(cwd.to_string_lossy());
     for (k, v) in kept {
         ns = ns.environment(k.as_str(), v.as_str());
@@ -121,7 +123,10 @@ fn is_absent(stderr: &str) -> bool {
 
 /// Splits variables into those that fit tmux's command length and those
 /// left out, dropping the largest first.
-fn fit_env(env: &[(String, String)]) -> (Vec<&(String, String)>, Vec<String>) {
+fn fit_env<'a>(
+    env: &'a [(String, String)],
+    keep: &(dyn Fn(&str) -> bool + Sync),
+) -> (Vec<&'a (String, String)>, Vec<String>) {
     let size = |kv: &(String, String)| kv.0.len() + kv.1.len() + 4;
     let mut total: usize = env.iter().map(size).sum();
     let mut by_size: Vec<&(String, String)> = env.iter().collect();
@@ -131,7 +136,7 @@ fn fit_env(env: &[(String, String)]) -> (Vec<&(String, String)>, Vec<String>) {
         if total <= ENV_ARG_BUDGET {
             break;
         }
-        if kv.0.starts_with("MONO_") || kv.0 == "PATH" {
+        if kv.0.starts_with("MONO_") || kv.0 == "PATH" || keep(&kv.0) {
             continue;
         }
         total -= size(kv);
@@ -148,7 +153,10 @@ async fn run(command: &'static str, tmux: TmuxCmd<'_>) -> Result<String, TmuxErr
     let mut cmd = tokio::process::Command::from(std_cmd);
     cmd.env_remove("TMUX").env_remove("TMUX_PANE");
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    let out = cmd.output().await.map_err(|e| match e.kind() {
+    let started = std::time::Instant::now();
+    let out = cmd.output().await;
+    tracing::debug!(command, elapsed_us = started.elapsed().as_micros() as u64, "tmux");
+    let out = out.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => TmuxError::NotInstalled,
         _ => TmuxError::Spawn(e),
     })?;
@@ -171,12 +179,13 @@ mod tests {
             ("MONO_ENV_ID".to_string(), "1".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
             ("HUGE".to_string(), big.clone()),
-            ("ALSO_HUGE".to_string(), big),
+            ("ALSO_HUGE".to_string(), big.clone()),
+            ("FROM_MONO_YML".to_string(), big),
             ("SMALL".to_string(), "s".to_string()),
         ];
-        let (kept, out) = fit_env(&env);
-        // Both are too big together; the larger (longer name) goes.
-        assert_eq!(out, vec!["ALSO_HUGE".to_string()]);
+        let (kept, out) = fit_env(&env, &|k| k == "FROM_MONO_YML");
+        // Too big together: the caller's two large ones go, the protected stays.
+        assert_eq!(out, vec!["ALSO_HUGE".to_string(), "HUGE".to_string()]);
         assert_eq!(kept.len(), 4);
         assert!(kept.iter().all(|kv| kv.0 != "ALSO_HUGE"));
     }

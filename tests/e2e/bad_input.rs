@@ -157,3 +157,47 @@ fn another_user_is_refused() {
     // The owner is still served.
     sb.mono(["list"]).ok();
 }
+
+#[test]
+fn init_fails_clearly_when_every_slot_is_taken() {
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    // Fill all 464 slots in the real database, as 464 inits would.
+    {
+        let db = rusqlite::Connection::open(sb.home.join("state.db")).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let tx = db.unchecked_transaction().unwrap();
+        for id in 1..=464 {
+            tx.execute(
+                "INSERT INTO environments (id, name, path, project, workspace, mode, phase) VALUES (?1, ?2, ?3, 'p', ?2, 'simple', 'ready')",
+                rusqlite::params![id, format!("p-w{id}"), format!("/nowhere/w{id}")],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let ws = sb.workspace("p/one-too-many");
+    sb.mono(["init", ws.to_str().unwrap()])
+        .fails_with("all 464 environment slots are in use; destroy an environment first");
+    assert_eq!(sb.env_rows(), 464);
+    assert!(!sb.home.join("data/p-one-too-many").exists());
+    // Freeing one slot makes room, and the slot is reused.
+    sb.mono(["destroy", "/nowhere/w300"]).ok();
+    assert_eq!(sb.mono(["init", ws.to_str().unwrap(), "--json"]).ok().json()["id"], 300);
+}
+
+#[test]
+fn missing_tmux_is_a_clear_error_that_changes_nothing() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("p/notmux");
+    sb.mono_yml(&ws, "scripts:\n  init: echo ran\n");
+    // monod inherits this PATH from the client that starts it: no tmux.
+    let out =
+        sb.mono_cmd().args(["init", ws.to_str().unwrap()]).env("PATH", "/nonexistent").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tmux is not installed (not found on PATH); install tmux"), "{err}");
+    assert_untouched(&sb);
+    let status = sb.mono(["daemon", "status", "--json"]).ok().json();
+    assert_eq!(status["tmux"]["available"], false, "{status}");
+}

@@ -184,3 +184,17 @@ fn curl_speaks_the_documented_protocol() {
     assert_eq!(v["result"]["protocol"], 1, "{v}");
     assert_eq!(v["result"]["pid"], sb.daemon_pid().unwrap());
 }
+
+#[test]
+fn version_and_help() {
+    let sb = Sandbox::new();
+    let v = sb.mono(["--version"]).ok();
+    assert!(v.stdout.starts_with("mono "), "{}", v.stdout);
+    let help = sb.mono(["--help"]).ok().stdout;
+    for cmd in ["init", "destroy", "run", "status", "attach", "list", "daemon"] {
+        assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
+    }
+    let usage = sb.mono(["frobnicate"]);
+    assert_eq!(usage.code, 2, "usage errors exit 2");
+    assert!(sb.daemons().is_empty(), "--help or a usage error started a daemon");
+}

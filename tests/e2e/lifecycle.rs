@@ -258,3 +258,35 @@ fn run_without_script_or_session_is_a_clear_error() {
     sb.tmux(["kill-session", "-t", "=mono-p-norun"]).ok();
     sb.mono(["run", ws.to_str().unwrap()]).fails_with("tmux session mono-p-norun is gone");
 }
+
+#[test]
+fn init_completes_after_its_client_is_killed() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("p/orphan");
+    let gate = sb.root().join("gate");
+    let started = sb.root().join("started");
+    sb.mono_yml(
+        &ws,
+        &format!(
+            "scripts:\n  init: touch '{}'; while [ ! -e '{}' ]; do sleep 0.02; done\n",
+            started.display(),
+            gate.display()
+        ),
+    );
+    let mut client = sb
+        .mono_cmd()
+        .args(["init", ws.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(WAIT, "the init script to start", || started.exists());
+    client.kill().unwrap();
+    client.wait().unwrap();
+    std::fs::write(&gate, "").unwrap();
+    wait_until(WAIT, "the orphaned init to finish", || {
+        sb.mono(["status", ws.to_str().unwrap(), "--json"]).json()["status"] == "running"
+    });
+    assert!(sb.home.join("data/p-orphan").is_dir());
+    assert!(sb.has_session("mono-p-orphan"));
+}

@@ -6,6 +6,7 @@ use mono_proto::methods::{DAEMON_STATUS, DAEMON_STOP, NoParams};
 
 use crate::connect::Endpoint;
 use crate::render;
+use crate::unary;
 
 /// Starts monod in the background unless it is running.
 pub fn start() -> anyhow::Result<()> {
@@ -34,10 +35,12 @@ pub fn stop() -> anyhow::Result<()> {
 /// Reports on the running daemon; fails when none runs.
 pub fn status(json: bool) -> anyhow::Result<()> {
     let ep = Endpoint::from_env()?;
-    if !ep.answering() {
-        bail!("monod is not running for {}; `mono daemon start` starts it", ep.home.display());
-    }
-    let s: DaemonStatus = ep.call(DAEMON_STATUS, NoParams {})?;
+    let s: DaemonStatus = match ep.call(DAEMON_STATUS, NoParams {}) {
+        Err(e) if e.is::<unary::NotRunning>() => {
+            bail!("monod is not running for {}; `mono daemon start` starts it", ep.home.display())
+        }
+        other => other?,
+    };
     if json {
         render::json(&s);
         return Ok(());

@@ -157,7 +157,8 @@ impl Ops {
 
         let session = mono_proto::paths::session_name(&row.name);
         let shell = login_shell(caller);
-        let left_out = tmux::new_session(&session, ws, &env, &shell)
+        let from_config = |k: &str| config.env.iter().any(|(c, _)| c == k);
+        let left_out = tmux::new_session(&session, ws, &env, &from_config, &shell)
             .await
             .map_err(|source| OpError::Tmux { env: row.name.clone(), source })?;
         created.session = Some(session.clone());

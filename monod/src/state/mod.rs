@@ -123,8 +123,14 @@ impl Store {
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StateError> {
+    use std::os::unix::fs::PermissionsExt;
     let err = |source| StateError::Sqlite { path: path.to_path_buf(), source };
     let conn = Connection::open(path).map_err(err)?;
+    // Owner-only, like the rest of MONO_HOME; SQLite gives the WAL and
+    // shared-memory files the database's mode.
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot make the state database private");
+    }
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
