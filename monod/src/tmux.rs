@@ -58,7 +58,11 @@ pub async fn new_session(
     shell: &str,
 ) -> Result<Vec<String>, TmuxError> {
     let (kept, left_out) = fit_env(env, keep);
-    let mut ns = NewSession::new().detached().session_name(name).start_directory(cwd.to_string_lossy());
+    // No `-c`: tmux expands formats in a start directory, and `#(...)` in a
+    // format runs a shell command, while `##[` cannot be escaped. The tmux
+    // client runs in the workspace instead, whose directory a new session
+    // takes as is, so a folder named `#(rm -rf ~)` stays a name.
+    let mut ns = NewSession::new().detached().session_name(name);
     for (k, v) in kept {
         ns = ns.environment(k.as_str(), v.as_str());
     }
@@ -66,7 +70,7 @@ pub async fn new_session(
     // Two arguments: tmux runs them directly (no `sh -c`), as an interactive,
     // non-login shell, so a profile cannot reset the PATH we pass.
     cmd.push_param(shell.to_string()).push_param("-i");
-    run("new-session", TmuxCmd::with_command(cmd)).await?;
+    run_in("new-session", TmuxCmd::with_command(cmd), Some(cwd)).await?;
     Ok(left_out)
 }
 
@@ -149,8 +153,16 @@ fn fit_env<'a>(
 }
 
 async fn run(command: &'static str, tmux: TmuxCmd<'_>) -> Result<String, TmuxError> {
+    run_in(command, tmux, None).await
+}
+
+/// Runs a tmux client, in `cwd` when given.
+async fn run_in(command: &'static str, tmux: TmuxCmd<'_>, cwd: Option<&Path>) -> Result<String, TmuxError> {
     let std_cmd: std::process::Command = tmux.into_command();
     let mut cmd = tokio::process::Command::from(std_cmd);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     cmd.env_remove("TMUX").env_remove("TMUX_PANE");
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let started = std::time::Instant::now();

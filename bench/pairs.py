@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Interleaved timing for a noisy machine.
+
+Runs each command once per round, in rotating order, for N rounds, and reports
+each command's median wall time and the median of its per-round ratio to the
+first command (the baseline). Drift on a shared machine then hits baseline and
+candidate alike, which back-to-back batches (hyperfine's way) do not ensure.
+
+    pairs.py --runs 100 --warmup 5 --json out.json \
+        'floor=tmux new-session -d -s f && tmux kill-session -t =f' \
+        'mono=mono init W && mono destroy W'
+
+A command is argv split with shlex; `&&` chains several, run in order without
+a shell; output is discarded; any failure aborts.
+"""
+import argparse, json, shlex, statistics, subprocess, sys, time
+
+
+def parse(spec):
+    name, _, cmd = spec.partition("=")
+    steps, cur = [], []
+    for tok in shlex.split(cmd):
+        if tok == "&&":
+            steps.append(cur)
+            cur = []
+        else:
+            cur.append(tok)
+    steps.append(cur)
+    return name, steps
+
+
+def run(steps):
+    start = time.perf_counter()
+    for argv in steps:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True, close_fds=False)
+    return time.perf_counter() - start
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--json")
+    ap.add_argument("commands", nargs="+")
+    a = ap.parse_args()
+    cmds = [parse(c) for c in a.commands]
+    times = {name: [] for name, _ in cmds}
+    for r in range(a.warmup + a.runs):
+        order = cmds[r % len(cmds):] + cmds[:r % len(cmds)]
+        for name, steps in order:
+            t = run(steps)
+            if r >= a.warmup:
+                times[name].append(t)
+    base = cmds[0][0]
+    out = {}
+    for name, _ in cmds:
+        ratios = [t / b for t, b in zip(times[name], times[base])]
+        out[name] = {"median": statistics.median(times[name]), "ratio": statistics.median(ratios),
+                     "min": min(times[name]), "max": max(times[name])}
+        print(f"{name:>10}: median {out[name]['median'] * 1000:8.2f} ms  "
+              f"(min {out[name]['min'] * 1000:.2f}, max {out[name]['max'] * 1000:.2f})  "
+              f"ratio to {base}: {out[name]['ratio']:.2f}x", file=sys.stderr)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f)
+
+
+if __name__ == "__main__":
+    main()
