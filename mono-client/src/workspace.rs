@@ -2,7 +2,7 @@
 //! `$CONDUCTOR_WORKSPACE_PATH`, else the current directory, made absolute
 //! and canonical before it is sent.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -35,7 +35,7 @@ pub fn resolve(arg: Option<&Path>, existence: Existence) -> anyhow::Result<Strin
         Err(e) if existence == Existence::Required => {
             bail!("{}: {}; pass an existing workspace folder", raw.display(), describe(&e));
         }
-        Err(_) => normalise(&absolute),
+        Err(_) => mono_proto::paths::normalise(&absolute),
     };
     match resolved.to_str() {
         Some(s) => Ok(s.to_string()),
@@ -48,18 +48,4 @@ fn describe(e: &std::io::Error) -> String {
         std::io::ErrorKind::NotFound => "no such directory".to_string(),
         _ => e.to_string(),
     }
-}
-
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }

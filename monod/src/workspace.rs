@@ -3,7 +3,7 @@
 //! The client makes paths absolute and canonical before sending them; the
 //! daemon still checks, since any program may call the socket.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::ops::OpError;
 
@@ -29,7 +29,7 @@ pub fn existing_dir(raw: &str) -> Result<PathBuf, OpError> {
 /// status): canonical when it exists, else lexically normalised.
 pub fn lookup_key(raw: &str) -> Result<PathBuf, OpError> {
     let path = absolute(raw)?;
-    Ok(path.canonicalize().unwrap_or_else(|_| normalise(&path)))
+    Ok(path.canonicalize().unwrap_or_else(|_| mono_proto::paths::normalise(&path)))
 }
 
 fn absolute(raw: &str) -> Result<PathBuf, OpError> {
@@ -45,21 +45,6 @@ fn absolute(raw: &str) -> Result<PathBuf, OpError> {
         return Err(invalid("relative path; pass an absolute path (the mono client does this for you)"));
     }
     Ok(path.to_path_buf())
-}
-
-/// Removes `.` and `..` without touching the file system.
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

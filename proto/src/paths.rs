@@ -3,7 +3,7 @@
 //! Everything lives under one directory, `MONO_HOME` (default `~/.mono`):
 //! the socket, the lock, the state database, logs and per-environment data.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The environment variable that overrides the home directory.
 pub const MONO_HOME_VAR: &str = "MONO_HOME";
@@ -40,4 +40,32 @@ pub fn socket_path(home: &Path) -> PathBuf {
 /// The session name of an environment's tmux session.
 pub fn session_name(env_name: &str) -> String {
     format!("mono-{env_name}")
+}
+
+/// Removes `.` and `..` from an absolute path without touching the file
+/// system: how a workspace that no longer exists is named, identically by
+/// client and daemon.
+pub fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_is_lexical() {
+        assert_eq!(normalise(Path::new("/a/b/../c/./d")), PathBuf::from("/a/c/d"));
+        assert_eq!(normalise(Path::new("/../x")), PathBuf::from("/x"));
+    }
 }

@@ -1,9 +1,7 @@
 //! Operations on different environments run in parallel; on one
 //! environment they are serialised.
 
-use std::time::Duration;
-
-use mono_e2e::{Sandbox, wait_until};
+use mono_e2e::Sandbox;
 
 #[test]
 fn twenty_concurrent_inits_get_distinct_ids() {
@@ -39,16 +37,8 @@ fn twenty_concurrent_inits_get_distinct_ids() {
 fn init_and_destroy_of_one_path_do_not_interleave() {
     let sb = Sandbox::new();
     let ws = sb.workspace("p/race");
-    let gate = sb.root().join("gate");
-    let started = sb.root().join("started");
-    sb.mono_yml(
-        &ws,
-        &format!(
-            "scripts:\n  init: touch '{}'; while [ ! -e '{}' ]; do sleep 0.02; done\n",
-            started.display(),
-            gate.display()
-        ),
-    );
+    let gate = sb.gate();
+    sb.mono_yml(&ws, &gate.mono_yml());
     let init = sb
         .mono_cmd()
         .args(["init", ws.to_str().unwrap()])
@@ -56,11 +46,11 @@ fn init_and_destroy_of_one_path_do_not_interleave() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until(Duration::from_secs(10), "the init script to start", || started.exists());
+    gate.wait_started();
     sb.mono(["destroy", ws.to_str().unwrap()]).fails_with("`mono init` is already in progress");
     sb.mono(["init", ws.to_str().unwrap()]).fails_with("`mono init` is already in progress");
     assert_eq!(sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()["status"], "creating");
-    std::fs::write(&gate, "").unwrap();
+    gate.open();
     let out = init.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();

@@ -142,25 +142,17 @@ fn busy_daemon_of_another_protocol_is_left_running() {
     let sb = Sandbox::new();
     let mut old = sb.spawn_daemon(&[("MONO_TEST_REPORT_PROTOCOL", "999")]);
     let ws = sb.workspace("p/busy");
-    let started = sb.root().join("started");
-    let gate = sb.root().join("gate");
-    sb.mono_yml(
-        &ws,
-        &format!(
-            "scripts:\n  init: touch '{}'; while [ ! -e '{}' ]; do sleep 0.02; done\n",
-            started.display(),
-            gate.display()
-        ),
-    );
+    let gate = sb.gate();
+    sb.mono_yml(&ws, &gate.mono_yml());
     // An operation started by another client (any JSON-RPC caller).
     let sock = sb.home.join("monod.sock");
     let body =
         format!(r#"{{"jsonrpc":"2.0","id":1,"method":"env.init","params":{{"path":"{}"}}}}"#, ws.display());
     let caller = std::thread::spawn(move || mono_e2e::http_post(&sock, &body));
-    wait_until(WAIT, "the init script to start", || started.exists());
+    gate.wait_started();
     sb.mono(["list"]).fails_with("operation(s) in progress");
     assert_eq!(sb.daemon_pid(), Some(old.id() as i32));
-    std::fs::write(&gate, "").unwrap();
+    gate.open();
     let (_, reply) = caller.join().unwrap();
     assert!(reply.contains("\"name\":\"p-busy\""), "{reply}");
     kill(old.id() as i32, 15);

@@ -263,16 +263,8 @@ fn run_without_script_or_session_is_a_clear_error() {
 fn init_completes_after_its_client_is_killed() {
     let sb = Sandbox::new();
     let ws = sb.workspace("p/orphan");
-    let gate = sb.root().join("gate");
-    let started = sb.root().join("started");
-    sb.mono_yml(
-        &ws,
-        &format!(
-            "scripts:\n  init: touch '{}'; while [ ! -e '{}' ]; do sleep 0.02; done\n",
-            started.display(),
-            gate.display()
-        ),
-    );
+    let gate = sb.gate();
+    sb.mono_yml(&ws, &gate.mono_yml());
     let mut client = sb
         .mono_cmd()
         .args(["init", ws.to_str().unwrap()])
@@ -280,10 +272,10 @@ fn init_completes_after_its_client_is_killed() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_until(WAIT, "the init script to start", || started.exists());
+    gate.wait_started();
     client.kill().unwrap();
     client.wait().unwrap();
-    std::fs::write(&gate, "").unwrap();
+    gate.open();
     wait_until(WAIT, "the orphaned init to finish", || {
         sb.mono(["status", ws.to_str().unwrap(), "--json"]).json()["status"] == "running"
     });

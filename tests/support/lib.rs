@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod docker;
+
 /// Variables of the test process that must not leak into the sandbox.
 const SCRUBBED: [&str; 6] = [
     "TMUX",
@@ -40,11 +42,45 @@ pub fn bin_dir() -> PathBuf {
 /// An isolated world for one test.
 pub struct Sandbox {
     root: TempDir,
+    /// A name unique to this sandbox, lower-case, for Docker project names
+    /// (the engine is shared by every test running in parallel).
+    pub id: String,
+    used_docker: std::sync::atomic::AtomicBool,
     /// `MONO_HOME`.
     pub home: PathBuf,
     /// `TMUX_TMPDIR`.
     pub tmux_dir: PathBuf,
     bins: PathBuf,
+}
+
+/// An init script that holds its operation open until the test lets it go,
+/// so tests can act while an operation is in progress.
+pub struct Gate {
+    started: PathBuf,
+    gate: PathBuf,
+}
+
+impl Gate {
+    /// The `mono.yml` whose init script signals that it started, then waits
+    /// for the gate to open.
+    pub fn mono_yml(&self) -> String {
+        format!(
+            "scripts:\n  init: touch '{}'; while [ ! -e '{}' ]; do sleep 0.02; done\n",
+            self.started.display(),
+            self.gate.display()
+        )
+    }
+
+    /// Waits until the init script has started.
+    #[track_caller]
+    pub fn wait_started(&self) {
+        wait_until(Duration::from_secs(10), "the init script to start", || self.started.exists());
+    }
+
+    /// Lets the init script finish.
+    pub fn open(&self) {
+        std::fs::write(&self.gate, "").unwrap();
+    }
 }
 
 /// A finished command, with its output decoded.
@@ -108,7 +144,15 @@ impl Sandbox {
         let tmux_dir = root.path().join("t");
         std::fs::create_dir_all(&tmux_dir).unwrap();
         std::fs::create_dir_all(root.path().join("ws")).unwrap();
-        Sandbox { root, home, tmux_dir, bins: bin_dir() }
+        let suffix = root
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("mono-e2e-")
+            .to_ascii_lowercase();
+        let id = format!("t{}", suffix.chars().filter(char::is_ascii_alphanumeric).collect::<String>());
+        Sandbox { root, id, used_docker: Default::default(), home, tmux_dir, bins: bin_dir() }
     }
 
     /// The sandbox's root directory.
@@ -122,6 +166,24 @@ impl Sandbox {
         let p = self.root.path().join("ws").join(rel);
         std::fs::create_dir_all(&p).unwrap();
         p.canonicalize().unwrap()
+    }
+
+    /// A workspace whose environment name starts with this sandbox's id, so
+    /// its Docker objects never collide with another test's:
+    /// `<id>-<name>`, project `mono-<id>-<name>`.
+    pub fn docker_workspace(&self, name: &str) -> PathBuf {
+        self.used_docker.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.workspace(&format!("{}/{name}", self.id))
+    }
+
+    /// Writes a compose file into a workspace.
+    pub fn compose(&self, ws: &Path, text: &str) {
+        std::fs::write(ws.join("compose.yaml"), text).unwrap();
+    }
+
+    /// A gate for a held init script (see [`Gate`]).
+    pub fn gate(&self) -> Gate {
+        Gate { started: self.root.path().join("started"), gate: self.root.path().join("gate") }
     }
 
     /// Writes `mono.yml` into a workspace.
@@ -260,6 +322,9 @@ impl Drop for Sandbox {
             kill(pid, 9);
         }
         let _ = self.tmux_cmd().arg("kill-server").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        if self.used_docker.load(std::sync::atomic::Ordering::Relaxed) {
+            docker::remove_projects(&format!("mono-{}", self.id));
+        }
         // Let tests make files read-only or private; the temp dir must go.
         let _ = std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700));
     }
@@ -309,4 +374,17 @@ pub fn http_post(socket: &Path, body: &str) -> (u16, String) {
     let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
+}
+
+/// `GET path` from 127.0.0.1:`port`; the body, or `None` when nothing
+/// answers yet.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200").then(|| body.to_string())
 }

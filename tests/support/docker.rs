@@ -1,0 +1,106 @@
+//! Docker for the end-to-end tests: the engine check, the locally built test
+//! image (a busybox rootfs through the Engine's import: no registry), a
+//! throwaway local registry for pulls, and cleanup by label.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The test image: busybox (sh, httpd, nc, sleep, wget) in an empty rootfs.
+pub const TEST_IMAGE: &str = "mono-test/busybox:latest";
+
+/// Set to skip Docker tests on a machine without Docker. CI never sets it.
+pub const OPT_OUT: &str = "MONO_TEST_NO_DOCKER";
+
+/// Runs `docker ARGS`, returning (success, stdout, stderr).
+pub fn docker<I, S>(args: I) -> (bool, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().expect("run docker");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// True when the test may use Docker; false (skip) only when the opt-out is
+/// set. Fails the test when no engine answers and there is no opt-out.
+#[track_caller]
+pub fn require_docker() -> bool {
+    if std::env::var_os(OPT_OUT).is_some() {
+        eprintln!("skipped: {OPT_OUT} is set");
+        return false;
+    }
+    let (ok, _, err) = docker(["info", "--format", "{{.ServerVersion}}"]);
+    assert!(ok, "no Docker Engine answers ({}); start dockerd or set {OPT_OUT}=1", err.trim());
+    ensure_test_image();
+    true
+}
+
+/// Imports the busybox test image once per test run.
+pub fn ensure_test_image() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        if docker(["image", "inspect", TEST_IMAGE]).0 {
+            return;
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())
+            .expect("busybox-static is needed for the Docker tests (apt install busybox-static)");
+        let root = tempfile::tempdir().unwrap();
+        let bin = root.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(root.path().join("tmp")).unwrap();
+        std::fs::copy(busybox, bin.join("busybox")).unwrap();
+        for applet in [
+            "sh", "httpd", "nc", "sleep", "echo", "cat", "ls", "mkdir", "wget", "test", "true", "false",
+            "env", "touch",
+        ] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+        let mut tar = Command::new("tar")
+            .args(["-C", root.path().to_str().unwrap(), "-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = Command::new("docker")
+            .args(["import", "--change", "CMD [\"sh\"]", "-", TEST_IMAGE])
+            .stdin(tar.stdout.take().unwrap())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(tar.wait().unwrap().success(), "tar of the test rootfs failed");
+        assert!(status.success(), "docker import of the test image failed");
+    });
+}
+
+/// Removes every container, network and volume whose compose project starts
+/// with `prefix` (what a failed test may leave).
+pub fn remove_projects(prefix: &str) {
+    let label = "{{.Label \"com.docker.compose.project\"}} {{.ID}}";
+    for kind in [&["ps", "-a"][..], &["network", "ls"][..], &["volume", "ls"][..]] {
+        let mut args: Vec<&str> = kind.to_vec();
+        args.extend(["--filter", "label=com.docker.compose.project", "--format", label]);
+        let (_, out, _) = docker(&args);
+        let ids: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(project, _)| project.starts_with(prefix))
+            .map(|(_, id)| id)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let mut rm: Vec<&str> = match kind[0] {
+            "ps" => vec!["rm", "-f", "-v"],
+            "network" => vec!["network", "rm"],
+            _ => vec!["volume", "rm", "-f"],
+        };
+        rm.extend(ids);
+        let _ = docker(&rm);
+    }
+}
