@@ -1,0 +1,1537 @@
+//! The typed model of a compose file: what mono reads from it, after
+//! interpolation and `extends`, before anything is isolated.
+//!
+//! Conversion is strict the way compose is: an unknown key is an error with
+//! its key path. Keys compose knows but mono cannot honour are kept as
+//! [`Note`]s so the plan can warn about them by name; nothing is dropped
+//! silently.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_yaml::{Mapping, Value};
+
+use super::keypath::{At, Problem};
+use super::plan::{Condition, HealthPlan, Protocol};
+use super::syntax::{self, PortRange, WrittenProtocol};
+use super::value::{
+    boolean, dict, entries, integer, is_extension, kind, mapping, mapping_or_null, opt_string, sequence,
+    string, string_list, string_or_list, unknown_key, wrong_type,
+};
+
+/// A loaded compose file.
+#[derive(Debug, Clone)]
+pub struct ComposeFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Top-level `name:` (mono's project name is used instead).
+    pub name: Option<String>,
+    /// Services, in file order.
+    pub services: Vec<Service>,
+    /// Top-level networks, in file order.
+    pub networks: Vec<Network>,
+    /// Top-level volumes, in file order.
+    pub volumes: Vec<Volume>,
+    /// Top-level secrets, in file order.
+    pub secrets: Vec<Secret>,
+    /// Top-level keys mono does not honour (`configs`, ...).
+    pub notes: Vec<Note>,
+    /// Interpolation warnings: unset variables, each naming the file, the
+    /// key path and the variable.
+    pub warnings: Vec<String>,
+    /// The source text, to find lines for messages.
+    pub(crate) text: String,
+    /// Services that were resolved through `extends`: their key paths do
+    /// not all exist in the text.
+    pub(crate) extended: Vec<String>,
+}
+
+/// Something in the file that mono cannot honour, by key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The key path, e.g. `services.web.deploy`.
+    pub key: String,
+    /// What mono does instead.
+    pub message: String,
+}
+
+impl Note {
+    fn new(at: At<'_>, message: impl Into<String>) -> Note {
+        Note { key: at.to_string(), message: message.into() }
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// A service definition.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Service {
+    /// The service key.
+    pub name: String,
+    /// `image`.
+    pub image: Option<String>,
+    /// `build`.
+    pub build: Option<Build>,
+    /// `command`, split like a shell when written as a string.
+    pub command: Option<Vec<String>>,
+    /// `entrypoint`, split like a shell when written as a string.
+    pub entrypoint: Option<Vec<String>>,
+    /// `environment` in file order; `None` takes the caller's variable.
+    pub environment: Vec<(String, Option<String>)>,
+    /// `env_file`.
+    pub env_files: Vec<EnvFile>,
+    /// `ports`.
+    pub ports: Vec<PortSpec>,
+    /// `expose`, ranges expanded.
+    pub expose: Vec<(u16, Protocol)>,
+    /// `volumes`.
+    pub volumes: Vec<VolumeMount>,
+    /// `tmpfs`.
+    pub tmpfs: Vec<TmpfsMount>,
+    /// `networks`; `None` when the key is absent (the default network).
+    pub networks: Option<Vec<ServiceNetwork>>,
+    /// `network_mode` (not honoured: the plan warns).
+    pub network_mode: Option<String>,
+    /// `container_name` (replaced: the plan warns).
+    pub container_name: Option<String>,
+    /// `depends_on`.
+    pub depends_on: Vec<DependsOn>,
+    /// `healthcheck`.
+    pub healthcheck: Option<HealthPlan>,
+    /// `restart`.
+    pub restart: Option<String>,
+    /// `user`.
+    pub user: Option<String>,
+    /// `working_dir`.
+    pub working_dir: Option<String>,
+    /// `labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `hostname`.
+    pub hostname: Option<String>,
+    /// `stop_signal`.
+    pub stop_signal: Option<String>,
+    /// `stop_grace_period`.
+    pub stop_grace_period: Option<Duration>,
+    /// `cap_add`.
+    pub cap_add: Vec<String>,
+    /// `cap_drop`.
+    pub cap_drop: Vec<String>,
+    /// `extra_hosts`, as `host:ip`.
+    pub extra_hosts: Vec<String>,
+    /// `secrets`.
+    pub secrets: Vec<SecretRef>,
+    /// `profiles`.
+    pub profiles: Vec<String>,
+    /// `init`.
+    pub init: Option<bool>,
+    /// `privileged`.
+    pub privileged: bool,
+    /// `tty`.
+    pub tty: bool,
+    /// `stdin_open`.
+    pub stdin_open: bool,
+    /// `sysctls`.
+    pub sysctls: BTreeMap<String, String>,
+    /// `platform`.
+    pub platform: Option<String>,
+    /// Keys mono does not honour.
+    pub notes: Vec<Note>,
+}
+
+/// A `build:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// `context`, as written (`.` when unset).
+    pub context: String,
+    /// `dockerfile`.
+    pub dockerfile: Option<String>,
+    /// `target`.
+    pub target: Option<String>,
+    /// `args`; `None` takes the caller's variable.
+    pub args: Vec<(String, Option<String>)>,
+}
+
+/// One `env_file` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvFile {
+    /// Position in the list, for messages.
+    pub index: usize,
+    /// The path as written.
+    pub path: String,
+    /// `required` (default true).
+    pub required: bool,
+    /// `format: raw`.
+    pub raw: bool,
+}
+
+/// One `ports` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    /// Position in the list, for messages.
+    pub index: usize,
+    /// The host address asked for.
+    pub host_ip: Option<String>,
+    /// The host port(s) asked for.
+    pub published: Option<PortRange>,
+    /// The container port(s).
+    pub target: PortRange,
+    /// The protocol.
+    pub protocol: Protocol,
+}
+
+/// One `volumes` entry of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// Position in the list, for messages.
+    pub index: usize,
+    /// What is mounted.
+    pub source: MountSource,
+    /// The container path.
+    pub target: String,
+    /// Read-only.
+    pub read_only: bool,
+}
+
+/// What a service volume mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// A named volume: a key of the top-level `volumes`.
+    Volume(String),
+    /// A host path as written (relative, `~` or absolute).
+    Bind(String),
+    /// An anonymous volume.
+    Anonymous,
+    /// A tmpfs.
+    Tmpfs {
+        /// Size in bytes.
+        size: Option<u64>,
+    },
+}
+
+/// One `tmpfs` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TmpfsMount {
+    /// Container path.
+    pub target: String,
+    /// `size=` option, in bytes.
+    pub size: Option<u64>,
+    /// `ro` option.
+    pub read_only: bool,
+}
+
+/// One network a service joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceNetwork {
+    /// The key of the top-level network (or `default`).
+    pub name: String,
+    /// `aliases`.
+    pub aliases: Vec<String>,
+}
+
+/// One `depends_on` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependsOn {
+    /// The service depended on.
+    pub service: String,
+    /// `condition`.
+    pub condition: Condition,
+    /// `required` (default true).
+    pub required: bool,
+    /// `restart` (only carried into compose's label).
+    pub restart: bool,
+}
+
+/// One `secrets` entry of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    /// Position in the list, for messages.
+    pub index: usize,
+    /// The top-level secret.
+    pub source: String,
+    /// `target`, as written.
+    pub target: Option<String>,
+}
+
+/// A top-level network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Network {
+    /// The key.
+    pub key: String,
+    /// `name` (or the legacy `external: {name}`).
+    pub name: Option<String>,
+    /// `external`.
+    pub external: bool,
+    /// `driver`.
+    pub driver: Option<String>,
+    /// `driver_opts`.
+    pub driver_opts: BTreeMap<String, String>,
+    /// `labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `internal`.
+    pub internal: bool,
+    /// Keys mono does not honour.
+    pub notes: Vec<Note>,
+}
+
+/// A top-level volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Volume {
+    /// The key.
+    pub key: String,
+    /// `name` (or the legacy `external: {name}`).
+    pub name: Option<String>,
+    /// `external`.
+    pub external: bool,
+    /// `driver`.
+    pub driver: Option<String>,
+    /// `driver_opts`.
+    pub driver_opts: BTreeMap<String, String>,
+    /// `labels`.
+    pub labels: BTreeMap<String, String>,
+    /// Keys mono does not honour.
+    pub notes: Vec<Note>,
+}
+
+/// A top-level secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// The key.
+    pub key: String,
+    /// Where its content comes from.
+    pub source: SecretSource,
+    /// Keys mono does not honour.
+    pub notes: Vec<Note>,
+}
+
+/// Where a secret's content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `file:`, as written.
+    File(String),
+    /// `environment:` (not supported).
+    Environment(String),
+    /// `external: true` (not supported).
+    External,
+}
+
+/// The top-level definitions of a file.
+#[derive(Debug, Default)]
+pub(crate) struct Definitions {
+    pub name: Option<String>,
+    pub services: Vec<Service>,
+    pub networks: Vec<Network>,
+    pub volumes: Vec<Volume>,
+    pub secrets: Vec<Secret>,
+    pub notes: Vec<Note>,
+}
+
+const TOP_LEVEL_KEYS: [&str; 9] =
+    ["services", "networks", "volumes", "secrets", "configs", "name", "version", "include", "models"];
+
+/// Converts an interpolated, extended document.
+pub(crate) fn convert(root: &Value) -> Result<Definitions, Problem> {
+    let at = At::ROOT;
+    let top = match root {
+        Value::Mapping(m) => m,
+        Value::Null => {
+            return Err(at.problem("the file is empty; a compose file needs a `services:` section"));
+        }
+        other => return Err(wrong_type(at, "a mapping with a `services:` section", other)),
+    };
+    let mut defs = Definitions::default();
+    let mut services = None;
+    for (key, value) in entries(top, at)? {
+        let here = at.key(&key);
+        match key.as_str() {
+            "services" => services = Some(value),
+            "networks" => defs.networks = definitions(value, here, network)?,
+            "volumes" => defs.volumes = definitions(value, here, volume)?,
+            "secrets" => defs.secrets = definitions(value, here, secret)?,
+            "name" => defs.name = opt_string(value, here)?,
+            // Obsolete since compose v2; compose ignores it too.
+            "version" => {}
+            "configs" => defs.notes.push(Note::new(
+                here,
+                "configs are not supported and no service gets them; mount the file with a bind volume instead",
+            )),
+            "models" => defs.notes.push(Note::new(here, "models are not supported and are ignored")),
+            "include" => {
+                return Err(here.problem(
+                    "include is not supported: mono reads one compose file; merge the included files into this one",
+                ));
+            }
+            k if is_extension(k) => {}
+            k => return Err(unknown_key(at, k, &TOP_LEVEL_KEYS)),
+        }
+    }
+    let at = at.key("services");
+    let services = services
+        .and_then(|v| mapping_or_null(v, at).transpose())
+        .transpose()?
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            at.problem("the file defines no services; add a `services:` section with at least one")
+        })?;
+    for (name, value) in entries(services, at)? {
+        defs.services.push(service(&name, value, at.key(&name))?);
+    }
+    Ok(defs)
+}
+
+fn definitions<T>(
+    v: &Value,
+    at: At<'_>,
+    one: fn(&str, &Value, At<'_>) -> Result<T, Problem>,
+) -> Result<Vec<T>, Problem> {
+    let Some(m) = mapping_or_null(v, at)? else {
+        return Ok(Vec::new());
+    };
+    entries(m, at)?.into_iter().map(|(key, value)| one(&key, value, at.key(&key))).collect()
+}
+
+/// Service keys mono honours.
+const SERVICE_KEYS: [&str; 36] = [
+    "build",
+    "cap_add",
+    "cap_drop",
+    "command",
+    "container_name",
+    "depends_on",
+    "entrypoint",
+    "env_file",
+    "environment",
+    "expose",
+    "extends",
+    "extra_hosts",
+    "healthcheck",
+    "hostname",
+    "image",
+    "init",
+    "labels",
+    "network_mode",
+    "networks",
+    "platform",
+    "ports",
+    "privileged",
+    "profiles",
+    "restart",
+    "secrets",
+    "stdin_open",
+    "stop_grace_period",
+    "stop_signal",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "user",
+    "volumes",
+    "working_dir",
+    "scale",
+    "read_only",
+];
+
+const RESOURCES: &str = "resource limits are not applied";
+const NOT_PASSED: &str = "mono does not pass it to the container";
+
+/// Service keys compose knows and mono does not honour, with what that
+/// means.
+const SERVICE_UNSUPPORTED: [(&str, &str); 56] = [
+    ("annotations", NOT_PASSED),
+    ("attach", "mono does not attach to service output"),
+    ("blkio_config", RESOURCES),
+    ("cgroup", NOT_PASSED),
+    ("cgroup_parent", NOT_PASSED),
+    ("configs", "configs are not supported; mount the file with a bind volume instead"),
+    ("cpu_count", RESOURCES),
+    ("cpu_percent", RESOURCES),
+    ("cpu_period", RESOURCES),
+    ("cpu_quota", RESOURCES),
+    ("cpu_rt_period", RESOURCES),
+    ("cpu_rt_runtime", RESOURCES),
+    ("cpu_shares", RESOURCES),
+    ("cpus", RESOURCES),
+    ("cpuset", RESOURCES),
+    ("credential_spec", NOT_PASSED),
+    ("deploy", "replicas, resources and placement are not applied; mono runs one container per service"),
+    ("develop", "watch mode is not supported"),
+    ("device_cgroup_rules", NOT_PASSED),
+    ("devices", "host devices are not passed to the container"),
+    ("dns", "the container uses the engine's DNS settings"),
+    ("dns_opt", "the container uses the engine's DNS settings"),
+    ("dns_search", "the container uses the engine's DNS settings"),
+    ("domainname", NOT_PASSED),
+    ("external_links", "services reach other containers only through the project's networks"),
+    ("gpus", "GPUs are not passed to the container"),
+    ("group_add", NOT_PASSED),
+    ("ipc", "IPC namespaces are not shared"),
+    ("isolation", NOT_PASSED),
+    ("label_file", "read labels with `labels:` instead"),
+    ("links", "services reach each other by name on the project network anyway"),
+    ("logging", "the engine's default logging driver is used"),
+    ("mac_address", "addresses are chosen by the engine so environments never clash"),
+    ("mem_limit", RESOURCES),
+    ("mem_reservation", RESOURCES),
+    ("mem_swappiness", RESOURCES),
+    ("memswap_limit", RESOURCES),
+    ("models", "models are not supported"),
+    ("oom_kill_disable", RESOURCES),
+    ("oom_score_adj", RESOURCES),
+    ("pid", "PID namespaces are not shared"),
+    ("pids_limit", RESOURCES),
+    ("post_start", "lifecycle hooks are not run"),
+    ("pre_stop", "lifecycle hooks are not run"),
+    ("provider", "provider services are not supported"),
+    ("pull_policy", "images are pulled only when the engine lacks them"),
+    ("runtime", "the engine's default runtime is used"),
+    ("security_opt", NOT_PASSED),
+    ("shm_size", RESOURCES),
+    ("storage_opt", NOT_PASSED),
+    ("ulimits", RESOURCES),
+    ("use_api_socket", NOT_PASSED),
+    ("userns_mode", NOT_PASSED),
+    ("uts", NOT_PASSED),
+    ("volumes_from", "mount the volumes by name instead"),
+    ("net", "the service joins the project network"),
+];
+
+fn known_service_keys() -> Vec<&'static str> {
+    SERVICE_KEYS.iter().copied().chain(SERVICE_UNSUPPORTED.iter().map(|(k, _)| *k)).collect()
+}
+
+/// True for names compose accepts for services: they become part of
+/// container names and DNS names.
+fn valid_service_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn service(name: &str, v: &Value, at: At<'_>) -> Result<Service, Problem> {
+    if !valid_service_name(name) {
+        return Err(at.problem(format!(
+            "{name:?} is not a valid service name; use letters, digits, `_`, `.` and `-`, starting with a letter \
+             or digit"
+        )));
+    }
+    let empty = Mapping::new();
+    let m = mapping_or_null(v, at)?.unwrap_or(&empty);
+    let mut s = Service { name: name.to_string(), ..Service::default() };
+    for (key, value) in entries(m, at)? {
+        let here = at.key(&key);
+        match key.as_str() {
+            "image" => s.image = opt_string(value, here)?,
+            "build" => s.build = build(value, here, &mut s.notes)?,
+            "command" => s.command = command(value, here)?,
+            "entrypoint" => s.entrypoint = command(value, here)?,
+            "environment" => s.environment = dict(value, here)?,
+            "env_file" => s.env_files = env_files(value, here)?,
+            "ports" => s.ports = ports(value, here, &mut s.notes)?,
+            "expose" => s.expose = expose(value, here, &mut s.notes)?,
+            "volumes" => s.volumes = volume_mounts(value, here, &mut s.notes)?,
+            "tmpfs" => s.tmpfs = tmpfs(value, here, &mut s.notes)?,
+            "networks" => s.networks = Some(service_networks(value, here, &mut s.notes)?),
+            "network_mode" => s.network_mode = opt_string(value, here)?,
+            "container_name" => s.container_name = opt_string(value, here)?,
+            "depends_on" => s.depends_on = depends_on(value, here)?,
+            "healthcheck" => s.healthcheck = healthcheck(value, here)?,
+            "restart" => {
+                s.restart = opt_string(value, here)?;
+                if let Some(policy) = &s.restart {
+                    syntax::restart(policy).map_err(|e| here.problem(e))?;
+                }
+            }
+            "user" => s.user = opt_string(value, here)?,
+            "working_dir" => s.working_dir = opt_string(value, here)?,
+            "labels" => s.labels = labels(value, here)?,
+            "hostname" => s.hostname = opt_string(value, here)?,
+            "stop_signal" => s.stop_signal = opt_string(value, here)?,
+            "stop_grace_period" => s.stop_grace_period = opt_duration(value, here)?,
+            "cap_add" => s.cap_add = string_list(value, here)?,
+            "cap_drop" => s.cap_drop = string_list(value, here)?,
+            "extra_hosts" => s.extra_hosts = extra_hosts(value, here)?,
+            "secrets" => s.secrets = secret_refs(value, here, &mut s.notes)?,
+            "profiles" => s.profiles = string_list(value, here)?,
+            "init" => s.init = opt_bool(value, here)?,
+            "privileged" => s.privileged = opt_bool(value, here)?.unwrap_or(false),
+            "tty" => s.tty = opt_bool(value, here)?.unwrap_or(false),
+            "stdin_open" => s.stdin_open = opt_bool(value, here)?.unwrap_or(false),
+            "sysctls" => s.sysctls = labels(value, here)?,
+            "platform" => s.platform = opt_string(value, here)?,
+            "scale" => {
+                if !value.is_null() && integer::<u32>(value, here)? != 1 {
+                    s.notes.push(Note::new(here, "mono runs one container per service"));
+                }
+            }
+            "read_only" => {
+                if opt_bool(value, here)?.unwrap_or(false) {
+                    s.notes.push(Note::new(here, "the container's root filesystem stays writable"));
+                }
+            }
+            "extends" => {
+                // Resolved before conversion; a leftover is a service that
+                // could not be read as a mapping, reported above.
+            }
+            k if is_extension(k) => {}
+            k => match SERVICE_UNSUPPORTED.iter().find(|(key, _)| *key == k) {
+                Some((_, why)) => s.notes.push(Note::new(here, format!("not supported: {why}"))),
+                None => return Err(unknown_key(at, k, &known_service_keys())),
+            },
+        }
+    }
+    if s.image.is_none() && s.build.is_none() {
+        return Err(at.problem(format!(
+            "service {name} has neither `image` nor `build`; add `image: NAME` to run an image or `build: DIR` to \
+             build one"
+        )));
+    }
+    if s.network_mode.is_some() && s.networks.is_some() {
+        return Err(at.key("network_mode").problem(
+            "network_mode and networks cannot be combined (compose refuses it too); remove one of them",
+        ));
+    }
+    Ok(s)
+}
+
+fn opt_bool(v: &Value, at: At<'_>) -> Result<Option<bool>, Problem> {
+    match v {
+        Value::Null => Ok(None),
+        other => boolean(other, at).map(Some),
+    }
+}
+
+fn opt_duration(v: &Value, at: At<'_>) -> Result<Option<Duration>, Problem> {
+    match v {
+        Value::Null => Ok(None),
+        other => syntax::duration(&string(other, at)?).map(Some).map_err(|e| at.problem(e)),
+    }
+}
+
+fn labels(v: &Value, at: At<'_>) -> Result<BTreeMap<String, String>, Problem> {
+    Ok(dict(v, at)?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect())
+}
+
+const BUILD_KEYS: [&str; 4] = ["context", "dockerfile", "target", "args"];
+const BUILD_UNSUPPORTED: [&str; 19] = [
+    "additional_contexts",
+    "cache_from",
+    "cache_to",
+    "entitlements",
+    "extra_hosts",
+    "isolation",
+    "labels",
+    "network",
+    "no_cache",
+    "platforms",
+    "privileged",
+    "provenance",
+    "pull",
+    "sbom",
+    "secrets",
+    "shm_size",
+    "ssh",
+    "tags",
+    "ulimits",
+];
+
+fn build(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Option<Build>, Problem> {
+    let m = match v {
+        Value::Null => return Ok(None),
+        Value::String(context) => {
+            return Ok(Some(Build {
+                context: context.clone(),
+                dockerfile: None,
+                target: None,
+                args: Vec::new(),
+            }));
+        }
+        other => mapping(other, at)?,
+    };
+    let mut b = Build { context: ".".to_string(), dockerfile: None, target: None, args: Vec::new() };
+    for (key, value) in entries(m, at)? {
+        let here = at.key(&key);
+        match key.as_str() {
+            "context" => b.context = opt_string(value, here)?.unwrap_or_else(|| ".".to_string()),
+            "dockerfile" => b.dockerfile = opt_string(value, here)?,
+            "target" => b.target = opt_string(value, here)?,
+            "args" => b.args = dict(value, here)?,
+            "dockerfile_inline" => {
+                return Err(here.problem(
+                    "dockerfile_inline is not supported; write the Dockerfile to a file and name it with \
+                     build.dockerfile",
+                ));
+            }
+            k if is_extension(k) => {}
+            k if BUILD_UNSUPPORTED.contains(&k) => {
+                notes.push(Note::new(here, "not supported by mono's builds and ignored"));
+            }
+            k => {
+                let known: Vec<&str> = BUILD_KEYS.iter().chain(&BUILD_UNSUPPORTED).copied().collect();
+                return Err(unknown_key(at, k, &known));
+            }
+        }
+    }
+    Ok(Some(b))
+}
+
+fn command(v: &Value, at: At<'_>) -> Result<Option<Vec<String>>, Problem> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Sequence(_) => string_list(v, at).map(Some),
+        other => {
+            let text = string(other, at)?;
+            shell_words::split(&text).map(Some).map_err(|e| {
+                at.problem(format!(
+                    "cannot split {text:?} like a shell ({e}); check its quotes or write it as a list"
+                ))
+            })
+        }
+    }
+}
+
+fn env_files(v: &Value, at: At<'_>) -> Result<Vec<EnvFile>, Problem> {
+    let items: Vec<(usize, &Value)> = match v {
+        Value::Null => return Ok(Vec::new()),
+        Value::Sequence(items) => items.iter().enumerate().collect(),
+        other => vec![(0, other)],
+    };
+    items
+        .into_iter()
+        .map(|(index, item)| {
+            let here = if v.is_sequence() { at.index(index) } else { at };
+            match item {
+                Value::Mapping(m) => {
+                    let mut file = EnvFile { index, path: String::new(), required: true, raw: false };
+                    for (key, value) in entries(m, here)? {
+                        let field = here.key(&key);
+                        match key.as_str() {
+                            "path" => file.path = string(value, field)?,
+                            "required" => file.required = boolean(value, field)?,
+                            "format" => match string(value, field)?.as_str() {
+                                "raw" => file.raw = true,
+                                other => {
+                                    return Err(field.problem(format!(
+                                        "unknown env_file format {other:?}; leave it out, or use raw"
+                                    )));
+                                }
+                            },
+                            k => return Err(unknown_key(here, k, &["path", "required", "format"])),
+                        }
+                    }
+                    if file.path.is_empty() {
+                        return Err(here.problem("env_file entry has no `path`; add path: FILE"));
+                    }
+                    Ok(file)
+                }
+                other => Ok(EnvFile { index, path: string(other, here)?, required: true, raw: false }),
+            }
+        })
+        .collect()
+}
+
+fn supported(protocol: WrittenProtocol, at: At<'_>, notes: &mut Vec<Note>, what: &str) -> Option<Protocol> {
+    match protocol {
+        WrittenProtocol::Supported(p) => Some(p),
+        WrittenProtocol::Sctp => {
+            notes.push(Note::new(at, format!("SCTP is not supported; the port is not {what}")));
+            None
+        }
+    }
+}
+
+fn ports(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<PortSpec>, Problem> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let items = sequence(v, at).map_err(|_| {
+        at.problem(format!(
+            "expected a list of ports, found {}; write one port per item, e.g. `- \"8080:80\"`",
+            kind(v)
+        ))
+    })?;
+    let mut out = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let here = at.index(index);
+        let spec = match item {
+            Value::Number(_) => {
+                let target = PortRange::single(port_number(item, here)?);
+                Some(PortSpec { index, host_ip: None, published: None, target, protocol: Protocol::Tcp })
+            }
+            Value::String(text) => {
+                let short = syntax::short_port(text).map_err(|e| here.problem(e))?;
+                supported(short.protocol, here, notes, "published").map(|protocol| PortSpec {
+                    index,
+                    host_ip: short.host_ip,
+                    published: short.published,
+                    target: short.target,
+                    protocol,
+                })
+            }
+            Value::Mapping(m) => long_port(m, here, index, notes)?,
+            other => {
+                return Err(here.problem(format!(
+                    "expected a port (\"8080:80\", 80 or a mapping with target:), found {}",
+                    kind(other)
+                )));
+            }
+        };
+        out.extend(spec);
+    }
+    Ok(out)
+}
+
+fn port_number(v: &Value, at: At<'_>) -> Result<u16, Problem> {
+    match integer::<u16>(v, at)? {
+        0 => Err(at.problem("port 0 is not a port; use 1 to 65535")),
+        port => Ok(port),
+    }
+}
+
+fn port_field(v: &Value, at: At<'_>) -> Result<Option<PortRange>, Problem> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(_) => Ok(Some(PortRange::single(port_number(v, at)?))),
+        Value::String(s) if s.is_empty() => Ok(None),
+        other => syntax::port_range(&string(other, at)?).map(Some).map_err(|e| at.problem(e)),
+    }
+}
+
+fn long_port(
+    m: &Mapping,
+    at: At<'_>,
+    index: usize,
+    notes: &mut Vec<Note>,
+) -> Result<Option<PortSpec>, Problem> {
+    let mut target = None;
+    let mut published = None;
+    let mut host_ip = None;
+    let mut protocol = WrittenProtocol::Supported(Protocol::Tcp);
+    for (key, value) in entries(m, at)? {
+        let here = at.key(&key);
+        match key.as_str() {
+            "target" => target = port_field(value, here)?,
+            "published" => published = port_field(value, here)?,
+            "host_ip" => host_ip = opt_string(value, here)?.filter(|ip| !ip.is_empty()),
+            "protocol" => {
+                if let Some(p) = opt_string(value, here)? {
+                    protocol = syntax::protocol(&p).map_err(|e| here.problem(e))?;
+                }
+            }
+            // Swarm's routing mode and descriptive metadata: they change
+            // nothing for a single engine, so there is nothing to honour.
+            "mode" | "name" | "app_protocol" => {}
+            k if is_extension(k) => {}
+            k => {
+                return Err(unknown_key(
+                    at,
+                    k,
+                    &["target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"],
+                ));
+            }
+        }
+    }
+    let target = target
+        .ok_or_else(|| at.problem("the port has no `target` (the container port); add target: PORT"))?;
+    syntax::check_ranges(published, target).map_err(|e| at.problem(e))?;
+    Ok(supported(protocol, at, notes, "published").map(|protocol| PortSpec {
+        index,
+        host_ip,
+        published,
+        target,
+        protocol,
+    }))
+}
+
+fn expose(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<(u16, Protocol)>, Problem> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (index, item) in sequence(v, at)?.iter().enumerate() {
+        let here = at.index(index);
+        let (range, protocol) = match item {
+            Value::Number(_) => {
+                (PortRange::single(port_number(item, here)?), WrittenProtocol::Supported(Protocol::Tcp))
+            }
+            other => syntax::expose(&string(other, here)?).map_err(|e| here.problem(e))?,
+        };
+        if let Some(protocol) = supported(protocol, here, notes, "exposed") {
+            out.extend(range.ports().map(|p| (p, protocol)).filter(|e| !out.contains(e)).collect::<Vec<_>>());
+        }
+    }
+    Ok(out)
+}
+
+fn empty_source_note(at: At<'_>, target: &str) -> Note {
+    Note::new(
+        at,
+        format!(
+            "the source is empty (an unset variable?); an anonymous volume is mounted at {target} instead: set \
+             the variable to mount a host path"
+        ),
+    )
+}
+
+fn volume_mounts(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<VolumeMount>, Problem> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (index, item) in sequence(v, at)?.iter().enumerate() {
+        let here = at.index(index);
+        let mount = match item {
+            Value::String(text) => {
+                let short = syntax::short_volume(text).map_err(|e| here.problem(e))?;
+                if !short.unsupported.is_empty() {
+                    notes.push(Note::new(
+                        here,
+                        format!("volume option(s) {} not supported and ignored", short.unsupported.join(",")),
+                    ));
+                }
+                let source = match short.source {
+                    None => MountSource::Anonymous,
+                    Some(s) if s.is_empty() => {
+                        notes.push(empty_source_note(here, &short.target));
+                        MountSource::Anonymous
+                    }
+                    Some(s) if syntax::is_host_path(&s) => MountSource::Bind(s),
+                    Some(name) => MountSource::Volume(name),
+                };
+                Some(VolumeMount { index, source, target: short.target, read_only: short.read_only })
+            }
+            Value::Mapping(m) => long_volume(m, here, index, notes)?,
+            other => {
+                return Err(here.problem(format!(
+                    "expected a volume (\"SOURCE:/path\" or a mapping with type: and target:), found {}",
+                    kind(other)
+                )));
+            }
+        };
+        out.extend(mount);
+    }
+    Ok(out)
+}
+
+fn long_volume(
+    m: &Mapping,
+    at: At<'_>,
+    index: usize,
+    notes: &mut Vec<Note>,
+) -> Result<Option<VolumeMount>, Problem> {
+    let mut mount_type = None;
+    let mut source = None;
+    let mut target = None;
+    let mut read_only = false;
+    let mut size = None;
+    for (key, value) in entries(m, at)? {
+        let here = at.key(&key);
+        match key.as_str() {
+            "type" => mount_type = Some(string(value, here)?),
+            "source" => source = opt_string(value, here)?,
+            "target" => target = Some(string(value, here)?),
+            "read_only" => read_only = boolean(value, here)?,
+            // A no-op on Linux engines.
+            "consistency" => {}
+            "bind" => {
+                for (key, value) in entries(mapping(value, here)?, here)? {
+                    let field = here.key(&key);
+                    match key.as_str() {
+                        // Honoured as the engine does for binds mono creates.
+                        "create_host_path" => {
+                            boolean(value, field)?;
+                        }
+                        "propagation" | "selinux" => {
+                            notes.push(Note::new(field, "not supported and ignored"))
+                        }
+                        k => {
+                            return Err(unknown_key(
+                                here,
+                                k,
+                                &["create_host_path", "propagation", "selinux"],
+                            ));
+                        }
+                    }
+                }
+            }
+            "volume" => {
+                for (key, _) in entries(mapping(value, here)?, here)? {
+                    let field = here.key(&key);
+                    match key.as_str() {
+                        "nocopy" | "subpath" => notes.push(Note::new(field, "not supported and ignored")),
+                        k => return Err(unknown_key(here, k, &["nocopy", "subpath"])),
+                    }
+                }
+            }
+            "tmpfs" => {
+                for (key, value) in entries(mapping(value, here)?, here)? {
+                    let field = here.key(&key);
+                    match key.as_str() {
+                        "size" => size = Some(size_value(value, field)?),
+                        "mode" => notes.push(Note::new(field, "not supported and ignored")),
+                        k => return Err(unknown_key(here, k, &["size", "mode"])),
+                    }
+                }
+            }
+            "image" => {}
+            k if is_extension(k) => {}
+            k => {
+                return Err(unknown_key(
+                    at,
+                    k,
+                    &[
+                        "type",
+                        "source",
+                        "target",
+                        "read_only",
+                        "consistency",
+                        "bind",
+                        "volume",
+                        "tmpfs",
+                        "image",
+                    ],
+                ));
+            }
+        }
+    }
+    let target = target.filter(|t| t.starts_with('/')).ok_or_else(|| {
+        at.problem("the volume needs an absolute `target` (the container path); add target: /path")
+    })?;
+    let source = match mount_type.as_deref() {
+        Some("volume") => match source {
+            None => MountSource::Anonymous,
+            Some(s) if s.is_empty() => MountSource::Anonymous,
+            Some(name) => MountSource::Volume(name),
+        },
+        Some("bind") => match source {
+            Some(s) if !s.is_empty() => MountSource::Bind(s),
+            _ => {
+                notes.push(empty_source_note(at, &target));
+                MountSource::Anonymous
+            }
+        },
+        Some("tmpfs") => MountSource::Tmpfs { size },
+        Some(other @ ("npipe" | "cluster" | "image")) => {
+            notes.push(Note::new(
+                at,
+                format!("{other} mounts are not supported; nothing is mounted at {target}"),
+            ));
+            return Ok(None);
+        }
+        Some(other) => {
+            return Err(at
+                .key("type")
+                .problem(format!("unknown volume type {other:?}; use volume, bind or tmpfs")));
+        }
+        None => return Err(at.problem("the volume has no `type`; add type: volume, bind or tmpfs")),
+    };
+    Ok(Some(VolumeMount { index, source, target, read_only }))
+}
+
+fn size_value(v: &Value, at: At<'_>) -> Result<u64, Problem> {
+    match v {
+        Value::Number(_) => integer::<u64>(v, at),
+        other => syntax::byte_size(&string(other, at)?).map_err(|e| at.problem(e)),
+    }
+}
+
+fn tmpfs(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<TmpfsMount>, Problem> {
+    let entries = string_or_list(v, at)?;
+    let mut out = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let here = if v.is_sequence() { at.index(index) } else { at };
+        let (target, options) = entry.split_once(':').unwrap_or((entry, ""));
+        if !target.starts_with('/') {
+            return Err(
+                here.problem(format!("the tmpfs path {target:?} is not absolute; write /path[:size=64m]"))
+            );
+        }
+        let mut mount = TmpfsMount { target: target.to_string(), size: None, read_only: false };
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            match option.split_once('=') {
+                Some(("size", size)) => {
+                    mount.size = Some(syntax::byte_size(size).map_err(|e| here.problem(e))?)
+                }
+                None if option == "ro" => mount.read_only = true,
+                None if option == "rw" => mount.read_only = false,
+                _ => notes
+                    .push(Note::new(here, format!("tmpfs option {option:?} is not supported and ignored"))),
+            }
+        }
+        out.push(mount);
+    }
+    Ok(out)
+}
+
+const SERVICE_NETWORK_UNSUPPORTED: [&str; 8] = [
+    "ipv4_address",
+    "ipv6_address",
+    "link_local_ips",
+    "mac_address",
+    "priority",
+    "gw_priority",
+    "driver_opts",
+    "interface_name",
+];
+
+fn service_networks(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<ServiceNetwork>, Problem> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Sequence(_) => Ok(string_list(v, at)?
+            .into_iter()
+            .map(|name| ServiceNetwork { name, aliases: Vec::new() })
+            .collect()),
+        Value::Mapping(m) => {
+            let mut out = Vec::new();
+            for (name, value) in entries(m, at)? {
+                let here = at.key(&name);
+                let mut network = ServiceNetwork { name: name.clone(), aliases: Vec::new() };
+                if let Some(fields) = mapping_or_null(value, here)? {
+                    for (key, value) in entries(fields, here)? {
+                        let field = here.key(&key);
+                        match key.as_str() {
+                            "aliases" => network.aliases = string_list(value, field)?,
+                            k if SERVICE_NETWORK_UNSUPPORTED.contains(&k) => notes.push(Note::new(
+                                field,
+                                "not supported: addresses and interfaces are chosen by the engine so environments \
+                                 never clash",
+                            )),
+                            k if is_extension(k) => {}
+                            k => {
+                                let known: Vec<&str> =
+                                    ["aliases"].into_iter().chain(SERVICE_NETWORK_UNSUPPORTED).collect();
+                                return Err(unknown_key(here, k, &known));
+                            }
+                        }
+                    }
+                }
+                out.push(network);
+            }
+            Ok(out)
+        }
+        other => Err(wrong_type(at, "a list of network names or a mapping", other)),
+    }
+}
+
+fn depends_on(v: &Value, at: At<'_>) -> Result<Vec<DependsOn>, Problem> {
+    let started = |service: String| DependsOn {
+        service,
+        condition: Condition::Started,
+        required: true,
+        restart: false,
+    };
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Sequence(_) => Ok(string_list(v, at)?.into_iter().map(started).collect()),
+        Value::Mapping(m) => {
+            let mut out = Vec::new();
+            for (name, value) in entries(m, at)? {
+                let here = at.key(&name);
+                let mut dep = started(name.clone());
+                if let Some(fields) = mapping_or_null(value, here)? {
+                    for (key, value) in entries(fields, here)? {
+                        let field = here.key(&key);
+                        match key.as_str() {
+                            "condition" => {
+                                dep.condition = match string(value, field)?.as_str() {
+                                    "service_started" => Condition::Started,
+                                    "service_healthy" => Condition::Healthy,
+                                    "service_completed_successfully" => Condition::CompletedSuccessfully,
+                                    other => {
+                                        return Err(field.problem(format!(
+                                            "unknown condition {other:?}; use service_started, service_healthy or \
+                                             service_completed_successfully"
+                                        )));
+                                    }
+                                }
+                            }
+                            "required" => dep.required = boolean(value, field)?,
+                            "restart" => dep.restart = boolean(value, field)?,
+                            k => return Err(unknown_key(here, k, &["condition", "required", "restart"])),
+                        }
+                    }
+                }
+                out.push(dep);
+            }
+            Ok(out)
+        }
+        other => Err(wrong_type(at, "a list of service names or a mapping", other)),
+    }
+}
+
+fn healthcheck(v: &Value, at: At<'_>) -> Result<Option<HealthPlan>, Problem> {
+    let Some(m) = mapping_or_null(v, at)? else {
+        return Ok(None);
+    };
+    let mut h = HealthPlan {
+        test: Vec::new(),
+        interval: None,
+        timeout: None,
+        retries: None,
+        start_period: None,
+        start_interval: None,
+    };
+    let mut disable = false;
+    for (key, value) in entries(m, at)? {
+        let here = at.key(&key);
+        match key.as_str() {
+            "test" => {
+                h.test = match value {
+                    Value::Null => Vec::new(),
+                    Value::Sequence(_) => {
+                        let test = string_list(value, here)?;
+                        match test.first().map(String::as_str) {
+                            Some("NONE" | "CMD" | "CMD-SHELL") => test,
+                            _ => {
+                                return Err(here.problem(
+                                    "a test list must start with \"CMD\", \"CMD-SHELL\" or \"NONE\", e.g. [\"CMD\", \
+                                     \"pg_isready\"]",
+                                ));
+                            }
+                        }
+                    }
+                    other => vec!["CMD-SHELL".to_string(), string(other, here)?],
+                }
+            }
+            "interval" => h.interval = opt_duration(value, here)?,
+            "timeout" => h.timeout = opt_duration(value, here)?,
+            "start_period" => h.start_period = opt_duration(value, here)?,
+            "start_interval" => h.start_interval = opt_duration(value, here)?,
+            "retries" => h.retries = if value.is_null() { None } else { Some(integer::<u32>(value, here)?) },
+            "disable" => disable = boolean(value, here)?,
+            k if is_extension(k) => {}
+            k => {
+                return Err(unknown_key(
+                    at,
+                    k,
+                    &["test", "interval", "timeout", "retries", "start_period", "start_interval", "disable"],
+                ));
+            }
+        }
+    }
+    if disable {
+        return Ok(Some(HealthPlan {
+            test: vec!["NONE".to_string()],
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+            start_interval: None,
+        }));
+    }
+    Ok(Some(h))
+}
+
+fn extra_hosts(v: &Value, at: At<'_>) -> Result<Vec<String>, Problem> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let here = at.index(i);
+                let text = string(item, here)?;
+                // `host=ip` is unambiguous with IPv6; `host:ip` splits at the
+                // first colon.
+                let (host, ip) = text.split_once('=').or_else(|| text.split_once(':')).ok_or_else(|| {
+                    here.problem(format!("{text:?} is not HOST:IP; write e.g. myhost:10.0.0.1"))
+                })?;
+                Ok(format!("{host}:{ip}"))
+            })
+            .collect(),
+        Value::Mapping(m) => {
+            let mut out = Vec::new();
+            for (host, value) in entries(m, at)? {
+                let here = at.key(&host);
+                for ip in string_or_list(value, here)? {
+                    out.push(format!("{host}:{ip}"));
+                }
+            }
+            Ok(out)
+        }
+        other => Err(wrong_type(at, "a list of HOST:IP strings or a mapping", other)),
+    }
+}
+
+fn secret_refs(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<SecretRef>, Problem> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (index, item) in sequence(v, at)?.iter().enumerate() {
+        let here = at.index(index);
+        let secret = match item {
+            Value::Mapping(m) => {
+                let mut secret = SecretRef { index, source: String::new(), target: None };
+                for (key, value) in entries(m, here)? {
+                    let field = here.key(&key);
+                    match key.as_str() {
+                        "source" => secret.source = string(value, field)?,
+                        "target" => secret.target = opt_string(value, field)?,
+                        "uid" | "gid" | "mode" => notes.push(Note::new(
+                            field,
+                            "not supported: the secret is a read-only bind mount with the file's own owner and mode",
+                        )),
+                        k if is_extension(k) => {}
+                        k => return Err(unknown_key(here, k, &["source", "target", "uid", "gid", "mode"])),
+                    }
+                }
+                if secret.source.is_empty() {
+                    return Err(here.problem("the secret has no `source`; add source: NAME"));
+                }
+                secret
+            }
+            other => SecretRef { index, source: string(other, here)?, target: None },
+        };
+        out.push(secret);
+    }
+    Ok(out)
+}
+
+/// `external: true`, or the legacy `external: {name: N}`: whether external,
+/// and the legacy name.
+fn external(v: &Value, at: At<'_>) -> Result<(bool, Option<String>), Problem> {
+    match v {
+        Value::Mapping(m) => {
+            let mut name = None;
+            for (key, value) in entries(m, at)? {
+                match key.as_str() {
+                    "name" => name = opt_string(value, at.key("name"))?,
+                    k => return Err(unknown_key(at, k, &["name"])),
+                }
+            }
+            Ok((true, name))
+        }
+        Value::Null => Ok((false, None)),
+        other => Ok((boolean(other, at)?, None)),
+    }
+}
+
+fn driver_opts(v: &Value, at: At<'_>) -> Result<BTreeMap<String, String>, Problem> {
+    let Some(m) = mapping_or_null(v, at)? else {
+        return Ok(BTreeMap::new());
+    };
+    entries(m, at)?.into_iter().map(|(k, v)| Ok((k.clone(), string(v, at.key(&k))?))).collect()
+}
+
+const NETWORK_KEYS: [&str; 10] = [
+    "driver",
+    "driver_opts",
+    "external",
+    "name",
+    "internal",
+    "attachable",
+    "enable_ipv6",
+    "enable_ipv4",
+    "ipam",
+    "labels",
+];
+
+fn network(key: &str, v: &Value, at: At<'_>) -> Result<Network, Problem> {
+    let mut n = Network { key: key.to_string(), ..Network::default() };
+    let Some(m) = mapping_or_null(v, at)? else {
+        return Ok(n);
+    };
+    for (field, value) in entries(m, at)? {
+        let here = at.key(&field);
+        match field.as_str() {
+            "driver" => n.driver = opt_string(value, here)?,
+            "driver_opts" => n.driver_opts = driver_opts(value, here)?,
+            "external" => {
+                let (external, legacy) = external(value, here)?;
+                n.external = external;
+                n.name = n.name.take().or(legacy);
+            }
+            "name" => n.name = opt_string(value, here)?.or(n.name.take()),
+            "internal" => n.internal = opt_bool(value, here)?.unwrap_or(false),
+            "labels" => n.labels = labels(value, here)?,
+            "attachable" | "enable_ipv6" => {
+                if opt_bool(value, here)?.unwrap_or(false) {
+                    n.notes.push(Note::new(here, "not supported and ignored"));
+                }
+            }
+            "enable_ipv4" => {
+                if !opt_bool(value, here)?.unwrap_or(true) {
+                    n.notes.push(Note::new(here, "not supported: the network keeps IPv4"));
+                }
+            }
+            "ipam" => n.notes.push(Note::new(
+                here,
+                "not supported: fixed subnets cannot be shared by two environments; the engine picks a free subnet",
+            )),
+            k if is_extension(k) => {}
+            k => return Err(unknown_key(at, k, &NETWORK_KEYS)),
+        }
+    }
+    Ok(n)
+}
+
+fn volume(key: &str, v: &Value, at: At<'_>) -> Result<Volume, Problem> {
+    let mut vol = Volume { key: key.to_string(), ..Volume::default() };
+    let Some(m) = mapping_or_null(v, at)? else {
+        return Ok(vol);
+    };
+    for (field, value) in entries(m, at)? {
+        let here = at.key(&field);
+        match field.as_str() {
+            "driver" => vol.driver = opt_string(value, here)?,
+            "driver_opts" => vol.driver_opts = driver_opts(value, here)?,
+            "external" => {
+                let (external, legacy) = external(value, here)?;
+                vol.external = external;
+                vol.name = vol.name.take().or(legacy);
+            }
+            "name" => vol.name = opt_string(value, here)?.or(vol.name.take()),
+            "labels" => vol.labels = labels(value, here)?,
+            k if is_extension(k) => {}
+            k => return Err(unknown_key(at, k, &["driver", "driver_opts", "external", "name", "labels"])),
+        }
+    }
+    Ok(vol)
+}
+
+const SECRET_KEYS: [&str; 9] = [
+    "file",
+    "environment",
+    "external",
+    "name",
+    "labels",
+    "driver",
+    "driver_opts",
+    "template_driver",
+    "content",
+];
+
+fn secret(key: &str, v: &Value, at: At<'_>) -> Result<Secret, Problem> {
+    let m = mapping(v, at)?;
+    let mut source = None;
+    let mut notes = Vec::new();
+    for (field, value) in entries(m, at)? {
+        let here = at.key(&field);
+        match field.as_str() {
+            "file" => source = Some(SecretSource::File(string(value, here)?)),
+            "environment" => source = Some(SecretSource::Environment(string(value, here)?)),
+            "external" => {
+                if external(value, here)?.0 {
+                    source = Some(SecretSource::External);
+                }
+            }
+            "content" => {
+                return Err(here.problem(
+                    "inline secret content is not supported; write it to a file and use `file:` instead",
+                ));
+            }
+            "name" | "labels" | "driver" | "driver_opts" | "template_driver" => {
+                notes.push(Note::new(here, "not supported for file secrets and ignored"));
+            }
+            k if is_extension(k) => {}
+            k => return Err(unknown_key(at, k, &SECRET_KEYS)),
+        }
+    }
+    let source = source.ok_or_else(|| {
+        at.problem(format!(
+            "secret {key} has no source; add `file: PATH` (mono mounts it at /run/secrets/{key})"
+        ))
+    })?;
+    Ok(Secret { key: key.to_string(), source, notes })
+}
+
+/// Checks references between definitions, as compose does when it loads a
+/// file: services depended on, networks, named volumes and secrets must be
+/// defined, and dependencies must not form a cycle.
+pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
+    let root = At::ROOT;
+    let services = root.key("services");
+    for s in &defs.services {
+        let at = services.key(&s.name);
+        for dep in &s.depends_on {
+            if !defs.services.iter().any(|o| o.name == dep.service) {
+                return Err(at.key("depends_on").problem(format!(
+                    "service {} depends on {}, which this file does not define; define it or fix the name",
+                    s.name, dep.service
+                )));
+            }
+        }
+        for network in s.networks.iter().flatten() {
+            if network.name != "default" && !defs.networks.iter().any(|n| n.key == network.name) {
+                return Err(at.key("networks").problem(format!(
+                    "network {} is not declared; add it under the top-level `networks:` (e.g. `networks: {{{}: {{}}}}`)",
+                    network.name, network.name
+                )));
+            }
+        }
+        for mount in &s.volumes {
+            if let MountSource::Volume(name) = &mount.source
+                && !defs.volumes.iter().any(|v| v.key == *name)
+            {
+                return Err(at.key("volumes").index(mount.index).problem(format!(
+                    "named volume {name} is not declared; add it under the top-level `volumes:`, or write ./{name} \
+                     for a folder of the workspace"
+                )));
+            }
+        }
+        for secret in &s.secrets {
+            if !defs.secrets.iter().any(|d| d.key == secret.source) {
+                return Err(at.key("secrets").index(secret.index).problem(format!(
+                    "secret {} is not declared; add it under the top-level `secrets:` with `file: PATH`",
+                    secret.source
+                )));
+            }
+        }
+    }
+    if let Some(cycle) = dependency_cycle(&defs.services) {
+        return Err(services.key(&cycle[0]).key("depends_on").problem(format!(
+            "services depend on each other in a cycle ({}); remove one of these depends_on entries",
+            cycle.join(" -> ")
+        )));
+    }
+    Ok(())
+}
+
+/// A dependency cycle, as the services along it with the first repeated at
+/// the end.
+fn dependency_cycle(services: &[Service]) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    fn visit(
+        i: usize,
+        services: &[Service],
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
+        marks[i] = Mark::Open;
+        stack.push(i);
+        for dep in &services[i].depends_on {
+            let Some(j) = services.iter().position(|s| s.name == dep.service) else { continue };
+            match marks[j] {
+                Mark::Open => {
+                    let start = stack.iter().position(|&k| k == j).unwrap_or(0);
+                    let mut cycle: Vec<String> =
+                        stack[start..].iter().map(|&k| services[k].name.clone()).collect();
+                    cycle.push(services[j].name.clone());
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(cycle) = visit(j, services, marks, stack) {
+                        return Some(cycle);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        stack.pop();
+        marks[i] = Mark::Done;
+        None
+    }
+    let mut marks = vec![Mark::New; services.len()];
+    (0..services.len()).find_map(|i| {
+        if marks[i] == Mark::New { visit(i, services, &mut marks, &mut Vec::new()) } else { None }
+    })
+}
