@@ -11,13 +11,14 @@ candidate alike, which back-to-back batches (hyperfine's way) do not ensure.
         'mono=mono init W && mono destroy W'
 
 A command is argv split with shlex; `&&` chains several, run in order without
-a shell; output is discarded; any failure aborts.
+a shell; output is discarded; any failure aborts. `BEFORE >>> CMD ||| AFTER`
+runs BEFORE and AFTER untimed around each measured CMD (set-up and clean-up,
+e.g. timing destroy alone: 'mono init W >>> mono destroy W').
 """
 import argparse, json, shlex, statistics, subprocess, sys, time
 
 
-def parse(spec):
-    name, _, cmd = spec.partition("=")
+def chain(cmd):
     steps, cur = [], []
     for tok in shlex.split(cmd):
         if tok == "&&":
@@ -26,15 +27,30 @@ def parse(spec):
         else:
             cur.append(tok)
     steps.append(cur)
-    return name, steps
+    return [s for s in steps if s]
 
 
-def run(steps):
-    start = time.perf_counter()
+def parse(spec):
+    name, _, cmd = spec.partition("=")
+    before, _, rest = cmd.rpartition(" >>> ")
+    measured, _, after = rest.partition(" ||| ")
+    return name, (chain(before), chain(measured), chain(after))
+
+
+def execute(steps):
     for argv in steps:
         subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, check=True, close_fds=False)
-    return time.perf_counter() - start
+
+
+def run(parts):
+    before, measured, after = parts
+    execute(before)
+    start = time.perf_counter()
+    execute(measured)
+    elapsed = time.perf_counter() - start
+    execute(after)
+    return elapsed
 
 
 def main():
@@ -57,6 +73,7 @@ def main():
     for name, _ in cmds:
         ratios = [t / b for t, b in zip(times[name], times[base])]
         out[name] = {"median": statistics.median(times[name]), "ratio": statistics.median(ratios),
+                     "times": times[name],
                      "min": min(times[name]), "max": max(times[name])}
         print(f"{name:>10}: median {out[name]['median'] * 1000:8.2f} ms  "
               f"(min {out[name]['min'] * 1000:.2f}, max {out[name]['max'] * 1000:.2f})  "

@@ -8,6 +8,9 @@
 //!   setup: npm run migrate   # after services are ready
 //!   run: npm run dev         # `mono run`
 //!   destroy: npm run dump    # first step of `mono destroy`
+//! compose:                   # docker mode (a compose file in the workspace)
+//!   profiles: [debug]        # besides the default profile
+//!   host_ip: 127.0.0.1       # where published ports bind
 //! ```
 //!
 //! Unknown keys are errors, not ignored: a typo such as `scirpts` would
@@ -75,6 +78,33 @@ pub struct Scripts {
     pub destroy: Option<String>,
 }
 
+/// How docker mode runs the workspace's compose file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeSettings {
+    /// The compose file, relative to the workspace; default: the first of
+    /// `compose.yaml`, `compose.yml`, `docker-compose.yml`,
+    /// `docker-compose.yaml`.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Profiles to enable besides the default one.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// Host address published ports bind to.
+    #[serde(default = "default_host_ip")]
+    pub host_ip: String,
+}
+
+fn default_host_ip() -> String {
+    "127.0.0.1".to_string()
+}
+
+impl Default for ComposeSettings {
+    fn default() -> Self {
+        ComposeSettings { file: None, profiles: Vec::new(), host_ip: default_host_ip() }
+    }
+}
+
 /// A workspace's settings; the default when there is no `mono.yml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MonoConfig {
@@ -84,6 +114,8 @@ pub struct MonoConfig {
     pub env: Vec<(String, String)>,
     /// `scripts:`.
     pub scripts: Scripts,
+    /// `compose:`.
+    pub compose: ComposeSettings,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +125,8 @@ struct RawConfig {
     env: OrderedEnv,
     #[serde(default)]
     scripts: Scripts,
+    #[serde(default)]
+    compose: ComposeSettings,
 }
 
 impl MonoConfig {
@@ -114,7 +148,11 @@ impl MonoConfig {
     pub fn parse(path: &Path, text: &str) -> Result<MonoConfig, ConfigError> {
         // An empty file (or one with only comments) is an empty config.
         let raw: Option<RawConfig> = serde_yaml::from_str(text).map_err(|e| invalid(path, &e))?;
-        let raw = raw.unwrap_or(RawConfig { env: OrderedEnv::default(), scripts: Scripts::default() });
+        let raw = raw.unwrap_or(RawConfig {
+            env: OrderedEnv::default(),
+            scripts: Scripts::default(),
+            compose: ComposeSettings::default(),
+        });
         if let Some((key, _)) = raw.env.0.iter().find(|(k, _)| RESERVED.contains(&k.as_str())) {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -123,7 +161,20 @@ impl MonoConfig {
                 message: format!("env.{key} is set by mono and cannot be overridden"),
             });
         }
-        Ok(MonoConfig { file: Some(path.to_path_buf()), env: raw.env.0, scripts: raw.scripts })
+        if raw.compose.host_ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: format!("compose.host_ip: {:?} is not an IP address", raw.compose.host_ip),
+            });
+        }
+        Ok(MonoConfig {
+            file: Some(path.to_path_buf()),
+            env: raw.env.0,
+            scripts: raw.scripts,
+            compose: raw.compose,
+        })
     }
 }
 

@@ -6,8 +6,10 @@
 //! around [`daemon::run`].
 
 pub mod busy;
+pub mod compose;
 pub mod config;
 pub mod daemon;
+pub mod docker;
 pub mod docker_probe;
 pub mod home;
 pub mod interpolate;

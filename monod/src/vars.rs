@@ -24,16 +24,21 @@ pub struct MonoVars<'a> {
     pub path: &'a str,
     /// `MONO_DATA_DIR`.
     pub data_dir: &'a Path,
+    /// Docker mode: `MONO_<SERVICE>_PORT*`.
+    pub ports: &'a [(String, String)],
 }
 
 impl MonoVars<'_> {
-    fn pairs(&self) -> [(&'static str, String); 4] {
-        [
-            ("MONO_ENV_NAME", self.name.to_string()),
-            ("MONO_ENV_ID", self.id.to_string()),
-            ("MONO_ENV_PATH", self.path.to_string()),
-            ("MONO_DATA_DIR", self.data_dir.to_string_lossy().into_owned()),
-        ]
+    /// Every `MONO_*` variable of the environment.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("MONO_ENV_NAME".to_string(), self.name.to_string()),
+            ("MONO_ENV_ID".to_string(), self.id.to_string()),
+            ("MONO_ENV_PATH".to_string(), self.path.to_string()),
+            ("MONO_DATA_DIR".to_string(), self.data_dir.to_string_lossy().into_owned()),
+        ];
+        v.extend(self.ports.iter().cloned());
+        v
     }
 }
 
@@ -57,9 +62,7 @@ pub fn environment(
         .filter(|(k, _)| !NOT_FORWARDED.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for (k, v) in mono.pairs() {
-        env.insert(k.to_string(), v);
-    }
+    env.extend(mono.pairs());
     for (key, raw) in &config.env {
         let lookup = |name: &str| env.get(name).cloned();
         let value = interpolate(raw, &lookup).map_err(|source| VarError { key: key.clone(), source })?.value;
@@ -85,12 +88,20 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mono = MonoVars { name: "shop-a", id: 3, path: "/w/a", data_dir: Path::new("/m/data/shop-a") };
+        let ports = [("MONO_WEB_PORT".to_string(), "19300".to_string())];
+        let mono = MonoVars {
+            name: "shop-a",
+            id: 3,
+            path: "/w/a",
+            data_dir: Path::new("/m/data/shop-a"),
+            ports: &ports,
+        };
         let env: BTreeMap<_, _> = environment(&caller, &mono, &config).unwrap().into_iter().collect();
         assert_eq!(env["APP_HOME"], "/m/data/shop-a/app");
         assert_eq!(env["URL"], "http://127.0.0.1:$((3000))/shop-a");
         assert_eq!(env["NESTED"], "/m/data/shop-a/app:/home/u");
         assert_eq!(env["MONO_ENV_ID"], "3");
         assert!(!env.contains_key("TMUX"));
+        assert_eq!(env["MONO_WEB_PORT"], "19300");
     }
 }

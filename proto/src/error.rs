@@ -37,11 +37,13 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The operation was cancelled before it finished (and rolled back).
     Cancelled,
+    /// The Docker Engine is unreachable or a service failed to come up.
+    Docker,
 }
 
 impl ErrorCode {
     /// Every code, for tables and round-trip tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::Busy,
@@ -55,6 +57,7 @@ impl ErrorCode {
         ErrorCode::PermissionDenied,
         ErrorCode::ShuttingDown,
         ErrorCode::Cancelled,
+        ErrorCode::Docker,
     ];
 
     /// The numeric JSON-RPC code.
@@ -73,6 +76,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => -32011,
             ErrorCode::ShuttingDown => -32012,
             ErrorCode::Cancelled => -32013,
+            ErrorCode::Docker => -32014,
         }
     }
 

@@ -78,6 +78,27 @@ pub struct EnvInfo {
     pub port_base: u16,
     /// When the environment was registered, RFC 3339 in UTC.
     pub created_at: String,
+    /// Docker mode: the compose project name (`mono-<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_project: Option<String>,
+    /// Docker mode: the project's containers, from one Engine query for all
+    /// environments (empty when the Engine does not answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerInfo>,
+}
+
+/// One container of a docker-mode environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    /// The compose service.
+    pub service: String,
+    /// The container's name.
+    pub name: String,
+    /// `running`, `exited`, `created`, ...
+    pub state: String,
+    /// `healthy`, `unhealthy`, `starting`, or empty without a health check.
+    #[serde(default)]
+    pub health: String,
 }
 
 /// What `daemon.status` reports. Its shape is stable across protocol

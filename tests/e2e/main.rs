@@ -4,5 +4,6 @@
 mod bad_input;
 mod concurrency;
 mod daemon;
+mod docker;
 mod lifecycle;
 mod names;

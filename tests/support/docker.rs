@@ -4,10 +4,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// The test image: busybox (sh, httpd, nc, sleep, wget) in an empty rootfs.
-pub const TEST_IMAGE: &str = "mono-test/busybox:latest";
+pub const TEST_IMAGE: &str = "mono-test/busybox:2";
 
 /// Set to skip Docker tests on a machine without Docker. CI never sets it.
 pub const OPT_OUT: &str = "MONO_TEST_NO_DOCKER";
@@ -26,18 +26,24 @@ where
     )
 }
 
-/// True when the test may use Docker; false (skip) only when the opt-out is
-/// set. Fails the test when no engine answers and there is no opt-out.
+/// Holds the engine for one test at a time. Every sandbox has its own daemon
+/// whose first slot publishes on the same host ports, so Docker tests must
+/// not overlap; the guard is released when the test ends, also on failure.
+pub struct DockerGuard(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+/// The engine for this test, or `None` (skip) only when the opt-out is set.
+/// Fails the test when no engine answers and there is no opt-out.
 #[track_caller]
-pub fn require_docker() -> bool {
+pub fn require_docker() -> Option<DockerGuard> {
+    static ENGINE: Mutex<()> = Mutex::new(());
     if std::env::var_os(OPT_OUT).is_some() {
         eprintln!("skipped: {OPT_OUT} is set");
-        return false;
+        return None;
     }
     let (ok, _, err) = docker(["info", "--format", "{{.ServerVersion}}"]);
     assert!(ok, "no Docker Engine answers ({}); start dockerd or set {OPT_OUT}=1", err.trim());
     ensure_test_image();
-    true
+    Some(DockerGuard(ENGINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())))
 }
 
 /// Imports the busybox test image once per test run.
@@ -68,7 +74,7 @@ pub fn ensure_test_image() {
             .spawn()
             .unwrap();
         let status = Command::new("docker")
-            .args(["import", "--change", "CMD [\"sh\"]", "-", TEST_IMAGE])
+            .args(["import", "--change", "ENV PATH=/bin", "--change", "CMD [\"sh\"]", "-", TEST_IMAGE])
             .stdin(tar.stdout.take().unwrap())
             .stdout(Stdio::null())
             .status()

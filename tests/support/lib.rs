@@ -386,5 +386,6 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
     let (head, body) = raw.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.0 200").then(|| body.to_string())
+    let status = head.split_whitespace().nth(1)?;
+    (status == "200").then(|| body.to_string())
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use mono_proto::{CallerEnv, Destroyed};
 
-use super::{OpError, Ops};
+use super::{OpError, Ops, docker_mode};
 use crate::config::MonoConfig;
 use crate::progress::Progress;
 use crate::script::Outcome;
@@ -72,8 +72,13 @@ impl Ops {
             match MonoConfig::load(ws) {
                 Ok(config) => {
                     if let Some(script) = &config.scripts.destroy {
-                        let mono =
-                            MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir };
+                        let mono = MonoVars {
+                            name: &row.name,
+                            id: row.id,
+                            path: &row.path,
+                            data_dir: &data_dir,
+                            ports: &[],
+                        };
                         match vars::environment(caller, &mono, &config) {
                             Ok(env) => match self
                                 .run_script(&row.name, "destroy", script, ws, &env, progress)
@@ -106,6 +111,13 @@ impl Ops {
             Ok(true) => progress.step(format!("killed tmux session {session}")),
             Ok(false) => progress.step(format!("tmux session {session} was already gone")),
             Err(e) => warn(progress, format!("cannot kill tmux session {session}: {e}")),
+        }
+
+        if let Some(project) = &row.docker_project
+            && let Err(e) = docker_mode::down(&row.name, project, progress).await
+        {
+            self.store.set_phase(row.id, Phase::Failed).await?;
+            return Err(e);
         }
 
         match std::fs::remove_dir_all(&data_dir) {

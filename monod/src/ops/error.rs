@@ -118,6 +118,17 @@ pub enum OpError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The compose file cannot be used.
+    #[error(transparent)]
+    Compose(#[from] crate::compose::ComposeError),
+    /// The Docker Engine failed or a service did not come up.
+    #[error("{env}: {source}")]
+    Docker {
+        /// The environment.
+        env: String,
+        /// The engine error.
+        source: crate::docker::EngineError,
+    },
     /// The state database failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -152,7 +163,8 @@ impl OpError {
             OpError::AlreadyRegistered { .. } => ErrorCode::AlreadyExists,
             OpError::NotRegistered { .. } => ErrorCode::NotFound,
             OpError::Busy { .. } => ErrorCode::Busy,
-            OpError::Config(_) | OpError::Interpolate { .. } => ErrorCode::Config,
+            OpError::Config(_) | OpError::Interpolate { .. } | OpError::Compose(_) => ErrorCode::Config,
+            OpError::Docker { .. } => ErrorCode::Docker,
             OpError::Capacity { .. } => ErrorCode::Capacity,
             OpError::ScriptFailed { .. } | OpError::ScriptSpawn { .. } => ErrorCode::ScriptFailed,
             OpError::Tmux { .. } => ErrorCode::Tmux,

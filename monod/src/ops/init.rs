@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use mono_proto::{CallerEnv, EnvInfo, Mode};
 
+use super::docker_mode::{self, ComposeWorkspace};
 use super::{OpError, Ops};
 use crate::config::MonoConfig;
 use crate::progress::Progress;
@@ -16,14 +17,12 @@ use crate::state::{EnvRow, NewEnv, Phase, StateError};
 use crate::vars::{self, MonoVars};
 use crate::{names, tmux, workspace};
 
-/// Compose files that make a workspace a docker-mode one.
-const COMPOSE_FILES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
-
 /// What init has created so far, for rollback.
 #[derive(Default)]
 struct Created {
     data_dir: Option<PathBuf>,
     session: Option<String>,
+    docker_project: Option<String>,
 }
 
 impl Ops {
@@ -66,14 +65,9 @@ impl Ops {
         }
         let config = MonoConfig::load(&ws)?;
         check_env(&config)?;
-        if let Some(file) = COMPOSE_FILES.iter().map(|f| ws.join(f)).find(|p| p.is_file()) {
-            return Err(OpError::Unavailable {
-                env: ws_str.clone(),
-                reason: format!(
-                    "{} found, but docker mode is not available in this version of mono; remove or rename it to use simple mode",
-                    file.display()
-                ),
-            });
+        let compose_file = docker_mode::find(&ws, &config)?;
+        if let Some(file) = &compose_file {
+            ComposeWorkspace { dir: &ws, file, config: &config, caller }.check()?;
         }
         let derived = names::derive(&ws, caller);
         let row = self
@@ -82,7 +76,7 @@ impl Ops {
                 path: ws_str.clone(),
                 project: derived.project,
                 workspace: derived.workspace,
-                mode: Mode::Simple,
+                mode: if compose_file.is_some() { Mode::Docker } else { Mode::Simple },
             })
             .await
             .map_err(|e| match e {
@@ -96,7 +90,10 @@ impl Ops {
         progress.step(format!("registered as {} (id {}, ports {}-{})", row.name, row.id, base, base + 99));
 
         let mut created = Created::default();
-        match self.init_steps(&row, &ws, &config, caller, progress, &mut created).await {
+        match self
+            .init_steps(&row, &ws, &config, compose_file.as_deref(), caller, progress, &mut created)
+            .await
+        {
             Ok(()) => {
                 self.store.set_phase(row.id, Phase::Ready).await?;
                 progress.step("ready");
@@ -111,11 +108,13 @@ impl Ops {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn init_steps(
         &self,
         row: &EnvRow,
         ws: &Path,
         config: &MonoConfig,
+        compose_file: Option<&Path>,
         caller: &CallerEnv,
         progress: &Progress,
         created: &mut Created,
@@ -130,7 +129,18 @@ impl Ops {
         created.data_dir = Some(data_dir.clone());
         progress.step("created data directory");
 
-        let mono = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir };
+        let base = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir, ports: &[] };
+        let planned = match (compose_file, &row.docker_project) {
+            (Some(file), Some(project)) => Some(ComposeWorkspace { dir: ws, file, config, caller }.plan(
+                &base.pairs(),
+                project,
+                row.id,
+                progress,
+            )?),
+            _ => None,
+        };
+        let ports = planned.as_ref().map(|(_, ports)| ports.as_slice()).unwrap_or(&[]);
+        let mono = MonoVars { ports, ..base };
         let env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
             file: config_file(config),
             key: e.key,
@@ -138,6 +148,12 @@ impl Ops {
         })?;
 
         for (kind, script) in [("init", &config.scripts.init), ("setup", &config.scripts.setup)] {
+            if kind == "setup"
+                && let Some((plan, _)) = &planned
+            {
+                created.docker_project = Some(plan.project.clone());
+                docker_mode::up(&row.name, plan, progress, &self.shutdown).await?;
+            }
             let Some(script) = script else { continue };
             match self.run_script(&row.name, kind, script, ws, &env, progress).await? {
                 o if o.success() => {}
@@ -179,6 +195,11 @@ impl Ops {
             && let Err(e) = tmux::kill_session(&session).await
         {
             progress.step(format!("rollback: cannot kill tmux session {session}: {e}"));
+        }
+        if let Some(project) = &created.docker_project
+            && let Err(e) = docker_mode::down(&row.name, project, progress).await
+        {
+            progress.step(format!("rollback: cannot remove docker project {project}: {e}"));
         }
         if let Some(dir) = created.data_dir
             && let Err(e) = std::fs::remove_dir_all(&dir)

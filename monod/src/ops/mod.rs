@@ -6,6 +6,7 @@
 //! done, and shutdown can cancel them and wait for their rollback.
 
 mod destroy;
+mod docker_mode;
 mod error;
 mod init;
 mod query;

@@ -1,11 +1,12 @@
 //! `env.list` and `env.status`: rows joined with one tmux query.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use mono_proto::{EnvInfo, EnvStatus};
+use mono_proto::{ContainerInfo, EnvInfo, EnvStatus};
 
 use super::{OpError, Ops};
+use crate::docker::{self, ContainerState, Engine};
 use crate::state::{EnvRow, Phase};
 use crate::{ports, tmux, workspace};
 
@@ -13,7 +14,9 @@ impl Ops {
     /// Every environment with its current status.
     pub async fn list(self: &Arc<Self>) -> Result<Vec<EnvInfo>, OpError> {
         let (rows, sessions) = tokio::join!(self.store.all(), live_sessions());
-        Ok(rows?.iter().map(|row| self.info(row, &sessions)).collect())
+        let rows = rows?;
+        let containers = containers_if_any(&rows).await;
+        Ok(rows.iter().map(|row| self.info_with(row, &sessions, &containers)).collect())
     }
 
     /// One environment, by workspace path.
@@ -25,8 +28,30 @@ impl Ops {
             .by_path(&key)
             .await?
             .ok_or_else(|| OpError::NotRegistered { path: key.to_string() })?;
-        let sessions = live_sessions().await;
-        Ok(self.info(&row, &sessions))
+        let rows = [row];
+        let (sessions, containers) = tokio::join!(live_sessions(), containers_if_any(&rows));
+        Ok(self.info_with(&rows[0], &sessions, &containers))
+    }
+
+    fn info_with(
+        &self,
+        row: &EnvRow,
+        sessions: &HashSet<String>,
+        containers: &HashMap<String, Vec<ContainerState>>,
+    ) -> EnvInfo {
+        let mut info = self.info(row, sessions);
+        if let Some(list) = row.docker_project.as_ref().and_then(|p| containers.get(p)) {
+            info.containers = list
+                .iter()
+                .map(|c| ContainerInfo {
+                    service: c.service.clone(),
+                    name: c.name.clone(),
+                    state: c.state.clone(),
+                    health: c.health.clone(),
+                })
+                .collect();
+        }
+        info
     }
 
     /// The public view of a row.
@@ -51,8 +76,23 @@ impl Ops {
             data_dir: self.home.data_dir(&row.name).to_string_lossy().into_owned(),
             port_base: ports::block_start(row.id),
             created_at: row.created_at.clone(),
+            docker_project: row.docker_project.clone(),
+            containers: Vec::new(),
         }
     }
+}
+
+/// Containers of every docker-mode environment, from one Engine query;
+/// none when no environment uses Docker or the Engine does not answer.
+async fn containers_if_any(rows: &[EnvRow]) -> HashMap<String, Vec<ContainerState>> {
+    if rows.iter().all(|r| r.docker_project.is_none()) {
+        return HashMap::new();
+    }
+    let result = async { docker::project_containers(&Engine::connect().await?).await }.await;
+    result.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "cannot list containers");
+        HashMap::new()
+    })
 }
 
 /// Sessions that exist now; none when tmux is missing or has no server.

@@ -56,6 +56,8 @@ pub struct EnvRow {
     pub workspace: String,
     /// Simple or docker.
     pub mode: Mode,
+    /// Docker mode: the compose project (`mono-<name>`).
+    pub docker_project: Option<String>,
     /// Stored lifecycle phase.
     pub phase: Phase,
     /// RFC 3339 UTC registration time.
@@ -75,7 +77,7 @@ pub struct NewEnv {
     pub mode: Mode,
 }
 
-const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at";
+const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at, docker_project";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
     let mode: String = r.get(5)?;
@@ -89,6 +91,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
         mode: if mode == "docker" { Mode::Docker } else { Mode::Simple },
         phase: Phase::parse(&phase),
         created_at: r.get(7)?,
+        docker_project: r.get(8)?,
     })
 }
 
@@ -206,16 +209,16 @@ fn register(conn: &mut Connection, new: &NewEnv) -> Result<EnvRow, RegisterError
         name = format!("{base}-{n}");
         n += 1;
     }
-    let mode = match new.mode {
-        Mode::Simple => "simple",
-        Mode::Docker => "docker",
+    let (mode, docker_project) = match new.mode {
+        Mode::Simple => ("simple", None),
+        Mode::Docker => ("docker", Some(format!("mono-{name}"))),
     };
     let row = tx.query_row(
         &format!(
-            "INSERT INTO environments (id, name, path, project, workspace, mode, phase)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'creating') RETURNING {COLUMNS}"
+            "INSERT INTO environments (id, name, path, project, workspace, mode, phase, docker_project)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'creating', ?7) RETURNING {COLUMNS}"
         ),
-        params![slot, name, new.path, new.project, new.workspace, mode],
+        params![slot, name, new.path, new.project, new.workspace, mode, docker_project],
         from_row,
     )?;
     tx.commit()?;

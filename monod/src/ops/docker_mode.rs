@@ -1,0 +1,157 @@
+//! The docker-mode steps of init and destroy: find and check the compose
+//! file before anything exists, plan it for the environment's slot, bring
+//! it up, take it down.
+//!
+//! Interpolation sees, in increasing precedence, the workspace's `.env`, the
+//! caller's environment, and mono's variables (`MONO_ENV_*`, `MONO_DATA_DIR`
+//! and the `MONO_<SERVICE>_PORT*` variables of the plan), so a compose file
+//! may use `${MONO_DATA_DIR}` or another service's port.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mono_proto::CallerEnv;
+use tokio_util::sync::CancellationToken;
+
+use super::OpError;
+use crate::compose::{self, Plan, PlanSettings};
+use crate::config::MonoConfig;
+use crate::docker::{self, Engine, EngineError};
+use crate::progress::Progress;
+
+/// The compose file of a workspace, if it has one.
+pub(super) fn find(ws: &Path, config: &MonoConfig) -> Result<Option<PathBuf>, OpError> {
+    match &config.compose.file {
+        Some(rel) => {
+            let path = ws.join(rel);
+            if path.is_file() {
+                Ok(Some(path))
+            } else {
+                Err(OpError::InvalidPath {
+                    path: path.display().to_string(),
+                    reason: format!("compose.file in {} names no file", super::init::config_file(config)),
+                })
+            }
+        }
+        None => Ok(compose::find(ws)),
+    }
+}
+
+/// A docker-mode workspace: its folder, compose file, settings and caller.
+pub(super) struct ComposeWorkspace<'a> {
+    /// The workspace folder.
+    pub dir: &'a Path,
+    /// Its compose file.
+    pub file: &'a Path,
+    /// Its `mono.yml`.
+    pub config: &'a MonoConfig,
+    /// The caller's environment.
+    pub caller: &'a CallerEnv,
+}
+
+impl ComposeWorkspace<'_> {
+    /// Variables for interpolation: `.env`, then the caller's, then `mono`.
+    fn variables(&self, mono: &[(String, String)]) -> Result<BTreeMap<String, String>, OpError> {
+        let mut vars = BTreeMap::new();
+        let dotenv = self.dir.join(".env");
+        if dotenv.is_file() {
+            vars.extend(compose::read_dotenv(&dotenv)?);
+        }
+        vars.extend(self.caller.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(mono.iter().cloned());
+        Ok(vars)
+    }
+
+    /// Loads and plans the file for `project` in `slot`.
+    fn plan_with(
+        &self,
+        vars: &BTreeMap<String, String>,
+        project: &str,
+        slot: u32,
+    ) -> Result<(Plan, Vec<String>), OpError> {
+        let lookup = |name: &str| vars.get(name).cloned();
+        let loaded = compose::load(self.file, &lookup)?;
+        let settings = PlanSettings {
+            project: project.to_string(),
+            slot,
+            host_ip: self.config.compose.host_ip.clone(),
+            profiles: self.config.compose.profiles.clone(),
+            workspace: self.dir.to_path_buf(),
+            vars: vars.clone(),
+        };
+        let plan = compose::plan(&loaded, &settings)?;
+        Ok((plan, loaded.warnings.clone()))
+    }
+
+    /// Checks that the file loads and plans, before the environment exists.
+    pub(super) fn check(&self) -> Result<(), OpError> {
+        let placeholders: Vec<(String, String)> =
+            ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR"]
+                .iter()
+                .map(|k| (k.to_string(), "mono".to_string()))
+                .collect();
+        let vars = self.variables(&placeholders)?;
+        self.plan_with(&vars, "mono-check", 1).map(drop)
+    }
+
+    /// The environment's plan and its `MONO_<SERVICE>_PORT*` variables.
+    ///
+    /// Planned twice: ports do not depend on variables, so the first pass
+    /// gives the port variables the second pass may interpolate.
+    pub(super) fn plan(
+        &self,
+        mono: &[(String, String)],
+        project: &str,
+        slot: u32,
+        progress: &Progress,
+    ) -> Result<(Plan, Vec<(String, String)>), OpError> {
+        let mut vars = self.variables(mono)?;
+        let (first, _) = self.plan_with(&vars, project, slot)?;
+        let ports = compose::port_vars(&first);
+        vars.extend(ports.iter().cloned());
+        let (plan, load_warnings) = self.plan_with(&vars, project, slot)?;
+        for w in load_warnings.iter().chain(&plan.warnings) {
+            progress.step(format!("warning: {w}"));
+        }
+        for p in &plan.ports {
+            progress.step(format!(
+                "port {}:{}/{} -> {}:{}",
+                p.service,
+                p.container_port,
+                p.protocol.as_str(),
+                self.config.compose.host_ip,
+                p.host_port
+            ));
+        }
+        Ok((plan, ports))
+    }
+}
+
+/// Creates and starts the plan's services.
+pub(super) async fn up(
+    env: &str,
+    plan: &Plan,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<(), OpError> {
+    let docker_err = |source| OpError::Docker { env: env.to_string(), source };
+    let engine = Engine::connect().await.map_err(docker_err)?;
+    progress.step(format!(
+        "starting {} service(s) of {} ({})",
+        plan.services.len(),
+        plan.project,
+        engine.endpoint
+    ));
+    match docker::apply(&engine, plan, progress, cancel).await {
+        Ok(()) => Ok(()),
+        Err(EngineError::Cancelled) => Err(OpError::Cancelled { env: env.to_string(), op: "init" }),
+        Err(e) => Err(docker_err(e)),
+    }
+}
+
+/// Removes everything of the project.
+pub(super) async fn down(env: &str, project: &str, progress: &Progress) -> Result<(), OpError> {
+    let docker_err = |source| OpError::Docker { env: env.to_string(), source };
+    let engine = Engine::connect().await.map_err(docker_err)?;
+    docker::teardown(&engine, project, progress).await.map_err(docker_err)
+}

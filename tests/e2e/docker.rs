@@ -1,0 +1,313 @@
+//! Docker mode against the real engine: isolation, lifecycle, failures.
+//! Every test skips only when MONO_TEST_NO_DOCKER is set; otherwise a
+//! missing engine fails it.
+
+use std::time::Duration;
+
+use mono_e2e::docker::{TEST_IMAGE, docker, require_docker};
+use mono_e2e::{Sandbox, http_get, wait_until};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A web service behind a health-gated database, with a named volume, a
+/// read-only bind mount and a fixed container_name.
+fn web_and_db() -> String {
+    format!(
+        r#"services:
+  web:
+    image: {TEST_IMAGE}
+    container_name: fixed-web
+    command: ["sh", "-c", "mkdir -p /www && cp /site/index.html /www/ && echo \"$$WHO\" > /www/who.txt && cat /data/seed.txt > /www/seed.txt; exec httpd -f -p 8080 -h /www"]
+    environment:
+      WHO: ${{MONO_ENV_NAME}}
+    ports:
+      - 8080
+    volumes:
+      - data:/data
+      - ./site:/site:ro
+    depends_on:
+      db:
+        condition: service_healthy
+  db:
+    image: {TEST_IMAGE}
+    init: true
+    command: ["sh", "-c", "echo seeded-by-db > /data/seed.txt; touch /tmp/ready; exec sleep 3600"]
+    volumes:
+      - data:/data
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+      retries: 20
+volumes:
+  data:
+"#
+    )
+}
+
+fn project_objects(project: &str) -> Vec<String> {
+    let filter = format!("label=com.docker.compose.project={project}");
+    let mut all = Vec::new();
+    for kind in [&["ps", "-aq"][..], &["network", "ls", "-q"][..], &["volume", "ls", "-q"][..]] {
+        let mut args = kind.to_vec();
+        args.extend(["--filter", &filter]);
+        all.extend(docker(&args).1.lines().map(str::to_string));
+    }
+    all
+}
+
+#[test]
+fn two_environments_of_one_compose_file_run_side_by_side() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let mut envs = Vec::new();
+    for name in ["alpha", "beta"] {
+        let ws = sb.docker_workspace(name);
+        std::fs::create_dir_all(ws.join("site")).unwrap();
+        std::fs::write(ws.join("site/index.html"), format!("site of {name}\n")).unwrap();
+        sb.compose(&ws, &web_and_db());
+        sb.mono_yml(&ws, "scripts:\n  setup: echo \"web is on $MONO_WEB_PORT ($MONO_WEB_PORT_8080)\"\n");
+        let out = sb.mono(["init", ws.to_str().unwrap()]).ok();
+        assert!(out.stderr.contains("container_name"), "no warning about container_name:\n{}", out.stderr);
+        let info = sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json();
+        let env_name = info["name"].as_str().unwrap().to_string();
+        let port = info["port_base"].as_u64().unwrap() as u16;
+        assert!(out.stdout.contains(&format!("web is on {port} ({port})")), "{}", out.stdout);
+        envs.push((ws, env_name, port));
+    }
+    assert_ne!(envs[0].2, envs[1].2);
+    for (ws, name, port) in &envs {
+        // Each environment serves its own content on its own port.
+        wait_until(WAIT, "web to answer", || http_get(*port, "/who.txt").is_some());
+        assert_eq!(http_get(*port, "/who.txt").unwrap(), format!("{name}\n"));
+        assert_eq!(
+            http_get(*port, "/index.html").unwrap(),
+            format!("site of {}\n", ws.file_name().unwrap().to_str().unwrap())
+        );
+        assert_eq!(http_get(*port, "/seed.txt").unwrap(), "seeded-by-db\n");
+        // Names and labels of a normal compose project.
+        let project = format!("mono-{name}");
+        let container = format!("{project}-web-1");
+        let (ok, labels, _) = docker(["inspect", "--format", "{{json .Config.Labels}}", &container]);
+        assert!(ok, "container {container} missing");
+        let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
+        assert_eq!(labels["com.docker.compose.project"], project.as_str());
+        assert_eq!(labels["com.docker.compose.service"], "web");
+        assert_eq!(labels["com.docker.compose.container-number"], "1");
+        assert_eq!(labels["com.docker.compose.oneoff"], "False");
+        assert!(labels["com.docker.compose.config-hash"].as_str().is_some_and(|h| h.len() == 64));
+        assert_eq!(labels["com.docker.compose.project.working_dir"], ws.to_str().unwrap());
+        assert_eq!(labels["com.docker.compose.depends_on"], "db:service_healthy:false");
+        assert!(docker(["volume", "inspect", &format!("{project}_data")]).0);
+        assert!(docker(["network", "inspect", &format!("{project}_default")]).0);
+        // Bound to loopback only.
+        let (_, ports, _) = docker(["port", &container, "8080/tcp"]);
+        assert_eq!(ports.trim(), format!("127.0.0.1:{port}"));
+        // list/status show the containers' states.
+        let status = sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json();
+        let states: Vec<(String, String)> = status["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["service"].as_str().unwrap().to_string(), c["state"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(states, vec![("db".into(), "running".into()), ("web".into(), "running".into())]);
+    }
+    assert!(!docker(["inspect", "fixed-web"]).0, "container_name was not rewritten");
+    for (ws, name, _) in &envs {
+        sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+        assert_eq!(project_objects(&format!("mono-{name}")), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn failing_health_check_fails_init_and_leaves_nothing() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("sick");
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  db:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    healthcheck:\n      test: [\"CMD-SHELL\", \"echo db-not-ready-yet; exit 1\"]\n      interval: 1s\n      retries: 2\n  app:\n    image: {TEST_IMAGE}\n    command: [\"sleep\", \"3600\"]\n    depends_on:\n      db:\n        condition: service_healthy\nvolumes:\n  unused: {{}}\n"
+        ),
+    );
+    let line = sb.mono(["init", ws.to_str().unwrap()]).fails_with("service db is unhealthy");
+    assert!(line.contains("db-not-ready-yet"), "no health-check output in: {line}");
+    assert_eq!(sb.env_rows(), 0);
+    assert_eq!(project_objects(&format!("mono-{}-sick", sb.id)), Vec::<String>::new());
+    // Fixed, init works.
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  db:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n"
+        ),
+    );
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn destroy_after_manual_removal() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("manual");
+    sb.compose(&ws, &format!("services:\n  a:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n  b:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n"));
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let project = format!("mono-{}-manual", sb.id);
+    assert!(docker(["rm", "-f", &format!("{project}-a-1")]).0);
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    assert_eq!(project_objects(&project), Vec::<String>::new());
+    assert_eq!(sb.env_rows(), 0);
+}
+
+#[test]
+fn unreachable_docker_fails_docker_mode_only() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("nodocker");
+    sb.compose(&ws, &format!("services:\n  a:\n    image: {TEST_IMAGE}\n"));
+    // The daemon this command starts looks for Docker where nothing is.
+    let out = sb
+        .mono_cmd()
+        .args(["init", ws.to_str().unwrap()])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Docker is not reachable at unix:///nonexistent/docker.sock"), "{err}");
+    assert!(err.contains("start Docker (or set DOCKER_HOST)"), "{err}");
+    assert_eq!(sb.env_rows(), 0);
+    // Simple mode still works on the same daemon.
+    let simple = sb.workspace("plain/ws");
+    sb.mono(["init", simple.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn build_services_are_built_through_the_engine() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("built");
+    std::fs::create_dir_all(ws.join("app")).unwrap();
+    std::fs::write(
+        ws.join("app/Dockerfile"),
+        format!(
+            "FROM {TEST_IMAGE}\nARG FLAVOUR=plain\nRUN mkdir -p /www && echo \"built-by-mono $FLAVOUR\" > /www/built.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"
+        ),
+    )
+    .unwrap();
+    sb.compose(&ws, "services:\n  app:\n    build:\n      context: ./app\n      args:\n        FLAVOUR: vanilla\n    ports:\n      - \"80\"\n");
+    let out = sb.mono(["init", ws.to_str().unwrap()]).ok();
+    assert!(out.stderr.contains("building"), "{}", out.stderr);
+    let port =
+        sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()["port_base"].as_u64().unwrap() as u16;
+    wait_until(WAIT, "the built service to answer", || http_get(port, "/built.txt").is_some());
+    assert_eq!(http_get(port, "/built.txt").unwrap(), "built-by-mono vanilla\n");
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+}
+
+/// A registry on a loopback port for the duration of a test.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .args(["serve", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry is needed for the pull test (apt install docker-registry)");
+        let registry = Registry { child, port, _dir: dir };
+        wait_until(WAIT, "the local registry", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn missing_images_are_pulled_from_a_registry() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let registry = Registry::start();
+    let image = format!("127.0.0.1:{}/mono-test/pulled:{}", registry.port, sb.id);
+    assert!(docker(["tag", TEST_IMAGE, &image]).0);
+    let (ok, _, err) = docker(["push", &image]);
+    assert!(ok, "push to the local registry failed: {err}");
+    assert!(docker(["rmi", &image]).0);
+    assert!(!docker(["image", "inspect", &image]).0);
+
+    let ws = sb.docker_workspace("pull");
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  app:\n    image: {image}\n    init: true\n    command: [\"sleep\", \"3600\"]\n"
+        ),
+    );
+    let out = sb.mono(["init", ws.to_str().unwrap()]).ok();
+    assert!(out.stderr.contains(&format!("pulling {image}")), "{}", out.stderr);
+    assert!(docker(["image", "inspect", &image]).0, "the image was not pulled");
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    let _ = docker(["rmi", &image]);
+}
+
+#[test]
+fn profiles_and_interpolation() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("prof");
+    std::fs::write(ws.join(".env"), "GREETING=hello\nSHADOWED=from-dotenv\n").unwrap();
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  app:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    environment:\n      MSG: \"${{GREETING}}-${{MONO_ENV_ID}}-${{UNSET_VAR:-fallback}}\"\n      SHADOW: ${{SHADOWED}}\n      DATA: ${{MONO_DATA_DIR}}\n  debug:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    profiles: [debug]\n"
+        ),
+    );
+    let out = sb
+        .mono_cmd()
+        .args(["init", ws.to_str().unwrap(), "--json"])
+        .env("SHADOWED", "from-caller")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = info["name"].as_str().unwrap();
+    let (_, env, _) = docker(["inspect", "--format", "{{json .Config.Env}}", &format!("mono-{name}-app-1")]);
+    let env: Vec<String> = serde_json::from_str(&env).unwrap();
+    assert!(env.contains(&format!("MSG=hello-{}-fallback", info["id"])), "{env:?}");
+    assert!(
+        env.contains(&"SHADOW=from-caller".to_string()),
+        "the caller's variable must win over .env: {env:?}"
+    );
+    assert!(env.contains(&format!("DATA={}", info["data_dir"].as_str().unwrap())), "{env:?}");
+    assert!(
+        !docker(["inspect", &format!("mono-{name}-debug-1")]).0,
+        "a profiled service started without its profile"
+    );
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+
+    sb.mono_yml(&ws, "compose:\n  profiles: [debug]\n");
+    let info = sb.mono(["init", ws.to_str().unwrap(), "--json"]).ok().json();
+    assert!(
+        docker(["inspect", &format!("mono-{}-debug-1", info["name"].as_str().unwrap())]).0,
+        "profile debug was not enabled"
+    );
+}
