@@ -311,3 +311,37 @@ fn profiles_and_interpolation() {
         "profile debug was not enabled"
     );
 }
+
+#[test]
+fn docker_compose_sees_a_normal_compose_project() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("labels");
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  web:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\"]\n    ports: [\"8080\"]\n  db:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n"
+        ),
+    );
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let project = format!("mono-{}-labels", sb.id);
+    let compose = |args: &[&str]| {
+        let out = std::process::Command::new("docker-compose")
+            .args(["-p", &project])
+            .args(args)
+            .current_dir(&ws)
+            .output()
+            .expect("docker-compose is needed for this test (apt install docker-compose)");
+        assert!(out.status.success(), "docker-compose {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // compose finds both containers of the project by their labels...
+    let ids = compose(&["ps", "-q"]);
+    assert_eq!(ids.lines().count(), 2, "{ids}");
+    // ...and takes the whole project down, volumes and network included.
+    compose(&["down", "-v"]);
+    assert_eq!(project_objects(&project), Vec::<String>::new());
+    // mono's own teardown then finds nothing left and still succeeds.
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    assert_eq!(sb.env_rows(), 0);
+}
