@@ -36,13 +36,27 @@ pub fn tilde(path: &str) -> String {
     }
 }
 
+/// `2/3 running, 1 unhealthy` for a docker-mode environment, `-` otherwise.
+fn services(e: &EnvInfo) -> String {
+    if e.docker_project.is_none() {
+        return "-".to_string();
+    }
+    let running = e.containers.iter().filter(|c| c.state == "running").count();
+    let mut text = format!("{running}/{} running", e.containers.len());
+    let unhealthy = e.containers.iter().filter(|c| c.health == "unhealthy").count();
+    if unhealthy > 0 {
+        text.push_str(&format!(", {unhealthy} unhealthy"));
+    }
+    text
+}
+
 /// The `mono list` table.
 pub fn table(envs: &[EnvInfo]) {
-    let rows: Vec<[String; 4]> = envs
+    let rows: Vec<[String; 5]> = envs
         .iter()
-        .map(|e| [e.name.clone(), e.id.to_string(), tilde(&e.path), e.status.to_string()])
+        .map(|e| [e.name.clone(), e.id.to_string(), tilde(&e.path), e.status.to_string(), services(e)])
         .collect();
-    let header = ["NAME", "ID", "PATH", "STATUS"].map(str::to_string);
+    let header = ["NAME", "ID", "PATH", "STATUS", "SERVICES"].map(str::to_string);
     let mut widths = header.clone().map(|h| h.len());
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -53,14 +67,16 @@ pub fn table(envs: &[EnvInfo]) {
     for r in std::iter::once(&header).chain(&rows) {
         let _ = writeln!(
             out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
             r[0],
             r[1],
             r[2],
             r[3],
+            r[4],
             w0 = widths[0],
             w1 = widths[1],
-            w2 = widths[2]
+            w2 = widths[2],
+            w3 = widths[3]
         );
     }
 }
@@ -78,4 +94,11 @@ pub fn status(e: &EnvInfo) {
     let _ = writeln!(out, "data dir:  {}", e.data_dir);
     let _ = writeln!(out, "ports:     {}-{}", e.port_base, u32::from(e.port_base) + 99);
     let _ = writeln!(out, "created:   {}", e.created_at);
+    if let Some(project) = &e.docker_project {
+        let _ = writeln!(out, "project:   {project}");
+        for c in &e.containers {
+            let health = if c.health.is_empty() { String::new() } else { format!(" ({})", c.health) };
+            let _ = writeln!(out, "  {:<12} {:<28} {}{health}", c.service, c.name, c.state);
+        }
+    }
 }

@@ -16,6 +16,7 @@ fn web_and_db() -> String {
         r#"services:
   web:
     image: {TEST_IMAGE}
+    init: true
     container_name: fixed-web
     command: ["sh", "-c", "mkdir -p /www && cp /site/index.html /www/ && echo \"$$WHO\" > /www/who.txt && cat /data/seed.txt > /www/seed.txt; exec httpd -f -p 8080 -h /www"]
     environment:
@@ -111,6 +112,14 @@ fn two_environments_of_one_compose_file_run_side_by_side() {
             .map(|c| (c["service"].as_str().unwrap().to_string(), c["state"].as_str().unwrap().to_string()))
             .collect();
         assert_eq!(states, vec![("db".into(), "running".into()), ("web".into(), "running".into())]);
+        let table = sb.mono(["list"]).ok().stdout;
+        let row = table.lines().find(|l| l.starts_with(name.as_str())).expect("row in mono list");
+        assert!(row.ends_with("2/2 running"), "{table}");
+        let human = sb.mono(["status", ws.to_str().unwrap()]).ok().stdout;
+        assert!(
+            human.contains(&format!("db           {project}-db-1")) && human.contains("running (healthy)"),
+            "{human}"
+        );
     }
     assert!(!docker(["inspect", "fixed-web"]).0, "container_name was not rewritten");
     for (ws, name, _) in &envs {
@@ -127,7 +136,7 @@ fn failing_health_check_fails_init_and_leaves_nothing() {
     sb.compose(
         &ws,
         &format!(
-            "services:\n  db:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    healthcheck:\n      test: [\"CMD-SHELL\", \"echo db-not-ready-yet; exit 1\"]\n      interval: 1s\n      retries: 2\n  app:\n    image: {TEST_IMAGE}\n    command: [\"sleep\", \"3600\"]\n    depends_on:\n      db:\n        condition: service_healthy\nvolumes:\n  unused: {{}}\n"
+            "services:\n  db:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    healthcheck:\n      test: [\"CMD-SHELL\", \"echo db-not-ready-yet; exit 1\"]\n      interval: 1s\n      retries: 2\n  app:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    depends_on:\n      db:\n        condition: service_healthy\nvolumes:\n  unused: {{}}\n"
         ),
     );
     let line = sb.mono(["init", ws.to_str().unwrap()]).fails_with("service db is unhealthy");
@@ -194,7 +203,7 @@ fn build_services_are_built_through_the_engine() {
         ),
     )
     .unwrap();
-    sb.compose(&ws, "services:\n  app:\n    build:\n      context: ./app\n      args:\n        FLAVOUR: vanilla\n    ports:\n      - \"80\"\n");
+    sb.compose(&ws, "services:\n  app:\n    init: true\n    build:\n      context: ./app\n      args:\n        FLAVOUR: vanilla\n    ports:\n      - \"80\"\n");
     let out = sb.mono(["init", ws.to_str().unwrap()]).ok();
     assert!(out.stderr.contains("building"), "{}", out.stderr);
     let port =
@@ -344,4 +353,39 @@ fn docker_compose_sees_a_normal_compose_project() {
     // mono's own teardown then finds nothing left and still succeeds.
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
     assert_eq!(sb.env_rows(), 0);
+}
+
+#[test]
+fn destroy_honours_stop_signal_and_grace_period() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("signals");
+    std::fs::create_dir_all(ws.join("out")).unwrap();
+    // `polite` records the signal it gets and exits; `stubborn` ignores
+    // SIGTERM, so only the grace period (2 s, not Docker's 10 s) ends it.
+    sb.compose(
+        &ws,
+        &format!(
+            r#"services:
+  polite:
+    image: {TEST_IMAGE}
+    stop_signal: SIGUSR1
+    command: ["sh", "-c", "trap 'echo got-usr1 > /out/polite; exit 0' USR1; touch /out/ready; while true; do sleep 0.1; done"]
+    volumes: ["./out:/out"]
+  stubborn:
+    image: {TEST_IMAGE}
+    stop_grace_period: 2s
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]
+"#
+        ),
+    );
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    wait_until(WAIT, "polite to install its trap", || ws.join("out/ready").exists());
+    let started = std::time::Instant::now();
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    let took = started.elapsed();
+    assert_eq!(std::fs::read_to_string(ws.join("out/polite")).unwrap(), "got-usr1\n");
+    assert!(took >= Duration::from_secs(2), "the grace period was not waited for ({took:?})");
+    assert!(took < Duration::from_secs(9), "Docker's default 10 s was used instead of 2 s ({took:?})");
+    assert_eq!(project_objects(&format!("mono-{}-signals", sb.id)), Vec::<String>::new());
 }

@@ -39,7 +39,7 @@ fn init_run_list_destroy_round_trip() {
 
     let table = sb.mono(["list"]).ok().stdout;
     let row = table.lines().find(|l| l.starts_with("shop-feature-auth")).expect("row in table");
-    assert!(row.ends_with("running"), "{table}");
+    assert!(row.trim_end().ends_with("running  -"), "{table}");
     assert!(table.starts_with("NAME"), "{table}");
 
     let status = sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json();

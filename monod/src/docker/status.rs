@@ -7,8 +7,7 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use super::engine::{Engine, EngineError};
 use super::{PROJECT_LABEL, SERVICE_LABEL};
 
-/// Label mono puts on everything it creates, valued with the project name.
-pub const MONO_LABEL: &str = "dev.mono.env";
+use crate::compose::MONO_ENV_LABEL as MONO_LABEL;
 
 /// One container's state, as `mono list`/`status` show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +20,21 @@ pub struct ContainerState {
     pub state: String,
     /// `healthy`, `unhealthy`, `starting`, or empty without a health check.
     pub health: String,
+}
+
+/// Engines before API 1.52 report health only inside the status text:
+/// `Up 5 seconds (healthy)`, `(unhealthy)`, `(health: starting)`.
+fn health_from_status(status: &str) -> String {
+    if status.contains("(healthy)") {
+        "healthy"
+    } else if status.contains("(unhealthy)") {
+        "unhealthy"
+    } else if status.contains("(health: starting)") {
+        "starting"
+    } else {
+        ""
+    }
+    .to_string()
 }
 
 /// Containers of all mono projects, grouped by project name.
@@ -46,11 +60,29 @@ pub async fn project_containers(
                 .trim_start_matches('/')
                 .to_string(),
             state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-            health: c.health.and_then(|h| h.status).map(|s| s.to_string()).unwrap_or_default(),
+            health: c
+                .health
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| health_from_status(c.status.as_deref().unwrap_or(""))),
         });
     }
     for list in out.values_mut() {
         list.sort_by(|a, b| a.service.cmp(&b.service));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::health_from_status;
+
+    #[test]
+    fn health_is_read_from_old_engines_status_text() {
+        assert_eq!(health_from_status("Up 5 seconds (healthy)"), "healthy");
+        assert_eq!(health_from_status("Up 2 minutes (unhealthy)"), "unhealthy");
+        assert_eq!(health_from_status("Up 1 second (health: starting)"), "starting");
+        assert_eq!(health_from_status("Exited (0) 3 seconds ago"), "");
+    }
 }
