@@ -72,6 +72,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print events (state changes of every environment), live.
+    Events {
+        /// Replay stored events with a sequence number above SEQ first
+        /// (0: the whole stored history).
+        #[arg(long, value_name = "SEQ")]
+        since: Option<u64>,
+        /// Only events of this environment (its name).
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
+        /// Only events of this kind (repeatable), e.g. env.ready.
+        #[arg(long = "kind", value_name = "KIND")]
+        kinds: Vec<String>,
+        /// Exit after the stored events instead of following live ones.
+        #[arg(long)]
+        no_follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the monod daemon.
     Daemon {
         #[command(subcommand)]
@@ -114,6 +133,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Status { path, json } => status::run(path.as_deref(), json),
         Command::Attach { path } => attach::run(path.as_deref()),
         Command::List { json } => list::run(json),
+        Command::Events { since, env, kinds, no_follow, json } => {
+            events::run(events::Filter { since, env, kinds, follow: !no_follow }, json)
+        }
         Command::Daemon { action } => match action {
             DaemonAction::Start => daemon::start(),
             DaemonAction::Stop => daemon::stop(),

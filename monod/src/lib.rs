@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod docker;
 pub mod docker_probe;
+pub mod events;
 pub mod home;
 pub mod interpolate;
 pub mod monolog;

@@ -63,6 +63,19 @@ pub trait MonoApi {
     #[method(name = "env.status", param_kind = map)]
     async fn env_status(&self, path: String) -> jsonrpsee::core::RpcResult<EnvInfo>;
 
+    /// Stored events after `since` (none when absent), then live ones, with
+    /// no gap and no duplicate between the two; filtered by environment name
+    /// and kinds when given. With `follow: false` the subscription ends after
+    /// the stored events.
+    #[subscription(name = "events.subscribe" => "events.event", unsubscribe = "events.unsubscribe", item = Event, param_kind = map)]
+    async fn events_subscribe(
+        &self,
+        since: Option<u64>,
+        env: Option<String>,
+        kinds: Option<Vec<String>>,
+        follow: Option<bool>,
+    ) -> jsonrpsee::core::SubscriptionResult;
+
     /// Live output of the operation started with the same `op` id.
     #[subscription(name = "ops.watch" => "ops.output", unsubscribe = "ops.unwatch", item = OpOutput, param_kind = map)]
     async fn ops_watch(&self, op: String) -> jsonrpsee::core::SubscriptionResult;

@@ -25,9 +25,13 @@ pub const ENV_STATUS: &str = "env.status";
 pub const OPS_WATCH: &str = "ops.watch";
 /// `ops.unwatch` (unsubscribe)
 pub const OPS_UNWATCH: &str = "ops.unwatch";
+/// `events.subscribe` (subscription; notifications `events.event`)
+pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
+/// `events.unsubscribe` (unsubscribe)
+pub const EVENTS_UNSUBSCRIBE: &str = "events.unsubscribe";
 
 /// Every method the daemon serves.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 11] = [
     DAEMON_STATUS,
     DAEMON_STOP,
     ENV_INIT,
@@ -37,6 +41,8 @@ pub const ALL: [&str; 9] = [
     ENV_STATUS,
     OPS_WATCH,
     OPS_UNWATCH,
+    EVENTS_SUBSCRIBE,
+    EVENTS_UNSUBSCRIBE,
 ];
 
 /// Parameters of methods that take nothing.

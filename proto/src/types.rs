@@ -175,3 +175,42 @@ pub struct RunStarted {
     /// The script text.
     pub script: String,
 }
+
+/// Something that happened, as `events.subscribe` delivers it. `seq` grows by
+/// one per event and survives daemon restarts, so a subscriber that passes
+/// the last `seq` it saw as `since` misses nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Sequence number, increasing by one per event.
+    pub seq: u64,
+    /// When it happened, RFC 3339 in UTC.
+    pub time: String,
+    /// The environment it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// What happened: one of [`event_kinds`].
+    pub kind: String,
+    /// Details, depending on the kind.
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// The kinds of [`Event`].
+pub mod event_kinds {
+    /// An environment was registered (`data`: `{id, path, mode}`).
+    pub const ENV_CREATED: &str = "env.created";
+    /// Init finished (`data`: the environment).
+    pub const ENV_READY: &str = "env.ready";
+    /// Init failed and was rolled back (`data`: `{error}`).
+    pub const ENV_FAILED: &str = "env.failed";
+    /// An environment was destroyed (`data`: `{warnings}`).
+    pub const ENV_DESTROYED: &str = "env.destroyed";
+    /// The run script was started (`data`: `{script}`).
+    pub const RUN_STARTED: &str = "run.started";
+    /// With `follow: false`, the stored events have all been sent and the
+    /// subscription ends (`seq` is 0; `data.last_seq` is the last stored seq).
+    pub const END: &str = "subscription.end";
+    /// The subscriber fell behind and was dropped; resume with
+    /// `since` = `data.last_seq` (`seq` is 0: this is not a stored event).
+    pub const LAGGED: &str = "subscription.lagged";
+}

@@ -5,5 +5,6 @@ mod bad_input;
 mod concurrency;
 mod daemon;
 mod docker;
+mod events;
 mod lifecycle;
 mod names;

@@ -3,6 +3,7 @@
 pub mod attach;
 pub mod daemon;
 pub mod destroy;
+pub mod events;
 pub mod init;
 pub mod list;
 pub mod run;

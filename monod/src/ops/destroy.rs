@@ -138,6 +138,13 @@ impl Ops {
 
         self.store.remove(row.id).await?;
         progress.step("destroyed");
+        self.events
+            .emit(
+                Some(&row.name),
+                mono_proto::event_kinds::ENV_DESTROYED,
+                serde_json::json!({"warnings": warnings}),
+            )
+            .await;
         Ok(Destroyed { name: row.name, warnings })
     }
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mono_proto::{CallerEnv, EnvInfo, Mode};
+use mono_proto::{CallerEnv, EnvInfo, Mode, event_kinds};
 
 use super::docker_mode::{self, ComposeWorkspace};
 use super::{OpError, Ops};
@@ -86,6 +86,14 @@ impl Ops {
             })?;
         progress.set_env(&row.name);
         progress.step(format!("mono init {ws_str}"));
+        let mode = if row.mode == Mode::Docker { "docker" } else { "simple" };
+        self.events
+            .emit(
+                Some(&row.name),
+                event_kinds::ENV_CREATED,
+                serde_json::json!({"id": row.id, "path": row.path, "mode": mode}),
+            )
+            .await;
         let base = crate::ports::block_start(row.id);
         progress.step(format!("registered as {} (id {}, ports {}-{})", row.name, row.id, base, base + 99));
 
@@ -98,11 +106,16 @@ impl Ops {
                 self.store.set_phase(row.id, Phase::Ready).await?;
                 progress.step("ready");
                 let sessions = created.session.iter().cloned().collect();
-                Ok(self.info(&EnvRow { phase: Phase::Ready, ..row }, &sessions))
+                let info = self.info(&EnvRow { phase: Phase::Ready, ..row }, &sessions);
+                let data = serde_json::to_value(&info).unwrap_or_default();
+                self.events.emit(Some(&info.name), event_kinds::ENV_READY, data).await;
+                Ok(info)
             }
             Err(e) => {
                 progress.step(format!("init failed: {e}"));
                 self.roll_back(&row, created, progress).await;
+                let data = serde_json::json!({"error": e.to_string()});
+                self.events.emit(Some(&row.name), event_kinds::ENV_FAILED, data).await;
                 Err(e)
             }
         }

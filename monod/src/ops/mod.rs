@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 pub use error::OpError;
 
 use crate::busy::{BusyGuard, BusyPaths};
+use crate::events::EventBus;
 use crate::home::Home;
 use crate::monolog::MonoLog;
 use crate::progress::{Progress, Watchers};
@@ -37,6 +38,7 @@ pub struct Ops {
     busy: BusyPaths,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    events: EventBus,
 }
 
 impl Ops {
@@ -44,6 +46,7 @@ impl Ops {
     pub fn new(home: Home, store: Store, log: MonoLog) -> Arc<Ops> {
         Arc::new(Ops {
             home,
+            events: EventBus::new(store.clone()),
             store,
             log: Arc::new(log),
             watchers: Watchers::default(),
@@ -56,6 +59,11 @@ impl Ops {
     /// The home directory layout.
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// The event log.
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     /// Watchers of operation progress (`ops.watch`).

@@ -37,6 +37,13 @@ impl Ops {
         }
         tmux::send_line(&session, &script).await.map_err(tmux_err)?;
         progress.step(format!("mono run: sent run script to {session}: {script}"));
+        self.events
+            .emit(
+                Some(&row.name),
+                mono_proto::event_kinds::RUN_STARTED,
+                serde_json::json!({"script": script}),
+            )
+            .await;
         Ok(RunStarted { name: row.name, session, script })
     }
 }

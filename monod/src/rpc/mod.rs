@@ -8,7 +8,7 @@ use std::time::Instant;
 use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use mono_proto::api::MonoApiServer;
-use mono_proto::{CallerEnv, Component, DaemonStatus, Destroyed, EnvInfo, RunStarted};
+use mono_proto::{CallerEnv, Component, DaemonStatus, Destroyed, EnvInfo, Event, RunStarted};
 use tokio_util::sync::CancellationToken;
 
 pub use error::rpc_error;
@@ -79,6 +79,60 @@ impl MonoApiServer for Api {
         Ok(self.ops.status(&path).await?)
     }
 
+    async fn events_subscribe(
+        &self,
+        pending: PendingSubscriptionSink,
+        since: Option<u64>,
+        env: Option<String>,
+        kinds: Option<Vec<String>>,
+        follow: Option<bool>,
+    ) -> SubscriptionResult {
+        let (replay, mut live) = match self.ops.events().subscribe(since).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                pending.reject(rpc_error(mono_proto::ErrorCode::Internal, e.to_string())).await;
+                return Ok(());
+            }
+        };
+        let sink = pending.accept().await?;
+        let wanted = |e: &Event| {
+            env.as_ref().is_none_or(|n| e.env.as_ref() == Some(n))
+                && kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
+        };
+        let send = |e: &Event| serde_json::value::to_raw_value(e).map(SubscriptionMessage::from);
+        let mut last = since.unwrap_or(0);
+        for e in replay {
+            last = e.seq;
+            if wanted(&e) && sink.send(send(&e)?).await.is_err() {
+                return Ok(());
+            }
+        }
+        if follow == Some(false) {
+            let _ = sink.send(send(&marker(mono_proto::event_kinds::END, last))?).await;
+            return Ok(());
+        }
+        loop {
+            tokio::select! {
+                received = live.recv() => match received {
+                    Ok(e) if e.seq <= last => {}
+                    Ok(e) => {
+                        last = e.seq;
+                        if wanted(&e) && sink.send(send(&e)?).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let _ = sink.send(send(&marker(mono_proto::event_kinds::LAGGED, last))?).await;
+                        break;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                _ = sink.closed() => break,
+            }
+        }
+        Ok(())
+    }
+
     async fn ops_watch(&self, pending: PendingSubscriptionSink, op: String) -> SubscriptionResult {
         let mut feed = self.ops.watchers().watch(&op);
         let sink = match pending.accept().await {
@@ -103,6 +157,17 @@ impl MonoApiServer for Api {
         self.ops.watchers().forget(&op);
         drop(feed.flushed);
         Ok(())
+    }
+}
+
+/// A control notice on the event stream (not a stored event: `seq` 0).
+fn marker(kind: &str, last_seq: u64) -> Event {
+    Event {
+        seq: 0,
+        time: jiff::Timestamp::now().to_string(),
+        env: None,
+        kind: kind.to_string(),
+        data: serde_json::json!({ "last_seq": last_seq }),
     }
 }
 

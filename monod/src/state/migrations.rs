@@ -23,6 +23,15 @@ const MIGRATIONS: &[&str] = &[
         phase          TEXT NOT NULL CHECK (phase IN ('creating', 'ready', 'destroying', 'failed')),
         created_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     );",
+    // 2: the event log. AUTOINCREMENT: a seq is never reused, even after
+    // old events are pruned, so subscribers can resume by seq.
+    "CREATE TABLE events (
+        seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        env  TEXT,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

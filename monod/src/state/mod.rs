@@ -139,6 +139,6 @@ fn open_connection(path: &Path) -> Result<Connection, StateError> {
 }
 
 /// Maps a SQLite error to a [`StateError`] naming the database.
-pub(crate) fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+pub fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StateError + '_ {
     move |source| StateError::Sqlite { path: path.to_path_buf(), source }
 }
