@@ -207,6 +207,11 @@ pub mod event_kinds {
     pub const ENV_DESTROYED: &str = "env.destroyed";
     /// The run script was started (`data`: `{script}`).
     pub const RUN_STARTED: &str = "run.started";
+    /// A container of a docker-mode environment changed state (`data`:
+    /// `{service, container, action, exit_code?, health?}`; `action` is
+    /// `create`, `start`, `die`, `stop`, `kill`, `oom`, `destroy`, `restart`
+    /// or `health_status` with `health` `healthy`/`unhealthy`/`starting`).
+    pub const CONTAINER_STATE: &str = "container.state";
     /// With `follow: false`, the stored events have all been sent and the
     /// subscription ends (`seq` is 0; `data.last_seq` is the last stored seq).
     pub const END: &str = "subscription.end";

@@ -389,3 +389,55 @@ fn destroy_honours_stop_signal_and_grace_period() {
     assert!(took < Duration::from_secs(9), "Docker's default 10 s was used instead of 2 s ({took:?})");
     assert_eq!(project_objects(&format!("mono-{}-signals", sb.id)), Vec::<String>::new());
 }
+
+#[test]
+fn container_state_changes_are_events() {
+    use std::io::BufRead;
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("watched");
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  worker:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      interval: 1s\n"
+        ),
+    );
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let env = format!("{}-watched", sb.id);
+    let mut follower = sb
+        .mono_cmd()
+        .args(["events", "--since", "0", "--json", "--kind", "container.state", "--env", &env])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    let mut collect = |until: &dyn Fn(&[serde_json::Value]) -> bool| {
+        wait_until(WAIT, "container events", || {
+            while let Ok(line) = rx.try_recv() {
+                seen.push(serde_json::from_str(&line).unwrap());
+            }
+            until(&seen)
+        });
+    };
+    let has = |v: &[serde_json::Value], action: &str| v.iter().any(|e| e["data"]["action"] == action);
+    collect(&|v| has(v, "start") && v.iter().any(|e| e["data"]["health"] == "healthy"));
+    // A container killed by hand is reported with its exit code.
+    assert!(docker(["kill", &format!("mono-{env}-worker-1")]).0);
+    collect(&|v| has(v, "die"));
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let die = seen.iter().find(|e| e["data"]["action"] == "die").unwrap();
+    assert_eq!(die["env"], env.as_str());
+    assert_eq!(die["data"]["service"], "worker");
+    assert_eq!(die["data"]["exit_code"], 137, "{die}");
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+}

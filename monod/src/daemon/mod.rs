@@ -101,6 +101,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let protocol = config.report_protocol.unwrap_or(mono_proto::PROTOCOL_VERSION);
     let methods = Api::new(ops.clone(), tmux, stop.clone(), protocol).into_rpc();
 
+    let watcher = tokio::spawn(crate::docker::watch_containers(ops.clone(), stop.clone()));
     let listener = bind(&socket)?;
     let (stop_handle, server_handle) = stop_channel();
     let connections = TaskTracker::new();
@@ -120,6 +121,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     tracing::info!("shutting down");
     stop.cancel();
     let _ = acceptor.await;
+    let _ = watcher.await;
     ops.shutdown().await;
     let _ = server_handle.stop();
     connections.close();

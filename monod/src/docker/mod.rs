@@ -12,11 +12,13 @@ mod engine;
 mod images;
 mod status;
 mod teardown;
+mod watch;
 
 pub use apply::apply;
 pub use engine::{Engine, EngineError};
 pub use status::{ContainerState, project_containers};
 pub use teardown::teardown;
+pub use watch::watch_containers;
 
 /// The label that marks an object as a compose project's.
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
