@@ -14,6 +14,10 @@ use tempfile::TempDir;
 
 pub mod docker;
 
+/// How long one `mono` command of a test may take (docker-mode inits pull
+/// and build, so this is generous).
+pub const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
+
 /// Variables of the test process that must not leak into the sandbox.
 const SCRUBBED: [&str; 6] = [
     "TMUX",
@@ -199,13 +203,31 @@ impl Sandbox {
         cmd
     }
 
-    /// Runs `mono ARGS` to completion.
+    /// Runs `mono ARGS` to completion. A command that hangs fails the test
+    /// (after [`COMMAND_DEADLINE`]) instead of hanging the whole run, so the
+    /// sandbox still cleans up.
+    #[track_caller]
     pub fn mono<I, S>(&self, args: I) -> Run
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Run::from(self.mono_cmd().args(args).output().expect("run mono"))
+        let mut cmd = self.mono_cmd();
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let what = format!("{cmd:?}");
+        let child = cmd.spawn().expect("run mono");
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(COMMAND_DEADLINE) {
+            Ok(out) => Run::from(out.expect("wait for mono")),
+            Err(_) => {
+                kill(pid as i32, 9);
+                panic!("{what} did not finish within {COMMAND_DEADLINE:?}");
+            }
+        }
     }
 
     /// A `tmux` command against the sandbox's server.
