@@ -1,7 +1,9 @@
 //! monod, the mono daemon.
 //!
 //! It owns everything with state: the SQLite database, tmux sessions, user
-//! scripts and the operations log, and serves the JSON-RPC API of
+//! scripts, docker-mode projects (compose files planned by [`compose`],
+//! applied by [`docker`]), the event log ([`events`]) and the operations log,
+//! and serves the JSON-RPC API of
 //! [`mono_proto`] on `$MONO_HOME/monod.sock`. The binary is a thin `main`
 //! around [`daemon::run`].
 

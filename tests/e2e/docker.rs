@@ -392,7 +392,6 @@ fn destroy_honours_stop_signal_and_grace_period() {
 
 #[test]
 fn container_state_changes_are_events() {
-    use std::io::BufRead;
     let Some(_engine) = require_docker() else { return };
     let sb = Sandbox::new();
     let ws = sb.docker_workspace("watched");
@@ -404,37 +403,16 @@ fn container_state_changes_are_events() {
     );
     sb.mono(["init", ws.to_str().unwrap()]).ok();
     let env = format!("{}-watched", sb.id);
-    let mut follower = sb
-        .mono_cmd()
-        .args(["events", "--since", "0", "--json", "--kind", "container.state", "--env", &env])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = follower.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen: Vec<serde_json::Value> = Vec::new();
-    let mut collect = |until: &dyn Fn(&[serde_json::Value]) -> bool| {
-        wait_until(WAIT, "container events", || {
-            while let Ok(line) = rx.try_recv() {
-                seen.push(serde_json::from_str(&line).unwrap());
-            }
-            until(&seen)
-        });
-    };
+    let mut follower = sb.follow_events(&["--since", "0", "--kind", "container.state", "--env", &env]);
     let has = |v: &[serde_json::Value], action: &str| v.iter().any(|e| e["data"]["action"] == action);
-    collect(&|v| has(v, "start") && v.iter().any(|e| e["data"]["health"] == "healthy"));
+    follower.collect_until("start and healthy", |v| {
+        has(v, "start") && v.iter().any(|e| e["data"]["health"] == "healthy")
+    });
     // A container killed by hand is reported with its exit code.
     assert!(docker(["kill", &format!("mono-{env}-worker-1")]).0);
-    collect(&|v| has(v, "die"));
-    let _ = follower.kill();
-    let _ = follower.wait();
+    follower.collect_until("die", |v| has(v, "die"));
+    let seen = std::mem::take(&mut follower.seen);
+    drop(follower);
     let die = seen.iter().find(|e| e["data"]["action"] == "die").unwrap();
     assert_eq!(die["env"], env.as_str());
     assert_eq!(die["data"]["service"], "worker");

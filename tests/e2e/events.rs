@@ -1,10 +1,6 @@
 //! The event stream: stored, replayed, resumed across restarts, followed live.
 
-use std::io::BufRead;
-use std::process::Stdio;
-use std::time::Duration;
-
-use mono_e2e::{Sandbox, wait_until};
+use mono_e2e::Sandbox;
 
 /// `(seq, env, kind)` of the events `mono events ARGS --json` prints.
 fn events(sb: &Sandbox, args: &[&str]) -> Vec<(u64, String, String)> {
@@ -64,32 +60,15 @@ fn a_live_follower_sees_every_event_in_order() {
     sb.mono(["init", first.to_str().unwrap()]).ok();
     // Follow from the start while more happens: replay and live must join
     // with no gap and no duplicate.
-    let mut follower =
-        sb.mono_cmd().args(["events", "--since", "0", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
-    let stdout = follower.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let mut follower = sb.follow_events(&["--since", "0"]);
     for i in 0..4 {
         let ws = sb.workspace(&format!("live/ws{i}"));
         sb.mono(["init", ws.to_str().unwrap()]).ok();
         sb.mono(["run", ws.to_str().unwrap()]).fails_with("no run script");
     }
     sb.mono(["destroy", first.to_str().unwrap()]).ok();
-    let mut seen = Vec::new();
-    wait_until(Duration::from_secs(10), "11 events", || {
-        while let Ok(line) = rx.try_recv() {
-            seen.push(parse(&line));
-        }
-        seen.len() >= 11
-    });
-    let _ = follower.kill();
-    let _ = follower.wait();
+    follower.collect_until("11 events", |seen| seen.len() >= 11);
+    let seen: Vec<(u64, String, String)> = follower.seen.iter().map(|v| parse(&v.to_string())).collect();
     assert_eq!(seen.iter().map(|e| e.0).collect::<Vec<_>>(), (1..=11).collect::<Vec<u64>>());
     assert_eq!(seen[10], (11, "live-first".to_string(), "env.destroyed".to_string()));
 }

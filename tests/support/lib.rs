@@ -87,6 +87,35 @@ impl Gate {
     }
 }
 
+/// A running `mono events --json ...`, collecting the events it prints;
+/// killed when dropped.
+pub struct EventFollower {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every event received so far, in order.
+    pub seen: Vec<serde_json::Value>,
+}
+
+impl EventFollower {
+    /// Collects events until `done` holds for all seen so far.
+    #[track_caller]
+    pub fn collect_until(&mut self, what: &str, done: impl Fn(&[serde_json::Value]) -> bool) {
+        wait_until(Duration::from_secs(60), what, || {
+            while let Ok(line) = self.lines.try_recv() {
+                self.seen.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")));
+            }
+            done(&self.seen)
+        });
+    }
+}
+
+impl Drop for EventFollower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A finished command, with its output decoded.
 #[derive(Debug)]
 pub struct Run {
@@ -183,6 +212,28 @@ impl Sandbox {
     /// Writes a compose file into a workspace.
     pub fn compose(&self, ws: &Path, text: &str) {
         std::fs::write(ws.join("compose.yaml"), text).unwrap();
+    }
+
+    /// Starts `mono events --json ARGS` (following live events).
+    pub fn follow_events(&self, args: &[&str]) -> EventFollower {
+        use std::io::BufRead;
+        let mut child = self
+            .mono_cmd()
+            .args(["events", "--json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("mono events");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        EventFollower { child, lines, seen: Vec::new() }
     }
 
     /// A gate for a held init script (see [`Gate`]).

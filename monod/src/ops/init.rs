@@ -160,29 +160,13 @@ impl Ops {
             source: e.source,
         })?;
 
-        for (kind, script) in [("init", &config.scripts.init), ("setup", &config.scripts.setup)] {
-            if kind == "setup"
-                && let Some((plan, _)) = &planned
-            {
-                created.docker_project = Some(plan.project.clone());
-                docker_mode::up(&row.name, plan, progress, &self.shutdown).await?;
-            }
-            let Some(script) = script else { continue };
-            match self.run_script(&row.name, kind, script, ws, &env, progress).await? {
-                o if o.success() => {}
-                Outcome::Cancelled => {
-                    return Err(OpError::Cancelled { env: row.name.clone(), op: "init" });
-                }
-                outcome => {
-                    return Err(OpError::ScriptFailed {
-                        env: row.name.clone(),
-                        script: kind,
-                        outcome,
-                        file: config_file(config),
-                    });
-                }
-            }
+        self.required_script(row, "init", config.scripts.init.as_deref(), ws, &env, config, progress).await?;
+        if let Some((plan, _)) = &planned {
+            created.docker_project = Some(plan.project.clone());
+            docker_mode::up(&row.name, plan, progress, &self.shutdown).await?;
         }
+        self.required_script(row, "setup", config.scripts.setup.as_deref(), ws, &env, config, progress)
+            .await?;
 
         let session = mono_proto::paths::session_name(&row.name);
         let shell = login_shell(caller);
@@ -199,6 +183,31 @@ impl Ops {
         }
         progress.step(format!("created tmux session {session}"));
         Ok(())
+    }
+
+    /// Runs an init-time script, if set; anything but exit 0 fails init.
+    #[allow(clippy::too_many_arguments)]
+    async fn required_script(
+        &self,
+        row: &EnvRow,
+        kind: &'static str,
+        script: Option<&str>,
+        ws: &Path,
+        env: &[(String, String)],
+        config: &MonoConfig,
+        progress: &Progress,
+    ) -> Result<(), OpError> {
+        let Some(script) = script else { return Ok(()) };
+        match self.run_script(&row.name, kind, script, ws, env, progress).await? {
+            o if o.success() => Ok(()),
+            Outcome::Cancelled => Err(OpError::Cancelled { env: row.name.clone(), op: "init" }),
+            outcome => Err(OpError::ScriptFailed {
+                env: row.name.clone(),
+                script: kind,
+                outcome,
+                file: config_file(config),
+            }),
+        }
     }
 
     /// Undoes what a failed init created, newest first. Failures here are
