@@ -11,6 +11,13 @@
 //! compose:                   # docker mode (a compose file in the workspace)
 //!   profiles: [debug]        # besides the default profile
 //!   host_ip: 127.0.0.1       # where published ports bind
+//! logs:                      # the session's rolling log
+//!   max_size: 10MiB          # per file
+//!   keep: 3                  # rotated files kept besides the current one
+//! activity:
+//!   idle_after: 5s           # quiet time before the env counts as idle
+//! run:
+//!   stop_grace: 5s           # interrupt, then kill after this long
 //! ```
 //!
 //! Unknown keys are errors, not ignored: a typo such as `scirpts` would
@@ -19,6 +26,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
@@ -105,6 +113,70 @@ impl Default for ComposeSettings {
     }
 }
 
+/// Limits of the environment's rolling log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A file is rotated once it reaches this size.
+    #[serde(default = "default_log_size", deserialize_with = "crate::units::size")]
+    pub max_size: u64,
+    /// Rotated files kept besides the current one.
+    #[serde(default = "default_log_keep")]
+    pub keep: u32,
+}
+
+fn default_log_size() -> u64 {
+    crate::capture::Limits::default().max_bytes
+}
+
+fn default_log_keep() -> u32 {
+    crate::capture::Limits::default().keep
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { max_size: default_log_size(), keep: default_log_keep() }
+    }
+}
+
+/// When the environment counts as idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivitySettings {
+    /// Quiet time after the last output before the environment is idle.
+    #[serde(default = "default_idle_after", deserialize_with = "crate::units::duration")]
+    pub idle_after: Duration,
+}
+
+fn default_idle_after() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Default for ActivitySettings {
+    fn default() -> Self {
+        ActivitySettings { idle_after: default_idle_after() }
+    }
+}
+
+/// How `mono run` stops the run script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    /// Time between the interrupt and the kill.
+    #[serde(default = "default_stop_grace", deserialize_with = "crate::units::duration")]
+    pub stop_grace: Duration,
+}
+
+fn default_stop_grace() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings { stop_grace: default_stop_grace() }
+    }
+}
+
 /// A workspace's settings; the default when there is no `mono.yml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MonoConfig {
@@ -116,9 +188,15 @@ pub struct MonoConfig {
     pub scripts: Scripts,
     /// `compose:`.
     pub compose: ComposeSettings,
+    /// `logs:`.
+    pub logs: LogSettings,
+    /// `activity:`.
+    pub activity: ActivitySettings,
+    /// `run:`.
+    pub run: RunSettings,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
@@ -127,6 +205,12 @@ struct RawConfig {
     scripts: Scripts,
     #[serde(default)]
     compose: ComposeSettings,
+    #[serde(default)]
+    logs: LogSettings,
+    #[serde(default)]
+    activity: ActivitySettings,
+    #[serde(default)]
+    run: RunSettings,
 }
 
 impl MonoConfig {
@@ -148,11 +232,7 @@ impl MonoConfig {
     pub fn parse(path: &Path, text: &str) -> Result<MonoConfig, ConfigError> {
         // An empty file (or one with only comments) is an empty config.
         let raw: Option<RawConfig> = serde_yaml::from_str(text).map_err(|e| invalid(path, &e))?;
-        let raw = raw.unwrap_or(RawConfig {
-            env: OrderedEnv::default(),
-            scripts: Scripts::default(),
-            compose: ComposeSettings::default(),
-        });
+        let raw = raw.unwrap_or_default();
         if let Some((key, _)) = raw.env.0.iter().find(|(k, _)| RESERVED.contains(&k.as_str())) {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -174,6 +254,9 @@ impl MonoConfig {
             env: raw.env.0,
             scripts: raw.scripts,
             compose: raw.compose,
+            logs: raw.logs,
+            activity: raw.activity,
+            run: raw.run,
         })
     }
 }
@@ -288,6 +371,20 @@ mod tests {
         assert_eq!(c.scripts.init.as_deref(), Some("npm ci"));
         assert_eq!(c.scripts.setup, None);
         assert_eq!(c.scripts.destroy, None);
+    }
+
+    #[test]
+    fn limits_with_units() {
+        let c = parse(
+            "logs:\n  max_size: 1MiB\n  keep: 0\nactivity:\n  idle_after: 250ms\nrun:\n  stop_grace: 2s\n",
+        )
+        .unwrap();
+        assert_eq!(c.logs, LogSettings { max_size: 1 << 20, keep: 0 });
+        assert_eq!(c.activity.idle_after, Duration::from_millis(250));
+        assert_eq!(c.run.stop_grace, Duration::from_secs(2));
+        let e = parse("logs:\n  max_size: lots\n").unwrap_err().to_string();
+        assert!(e.starts_with("/w/mono.yml:2:13: logs.max_size: \"lots\" is not a size"), "{e}");
+        assert_eq!(parse("").unwrap().logs, LogSettings::default());
     }
 
     #[test]

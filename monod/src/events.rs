@@ -24,7 +24,8 @@ pub const KEEP_DAYS: i64 = 30;
 /// Pruning runs once per this many events.
 const PRUNE_EVERY: u64 = 256;
 
-/// The event log and its live channel.
+/// The event log and its live channel; clones share both.
+#[derive(Clone)]
 pub struct EventBus {
     store: Store,
     live: broadcast::Sender<Event>,
@@ -36,9 +37,10 @@ impl EventBus {
         EventBus { store, live: broadcast::channel(LIVE_BUFFER).0 }
     }
 
-    /// Records and broadcasts an event. Failing to record it is logged, never
-    /// returned: an event log problem must not fail the operation it reports.
-    pub async fn emit(&self, env: Option<&str>, kind: &str, data: serde_json::Value) {
+    /// Records and broadcasts an event, returning its seq. Failing to record
+    /// it is logged, never returned: an event log problem must not fail the
+    /// operation it reports.
+    pub async fn emit(&self, env: Option<&str>, kind: &str, data: serde_json::Value) -> Option<u64> {
         let live = self.live.clone();
         let (env, kind) = (env.map(str::to_string), kind.to_string());
         let result = self
@@ -62,12 +64,10 @@ impl EventBus {
                     .map_err(sql(path))?;
                 }
                 let _ = live.send(Event { seq, time, env, kind, data });
-                Ok(())
+                Ok(seq)
             })
             .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "cannot record an event");
-        }
+        result.map_err(|e| tracing::warn!(error = %e, "cannot record an event")).ok()
     }
 
     /// Stored events after `since` (none when `since` is absent) and the live

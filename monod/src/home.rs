@@ -46,6 +46,17 @@ impl Home {
         self.root.join(paths::DATA_DIR)
     }
 
+    /// The parent of all environments' log directories.
+    pub fn logs_root(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// One environment's log directory: its session's rolling output and
+    /// the run window's bookkeeping.
+    pub fn log_dir(&self, env: &str) -> PathBuf {
+        self.logs_root().join(env)
+    }
+
     /// One environment's data directory.
     pub fn data_dir(&self, env: &str) -> PathBuf {
         self.data_root().join(env)

@@ -8,6 +8,7 @@
 //! around [`daemon::run`].
 
 pub mod busy;
+pub mod capture;
 pub mod compose;
 pub mod config;
 pub mod daemon;
@@ -16,6 +17,7 @@ pub mod docker_probe;
 pub mod events;
 pub mod home;
 pub mod interpolate;
+pub mod monitor;
 pub mod monolog;
 pub mod names;
 pub mod ops;
@@ -25,5 +27,6 @@ pub mod rpc;
 pub mod script;
 pub mod state;
 pub mod tmux;
+pub mod units;
 pub mod vars;
 pub mod workspace;

@@ -18,10 +18,38 @@ struct Args {
     /// Detach from the caller's session (used when a client starts monod).
     #[arg(long)]
     background: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Copies a tmux pane's output (stdin) to an environment's rolling log;
+    /// started by tmux's pipe-pane, not by hand.
+    #[command(hide = true)]
+    Capture {
+        /// The environment's log directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Rotate a file once it reaches this many bytes.
+        #[arg(long)]
+        max_bytes: u64,
+        /// Rotated files kept.
+        #[arg(long)]
+        keep: u32,
+        /// Mark the end of the run window's output.
+        #[arg(long)]
+        done: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Capture { dir, max_bytes, keep, done }) = args.command {
+        let limits = monod::capture::Limits { max_bytes, keep };
+        return monod::capture::run(&dir, limits, done, std::io::stdin().lock())
+            .with_context(|| format!("monod capture into {}", dir.display()));
+    }
     if args.background {
         // Leaves the caller's session and process group, so the terminal's
         // signals and hang-up do not reach the daemon.

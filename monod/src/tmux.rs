@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::Stdio;
 
 use tmux_interface::{
-    HasSession, KillSession, ListSessions, NewSession, SendKeys, Tmux as TmuxCmd, TmuxCommand,
+    HasSession, KillSession, ListSessions, NewSession, PipePane, SendKeys, SetHook, SetOption,
+    Tmux as TmuxCmd, TmuxCommand,
 };
 
 use mono_proto::Component;
@@ -47,7 +48,22 @@ pub async fn probe() -> Component {
     }
 }
 
-/// Creates a detached session running `shell -i` in `cwd` with `env`.
+/// The window `mono run` runs the run script in.
+pub const RUN_WINDOW: &str = "mono-run";
+
+/// The session option holding the shell command that captures a pane.
+const CAPTURE_OPTION: &str = "@mono-capture";
+
+/// Pipes a new pane's output into the capture command; the run window's
+/// capture also marks the end of its output. Option values are not expanded
+/// again, so nothing in the command (paths included) is read as a format.
+const CAPTURE_PANE: &str = "pipe-pane -O \"#{@mono-capture}#{?#{==:#{window_name},mono-run}, --done,}\"";
+
+/// Creates a detached session running `shell -i` in `cwd` with `env`, every
+/// pane of it (now and later) piped into `capture`, a shell command. The
+/// session, its capture and its hooks are made by one tmux client, before
+/// tmux reads any output, so nothing the shell prints is missed.
+///
 /// Variables past [`ENV_ARG_BUDGET`] are left out, largest first, except
 /// `PATH`, `MONO_*` and those `keep` names; their names are returned.
 pub async fn new_session(
@@ -56,6 +72,7 @@ pub async fn new_session(
     env: &[(String, String)],
     keep: &(dyn Fn(&str) -> bool + Sync),
     shell: &str,
+    capture: &str,
 ) -> Result<Vec<String>, TmuxError> {
     let (kept, left_out) = fit_env(env, keep);
     // No `-c`: tmux expands formats in a start directory, and `#(...)` in a
@@ -70,8 +87,72 @@ pub async fn new_session(
     // Two arguments: tmux runs them directly (no `sh -c`), as an interactive,
     // non-login shell, so a profile cannot reset the PATH we pass.
     cmd.push_param(shell.to_string()).push_param("-i");
-    run_in("new-session", TmuxCmd::with_command(cmd), Some(cwd)).await?;
+    let session = format!("={name}:");
+    let option = SetOption::new().target_pane(session.as_str()).option(CAPTURE_OPTION).value(capture).build();
+    let hook = |h| SetHook::new().target_session(session.as_str()).hook_name(h).command(CAPTURE_PANE).build();
+    let first =
+        PipePane::new().stdin().target_pane(session.as_str()).shell_command("#{@mono-capture}").build();
+    let tmux = TmuxCmd::with_command(cmd)
+        .add_command(option)
+        .add_command(hook("after-new-window"))
+        .add_command(hook("after-split-window"))
+        .add_command(first);
+    run_in("new-session", tmux, Some(cwd)).await?;
     Ok(left_out)
+}
+
+/// A run started in its window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPane {
+    /// tmux's pane id (`%12`).
+    pub pane: String,
+    /// The pane's process: leader of the run's process group.
+    pub pid: i32,
+}
+
+/// Opens the run window in the background and runs `script` there through
+/// `sh -c`; when it ends, its exit status is written to `exit_file` and the
+/// window closes. The script and the file name travel as environment
+/// variables, never through tmux's command or format parsers. The window
+/// starts in `cwd` (tmux takes a detached client's directory).
+pub async fn new_run_window(
+    session: &str,
+    cwd: &Path,
+    script: &str,
+    exit_file: &Path,
+) -> Result<RunPane, TmuxError> {
+    // Traps, not ignores: ignored signals would stay ignored in the script.
+    // The outer shell survives the interrupt that ends the script and still
+    // records how it ended (128 + signal for a signal).
+    const WRAPPER: &str = "trap : INT TERM HUP; s=$MONO_RUN_SCRIPT; e=$MONO_RUN_EXIT; \
+        unset MONO_RUN_SCRIPT MONO_RUN_EXIT; sh -c \"$s\"; code=$?; \
+        printf '%s\\n' \"$code\" > \"$e.tmp\" && mv -f \"$e.tmp\" \"$e\"";
+    let target = format!("={session}:");
+    let script_var = format!("MONO_RUN_SCRIPT={script}");
+    let exit_var = format!("MONO_RUN_EXIT={}", exit_file.display());
+    // Built by hand: the builder keeps only one `-e`.
+    let mut cmd = TmuxCommand::new_full("new-window");
+    cmd.push_flag("-d").push_flag("-P").push_option("-F", "#{pane_id} #{pane_pid}");
+    cmd.push_option("-t", target).push_option("-n", RUN_WINDOW);
+    cmd.push_option("-e", script_var).push_option("-e", exit_var);
+    cmd.push_param("/bin/sh").push_param("-c").push_param(WRAPPER);
+    let out = run_in("new-window", TmuxCmd::with_command(cmd), Some(cwd)).await?;
+    let mut parts = out.split_whitespace();
+    match (parts.next(), parts.next().and_then(|p| p.parse().ok())) {
+        (Some(pane), Some(pid)) => Ok(RunPane { pane: pane.to_string(), pid }),
+        _ => Err(TmuxError::Failed { command: "new-window", stderr: format!("unexpected reply {out:?}") }),
+    }
+}
+
+/// Whether a pane of this id exists.
+pub async fn pane_alive(pane: &str) -> Result<bool, TmuxError> {
+    let mut list = TmuxCommand::new_full("list-panes");
+    list.push_flag("-a").push_option("-F", "#{pane_id}");
+    match run("list-panes", TmuxCmd::with_command(list)).await {
+        Ok(out) => Ok(out.lines().any(|l| l == pane)),
+        Err(TmuxError::Failed { stderr, .. }) if is_absent(&stderr) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether a session of exactly this name exists.

@@ -76,6 +76,22 @@ pub trait MonoApi {
         follow: Option<bool>,
     ) -> jsonrpsee::core::SubscriptionResult;
 
+    /// Stops the run in progress: interrupt, then kill after the grace period
+    /// set in mono.yml (`run.stop_grace`).
+    #[method(name = "env.stop", param_kind = map)]
+    async fn env_stop(&self, path: String) -> jsonrpsee::core::RpcResult<Stopped>;
+
+    /// The environment's session output: the last `lines` lines (all that is
+    /// kept when absent), then, with `follow` (default true), new output as
+    /// it is printed and the exits of runs, in order.
+    #[subscription(name = "logs.follow" => "logs.output", unsubscribe = "logs.unfollow", item = LogItem, param_kind = map)]
+    async fn logs_follow(
+        &self,
+        path: String,
+        lines: Option<u64>,
+        follow: Option<bool>,
+    ) -> jsonrpsee::core::SubscriptionResult;
+
     /// Live output of the operation started with the same `op` id.
     #[subscription(name = "ops.watch" => "ops.output", unsubscribe = "ops.unwatch", item = OpOutput, param_kind = map)]
     async fn ops_watch(&self, op: String) -> jsonrpsee::core::SubscriptionResult;

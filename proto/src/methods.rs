@@ -25,13 +25,19 @@ pub const ENV_STATUS: &str = "env.status";
 pub const OPS_WATCH: &str = "ops.watch";
 /// `ops.unwatch` (unsubscribe)
 pub const OPS_UNWATCH: &str = "ops.unwatch";
+/// `env.stop`
+pub const ENV_STOP: &str = "env.stop";
+/// `logs.follow` (subscription; notifications `logs.output`)
+pub const LOGS_FOLLOW: &str = "logs.follow";
+/// `logs.unfollow` (unsubscribe)
+pub const LOGS_UNFOLLOW: &str = "logs.unfollow";
 /// `events.subscribe` (subscription; notifications `events.event`)
 pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
 /// `events.unsubscribe` (unsubscribe)
 pub const EVENTS_UNSUBSCRIBE: &str = "events.unsubscribe";
 
 /// Every method the daemon serves.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 14] = [
     DAEMON_STATUS,
     DAEMON_STOP,
     ENV_INIT,
@@ -43,6 +49,9 @@ pub const ALL: [&str; 11] = [
     OPS_UNWATCH,
     EVENTS_SUBSCRIBE,
     EVENTS_UNSUBSCRIBE,
+    ENV_STOP,
+    LOGS_FOLLOW,
+    LOGS_UNFOLLOW,
 ];
 
 /// Parameters of methods that take nothing.

@@ -85,6 +85,93 @@ pub struct EnvInfo {
     /// environments (empty when the Engine does not answer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<ContainerInfo>,
+    /// Whether the session is printing, and when it last did.
+    #[serde(default)]
+    pub activity: Activity,
+    /// The run in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
+}
+
+/// Whether an environment's session is printing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivityState {
+    /// Printed within the quiet period.
+    Active,
+    /// Quiet for at least the quiet period.
+    #[default]
+    Idle,
+}
+
+/// Activity of an environment's session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Active or idle.
+    pub state: ActivityState,
+    /// When the session last printed, RFC 3339 in UTC; absent if never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_output: Option<String>,
+}
+
+/// A run in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The run's id: the `seq` of its `run.started` event.
+    pub run: u64,
+    /// The process leading the run's process group.
+    pub pid: i32,
+    /// tmux's id of the run window's pane.
+    pub pane: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunExit {
+    /// The run's id.
+    pub run: u64,
+    /// The exit status (128 + N when ended by signal N); absent when the
+    /// run was killed before its status could be recorded.
+    pub code: Option<i32>,
+}
+
+impl RunExit {
+    /// The status a shell would report: `code`, or 137 (killed).
+    pub fn status(&self) -> i32 {
+        self.code.unwrap_or(128 + 9)
+    }
+}
+
+/// One item of a `logs.follow` subscription (`logs.output` notifications),
+/// tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LogItem {
+    /// Output of the session, in order. Bytes that are not UTF-8 are
+    /// replaced with U+FFFD; a character split between two reads is sent
+    /// whole.
+    Output {
+        /// The text, terminal escape sequences included.
+        data: String,
+    },
+    /// A run ended; everything it printed came before this item.
+    RunExited(RunExit),
+    /// The subscription ends: all stored output was sent (`follow: false`)
+    /// or the environment was destroyed.
+    End {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What `env.stop` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stopped {
+    /// Name of the environment.
+    pub name: String,
+    /// How the run ended; absent when none was running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<RunExit>,
 }
 
 /// One container of a docker-mode environment.
@@ -170,10 +257,17 @@ pub struct Destroyed {
 pub struct RunStarted {
     /// Name of the environment.
     pub name: String,
-    /// The tmux session the script was sent to.
+    /// The tmux session of the run window.
     pub session: String,
+    /// The tmux window the run runs in (`mono-run`).
+    pub window: String,
+    /// The run's id, pid and pane.
+    pub run: RunInfo,
     /// The script text.
     pub script: String,
+    /// How the previous run ended, when this one had to stop it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<RunExit>,
 }
 
 /// Something that happened, as `events.subscribe` delivers it. `seq` grows by
@@ -205,8 +299,15 @@ pub mod event_kinds {
     pub const ENV_FAILED: &str = "env.failed";
     /// An environment was destroyed (`data`: `{warnings}`).
     pub const ENV_DESTROYED: &str = "env.destroyed";
-    /// The run script was started (`data`: `{script}`).
+    /// The run script was started in the run window (`data`: `{script,
+    /// pid, pane}`); the event's `seq` is the run's id.
     pub const RUN_STARTED: &str = "run.started";
+    /// A run ended (`data`: `{run, code}`, `code` absent when it was killed
+    /// before its status could be recorded).
+    pub const RUN_EXITED: &str = "run.exited";
+    /// The session started printing or went quiet (`data`: `{state,
+    /// last_output}`, `state` `active` or `idle`); only on transitions.
+    pub const ACTIVITY: &str = "activity";
     /// A container of a docker-mode environment changed state (`data`:
     /// `{service, container, action, exit_code?, health?}`; `action` is
     /// `create`, `start`, `die`, `stop`, `kill`, `oom`, `destroy`, `restart`

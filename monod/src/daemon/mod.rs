@@ -24,7 +24,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::events::EventBus;
 use crate::home::Home;
+use crate::monitor::{Monitor, MonitorError};
 use crate::monolog::MonoLog;
 use crate::ops::Ops;
 use crate::rpc::Api;
@@ -63,6 +65,9 @@ pub enum DaemonError {
     /// The state database could not be opened.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The log directories could not be watched.
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
 }
 
 /// How to run the daemon.
@@ -92,8 +97,13 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         path: home.mono_log(),
         source,
     })?;
-    let ops = Ops::new(home.clone(), store, log);
     let stop = CancellationToken::new();
+    let events = EventBus::new(store.clone());
+    let monitor = Monitor::start(home.logs_root(), events.clone(), stop.clone())?;
+    let ops = Ops::new(home.clone(), store, log, events, monitor);
+    if let Err(e) = ops.watch_registered().await {
+        tracing::warn!(error = %e, "cannot watch the environments' logs");
+    }
     let tmux = crate::tmux::probe().await;
     if !tmux.available {
         tracing::warn!(detail = %tmux.detail, "tmux is not available; init will fail until it is installed");

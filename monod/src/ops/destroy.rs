@@ -120,6 +120,11 @@ impl Ops {
             return Err(e);
         }
 
+        match self.monitor.remove(&row.name) {
+            Ok(()) => progress.step("removed log directory"),
+            Err(e) => warn(progress, format!("cannot remove the log directory: {e}")),
+        }
+
         match std::fs::remove_dir_all(&data_dir) {
             Ok(()) => progress.step("removed data directory"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -98,6 +98,14 @@ pub enum OpError {
         /// The tmux error.
         source: TmuxError,
     },
+    /// The environment's log could not be watched.
+    #[error("{env}: {detail}")]
+    Monitor {
+        /// The environment.
+        env: String,
+        /// What failed.
+        detail: String,
+    },
     /// The environment lacks what the request needs.
     #[error("{env}: {reason}")]
     Unavailable {
@@ -171,7 +179,9 @@ impl OpError {
             OpError::Unavailable { .. } => ErrorCode::Unavailable,
             OpError::State(StateError::PathTaken { .. }) => ErrorCode::AlreadyExists,
             OpError::State(StateError::NoFreeSlot { .. }) => ErrorCode::Capacity,
-            OpError::Io { .. } | OpError::State(_) | OpError::Internal { .. } => ErrorCode::Internal,
+            OpError::Io { .. } | OpError::State(_) | OpError::Internal { .. } | OpError::Monitor { .. } => {
+                ErrorCode::Internal
+            }
             OpError::ShuttingDown => ErrorCode::ShuttingDown,
             OpError::Cancelled { .. } => ErrorCode::Cancelled,
         }

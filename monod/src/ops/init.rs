@@ -21,6 +21,7 @@ use crate::{names, tmux, workspace};
 #[derive(Default)]
 struct Created {
     data_dir: Option<PathBuf>,
+    log_dir: bool,
     session: Option<String>,
     docker_project: Option<String>,
 }
@@ -169,9 +170,15 @@ impl Ops {
             .await?;
 
         let session = mono_proto::paths::session_name(&row.name);
+        self.monitor
+            .add(&row.name, config.activity.idle_after)
+            .map_err(|e| OpError::Monitor { env: row.name.clone(), detail: e.to_string() })?;
+        created.log_dir = true;
+        let limits = crate::capture::Limits { max_bytes: config.logs.max_size, keep: config.logs.keep };
+        let capture = self.monitor.capture_command(&row.name, limits);
         let shell = login_shell(caller);
         let from_config = |k: &str| config.env.iter().any(|(c, _)| c == k);
-        let left_out = tmux::new_session(&session, ws, &env, &from_config, &shell)
+        let left_out = tmux::new_session(&session, ws, &env, &from_config, &shell, &capture)
             .await
             .map_err(|source| OpError::Tmux { env: row.name.clone(), source })?;
         created.session = Some(session.clone());
@@ -181,7 +188,10 @@ impl Ops {
                 left_out.join(", ")
             ));
         }
-        progress.step(format!("created tmux session {session}"));
+        progress.step(format!(
+            "created tmux session {session}, output kept in {}",
+            self.monitor.dir_of(&row.name).display()
+        ));
         Ok(())
     }
 
@@ -222,6 +232,11 @@ impl Ops {
             && let Err(e) = docker_mode::down(&row.name, project, progress).await
         {
             progress.step(format!("rollback: cannot remove docker project {project}: {e}"));
+        }
+        if created.log_dir
+            && let Err(e) = self.monitor.remove(&row.name)
+        {
+            progress.step(format!("rollback: cannot remove the log directory: {e}"));
         }
         if let Some(dir) = created.data_dir
             && let Err(e) = std::fs::remove_dir_all(&dir)

@@ -24,6 +24,7 @@ pub use error::OpError;
 use crate::busy::{BusyGuard, BusyPaths};
 use crate::events::EventBus;
 use crate::home::Home;
+use crate::monitor::Monitor;
 use crate::monolog::MonoLog;
 use crate::progress::{Progress, Watchers};
 use crate::script::{self, Outcome};
@@ -39,14 +40,16 @@ pub struct Ops {
     tasks: TaskTracker,
     shutdown: CancellationToken,
     events: EventBus,
+    monitor: Arc<Monitor>,
 }
 
 impl Ops {
-    /// Operations over the given home, state and log.
-    pub fn new(home: Home, store: Store, log: MonoLog) -> Arc<Ops> {
+    /// Operations over the given home, state, log, events and monitor.
+    pub fn new(home: Home, store: Store, log: MonoLog, events: EventBus, monitor: Arc<Monitor>) -> Arc<Ops> {
         Arc::new(Ops {
             home,
-            events: EventBus::new(store.clone()),
+            events,
+            monitor,
             store,
             log: Arc::new(log),
             watchers: Watchers::default(),
@@ -64,6 +67,26 @@ impl Ops {
     /// The event log.
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// Environments' logs, activity and runs.
+    pub fn monitor(&self) -> &Arc<Monitor> {
+        &self.monitor
+    }
+
+    /// Starts watching every registered environment's log; at start-up.
+    pub async fn watch_registered(&self) -> Result<(), OpError> {
+        for row in self.store.all().await? {
+            // The workspace may be gone or its mono.yml broken; defaults then.
+            let idle_after = crate::config::MonoConfig::load(Path::new(&row.path)).map_or_else(
+                |_| crate::config::ActivitySettings::default().idle_after,
+                |c| c.activity.idle_after,
+            );
+            if let Err(e) = self.monitor.add(&row.name, idle_after) {
+                tracing::warn!(env = %row.name, error = %e, "cannot watch the environment's log");
+            }
+        }
+        Ok(())
     }
 
     /// Watchers of operation progress (`ops.watch`).

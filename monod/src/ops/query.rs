@@ -64,6 +64,7 @@ impl Ops {
             Phase::Ready if sessions.contains(&session) => EnvStatus::Running,
             Phase::Ready => EnvStatus::Stopped,
         };
+        let log = self.monitor.get(&row.name);
         EnvInfo {
             id: row.id,
             name: row.name.clone(),
@@ -78,6 +79,8 @@ impl Ops {
             created_at: row.created_at.clone(),
             docker_project: row.docker_project.clone(),
             containers: Vec::new(),
+            activity: log.as_ref().map(|l| l.activity()).unwrap_or_default(),
+            run: log.and_then(|l| l.run()),
         }
     }
 }

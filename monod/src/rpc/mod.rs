@@ -8,12 +8,17 @@ use std::time::Instant;
 use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use mono_proto::api::MonoApiServer;
-use mono_proto::{CallerEnv, Component, DaemonStatus, Destroyed, EnvInfo, Event, RunStarted};
+use mono_proto::{
+    CallerEnv, Component, DaemonStatus, Destroyed, EnvInfo, Event, LogItem, RunStarted, Stopped,
+};
 use tokio_util::sync::CancellationToken;
 
 pub use error::rpc_error;
 
 use crate::ops::Ops;
+
+/// Log items a follower may have in flight to its connection.
+const FOLLOW_BUFFER: usize = 16;
 
 /// The server half of the API.
 pub struct Api {
@@ -69,6 +74,43 @@ impl MonoApiServer for Api {
 
     async fn env_run(&self, path: String, env: Option<CallerEnv>) -> RpcResult<RunStarted> {
         Ok(self.ops.run(path, env.unwrap_or_default()).await?)
+    }
+
+    async fn env_stop(&self, path: String) -> RpcResult<Stopped> {
+        Ok(self.ops.stop(path).await?)
+    }
+
+    async fn logs_follow(
+        &self,
+        pending: PendingSubscriptionSink,
+        path: String,
+        lines: Option<u64>,
+        follow: Option<bool>,
+    ) -> SubscriptionResult {
+        let log = match self.ops.env_log_at(&path).await {
+            Ok(log) => log,
+            Err(e) => {
+                pending.reject(jsonrpsee::types::ErrorObjectOwned::from(e)).await;
+                return Ok(());
+            }
+        };
+        let sink = pending.accept().await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<LogItem>(FOLLOW_BUFFER);
+        let follower = tokio::spawn(crate::monitor::follow(log, lines, follow.unwrap_or(true), tx));
+        loop {
+            tokio::select! {
+                item = rx.recv() => {
+                    let Some(item) = item else { break };
+                    let msg: SubscriptionMessage = serde_json::value::to_raw_value(&item)?.into();
+                    if sink.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+                _ = sink.closed() => break,
+            }
+        }
+        follower.abort();
+        Ok(())
     }
 
     async fn env_list(&self) -> RpcResult<Vec<EnvInfo>> {
@@ -185,7 +227,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _thread) = Store::open(&dir.path().join("s.db")).unwrap();
         let log = MonoLog::open(&dir.path().join("mono.log")).unwrap();
-        let ops = Ops::new(Home::new(dir.path().to_path_buf()), store, log);
+        let events = crate::events::EventBus::new(store.clone());
+        let monitor =
+            crate::monitor::Monitor::start(dir.path().join("logs"), events.clone(), CancellationToken::new())
+                .unwrap();
+        let ops = Ops::new(Home::new(dir.path().to_path_buf()), store, log, events, monitor);
         let tmux = Component { available: false, detail: String::new() };
         let module = Api::new(ops, tmux, CancellationToken::new(), 1).into_rpc();
         let registered: BTreeSet<&str> = module.method_names().collect();
