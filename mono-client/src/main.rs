@@ -45,11 +45,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Start the run script in the environment's tmux session.
+    /// Run the run script in the session's run window, printing its output
+    /// until it exits (its exit status is mono's); Ctrl-C, SIGTERM or SIGHUP
+    /// stop it. A run already going is stopped first.
     Run {
         /// The workspace folder.
         path: Option<PathBuf>,
+        /// Start it and return at once.
+        #[arg(long, short)]
+        detach: bool,
+        /// JSON: the start (with --detach) or one output item per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the run in progress (interrupt, then kill after the grace period).
+    Stop {
+        /// The workspace folder.
+        path: Option<PathBuf>,
         /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the session's output kept in the rolling log.
+    Logs {
+        /// The workspace folder.
+        path: Option<PathBuf>,
+        /// Keep printing new output as it comes.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only the last LINES lines.
+        #[arg(long, short = 'n', value_name = "LINES")]
+        lines: Option<u64>,
+        /// One JSON object per output chunk or run exit.
         #[arg(long)]
         json: bool,
     },
@@ -115,7 +142,7 @@ enum DaemonAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("mono: error: {msg}");
@@ -124,12 +151,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(command: Command) -> anyhow::Result<()> {
+/// Runs the command; its exit status on success (0 but for `mono run`).
+fn dispatch(command: Command) -> anyhow::Result<u8> {
     use commands::*;
-    match command {
+    let done = |r: anyhow::Result<()>| r.map(|()| 0);
+    done(match command {
+        Command::Run { path, detach, json } => return run::run(path.as_deref(), detach, json),
         Command::Init { path, json } => init::run(path.as_deref(), json),
         Command::Destroy { path, json } => destroy::run(path.as_deref(), json),
-        Command::Run { path, json } => run::run(path.as_deref(), json),
+        Command::Stop { path, json } => stop::run(path.as_deref(), json),
+        Command::Logs { path, follow, lines, json } => logs::run(path.as_deref(), lines, follow, json),
         Command::Status { path, json } => status::run(path.as_deref(), json),
         Command::Attach { path } => attach::run(path.as_deref()),
         Command::List { json } => list::run(json),
@@ -141,5 +172,5 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             DaemonAction::Stop => daemon::stop(),
             DaemonAction::Status { json } => daemon::status(json),
         },
-    }
+    })
 }

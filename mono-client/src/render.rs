@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use mono_proto::{EnvInfo, OpOutput, OpStream};
+use mono_proto::{Activity, ActivityState, EnvInfo, OpOutput, OpStream};
 
 /// Prints one line of operation progress. mono's own steps go to stderr;
 /// script output keeps its stream, except with `--json`, where stdout is
@@ -50,13 +50,42 @@ fn services(e: &EnvInfo) -> String {
     text
 }
 
+/// `active`, `idle 3m` (quiet for 3 minutes) or `-` (never printed).
+pub fn activity(a: &Activity) -> String {
+    match (a.state, a.quiet_ms) {
+        (ActivityState::Active, _) => "active".to_string(),
+        (ActivityState::Idle, Some(ms)) => format!("idle {}", age(ms)),
+        (ActivityState::Idle, None) => "-".to_string(),
+    }
+}
+
+/// `12s`, `3m`, `5h`, `2d`.
+fn age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
 /// The `mono list` table.
 pub fn table(envs: &[EnvInfo]) {
-    let rows: Vec<[String; 5]> = envs
+    let rows: Vec<[String; 6]> = envs
         .iter()
-        .map(|e| [e.name.clone(), e.id.to_string(), tilde(&e.path), e.status.to_string(), services(e)])
+        .map(|e| {
+            [
+                e.name.clone(),
+                e.id.to_string(),
+                tilde(&e.path),
+                e.status.to_string(),
+                activity(&e.activity),
+                services(e),
+            ]
+        })
         .collect();
-    let header = ["NAME", "ID", "PATH", "STATUS", "SERVICES"].map(str::to_string);
+    let header = ["NAME", "ID", "PATH", "STATUS", "ACTIVITY", "SERVICES"].map(str::to_string);
     let mut widths = header.clone().map(|h| h.len());
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -67,16 +96,18 @@ pub fn table(envs: &[EnvInfo]) {
     for r in std::iter::once(&header).chain(&rows) {
         let _ = writeln!(
             out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:<w4$}  {}",
             r[0],
             r[1],
             r[2],
             r[3],
             r[4],
+            r[5],
             w0 = widths[0],
             w1 = widths[1],
             w2 = widths[2],
-            w3 = widths[3]
+            w3 = widths[3],
+            w4 = widths[4]
         );
     }
 }
@@ -94,6 +125,11 @@ pub fn status(e: &EnvInfo) {
     let _ = writeln!(out, "data dir:  {}", e.data_dir);
     let _ = writeln!(out, "ports:     {}-{}", e.port_base, u32::from(e.port_base) + 99);
     let _ = writeln!(out, "created:   {}", e.created_at);
+    let last = e.activity.last_output.as_deref().map(|t| format!(" (last output {t})")).unwrap_or_default();
+    let _ = writeln!(out, "activity:  {}{last}", activity(&e.activity));
+    if let Some(run) = &e.run {
+        let _ = writeln!(out, "run:       {} (pid {}, pane {})", run.run, run.pid, run.pane);
+    }
     if let Some(project) = &e.docker_project {
         let _ = writeln!(out, "project:   {project}");
         for c in &e.containers {

@@ -110,8 +110,12 @@ impl Log {
     /// Rotates unless another capture already did, then reopens the current
     /// file.
     fn rotate(&mut self) -> io::Result<()> {
-        let lock =
-            OpenOptions::new().create(true).write(true).mode(0o600).open(self.dir.join(ROTATE_LOCK))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.dir.join(ROTATE_LOCK))?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)?;
         let ours = self.file.metadata()?.ino();
         let still_current = match std::fs::metadata(&self.current) {

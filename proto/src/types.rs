@@ -112,6 +112,9 @@ pub struct Activity {
     /// When the session last printed, RFC 3339 in UTC; absent if never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_output: Option<String>,
+    /// Milliseconds since then, as of the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_ms: Option<u64>,
 }
 
 /// A run in progress.

@@ -6,8 +6,10 @@ pub mod destroy;
 pub mod events;
 pub mod init;
 pub mod list;
+pub mod logs;
 pub mod run;
 pub mod status;
+pub mod stop;
 pub mod watch;
 
 use std::future::Future;

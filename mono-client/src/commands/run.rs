@@ -1,24 +1,118 @@
-//! `mono run [PATH]`.
+//! `mono run [PATH] [--detach]`: the run script in the run window.
+//!
+//! In the foreground the client follows the environment's log from before
+//! the run starts, prints the run's output and exits with the run's status.
+//! SIGINT, SIGTERM or SIGHUP ask monod to stop the run (interrupt, then kill
+//! after the grace period) and the client still waits for the run's exit,
+//! so Conductor's Run and Stop buttons map onto a plain process.
 
+use std::io::Write;
 use std::path::Path;
 
-use mono_proto::RunStarted;
+use anyhow::bail;
+use mono_proto::api::MonoApiClient;
 use mono_proto::methods::{ENV_RUN, PathEnvParams};
+use mono_proto::{LogItem, RunExit, RunStarted};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::connect::Endpoint;
+use crate::error::from_rpc;
 use crate::render;
 use crate::workspace::{Existence, resolve};
 
-/// Sends the run script to the environment's tmux session.
-pub fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
+/// Starts the run; in the foreground, returns its exit status.
+pub fn run(path: Option<&Path>, detach: bool, json: bool) -> anyhow::Result<u8> {
     let path = resolve(path, Existence::Optional)?;
     let ep = Endpoint::from_env()?;
     ep.ensure()?;
-    let started: RunStarted = ep.call(ENV_RUN, PathEnvParams { path, env: super::caller_env() })?;
-    if json {
-        render::json(&started);
-    } else {
-        println!("{}: started `{}` in tmux session {}", started.name, started.script, started.session);
+    if detach {
+        let started: RunStarted = ep.call(ENV_RUN, PathEnvParams { path, env: super::caller_env() })?;
+        if json {
+            render::json(&started);
+        } else {
+            announce(&started);
+            println!("follow its output with `mono logs -f`, stop it with `mono stop`");
+        }
+        return Ok(0);
     }
-    Ok(())
+    super::block_on(foreground(&ep, path, json))
+}
+
+async fn foreground(ep: &Endpoint, path: String, json: bool) -> anyhow::Result<u8> {
+    let client = ep.websocket().await?;
+    // Subscribed first, so not a byte of the run is missed.
+    let mut logs = client.logs_follow(path.clone(), Some(0), Some(true)).await.map_err(from_rpc)?;
+    let (mut int, mut term, mut hup) =
+        (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?, signal(SignalKind::hangup())?);
+    let start = client.env_run(path.clone(), Some(super::caller_env()));
+    tokio::pin!(start);
+    let mut started: Option<RunStarted> = None;
+    let mut ended: Vec<RunExit> = Vec::new();
+    let mut stop_wanted = false;
+    let mut stop = None;
+    loop {
+        if let Some(s) = &started {
+            if let Some(exit) = ended.iter().find(|e| e.run == s.run.run) {
+                return Ok(exit_status(exit));
+            }
+            if stop_wanted && stop.is_none() {
+                stop = Some(Box::pin(client.env_stop(path.clone())));
+            }
+        }
+        tokio::select! {
+            result = &mut start, if started.is_none() => {
+                let s = result.map_err(from_rpc)?;
+                if !json {
+                    eprint!("[mono] ");
+                    announce_to(&mut std::io::stderr(), &s);
+                }
+                started = Some(s);
+            }
+            item = logs.next() => match item {
+                Some(Ok(item)) => match &item {
+                    LogItem::Output { data } => print(&item, data, json),
+                    LogItem::RunExited(exit) => ended.push(*exit),
+                    LogItem::End { reason } => bail!("the run's output ended: {reason}"),
+                },
+                Some(Err(e)) => bail!("unreadable output from monod: {e}"),
+                None => bail!("monod closed the connection; the run may still go on (`mono status`)"),
+            },
+            result = async { stop.as_mut().expect("guarded").await }, if stop.is_some() => {
+                // The exit itself arrives on the log stream, after the output.
+                result.map_err(from_rpc)?;
+                stop = None;
+            }
+            _ = int.recv() => stop_wanted = true,
+            _ = term.recv() => stop_wanted = true,
+            _ = hup.recv() => stop_wanted = true,
+        }
+    }
+}
+
+/// The status `mono run` exits with: the run's, within 0..=255.
+fn exit_status(exit: &RunExit) -> u8 {
+    u8::try_from(exit.status()).unwrap_or(1)
+}
+
+fn print(item: &LogItem, data: &str, json: bool) {
+    let mut out = std::io::stdout().lock();
+    // A closed terminal (SIGHUP) must not end the wait for the exit.
+    let _ = if json {
+        writeln!(out, "{}", serde_json::to_string(item).unwrap_or_default())
+    } else {
+        out.write_all(data.as_bytes())
+    };
+    let _ = out.flush();
+}
+
+fn announce(s: &RunStarted) {
+    announce_to(&mut std::io::stdout(), s);
+}
+
+fn announce_to(out: &mut impl Write, s: &RunStarted) {
+    if let Some(prev) = &s.stopped {
+        let _ = writeln!(out, "{}: stopped the previous run {} (exit {})", s.name, prev.run, prev.status());
+    }
+    let _ =
+        writeln!(out, "{}: run {} started `{}` in {}:{}", s.name, s.run.run, s.script, s.session, s.window);
 }

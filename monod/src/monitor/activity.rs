@@ -79,6 +79,7 @@ async fn emit(monitor: &Monitor, log: &EnvLog, state: &str) {
         return;
     }
     let last_output = log.activity().last_output;
+    // Without `quiet_ms`: an event is a fact of its time, not of the reader's.
     let data = serde_json::json!({"state": state, "last_output": last_output});
     monitor.events.emit(Some(&log.name), event_kinds::ACTIVITY, data).await;
 }

@@ -163,7 +163,7 @@ fn rotated_oldest_first(dir: &Path) -> Vec<PathBuf> {
             Some((n, e.path()))
         })
         .collect();
-    numbered.sort_by(|a, b| b.0.cmp(&a.0));
+    numbered.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     numbered.into_iter().map(|(_, p)| p).collect()
 }
 

@@ -122,8 +122,11 @@ impl EnvLog {
             state: if state.active { ActivityState::Active } else { ActivityState::Idle },
             last_output: state
                 .last_output
-                .map(|(_, t)| jiff::Timestamp::try_from(t).map(|t| t.to_string()))
-                .and_then(Result::ok),
+                .and_then(|(_, t)| jiff::Timestamp::try_from(t).ok())
+                .map(|t| t.to_string()),
+            quiet_ms: state
+                .last_output
+                .map(|(i, _)| u64::try_from(i.elapsed().as_millis()).unwrap_or(u64::MAX)),
         }
     }
 

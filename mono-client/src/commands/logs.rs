@@ -1,0 +1,48 @@
+//! `mono logs [PATH] [-f] [-n LINES]`: an environment's session output.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::bail;
+use mono_proto::LogItem;
+use mono_proto::api::MonoApiClient;
+
+use crate::connect::Endpoint;
+use crate::error::from_rpc;
+use crate::workspace::{Existence, resolve};
+
+/// Prints the kept output (the last `lines` lines), then new output while
+/// `follow`.
+pub fn run(path: Option<&Path>, lines: Option<u64>, follow: bool, json: bool) -> anyhow::Result<()> {
+    let path = resolve(path, Existence::Optional)?;
+    let ep = Endpoint::from_env()?;
+    ep.ensure()?;
+    super::block_on(async {
+        let client = ep.websocket().await?;
+        let mut sub = client.logs_follow(path, lines, Some(follow)).await.map_err(from_rpc)?;
+        while let Some(item) = sub.next().await {
+            let item = item.map_err(|e| anyhow::anyhow!("unreadable output from monod: {e}"))?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let _ = writeln!(out, "{}", serde_json::to_string(&item).unwrap_or_default());
+            }
+            match item {
+                LogItem::Output { data } if !json => {
+                    let _ = out.write_all(data.as_bytes());
+                }
+                LogItem::RunExited(exit) if !json => {
+                    eprintln!("[mono] run {} exited ({})", exit.run, exit.status());
+                }
+                LogItem::End { reason } => {
+                    if follow {
+                        eprintln!("[mono] {reason}");
+                    }
+                    return Ok(());
+                }
+                _ => {}
+            }
+            let _ = out.flush();
+        }
+        bail!("monod closed the connection")
+    })
+}
