@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub type CallerEnv = BTreeMap<String, String>;
 
 /// Lifecycle state of an environment as the daemon reports it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnvStatus {
@@ -44,6 +45,7 @@ impl std::fmt::Display for EnvStatus {
 }
 
 /// How an environment's services are run.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -54,6 +56,7 @@ pub enum Mode {
 }
 
 /// One environment, as `env.list`, `env.status` and `env.init` return it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvInfo {
     /// The slot, exported as `MONO_ENV_ID`; ports are `19000 + id*100 + n`.
@@ -88,6 +91,7 @@ pub struct EnvInfo {
 }
 
 /// One container of a docker-mode environment.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerInfo {
     /// The compose service.
@@ -103,6 +107,7 @@ pub struct ContainerInfo {
 
 /// What `daemon.status` reports. Its shape is stable across protocol
 /// versions (fields are only ever added).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonStatus {
     /// Release version of the daemon.
@@ -126,6 +131,7 @@ pub struct DaemonStatus {
 }
 
 /// Availability of an external component.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Component {
     /// True when the component answered.
@@ -135,6 +141,7 @@ pub struct Component {
 }
 
 /// Which stream a line of operation progress came from.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpStream {
@@ -148,6 +155,7 @@ pub enum OpStream {
 
 /// One line of live progress of an operation, delivered to `ops.watch`
 /// subscribers; the same lines go to `mono.log`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpOutput {
     /// Where the line came from.
@@ -157,6 +165,7 @@ pub struct OpOutput {
 }
 
 /// What `env.destroy` reports.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destroyed {
     /// Name of the destroyed environment.
@@ -166,6 +175,7 @@ pub struct Destroyed {
 }
 
 /// What `env.run` reports.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStarted {
     /// Name of the environment.
@@ -179,6 +189,7 @@ pub struct RunStarted {
 /// Something that happened, as `events.subscribe` delivers it. `seq` grows by
 /// one per event and survives daemon restarts, so a subscriber that passes
 /// the last `seq` it saw as `since` misses nothing.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Sequence number, increasing by one per event.
@@ -188,7 +199,8 @@ pub struct Event {
     /// The environment it concerns, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
-    /// What happened: one of [`event_kinds`].
+    /// What happened: `env.created`, `env.ready`, `container.state`, ... (one
+    /// of [`event_kinds`]).
     pub kind: String,
     /// Details, depending on the kind.
     #[serde(default)]
