@@ -29,9 +29,12 @@ pub const OPS_UNWATCH: &str = "ops.unwatch";
 pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
 /// `events.unsubscribe` (unsubscribe)
 pub const EVENTS_UNSUBSCRIBE: &str = "events.unsubscribe";
+/// `rpc.discover`: the OpenRPC document of the whole API (see
+/// `crate::openrpc`, behind the `schema` feature).
+pub const RPC_DISCOVER: &str = "rpc.discover";
 
 /// Every method the daemon serves.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     DAEMON_STATUS,
     DAEMON_STOP,
     ENV_INIT,
@@ -43,6 +46,7 @@ pub const ALL: [&str; 11] = [
     OPS_UNWATCH,
     EVENTS_SUBSCRIBE,
     EVENTS_UNSUBSCRIBE,
+    RPC_DISCOVER,
 ];
 
 /// Parameters of methods that take nothing.
