@@ -95,4 +95,9 @@ pub trait MonoApi {
     /// Live output of the operation started with the same `op` id.
     #[subscription(name = "ops.watch" => "ops.output", unsubscribe = "ops.unwatch", item = OpOutput, param_kind = map)]
     async fn ops_watch(&self, op: String) -> jsonrpsee::core::SubscriptionResult;
+
+    /// The OpenRPC document of the whole API (`mono_proto::openrpc`), for
+    /// clients and tools in other languages.
+    #[method(name = "rpc.discover", param_kind = map)]
+    async fn rpc_discover(&self) -> jsonrpsee::core::RpcResult<serde_json::Value>;
 }

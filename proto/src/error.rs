@@ -80,6 +80,52 @@ impl ErrorCode {
         }
     }
 
+    /// The name of the code on the wire and in documents (`not_found`, ...),
+    /// as serde writes it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::Busy => "busy",
+            ErrorCode::InvalidPath => "invalid_path",
+            ErrorCode::Config => "config",
+            ErrorCode::ScriptFailed => "script_failed",
+            ErrorCode::Tmux => "tmux",
+            ErrorCode::Capacity => "capacity",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::Docker => "docker",
+        }
+    }
+
+    /// What the code means, in one sentence (the error's own message says
+    /// what exactly failed). Used by the OpenRPC document.
+    pub const fn description(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "No environment is registered for the path or name.",
+            ErrorCode::AlreadyExists => "The path is already registered.",
+            ErrorCode::Busy => "Another operation on the same environment is in progress.",
+            ErrorCode::InvalidPath => {
+                "The path is missing, relative, not a directory, or otherwise unusable."
+            }
+            ErrorCode::Config => "mono.yml, the compose file or another workspace file is malformed.",
+            ErrorCode::ScriptFailed => "A user script failed or could not be started.",
+            ErrorCode::Tmux => "tmux failed or is missing.",
+            ErrorCode::Capacity => "No free environment slot is left.",
+            ErrorCode::Unavailable => {
+                "The request needs something the environment does not have (no run script, no session, ...)."
+            }
+            ErrorCode::Internal => "The daemon's state (SQLite, file system) failed.",
+            ErrorCode::PermissionDenied => "The caller is not allowed to talk to this daemon (another user).",
+            ErrorCode::ShuttingDown => "The daemon is shutting down and takes no new operations.",
+            ErrorCode::Cancelled => "The operation was cancelled before it finished, and rolled back.",
+            ErrorCode::Docker => "The Docker Engine is unreachable or a service failed to come up.",
+        }
+    }
+
     /// The code for a numeric JSON-RPC code, if it is one of ours.
     pub fn from_code(code: i32) -> Option<ErrorCode> {
         Self::ALL.into_iter().find(|c| c.code() == code)
@@ -99,5 +145,13 @@ mod tests {
             assert!((-32099..=-32000).contains(&c.code()));
         }
         assert_eq!(ErrorCode::from_code(-32700), None);
+    }
+
+    #[test]
+    fn names_are_what_serde_writes() {
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.name()));
+            assert!(!c.description().is_empty());
+        }
     }
 }

@@ -6,10 +6,14 @@
 //! runtime, no database and no I/O beyond reading environment variables.
 //!
 //! The wire protocol is JSON-RPC 2.0 over `$MONO_HOME/monod.sock`, as plain
-//! HTTP POST for one-shot calls and WebSocket for subscriptions.
+//! HTTP POST for one-shot calls and WebSocket for subscriptions. With the
+//! `schema` feature, the `openrpc` module describes all of it as an OpenRPC
+//! document, which the daemon serves as `rpc.discover`.
 
 pub mod error;
 pub mod methods;
+#[cfg(feature = "schema")]
+pub mod openrpc;
 pub mod paths;
 pub mod types;
 

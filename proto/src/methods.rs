@@ -35,9 +35,12 @@ pub const LOGS_UNFOLLOW: &str = "logs.unfollow";
 pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
 /// `events.unsubscribe` (unsubscribe)
 pub const EVENTS_UNSUBSCRIBE: &str = "events.unsubscribe";
+/// `rpc.discover`: the OpenRPC document of the whole API (see
+/// `crate::openrpc`, behind the `schema` feature).
+pub const RPC_DISCOVER: &str = "rpc.discover";
 
 /// Every method the daemon serves.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 15] = [
     DAEMON_STATUS,
     DAEMON_STOP,
     ENV_INIT,
@@ -52,6 +55,7 @@ pub const ALL: [&str; 14] = [
     ENV_STOP,
     LOGS_FOLLOW,
     LOGS_UNFOLLOW,
+    RPC_DISCOVER,
 ];
 
 /// Parameters of methods that take nothing.

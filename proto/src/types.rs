@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub type CallerEnv = BTreeMap<String, String>;
 
 /// Lifecycle state of an environment as the daemon reports it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnvStatus {
@@ -44,6 +45,7 @@ impl std::fmt::Display for EnvStatus {
 }
 
 /// How an environment's services are run.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -54,6 +56,7 @@ pub enum Mode {
 }
 
 /// One environment, as `env.list`, `env.status` and `env.init` return it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvInfo {
     /// The slot, exported as `MONO_ENV_ID`; ports are `19000 + id*100 + n`.
@@ -94,6 +97,7 @@ pub struct EnvInfo {
 }
 
 /// Whether an environment's session is printing.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActivityState {
@@ -105,6 +109,7 @@ pub enum ActivityState {
 }
 
 /// Activity of an environment's session.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activity {
     /// Active or idle.
@@ -118,6 +123,7 @@ pub struct Activity {
 }
 
 /// A run in progress.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {
     /// The run's id: the `seq` of its `run.started` event.
@@ -129,6 +135,7 @@ pub struct RunInfo {
 }
 
 /// How a run ended.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunExit {
     /// The run's id.
@@ -147,6 +154,7 @@ impl RunExit {
 
 /// One item of a `logs.follow` subscription (`logs.output` notifications),
 /// tagged by `kind`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LogItem {
@@ -168,6 +176,7 @@ pub enum LogItem {
 }
 
 /// What `env.stop` reports.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stopped {
     /// Name of the environment.
@@ -178,6 +187,7 @@ pub struct Stopped {
 }
 
 /// One container of a docker-mode environment.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerInfo {
     /// The compose service.
@@ -193,6 +203,7 @@ pub struct ContainerInfo {
 
 /// What `daemon.status` reports. Its shape is stable across protocol
 /// versions (fields are only ever added).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonStatus {
     /// Release version of the daemon.
@@ -216,6 +227,7 @@ pub struct DaemonStatus {
 }
 
 /// Availability of an external component.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Component {
     /// True when the component answered.
@@ -225,6 +237,7 @@ pub struct Component {
 }
 
 /// Which stream a line of operation progress came from.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpStream {
@@ -238,6 +251,7 @@ pub enum OpStream {
 
 /// One line of live progress of an operation, delivered to `ops.watch`
 /// subscribers; the same lines go to `mono.log`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpOutput {
     /// Where the line came from.
@@ -247,6 +261,7 @@ pub struct OpOutput {
 }
 
 /// What `env.destroy` reports.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destroyed {
     /// Name of the destroyed environment.
@@ -256,6 +271,7 @@ pub struct Destroyed {
 }
 
 /// What `env.run` reports.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStarted {
     /// Name of the environment.
@@ -276,6 +292,7 @@ pub struct RunStarted {
 /// Something that happened, as `events.subscribe` delivers it. `seq` grows by
 /// one per event and survives daemon restarts, so a subscriber that passes
 /// the last `seq` it saw as `since` misses nothing.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Sequence number, increasing by one per event.
@@ -285,7 +302,8 @@ pub struct Event {
     /// The environment it concerns, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
-    /// What happened: one of [`event_kinds`].
+    /// What happened: `env.created`, `env.ready`, `container.state`, ... (one
+    /// of [`event_kinds`]).
     pub kind: String,
     /// Details, depending on the kind.
     #[serde(default)]

@@ -8,3 +8,4 @@ mod docker;
 mod events;
 mod lifecycle;
 mod names;
+mod protocol;

@@ -200,6 +200,10 @@ impl MonoApiServer for Api {
         drop(feed.flushed);
         Ok(())
     }
+
+    async fn rpc_discover(&self) -> RpcResult<serde_json::Value> {
+        Ok(mono_proto::openrpc::document())
+    }
 }
 
 /// A control notice on the event stream (not a stored event: `seq` 0).
