@@ -13,14 +13,9 @@ use mono_proto::Event;
 use rusqlite::{OptionalExtension, params};
 use tokio::sync::broadcast;
 
+use crate::settings::EventSettings;
 use crate::state::{StateError, Store, sql};
 
-/// Live events buffered per subscriber before it counts as lagging.
-pub const LIVE_BUFFER: usize = 4096;
-/// Events kept; older ones are pruned.
-pub const KEEP_EVENTS: i64 = 10_000;
-/// Days events are kept.
-pub const KEEP_DAYS: i64 = 30;
 /// Pruning runs once per this many events.
 const PRUNE_EVERY: u64 = 256;
 
@@ -29,12 +24,13 @@ const PRUNE_EVERY: u64 = 256;
 pub struct EventBus {
     store: Store,
     live: broadcast::Sender<Event>,
+    keep: EventSettings,
 }
 
 impl EventBus {
-    /// A bus over the state store.
-    pub fn new(store: Store) -> EventBus {
-        EventBus { store, live: broadcast::channel(LIVE_BUFFER).0 }
+    /// A bus over the state store, keeping and buffering as `settings` say.
+    pub fn new(store: Store, settings: EventSettings) -> EventBus {
+        EventBus { store, live: broadcast::channel(settings.live_buffer).0, keep: settings }
     }
 
     /// Records and broadcasts an event, returning its seq. Failing to record
@@ -43,6 +39,8 @@ impl EventBus {
     pub async fn emit(&self, env: Option<&str>, kind: &str, data: serde_json::Value) -> Option<u64> {
         let live = self.live.clone();
         let (env, kind) = (env.map(str::to_string), kind.to_string());
+        let keep = i64::try_from(self.keep.keep).unwrap_or(i64::MAX);
+        let max_age = format!("-{} seconds", self.keep.max_age.as_secs());
         let result = self
             .store
             .call(move |conn, path| {
@@ -59,7 +57,7 @@ impl EventBus {
                 if seq.is_multiple_of(PRUNE_EVERY) {
                     conn.execute(
                         "DELETE FROM events WHERE seq <= ?1 - ?2 OR time < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?3)",
-                        params![seq as i64, KEEP_EVENTS, format!("-{KEEP_DAYS} days")],
+                        params![seq as i64, keep, max_age],
                     )
                     .map_err(sql(path))?;
                 }
@@ -127,7 +125,7 @@ mod tests {
     async fn replay_then_live_without_gap_or_duplicate() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
-        let bus = std::sync::Arc::new(EventBus::new(store));
+        let bus = std::sync::Arc::new(EventBus::new(store, EventSettings::default()));
         for i in 0..50 {
             bus.emit(Some("e"), "k", serde_json::json!({ "i": i })).await;
         }
@@ -151,19 +149,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn retention_prunes_by_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        let settings = EventSettings { keep: 100, ..EventSettings::default() };
+        let bus = EventBus::new(store, settings);
+        for _ in 0..PRUNE_EVERY {
+            bus.emit(None, "k", serde_json::Value::Null).await;
+        }
+        let (replay, _) = bus.subscribe(Some(0)).await.unwrap();
+        let first = PRUNE_EVERY - 100 + 1;
+        assert_eq!(
+            replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (first..=PRUNE_EVERY).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
     async fn seq_survives_reopen_and_pruning() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         {
             let (store, thread) = Store::open(&path).unwrap();
-            let bus = EventBus::new(store);
+            let bus = EventBus::new(store, EventSettings::default());
             bus.emit(None, "k", serde_json::Value::Null).await;
             bus.emit(None, "k", serde_json::Value::Null).await;
             drop(bus);
             thread.join();
         }
         let (store, _t) = Store::open(&path).unwrap();
-        let bus = EventBus::new(store);
+        let bus = EventBus::new(store, EventSettings::default());
         bus.emit(None, "k", serde_json::Value::Null).await;
         let (replay, _) = bus.subscribe(Some(0)).await.unwrap();
         assert_eq!(replay.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);

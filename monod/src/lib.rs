@@ -25,6 +25,7 @@ pub mod ports;
 pub mod progress;
 pub mod rpc;
 pub mod script;
+pub mod settings;
 pub mod state;
 pub mod tmux;
 pub mod units;

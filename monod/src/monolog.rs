@@ -6,28 +6,39 @@
 //! ```
 //!
 //! The time is local wall-clock time; `+elapsed` counts from the start of
-//! the operation the line belongs to. Each line is written with a single
+//! the operation the line belongs to. Each message is written with a single
 //! `write` to a file opened for appending, so lines of concurrent operations
-//! never interleave and `tail -f` sees them as they happen.
+//! never interleave and `tail -f` sees them as they happen. Past a size
+//! limit the file is rotated (`mono.log.1` is the newest old one), so the
+//! log never grows without bound.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::settings::LogFileSettings;
 
 /// The open operations log.
 #[derive(Debug)]
 pub struct MonoLog {
-    file: File,
+    file: Mutex<(File, u64)>,
     path: PathBuf,
+    limits: LogFileSettings,
 }
 
 impl MonoLog {
-    /// Opens (creating, mode 0600) the log for appending.
+    /// Opens (creating, mode 0600) the log for appending, with default limits.
     pub fn open(path: &Path) -> std::io::Result<MonoLog> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
-        Ok(MonoLog { file, path: path.to_path_buf() })
+        MonoLog::open_with(path, LogFileSettings::default())
+    }
+
+    /// Opens the log, rotating it at `limits`.
+    pub fn open_with(path: &Path, limits: LogFileSettings) -> std::io::Result<MonoLog> {
+        let file = open_append(path)?;
+        let size = file.metadata()?.len();
+        Ok(MonoLog { file: Mutex::new((file, size)), path: path.to_path_buf(), limits })
     }
 
     /// The file's path.
@@ -47,10 +58,40 @@ impl MonoLog {
             let line = line.strip_suffix('\r').unwrap_or(line);
             buf.push_str(&format!("[{stamp}] [+{elapsed}] [{tag}] {line}\n"));
         }
-        if let Err(e) = (&self.file).write_all(buf.as_bytes()) {
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = file.0.write_all(buf.as_bytes()) {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot write mono.log");
+            return;
+        }
+        file.1 += buf.len() as u64;
+        if file.1 >= self.limits.max_size {
+            match self.rotate() {
+                Ok(fresh) => *file = (fresh, 0),
+                Err(e) => tracing::warn!(path = %self.path.display(), error = %e, "cannot rotate mono.log"),
+            }
         }
     }
+
+    /// Shifts `mono.log.N` up by one, drops the oldest, moves the current
+    /// file to `.1` and opens a new one.
+    fn rotate(&self) -> std::io::Result<File> {
+        let numbered = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
+        if self.limits.keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            let _ = std::fs::remove_file(numbered(self.limits.keep));
+            for n in (1..self.limits.keep).rev() {
+                let _ = std::fs::rename(numbered(n), numbered(n + 1));
+            }
+            std::fs::rename(&self.path, numbered(1))?;
+        }
+        open_append(&self.path)
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
 }
 
 /// `0s`, `333ms`, `1.111s`, `75.020s`.
@@ -74,6 +115,26 @@ mod tests {
         assert_eq!(format_elapsed(Duration::from_millis(1111)), "1.111s");
         assert_eq!(format_elapsed(Duration::from_millis(3889)), "3.889s");
         assert_eq!(format_elapsed(Duration::from_millis(75_020)), "75.020s");
+    }
+
+    #[test]
+    fn rotates_by_size_and_keeps_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mono.log");
+        let log = MonoLog::open_with(&path, LogFileSettings { max_size: 1000, keep: 2 }).unwrap();
+        for i in 0..200 {
+            log.write(Instant::now(), "env", &format!("message {i}"));
+        }
+        assert!(!dir.path().join("mono.log.3").exists());
+        let newest = std::fs::read_to_string(&path).unwrap();
+        let older = std::fs::read_to_string(dir.path().join("mono.log.1")).unwrap();
+        assert!(newest.ends_with("] [env] message 199\n"), "{newest}");
+        assert!(older.len() >= 1000 && std::fs::metadata(&path).unwrap().len() < 1000);
+        let total: u64 = ["mono.log", "mono.log.1", "mono.log.2"]
+            .iter()
+            .map(|f| std::fs::metadata(dir.path().join(f)).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        assert!(total < 3 * 1100, "{total}");
     }
 
     #[test]

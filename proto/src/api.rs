@@ -92,6 +92,16 @@ pub trait MonoApi {
         follow: Option<bool>,
     ) -> jsonrpsee::core::SubscriptionResult;
 
+    /// Records and broadcasts an event of the caller's own (`kind` starting
+    /// with `user.`), e.g. from a setup script; returns its seq.
+    #[method(name = "events.publish", param_kind = map)]
+    async fn events_publish(
+        &self,
+        kind: String,
+        env: Option<String>,
+        data: Option<serde_json::Value>,
+    ) -> jsonrpsee::core::RpcResult<u64>;
+
     /// Live output of the operation started with the same `op` id.
     #[subscription(name = "ops.watch" => "ops.output", unsubscribe = "ops.unwatch", item = OpOutput, param_kind = map)]
     async fn ops_watch(&self, op: String) -> jsonrpsee::core::SubscriptionResult;

@@ -33,6 +33,8 @@ pub const LOGS_FOLLOW: &str = "logs.follow";
 pub const LOGS_UNFOLLOW: &str = "logs.unfollow";
 /// `events.subscribe` (subscription; notifications `events.event`)
 pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
+/// `events.publish`
+pub const EVENTS_PUBLISH: &str = "events.publish";
 /// `events.unsubscribe` (unsubscribe)
 pub const EVENTS_UNSUBSCRIBE: &str = "events.unsubscribe";
 /// `rpc.discover`: the OpenRPC document of the whole API (see
@@ -40,7 +42,7 @@ pub const EVENTS_UNSUBSCRIBE: &str = "events.unsubscribe";
 pub const RPC_DISCOVER: &str = "rpc.discover";
 
 /// Every method the daemon serves.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     DAEMON_STATUS,
     DAEMON_STOP,
     ENV_INIT,
@@ -56,6 +58,7 @@ pub const ALL: [&str; 15] = [
     LOGS_FOLLOW,
     LOGS_UNFOLLOW,
     RPC_DISCOVER,
+    EVENTS_PUBLISH,
 ];
 
 /// Parameters of methods that take nothing.

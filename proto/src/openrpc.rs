@@ -50,6 +50,12 @@ fn schema<T: JsonSchema + ?Sized>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
 }
 
+/// Any JSON value, as a schema object (a bare `true` is not a content
+/// descriptor's schema in OpenRPC).
+fn any_value(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({})
+}
+
 /// One named parameter of a method (an OpenRPC content descriptor).
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
@@ -271,6 +277,19 @@ pub const METHODS: &[MethodDoc] = &[
             },
             unsubscribe: methods::EVENTS_UNSUBSCRIBE,
         },
+    },
+    MethodDoc {
+        name: methods::EVENTS_PUBLISH,
+        summary: "Publishes an event of the caller's own.",
+        description: "The event is stored and delivered like the daemon's own; its kind must start \
+                      with `user.` followed by [a-z0-9._-] (at most 64 characters in all), and env, \
+                      when given, must name a registered environment.",
+        params: &[
+            required("kind", "The event's kind, e.g. user.tests-passed.", schema::<String>),
+            optional("env", "The environment it concerns (by name).", schema::<String>),
+            optional("data", "Any JSON value.", any_value),
+        ],
+        kind: returns("seq", "The event's seq.", schema::<u64>),
     },
     MethodDoc {
         name: methods::OPS_WATCH,

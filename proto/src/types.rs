@@ -334,6 +334,8 @@ pub mod event_kinds {
     /// `create`, `start`, `die`, `stop`, `kill`, `oom`, `destroy`, `restart`
     /// or `health_status` with `health` `healthy`/`unhealthy`/`starting`).
     pub const CONTAINER_STATE: &str = "container.state";
+    /// Kinds starting with this are published by users (`events.publish`).
+    pub const USER_PREFIX: &str = "user.";
     /// With `follow: false`, the stored events have all been sent and the
     /// subscription ends (`seq` is 0; `data.last_seq` is the last stored seq).
     pub const END: &str = "subscription.end";

@@ -39,7 +39,10 @@ fn init_run_list_destroy_round_trip() {
 
     let table = sb.mono(["list"]).ok().stdout;
     let row = table.lines().find(|l| l.starts_with("shop-feature-auth")).expect("row in table");
-    assert!(row.trim_end().ends_with("running  -"), "{table}");
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[3], "running", "{table}");
+    assert!(columns[4] == "active" || columns[4].starts_with("idle") || columns[4] == "-", "{table}");
+    assert_eq!(columns.last(), Some(&"-"), "{table}");
     assert!(table.starts_with("NAME"), "{table}");
 
     let status = sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json();

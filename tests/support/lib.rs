@@ -349,6 +349,11 @@ impl Sandbox {
             if comm.trim() != "monod" {
                 continue;
             }
+            // Not the log captures tmux runs (`monod capture ...`).
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if cmdline.split(|b| *b == 0).nth(1) == Some(b"capture") {
+                continue;
+            }
             let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
             if environ.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
                 pids.push(pid);

@@ -30,6 +30,7 @@ use crate::monitor::{Monitor, MonitorError};
 use crate::monolog::MonoLog;
 use crate::ops::Ops;
 use crate::rpc::Api;
+use crate::settings::{Settings, SettingsError};
 use crate::state::{StateError, Store};
 
 /// How long connections get to deliver their last replies at shutdown.
@@ -65,6 +66,9 @@ pub enum DaemonError {
     /// The state database could not be opened.
     #[error(transparent)]
     State(#[from] StateError),
+    /// `monod.yml` is unreadable or invalid.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     /// The log directories could not be watched.
     #[error(transparent)]
     Monitor(#[from] MonitorError),
@@ -92,13 +96,14 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     lock::clear_stale_socket(&socket)?;
 
     let (store, store_thread) = Store::open(&home.state_db())?;
-    let log = MonoLog::open(&home.mono_log()).map_err(|source| DaemonError::Io {
+    let settings = Settings::load(home.root())?;
+    let log = MonoLog::open_with(&home.mono_log(), settings.log).map_err(|source| DaemonError::Io {
         what: "open",
         path: home.mono_log(),
         source,
     })?;
     let stop = CancellationToken::new();
-    let events = EventBus::new(store.clone());
+    let events = EventBus::new(store.clone(), settings.events);
     let monitor = Monitor::start(home.logs_root(), events.clone(), stop.clone())?;
     let ops = Ops::new(home.clone(), store, log, events, monitor);
     if let Err(e) = ops.watch_registered().await {

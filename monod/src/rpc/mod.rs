@@ -175,6 +175,42 @@ impl MonoApiServer for Api {
         Ok(())
     }
 
+    async fn events_publish(
+        &self,
+        kind: String,
+        env: Option<String>,
+        data: Option<serde_json::Value>,
+    ) -> RpcResult<u64> {
+        let invalid = |m: String| {
+            jsonrpsee::types::ErrorObjectOwned::owned(
+                jsonrpsee::types::error::INVALID_PARAMS_CODE,
+                m,
+                None::<()>,
+            )
+        };
+        let suffix = kind.strip_prefix(mono_proto::event_kinds::USER_PREFIX).unwrap_or_default();
+        let well_formed = kind.len() <= 64
+            && !suffix.is_empty()
+            && suffix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        if !well_formed {
+            return Err(invalid(format!(
+                "event kind {kind:?} is not a user kind; use `user.` and then [a-z0-9._-], at most 64 characters"
+            )));
+        }
+        if let Some(name) = &env
+            && self.ops.monitor().get(name).is_none()
+        {
+            return Err(rpc_error(
+                mono_proto::ErrorCode::NotFound,
+                format!("no environment is named {name:?}; see `mono list`"),
+            ));
+        }
+        let data = data.unwrap_or(serde_json::Value::Null);
+        self.ops.events().emit(env.as_deref(), &kind, data).await.ok_or_else(|| {
+            rpc_error(mono_proto::ErrorCode::Internal, "cannot record the event; see monod's log")
+        })
+    }
+
     async fn ops_watch(&self, pending: PendingSubscriptionSink, op: String) -> SubscriptionResult {
         let mut feed = self.ops.watchers().watch(&op);
         let sink = match pending.accept().await {
@@ -231,7 +267,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _thread) = Store::open(&dir.path().join("s.db")).unwrap();
         let log = MonoLog::open(&dir.path().join("mono.log")).unwrap();
-        let events = crate::events::EventBus::new(store.clone());
+        let events = crate::events::EventBus::new(store.clone(), Default::default());
         let monitor =
             crate::monitor::Monitor::start(dir.path().join("logs"), events.clone(), CancellationToken::new())
                 .unwrap();

@@ -1,0 +1,182 @@
+//! `$MONO_HOME/monod.yml`: the daemon's own settings, read at start.
+//!
+//! ```yaml
+//! events:
+//!   keep: 10000        # stored events kept (count)
+//!   max_age: 30d       # stored events kept (age)
+//!   live_buffer: 4096  # events a subscriber may fall behind before it is dropped
+//! log:                 # $MONO_HOME/mono.log
+//!   max_size: 10MiB    # rotated at this size
+//!   keep: 3            # mono.log.1 .. mono.log.3 kept
+//! ```
+//!
+//! Everything is optional. Unknown keys and bad values stop the daemon with
+//! the file, line and column, rather than running with a setting ignored.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The file name under `$MONO_HOME`.
+pub const FILE: &str = "monod.yml";
+
+/// Why the settings file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// It exists but could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Malformed YAML, an unknown key or a bad value.
+    #[error("{path}:{line}:{column}: {message}; fix the file and start monod again")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The daemon's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The event log.
+    #[serde(default)]
+    pub events: EventSettings,
+    /// `mono.log`.
+    #[serde(default)]
+    pub log: LogFileSettings,
+}
+
+/// Retention and buffering of the event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// Stored events kept; older ones are pruned.
+    #[serde(default = "default_keep_events")]
+    pub keep: u64,
+    /// Stored events older than this are pruned.
+    #[serde(default = "default_max_age", deserialize_with = "crate::units::duration")]
+    pub max_age: Duration,
+    /// Live events buffered per subscriber before it counts as lagging.
+    #[serde(default = "default_live_buffer")]
+    pub live_buffer: usize,
+}
+
+fn default_keep_events() -> u64 {
+    10_000
+}
+
+fn default_max_age() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_live_buffer() -> usize {
+    4096
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            keep: default_keep_events(),
+            max_age: default_max_age(),
+            live_buffer: default_live_buffer(),
+        }
+    }
+}
+
+/// Rotation of `mono.log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFileSettings {
+    /// Rotated once it reaches this size.
+    #[serde(default = "default_log_size", deserialize_with = "crate::units::size")]
+    pub max_size: u64,
+    /// Rotated files kept.
+    #[serde(default = "default_log_keep")]
+    pub keep: u32,
+}
+
+fn default_log_size() -> u64 {
+    10 * 1024 * 1024
+}
+
+fn default_log_keep() -> u32 {
+    3
+}
+
+impl Default for LogFileSettings {
+    fn default() -> Self {
+        LogFileSettings { max_size: default_log_size(), keep: default_log_keep() }
+    }
+}
+
+impl Settings {
+    /// Reads `dir/monod.yml`; defaults when there is none.
+    pub fn load(dir: &Path) -> Result<Settings, SettingsError> {
+        let path = dir.join(FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Settings::parse(&path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(source) => Err(SettingsError::Read { path, source }),
+        }
+    }
+
+    /// Parses settings text; `path` is only used in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Settings, SettingsError> {
+        let invalid = |line, column, message| SettingsError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        };
+        let parsed: Option<Settings> = serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            let full = e.to_string();
+            let message = full.rfind(" at line ").map_or(full.clone(), |i| full[..i].to_string());
+            invalid(line, column, message)
+        })?;
+        let settings = parsed.unwrap_or_default();
+        if settings.events.live_buffer == 0 || settings.events.keep == 0 {
+            return Err(invalid(1, 1, "events.keep and events.live_buffer must be at least 1".to_string()));
+        }
+        if settings.log.max_size == 0 {
+            return Err(invalid(1, 1, "log.max_size must be more than 0".to_string()));
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_values_and_errors() {
+        let p = Path::new("/h/monod.yml");
+        assert_eq!(Settings::parse(p, "").unwrap(), Settings::default());
+        let s = Settings::parse(
+            p,
+            "events:\n  keep: 50\n  max_age: 1h\n  live_buffer: 8\nlog:\n  max_size: 1KiB\n  keep: 0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (s.events.keep, s.events.max_age, s.events.live_buffer),
+            (50, Duration::from_secs(3600), 8)
+        );
+        assert_eq!((s.log.max_size, s.log.keep), (1024, 0));
+        let e = Settings::parse(p, "event:\n  keep: 1\n").unwrap_err().to_string();
+        assert!(e.starts_with("/h/monod.yml:1:1: unknown field `event`"), "{e}");
+        assert!(Settings::parse(p, "events:\n  live_buffer: 0\n").is_err());
+    }
+}
