@@ -27,6 +27,9 @@ use serde::de::DeserializeOwned;
 
 use crate::unary;
 
+/// Notifications a subscription may hold before the client reads them.
+const SUBSCRIPTION_BUFFER: usize = 65_536;
+
 /// Replies to long operations (init runs `npm install`) may take this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// How long a starting daemon gets to announce readiness.
@@ -123,7 +126,14 @@ impl Endpoint {
                     .with_context(|| format!("monod at {} refused the connection", self.socket.display()));
             }
         };
-        Ok(ClientBuilder::default().request_timeout(REQUEST_TIMEOUT).build_with_tokio(tx, rx))
+        // jsonrpsee drops a subscription whose buffer overflows. The daemon
+        // only sends as fast as the socket takes, so what can pile up here is
+        // at most what the kernel buffered while this client was not reading
+        // (a stopped or slow terminal): well under this many notifications.
+        Ok(ClientBuilder::default()
+            .request_timeout(REQUEST_TIMEOUT)
+            .max_buffer_capacity_per_subscription(SUBSCRIPTION_BUFFER)
+            .build_with_tokio(tx, rx))
     }
 
     /// Stops an idle daemon of another protocol and starts ours; refuses,

@@ -43,7 +43,18 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line, no backtrace: clients show the daemon's last line of output.
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("monod: error: {}", format!("{e:#}").replace('\n', " "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(Command::Capture { dir, max_bytes, keep, done }) = args.command {
         let limits = monod::capture::Limits { max_bytes, keep };
@@ -79,5 +90,5 @@ fn main() -> anyhow::Result<()> {
             notify_stdout: args.notify_stdout,
             report_protocol: std::env::var("MONO_TEST_REPORT_PROTOCOL").ok().and_then(|v| v.parse().ok()),
         }))
-        .map_err(|e| anyhow::anyhow!("monod: {e}"))
+        .map_err(anyhow::Error::from)
 }

@@ -7,5 +7,7 @@ mod daemon;
 mod docker;
 mod events;
 mod lifecycle;
+mod logs;
 mod names;
 mod protocol;
+mod run;

@@ -43,7 +43,7 @@ pub fn run(filter: Filter, json: bool) -> anyhow::Result<()> {
             print(&event, json);
         }
         if filter.follow {
-            bail!("monod stopped; resume with `mono events --since <last seq>`");
+            bail!("the event stream ended (monod stopped?); resume with `mono events --since <last seq>`");
         }
         Ok(())
     })

@@ -1,0 +1,174 @@
+//! `mono run` in the run window: output, exit status, stop by signal or by
+//! `mono stop`, a second run replacing the first, `--detach`.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use mono_e2e::{Sandbox, alive, kill, wait_until};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Output lines without the pty's `\r`, each from `from` on: the session's
+/// shell may print its prompt at the same moment, on the same line.
+fn lines_from(text: &str, from: &str) -> Vec<String> {
+    text.lines().filter_map(|l| l.find(from).map(|i| l[i..].trim_end_matches('\r').to_string())).collect()
+}
+
+#[test]
+fn run_prints_its_output_and_passes_its_exit_status_through() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("r/status");
+    sb.mono_yml(&ws, "scripts:\n  run: echo \"hello from $MONO_ENV_NAME\"; exit 3\n");
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let run = sb.mono(["run", ws.to_str().unwrap()]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(lines_from(&run.stdout, "hello from"), ["hello from r-status"], "{run:?}");
+    assert!(run.stderr.contains("run ") && run.stderr.contains("mono-r-status:mono-run"), "{run:?}");
+
+    let events = sb
+        .mono([
+            "events",
+            "--since",
+            "0",
+            "--no-follow",
+            "--json",
+            "--kind",
+            "run.started",
+            "--kind",
+            "run.exited",
+        ])
+        .ok();
+    let events: Vec<serde_json::Value> =
+        events.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1]["data"]["run"], events[0]["seq"], "the run's id is its run.started seq");
+    assert_eq!(events[1]["data"]["code"], 3);
+    // The window is gone with the run.
+    let windows = sb.tmux(["list-windows", "-t", "=mono-r-status:", "-F", "#{window_name}"]).stdout;
+    assert!(!windows.contains("mono-run"), "{windows}");
+}
+
+#[test]
+fn twenty_thousand_lines_arrive_complete_and_in_order() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("r/many");
+    sb.mono_yml(&ws, "scripts:\n  run: i=1; while [ $i -le 20000 ]; do echo \"line $i\"; i=$((i+1)); done\n");
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let expected: Vec<String> = (1..=20000).map(|i| format!("line {i}")).collect();
+    let run = sb.mono(["run", ws.to_str().unwrap()]).ok();
+    let printed = lines_from(&run.stdout, "line ");
+    assert_eq!(printed.len(), 20000);
+    assert!(printed == expected, "mono run printed lines out of order or changed");
+    // The rolling log has them too, in order.
+    let logs = sb.mono(["logs", ws.to_str().unwrap()]).ok();
+    let kept = lines_from(&logs.stdout, "line ");
+    assert!(kept == expected, "the log lost or reordered lines ({} kept)", kept.len());
+    let tail = sb.mono(["logs", ws.to_str().unwrap(), "-n", "2"]).ok();
+    assert_eq!(lines_from(&tail.stdout, "line ").last().map(String::as_str), Some("line 20000"), "{tail:?}");
+}
+
+/// Starts `mono run` in the foreground and waits until it printed `marker`.
+fn start_foreground(sb: &Sandbox, ws: &std::path::Path, marker: &str) -> std::process::Child {
+    let mut child = sb
+        .mono_cmd()
+        .args(["run", ws.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the run's first output");
+        if line.contains(marker) {
+            return child;
+        }
+    }
+}
+
+fn wait_exit(child: &mut std::process::Child) -> i32 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(Instant::now() < deadline, "mono run did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn run_pid(sb: &Sandbox, ws: &std::path::Path) -> Option<i64> {
+    sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()["run"]["pid"].as_i64()
+}
+
+#[test]
+fn sigterm_and_sigint_to_mono_run_stop_the_run() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("r/stop");
+    sb.mono_yml(&ws, "scripts:\n  run: echo serving; exec sleep 1000\n");
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    for signal in [15, 2, 1] {
+        let mut child = start_foreground(&sb, &ws, "serving");
+        let pid = run_pid(&sb, &ws).expect("a run in progress") as i32;
+        assert!(alive(pid));
+        kill(child.id() as i32, signal);
+        // The interrupt ends `sleep`: status 130, and mono exits with it.
+        assert_eq!(wait_exit(&mut child), 130, "after signal {signal}");
+        wait_until(WAIT, "the run's processes to end", || !alive(pid));
+        assert_eq!(run_pid(&sb, &ws), None);
+    }
+}
+
+#[test]
+fn stop_interrupts_then_kills_after_the_grace_period() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("r/grace");
+    sb.mono_yml(
+        &ws,
+        "scripts:\n  run: trap '' INT; echo stubborn; while :; do sleep 0.1; done\nrun:\n  stop_grace: 600ms\n",
+    );
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let started = sb.mono(["run", "--detach", "--json", ws.to_str().unwrap()]).ok().json();
+    let pid = started["run"]["pid"].as_i64().unwrap() as i32;
+    wait_until(WAIT, "the run to print", || {
+        sb.mono(["logs", ws.to_str().unwrap()]).ok().stdout.contains("stubborn")
+    });
+    let t = Instant::now();
+    let stopped = sb.mono(["stop", ws.to_str().unwrap(), "--json"]).ok().json();
+    assert!(t.elapsed() >= Duration::from_millis(600), "killed before the grace period");
+    // Killed: no status was recorded, reported as 137.
+    assert_eq!(stopped["exit"]["code"], serde_json::Value::Null, "{stopped}");
+    assert!(!alive(pid));
+    let again = sb.mono(["stop", ws.to_str().unwrap()]).ok();
+    assert!(again.stdout.contains("no run in progress"), "{again:?}");
+}
+
+#[test]
+fn detach_returns_at_once_and_a_new_run_stops_the_previous_one() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("r/again");
+    sb.mono_yml(&ws, "scripts:\n  run: echo run-$$; exec sleep 1000\n");
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let t = Instant::now();
+    let first = sb.mono(["run", "-d", "--json", ws.to_str().unwrap()]).ok().json();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let first_pid = first["run"]["pid"].as_i64().unwrap() as i32;
+    assert!(alive(first_pid));
+    let second = sb.mono(["run", "-d", "--json", ws.to_str().unwrap()]).ok().json();
+    assert_eq!(second["stopped"]["run"], first["run"]["run"], "{second}");
+    assert_eq!(second["stopped"]["code"], 130);
+    assert!(!alive(first_pid));
+    assert_eq!(run_pid(&sb, &ws), second["run"]["pid"].as_i64());
+    let windows = sb.tmux(["list-windows", "-t", "=mono-r-again:", "-F", "#{window_name}"]).stdout;
+    assert_eq!(windows.matches("mono-run").count(), 1, "{windows}");
+    sb.mono(["stop", ws.to_str().unwrap()]).ok();
+}
