@@ -86,11 +86,14 @@ fn start_foreground(sb: &Sandbox, ws: &std::path::Path, marker: &str) -> std::pr
     });
     let deadline = Instant::now() + WAIT;
     loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the run's first output");
-        if line.contains(marker) {
-            return child;
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains(marker) => return child,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no {marker:?} from mono run: {e}");
+            }
         }
     }
 }
