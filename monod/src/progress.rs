@@ -10,6 +10,12 @@
 //! An operation's reply must not overtake its last lines, so an operation
 //! ends with [`Progress::finish`], which waits (briefly) until the watcher's
 //! subscription has forwarded everything to the connection.
+//!
+//! Once the environment is known ([`Progress::set_env`]), every line is
+//! also published on the event stream as an `env.progress` event, in order,
+//! by a task of the operation's own, so dashboards (and `mono init`) see it
+//! live. [`Progress::flush_events`] waits until all are published; the
+//! operation's final event (`env.ready`, `env.failed`) comes after it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +25,17 @@ use std::time::Instant;
 use mono_proto::{OpOutput, OpStream};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::events::EventBus;
 use crate::monolog::MonoLog;
+
+/// Lines queued for the event stream before lines are dropped from it.
+const PUBLISH_BUFFER: usize = 4096;
+
+/// A message to the task that publishes an operation's lines as events.
+enum Publish {
+    Line(OpStream, String),
+    Flush(oneshot::Sender<()>),
+}
 
 /// Lines buffered per watcher before lines are dropped for it.
 pub const WATCH_BUFFER: usize = 1024;
@@ -79,17 +95,63 @@ pub struct Progress {
     log: Arc<MonoLog>,
     watcher: Option<Watcher>,
     dropped: AtomicU64,
+    events: Option<(EventBus, Option<String>)>,
+    publisher: Option<mpsc::Sender<Publish>>,
 }
 
 impl Progress {
     /// Starts reporting for environment `env`; elapsed times count from now.
-    pub fn new(env: &str, log: Arc<MonoLog>, watcher: Option<Watcher>) -> Progress {
-        Progress { tag: env.to_string(), started: Instant::now(), log, watcher, dropped: AtomicU64::new(0) }
+    /// With `events`, lines are published as `env.progress` events with the
+    /// operation id once the environment is known.
+    pub fn new(
+        env: &str,
+        log: Arc<MonoLog>,
+        watcher: Option<Watcher>,
+        events: Option<(EventBus, Option<String>)>,
+    ) -> Progress {
+        Progress {
+            tag: env.to_string(),
+            started: Instant::now(),
+            log,
+            watcher,
+            dropped: AtomicU64::new(0),
+            events,
+            publisher: None,
+        }
     }
 
-    /// Renames the environment in later lines (once its unique name is known).
+    /// Names the environment in later lines (once its unique name is known)
+    /// and starts publishing them as events.
     pub fn set_env(&mut self, env: &str) {
         self.tag = env.to_string();
+        if let Some((bus, op)) = self.events.take() {
+            let (tx, mut rx) = mpsc::channel(PUBLISH_BUFFER);
+            let env = env.to_string();
+            tokio::spawn(async move {
+                while let Some(msg) = rx.recv().await {
+                    match msg {
+                        Publish::Line(stream, line) => {
+                            let data = serde_json::json!({"op": op, "stream": stream, "line": line});
+                            bus.emit(Some(&env), mono_proto::event_kinds::ENV_PROGRESS, data).await;
+                        }
+                        Publish::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            });
+            self.publisher = Some(tx);
+        }
+    }
+
+    /// Waits until every line so far is on the event stream.
+    pub async fn flush_events(&self) {
+        if let Some(tx) = &self.publisher {
+            let (done, wait) = oneshot::channel();
+            if tx.send(Publish::Flush(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        }
     }
 
     /// Ends the stream of lines and waits until the watcher has forwarded
@@ -118,6 +180,10 @@ impl Progress {
             OpStream::Err => format!("{}|err", self.tag),
         };
         self.log.write(self.started, &tag, line);
+        if let Some(tx) = &self.publisher {
+            // A full queue drops the line from the event stream only.
+            let _ = tx.try_send(Publish::Line(stream, line.to_string()));
+        }
         let Some(Watcher { tx, .. }) = &self.watcher else {
             return;
         };

@@ -2,7 +2,7 @@
 //!
 //! ```yaml
 //! events:
-//!   keep: 10000        # stored events kept (count)
+//!   keep: 50000        # stored events kept (count; progress lines count too)
 //!   max_age: 30d       # stored events kept (age)
 //!   live_buffer: 4096  # events a subscriber may fall behind before it is dropped
 //! log:                 # $MONO_HOME/mono.log
@@ -74,7 +74,7 @@ pub struct EventSettings {
 }
 
 fn default_keep_events() -> u64 {
-    10_000
+    50_000
 }
 
 fn default_max_age() -> Duration {

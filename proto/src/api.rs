@@ -65,8 +65,9 @@ pub trait MonoApi {
 
     /// Stored events after `since` (none when absent), then live ones, with
     /// no gap and no duplicate between the two; filtered by environment name
-    /// and kinds when given. With `follow: false` the subscription ends after
-    /// the stored events.
+    /// and kinds when given, and by `data.op` (an operation's id) when `op` is
+    /// given. With `follow: false` the subscription ends after the stored
+    /// events.
     #[subscription(name = "events.subscribe" => "events.event", unsubscribe = "events.unsubscribe", item = Event, param_kind = map)]
     async fn events_subscribe(
         &self,
@@ -74,6 +75,7 @@ pub trait MonoApi {
         env: Option<String>,
         kinds: Option<Vec<String>>,
         follow: Option<bool>,
+        op: Option<String>,
     ) -> jsonrpsee::core::SubscriptionResult;
 
     /// Stops the run in progress: interrupt, then kill after the grace period

@@ -267,6 +267,11 @@ pub const METHODS: &[MethodDoc] = &[
                 "false: end after the stored events, with a `subscription.end` notice. Default true.",
                 schema::<bool>,
             ),
+            optional(
+                "op",
+                "Only events of the operation started with this `op` id (env.progress, env.ready, env.failed).",
+                schema::<String>,
+            ),
         ],
         kind: Kind::Subscription {
             notification: "events.event",

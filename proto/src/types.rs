@@ -318,6 +318,10 @@ pub mod event_kinds {
     pub const ENV_READY: &str = "env.ready";
     /// Init failed and was rolled back (`data`: `{error}`).
     pub const ENV_FAILED: &str = "env.failed";
+    /// A step or script line of an operation on the environment (`data`:
+    /// `{op, stream, line}`; `op` is the id the client gave, `stream` is
+    /// `log` for mono's own steps, `out`/`err` for script output).
+    pub const ENV_PROGRESS: &str = "env.progress";
     /// An environment was destroyed (`data`: `{warnings}`).
     pub const ENV_DESTROYED: &str = "env.destroyed";
     /// The run script was started in the run window (`data`: `{script,

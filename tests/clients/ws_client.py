@@ -129,7 +129,9 @@ async def main(socket, env_name):
         envs = await client.call("env.list", {})
         report("list", names=[e["name"] for e in envs])
 
-        sub = await client.call("events.subscribe", {"since": 0, "follow": True})
+        sub = await client.call(
+            "events.subscribe", {"since": 0, "follow": True, "kinds": ["env.created", "env.ready"]}
+        )
         report("subscribed", subscription=sub)
 
         wanted = {"env.created", "env.ready"}

@@ -28,7 +28,7 @@ pub fn run(filter: Filter, json: bool) -> anyhow::Result<()> {
         let client = ep.websocket().await?;
         let kinds = (!filter.kinds.is_empty()).then_some(filter.kinds);
         let mut sub = client
-            .events_subscribe(filter.since, filter.env, kinds, Some(filter.follow))
+            .events_subscribe(filter.since, filter.env, kinds, Some(filter.follow), None)
             .await
             .map_err(from_rpc)?;
         while let Some(item) = sub.next().await {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use jsonrpsee::core::client::{Client, Error, Subscription};
 use mono_proto::api::MonoApiClient;
-use mono_proto::{OpOutput, PROTOCOL_VERSION};
+use mono_proto::{Event, OpOutput, OpStream, PROTOCOL_VERSION, event_kinds};
 
 use crate::connect::Endpoint;
 use crate::error::from_rpc;
@@ -49,6 +49,95 @@ where
             return print_until_done(sub, start(client, op), json).await.map_err(from_rpc);
         }
     })
+}
+
+/// How long after its reply an operation's final event may take to arrive.
+const FINAL_EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs a long operation, printing its progress from the event stream
+/// (`env.progress` events of its `op` id), the way any dashboard sees it.
+///
+/// The subscription is made before the call, so nothing is missed; after the
+/// reply the client waits for the operation's final event (`env.ready` or
+/// `env.failed`), which the daemon publishes after every progress line.
+pub fn run_op_events<T, F, Fut>(ep: &Endpoint, json: bool, start: F) -> anyhow::Result<T>
+where
+    F: Fn(Arc<Client>, String) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    if !ep.answering() {
+        ep.start()?;
+    }
+    super::block_on(async {
+        let mut replaced = false;
+        loop {
+            let client = Arc::new(ep.websocket().await?);
+            let op = op_id();
+            let kinds = vec![
+                event_kinds::ENV_PROGRESS.to_string(),
+                event_kinds::ENV_READY.into(),
+                event_kinds::ENV_FAILED.into(),
+            ];
+            let (status, sub) = tokio::join!(
+                client.daemon_status(),
+                client.events_subscribe(None, None, Some(kinds), Some(true), Some(op.clone()))
+            );
+            let status = status.map_err(from_rpc)?;
+            if status.protocol != PROTOCOL_VERSION && !replaced {
+                drop((sub, client));
+                ep.replace(&status)?;
+                replaced = true;
+                continue;
+            }
+            let sub = sub.map_err(from_rpc)?;
+            return print_events_until_done(sub, start(client, op), json).await.map_err(from_rpc);
+        }
+    })
+}
+
+/// Prints progress events until `call` has replied and the final event came.
+async fn print_events_until_done<T>(
+    mut sub: Subscription<Event>,
+    call: impl Future<Output = Result<T, Error>>,
+    json: bool,
+) -> Result<T, Error> {
+    tokio::pin!(call);
+    let mut reply: Option<Result<T, Error>> = None;
+    let mut deadline = None;
+    let mut progressed = false;
+    let mut finished = false;
+    loop {
+        if let Some(r) = &reply {
+            // Before registration nothing is published and no final event comes.
+            if finished || (r.is_err() && !progressed) {
+                return reply.expect("checked");
+            }
+        }
+        tokio::select! {
+            biased;
+            item = sub.next(), if !finished => match item {
+                Some(Ok(e)) if e.kind == event_kinds::ENV_PROGRESS => {
+                    progressed = true;
+                    let text = |k: &str| e.data.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                    let stream = match text("stream").as_str() {
+                        "out" => OpStream::Out,
+                        "err" => OpStream::Err,
+                        _ => OpStream::Log,
+                    };
+                    render::progress(&OpOutput { stream, line: text("line") }, json);
+                }
+                Some(Ok(_)) | None => finished = true,
+                Some(Err(_)) => {}
+            },
+            result = &mut call, if reply.is_none() => {
+                reply = Some(result);
+                deadline = Some(tokio::time::Instant::now() + FINAL_EVENT_WAIT);
+            }
+            () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => {
+                finished = true;
+            }
+        }
+    }
 }
 
 /// Prints the subscription's lines until `call` replies.

@@ -143,6 +143,7 @@ impl Ops {
 
         self.store.remove(row.id).await?;
         progress.step("destroyed");
+        progress.flush_events().await;
         self.events
             .emit(
                 Some(&row.name),

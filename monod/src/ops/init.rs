@@ -45,7 +45,7 @@ impl Ops {
         op_id: Option<&str>,
     ) -> Result<EnvInfo, OpError> {
         let mut progress = self.progress("mono", op_id);
-        let result = self.init_with(raw, caller, &mut progress).await;
+        let result = self.init_with(raw, caller, op_id, &mut progress).await;
         progress.finish().await;
         result
     }
@@ -54,6 +54,7 @@ impl Ops {
         &self,
         raw: &str,
         caller: &CallerEnv,
+        op_id: Option<&str>,
         progress: &mut Progress,
     ) -> Result<EnvInfo, OpError> {
         let ws = workspace::existing_dir(raw)?;
@@ -108,14 +109,17 @@ impl Ops {
                 progress.step("ready");
                 let sessions = created.session.iter().cloned().collect();
                 let info = self.info(&EnvRow { phase: Phase::Ready, ..row }, &sessions);
-                let data = serde_json::to_value(&info).unwrap_or_default();
+                let mut data = serde_json::to_value(&info).unwrap_or_default();
+                data["op"] = serde_json::json!(op_id);
+                progress.flush_events().await;
                 self.events.emit(Some(&info.name), event_kinds::ENV_READY, data).await;
                 Ok(info)
             }
             Err(e) => {
                 progress.step(format!("init failed: {e}"));
                 self.roll_back(&row, created, progress).await;
-                let data = serde_json::json!({"error": e.to_string()});
+                let data = serde_json::json!({"error": e.to_string(), "op": op_id});
+                progress.flush_events().await;
                 self.events.emit(Some(&row.name), event_kinds::ENV_FAILED, data).await;
                 Err(e)
             }

@@ -157,6 +157,7 @@ impl Ops {
 
     /// A progress reporter for an operation, connected to its watcher.
     fn progress(&self, tag: &str, op_id: Option<&str>) -> Progress {
-        Progress::new(tag, self.log.clone(), self.watchers.claim(op_id))
+        let events = Some((self.events.clone(), op_id.map(str::to_string)));
+        Progress::new(tag, self.log.clone(), self.watchers.claim(op_id), events)
     }
 }

@@ -128,6 +128,7 @@ impl MonoApiServer for Api {
         env: Option<String>,
         kinds: Option<Vec<String>>,
         follow: Option<bool>,
+        op: Option<String>,
     ) -> SubscriptionResult {
         let (replay, mut live) = match self.ops.events().subscribe(since).await {
             Ok(pair) => pair,
@@ -140,6 +141,7 @@ impl MonoApiServer for Api {
         let wanted = |e: &Event| {
             env.as_ref().is_none_or(|n| e.env.as_ref() == Some(n))
                 && kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
+                && op.as_ref().is_none_or(|op| e.data.get("op").and_then(|v| v.as_str()) == Some(op))
         };
         let send = |e: &Event| serde_json::value::to_raw_value(e).map(SubscriptionMessage::from);
         let mut last = since.unwrap_or(0);
