@@ -231,6 +231,18 @@ impl Monitor {
         self.envs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// After lost watcher events: wakes every follower and re-checks every
+    /// run window's end marker.
+    fn rescan(&self) {
+        let envs: Vec<Arc<EnvLog>> = self.lock_envs().values().cloned().collect();
+        for log in envs {
+            log.bump();
+            if log.dir.join(capture::RUN_DONE).exists() {
+                let _ = self.signals.blocking_send(Signal::RunDone(log));
+            }
+        }
+    }
+
     /// Called by the watcher for every change under the logs root.
     fn on_change(&self, path: &Path, output: bool, created: bool) {
         let Some(env) = path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()) else { return };

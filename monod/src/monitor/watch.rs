@@ -3,7 +3,9 @@
 //! Each environment's log directory is watched on its own (not the whole
 //! tree recursively), added before its session starts, so the first bytes
 //! of output are seen. Reads (opens, closes without writing) are ignored:
-//! followers reading the logs must not wake each other.
+//! followers reading the logs must not wake each other. When the kernel's
+//! queue overflowed and events were lost, every environment is looked at
+//! again, as if it had printed.
 
 use std::sync::Weak;
 
@@ -16,6 +18,7 @@ pub(super) fn start(monitor: Weak<Monitor>) -> notify::Result<notify::Recommende
     notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Some(monitor) = monitor.upgrade() else { return };
         match event {
+            Ok(event) if event.need_rescan() => monitor.rescan(),
             Ok(event) => {
                 let (output, created) = match event.kind {
                     EventKind::Access(_) => return,
