@@ -9,6 +9,14 @@
 //! on stderr and the capture goes on, because a writer that stopped reading
 //! would stall the pane.
 //!
+//! tmux hands over output in small pieces (what it read from the pane's
+//! terminal, a few KiB). Writing each piece would cost a write, a stat and a
+//! file-watch event in the daemon per piece; instead pieces are gathered
+//! into batches of up to [`BATCH`] bytes, written once no more input comes
+//! for a moment or the first byte has waited [`MAX_DELAY`], so a busy pane
+//! costs a few hundred writes a second and a quiet one's output appears at
+//! once.
+//!
 //! Several panes of one session append to the same file. Appends are
 //! `O_APPEND` writes, so chunks never overwrite each other; rotation is
 //! serialised by a lock file, and a writer whose file was rotated away by
@@ -19,6 +27,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The current log file of an environment.
 pub const CURRENT: &str = "output.log";
@@ -26,9 +35,15 @@ pub const CURRENT: &str = "output.log";
 pub const RUN_DONE: &str = "run.done";
 /// Serialises rotation between the captures of one environment.
 const ROTATE_LOCK: &str = ".rotate.lock";
-/// Largest chunk read and written at once; a file may pass the size limit
-/// by at most this much.
+/// Read size for log files, and the size of notifications to followers.
 pub const CHUNK: usize = 64 * 1024;
+/// Largest batch written at once; a file may pass the size limit by at most
+/// this much.
+pub const BATCH: usize = 256 * 1024;
+/// A batch is written when no more input came for this long...
+const QUIET: Duration = Duration::from_millis(1);
+/// ...or when its first byte has waited this long.
+pub const MAX_DELAY: Duration = Duration::from_millis(20);
 
 /// Size limits of an environment's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,18 +73,38 @@ pub fn rotated(dir: &Path, n: u32) -> PathBuf {
 }
 
 /// Copies `input` to the log in `dir` until end of input, then, when `done`,
-/// creates [`RUN_DONE`].
-pub fn run(dir: &Path, limits: Limits, done: bool, mut input: impl Read) -> io::Result<()> {
+/// creates [`RUN_DONE`]. `more_within(t)` says whether input is ready, waiting
+/// up to `t` (a `poll` on the pipe).
+pub fn run(
+    dir: &Path,
+    limits: Limits,
+    done: bool,
+    mut input: impl Read,
+    mut more_within: impl FnMut(Duration) -> bool,
+) -> io::Result<()> {
     let mut log = Log::open(dir, limits)?;
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+    let mut buf = vec![0u8; BATCH];
+    let mut eof = false;
+    while !eof {
+        let mut len = match read(&mut input, &mut buf)? {
+            0 => break,
+            n => n,
         };
-        if let Err(e) = log.append(&buf[..n]) {
+        let first = Instant::now();
+        while len < BATCH {
+            let waited = first.elapsed();
+            if waited >= MAX_DELAY || !more_within(QUIET.min(MAX_DELAY - waited)) {
+                break;
+            }
+            match read(&mut input, &mut buf[len..])? {
+                0 => eof = true,
+                n => len += n,
+            }
+            if eof {
+                break;
+            }
+        }
+        if let Err(e) = log.append(&buf[..len]) {
             eprintln!("monod capture: cannot write {}: {e}", log.path().display());
         }
     }
@@ -78,6 +113,15 @@ pub fn run(dir: &Path, limits: Limits, done: bool, mut input: impl Read) -> io::
         File::create(dir.join(RUN_DONE))?;
     }
     Ok(())
+}
+
+fn read(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match input.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
 }
 
 /// An open, size-rotated log.
@@ -171,7 +215,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
         let limits = Limits { max_bytes: 1 << 20, keep: 3 };
-        run(dir.path(), limits, true, text.as_bytes()).unwrap();
+        run(dir.path(), limits, true, text.as_bytes(), |_| true).unwrap();
         assert_eq!(read_all(dir.path(), 3), text.as_bytes());
         assert!(dir.path().join(RUN_DONE).exists());
     }
@@ -183,13 +227,13 @@ mod tests {
         let text: String = (0..100_000).map(|i| format!("{i:08}\n")).collect();
         // Small reads, as from a pipe.
         let input = io::BufReader::with_capacity(4096, text.as_bytes());
-        run(dir.path(), limits, false, input).unwrap();
+        run(dir.path(), limits, false, input, |_| true).unwrap();
         let total: u64 = files_oldest_first(dir.path(), 5)
             .iter()
             .filter_map(|f| std::fs::metadata(f).ok())
             .map(|m| m.len())
             .sum();
-        assert!(total <= 3 * (100_000 + CHUNK as u64), "{total} bytes kept");
+        assert!(total <= 3 * (100_000 + BATCH as u64), "{total} bytes kept");
         assert!(!rotated(dir.path(), 3).exists());
         let kept = read_all(dir.path(), 2);
         assert!(text.as_bytes().ends_with(&kept), "the newest bytes are kept, in order");

@@ -54,12 +54,27 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// `monod capture`: the pane's output arrives on stdin, read unbuffered so
+/// that `poll` on it tells the truth.
+fn capture(dir: &std::path::Path, limits: monod::capture::Limits, done: bool) -> anyhow::Result<()> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use std::os::fd::AsFd;
+    let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+    let more_within = |wait: std::time::Duration| {
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        let timeout = Timespec { tv_sec: 0, tv_nsec: i64::from(wait.subsec_nanos()) };
+        // An error reads as "ready": the read that follows reports it.
+        poll(&mut fds, Some(&timeout)).map_or(true, |n| n > 0)
+    };
+    monod::capture::run(dir, limits, done, &stdin, more_within)?;
+    Ok(())
+}
+
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(Command::Capture { dir, max_bytes, keep, done }) = args.command {
         let limits = monod::capture::Limits { max_bytes, keep };
-        return monod::capture::run(&dir, limits, done, std::io::stdin().lock())
-            .with_context(|| format!("monod capture into {}", dir.display()));
+        return capture(&dir, limits, done).with_context(|| format!("monod capture into {}", dir.display()));
     }
     if args.background {
         // Leaves the caller's session and process group, so the terminal's
