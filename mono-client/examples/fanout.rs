@@ -80,6 +80,36 @@ fn cpu_ticks(pid: &str) -> u64 {
     n(11) + n(12) // utime (14), stime (15)
 }
 
+/// Context switches of all threads of a process.
+fn context_switches(pid: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// (steal, total) jiffies of all CPUs, from /proc/stat.
+fn machine_steal() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    (f.get(7).copied().unwrap_or(0), f.iter().sum())
+}
+
 fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
@@ -119,7 +149,7 @@ async fn bench(a: Args, socket: std::path::PathBuf) -> anyhow::Result<()> {
     let mut subscriptions = Vec::with_capacity(a.subscribers);
     for _ in 0..a.subscribers {
         let client = connect(&socket).await?;
-        let sub = client.events_subscribe(None, None, Some(vec![KIND.to_string()]), Some(true)).await?;
+        let sub = client.events_subscribe(None, None, Some(vec![KIND.to_string()]), Some(true), None).await?;
         subscriptions.push((client, sub));
     }
     // Every subscription is registered with the daemon's live channel
@@ -151,7 +181,9 @@ async fn bench(a: Args, socket: std::path::PathBuf) -> anyhow::Result<()> {
     }
 
     let ticks = clock_ticks();
-    let (monod_before, self_before) = (cpu_ticks(&monod_pid), cpu_ticks("self"));
+    let (monod_before, self_before, steal_before) =
+        (cpu_ticks(&monod_pid), cpu_ticks("self"), machine_steal());
+    let switches_before = context_switches(&monod_pid);
     let start = Instant::now();
     let mut interval = tokio::time::interval(Duration::from_nanos(1_000_000_000 / a.rate));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -182,6 +214,11 @@ async fn bench(a: Args, socket: std::path::PathBuf) -> anyhow::Result<()> {
     let wall = start.elapsed().as_secs_f64();
     let monod_cpu = (cpu_ticks(&monod_pid) - monod_before) as f64 / ticks;
     let self_cpu = (cpu_ticks("self") - self_before) as f64 / ticks;
+    let switches = context_switches(&monod_pid) - switches_before;
+    let steal_after = machine_steal();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let steal =
+        (steal_after.0 - steal_before.0) as f64 / (steal_after.1 - steal_before.1).max(1) as f64 * cpus;
     all.sort_unstable();
     publish_ns.sort_unstable();
     let out = serde_json::json!({
@@ -203,6 +240,9 @@ async fn bench(a: Args, socket: std::path::PathBuf) -> anyhow::Result<()> {
         "wall_s": wall,
         "monod_cpu_pct": 100.0 * monod_cpu / wall,
         "client_cpu_pct": 100.0 * self_cpu / wall,
+        "monod_switches_per_event": switches as f64 / a.events as f64,
+        // CPUs the host stole from this machine meanwhile (noise, not mono).
+        "steal_cpus": steal,
     });
     println!("{out}");
     Ok(())
