@@ -19,7 +19,8 @@ fn op_id() -> String {
     format!("{}-{nanos}", std::process::id())
 }
 
-/// Runs a long operation over a WebSocket, printing its output as it comes.
+/// Runs a long operation over a WebSocket, printing its output as it comes
+/// (`ops.watch`).
 ///
 /// The protocol check and the subscription to the operation's output go out
 /// together; `start` then begins the operation under the subscribed id. A
@@ -29,25 +30,10 @@ where
     F: Fn(Arc<Client>, String) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    if !ep.answering() {
-        ep.start()?;
-    }
     super::block_on(async {
-        let mut replaced = false;
-        loop {
-            let client = Arc::new(ep.websocket().await?);
-            let op = op_id();
-            let (status, sub) = tokio::join!(client.daemon_status(), client.ops_watch(op.clone()));
-            let status = status.map_err(from_rpc)?;
-            if status.protocol != PROTOCOL_VERSION && !replaced {
-                drop((sub, client));
-                ep.replace(&status)?;
-                replaced = true;
-                continue;
-            }
-            let sub = sub.map_err(from_rpc)?;
-            return print_until_done(sub, start(client, op), json).await.map_err(from_rpc);
-        }
+        let (client, op, sub) =
+            subscribed(ep, |client, op| async move { client.ops_watch(op).await }).await?;
+        print_until_done(sub, start(client, op), json).await.map_err(from_rpc)
     })
 }
 
@@ -65,34 +51,47 @@ where
     F: Fn(Arc<Client>, String) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    if !ep.answering() {
-        ep.start()?;
-    }
     super::block_on(async {
-        let mut replaced = false;
-        loop {
-            let client = Arc::new(ep.websocket().await?);
-            let op = op_id();
+        let (client, op, sub) = subscribed(ep, |client, op| async move {
             let kinds = vec![
                 event_kinds::ENV_PROGRESS.to_string(),
                 event_kinds::ENV_READY.into(),
                 event_kinds::ENV_FAILED.into(),
             ];
-            let (status, sub) = tokio::join!(
-                client.daemon_status(),
-                client.events_subscribe(None, None, Some(kinds), Some(true), Some(op.clone()))
-            );
-            let status = status.map_err(from_rpc)?;
-            if status.protocol != PROTOCOL_VERSION && !replaced {
-                drop((sub, client));
-                ep.replace(&status)?;
-                replaced = true;
-                continue;
-            }
-            let sub = sub.map_err(from_rpc)?;
-            return print_events_until_done(sub, start(client, op), json).await.map_err(from_rpc);
-        }
+            client.events_subscribe(None, None, Some(kinds), Some(true), Some(op)).await
+        })
+        .await?;
+        print_events_until_done(sub, start(client, op), json).await.map_err(from_rpc)
     })
+}
+
+/// A WebSocket to a daemon of this protocol (an idle one of another is
+/// replaced), with a fresh operation id and `subscribe`'s subscription for
+/// it, made together with the protocol check.
+async fn subscribed<S, SF>(
+    ep: &Endpoint,
+    subscribe: impl Fn(Arc<Client>, String) -> SF,
+) -> anyhow::Result<(Arc<Client>, String, S)>
+where
+    SF: Future<Output = Result<S, Error>>,
+{
+    if !ep.answering() {
+        ep.start()?;
+    }
+    let mut replaced = false;
+    loop {
+        let client = Arc::new(ep.websocket().await?);
+        let op = op_id();
+        let (status, sub) = tokio::join!(client.daemon_status(), subscribe(client.clone(), op.clone()));
+        let status = status.map_err(from_rpc)?;
+        if status.protocol != PROTOCOL_VERSION && !replaced {
+            drop((sub, client));
+            ep.replace(&status)?;
+            replaced = true;
+            continue;
+        }
+        return Ok((client, op, sub.map_err(from_rpc)?));
+    }
 }
 
 /// Prints progress events until `call` has replied and the final event came.
