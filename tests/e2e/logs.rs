@@ -61,14 +61,18 @@ fn output_is_followed_live_and_captured_while_the_daemon_is_down() {
             let _ = tx.send(line);
         }
     });
-    // Typed into the user's shell: its output reaches the follower.
-    sb.tmux(["send-keys", "-t", "=mono-l-follow:", "echo marker-$((6*7))", "Enter"]);
+    // Typed into the user's shell: its output reaches the follower. The
+    // follower shows nothing until it is subscribed, so the command is typed
+    // again until its output arrives.
     let deadline = Instant::now() + WAIT;
-    loop {
-        let line =
-            rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("followed output");
-        if line.contains("marker-42") {
-            break;
+    'typed: loop {
+        assert!(Instant::now() < deadline, "the follower never showed the output");
+        sb.tmux(["send-keys", "-t", "=mono-l-follow:", "echo marker-$((6*7))", "Enter"]);
+        let round = Instant::now() + Duration::from_secs(1);
+        while let Ok(line) = rx.recv_timeout(round.saturating_duration_since(Instant::now())) {
+            if line.contains("marker-42") {
+                break 'typed;
+            }
         }
     }
     let _ = follower.kill();
