@@ -46,12 +46,12 @@ impl EventBus {
             .call(move |conn, path| {
                 let time = jiff::Timestamp::now().to_string();
                 let text = data.to_string();
+                // Prepared once per connection: the hot path of every event.
                 let seq: i64 = conn
-                    .query_row(
+                    .prepare_cached(
                         "INSERT INTO events (time, env, kind, data) VALUES (?1, ?2, ?3, ?4) RETURNING seq",
-                        params![time, env, kind, text],
-                        |r| r.get(0),
                     )
+                    .and_then(|mut stmt| stmt.query_row(params![time, env, kind, text], |r| r.get(0)))
                     .map_err(sql(path))?;
                 let seq = seq as u64;
                 if seq.is_multiple_of(PRUNE_EVERY) {
