@@ -1,11 +1,10 @@
 //! Rolling logs of the session, `mono logs`, activity, and a subscriber that
 //! falls behind the event stream.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mono_e2e::{Sandbox, kill, wait_until};
+use mono_e2e::{Sandbox, kill, stdout_lines, wait_until};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -54,13 +53,7 @@ fn output_is_followed_live_and_captured_while_the_daemon_is_down() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = follower.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stdout_lines(&mut follower);
     // Typed into the user's shell: its output reaches the follower. The
     // follower shows nothing until it is subscribed, so the command is typed
     // again until its output arrives.

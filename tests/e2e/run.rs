@@ -1,11 +1,10 @@
 //! `mono run` in the run window: output, exit status, stop by signal or by
 //! `mono stop`, a second run replacing the first, `--detach`.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mono_e2e::{Sandbox, alive, kill, wait_until};
+use mono_e2e::{Sandbox, alive, kill, stdout_lines, wait_until};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -77,13 +76,7 @@ fn start_foreground(sb: &Sandbox, ws: &std::path::Path, marker: &str) -> std::pr
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let deadline = Instant::now() + WAIT;
     loop {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
