@@ -6,30 +6,30 @@
 //! has no sensible order).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// Workspaces with an operation in progress.
-#[derive(Default)]
+/// Workspaces with an operation in progress. Clones share the set.
+#[derive(Default, Clone)]
 pub struct BusyPaths {
-    held: Mutex<HashMap<String, &'static str>>,
+    held: Arc<Mutex<HashMap<String, &'static str>>>,
 }
 
-/// Holds a workspace until dropped.
-pub struct BusyGuard<'a> {
-    owner: &'a BusyPaths,
+/// Holds a workspace until dropped; it may move into a task of its own.
+pub struct BusyGuard {
+    owner: BusyPaths,
     key: String,
 }
 
 impl BusyPaths {
     /// Claims `key` for operation `op`; on conflict returns the operation
     /// that holds it.
-    pub fn claim(&self, key: &str, op: &'static str) -> Result<BusyGuard<'_>, &'static str> {
+    pub fn claim(&self, key: &str, op: &'static str) -> Result<BusyGuard, &'static str> {
         let mut held = self.held.lock().expect("busy lock");
         if let Some(running) = held.get(key) {
             return Err(running);
         }
         held.insert(key.to_string(), op);
-        Ok(BusyGuard { owner: self, key: key.to_string() })
+        Ok(BusyGuard { owner: self.clone(), key: key.to_string() })
     }
 
     /// Number of operations in progress.
@@ -43,7 +43,7 @@ impl BusyPaths {
     }
 }
 
-impl Drop for BusyGuard<'_> {
+impl Drop for BusyGuard {
     fn drop(&mut self) {
         self.owner.held.lock().expect("busy lock").remove(&self.key);
     }

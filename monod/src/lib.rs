@@ -11,6 +11,7 @@ pub mod busy;
 pub mod capture;
 pub mod compose;
 pub mod config;
+pub mod crashpoint;
 pub mod daemon;
 pub mod docker;
 pub mod docker_probe;

@@ -104,6 +104,7 @@ fn run() -> anyhow::Result<()> {
             home,
             notify_stdout: args.notify_stdout,
             report_protocol: std::env::var("MONO_TEST_REPORT_PROTOCOL").ok().and_then(|v| v.parse().ok()),
+            report_version: std::env::var("MONO_TEST_REPORT_VERSION").ok(),
         }))
         .map_err(anyhow::Error::from)
 }

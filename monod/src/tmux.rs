@@ -54,13 +54,19 @@ pub const RUN_WINDOW: &str = "mono-run";
 /// The session option holding the shell command that captures a pane.
 const CAPTURE_OPTION: &str = "@mono-capture";
 
+/// The session option naming the `MONO_HOME` whose daemon made the session:
+/// one tmux server serves every home of a user, and `mono gc` of one home
+/// must never take another's sessions for orphans.
+const HOME_OPTION: &str = "@mono-home";
+
 /// Pipes a new pane's output into the capture command; the run window's
 /// capture also marks the end of its output. Option values are not expanded
 /// again, so nothing in the command (paths included) is read as a format.
 const CAPTURE_PANE: &str = "pipe-pane -O \"#{@mono-capture}#{?#{==:#{window_name},mono-run}, --done,}\"";
 
 /// Creates a detached session running `shell -i` in `cwd` with `env`, every
-/// pane of it (now and later) piped into `capture`, a shell command. The
+/// pane of it (now and later) piped into `capture`, a shell command, and
+/// tagged as `home`'s. The
 /// session, its capture and its hooks are made by one tmux client, before
 /// tmux reads any output, so nothing the shell prints is missed.
 ///
@@ -73,6 +79,7 @@ pub async fn new_session(
     keep: &(dyn Fn(&str) -> bool + Sync),
     shell: &str,
     capture: &str,
+    home: &str,
 ) -> Result<Vec<String>, TmuxError> {
     let (kept, left_out) = fit_env(env, keep);
     // No `-c`: tmux expands formats in a start directory, and `#(...)` in a
@@ -89,11 +96,13 @@ pub async fn new_session(
     cmd.push_param(shell.to_string()).push_param("-i");
     let session = format!("={name}:");
     let option = SetOption::new().target_pane(session.as_str()).option(CAPTURE_OPTION).value(capture).build();
+    let owner = SetOption::new().target_pane(session.as_str()).option(HOME_OPTION).value(home).build();
     let hook = |h| SetHook::new().target_session(session.as_str()).hook_name(h).command(CAPTURE_PANE).build();
     let first =
         PipePane::new().stdin().target_pane(session.as_str()).shell_command("#{@mono-capture}").build();
     let tmux = TmuxCmd::with_command(cmd)
         .add_command(option)
+        .add_command(owner)
         .add_command(hook("after-new-window"))
         .add_command(hook("after-split-window"))
         .add_command(first);
@@ -178,6 +187,22 @@ pub async fn list_sessions() -> Result<HashSet<String>, TmuxError> {
     match run("list-sessions", TmuxCmd::with_command(ListSessions::new().format("#{session_name}"))).await {
         Ok(out) => Ok(out.lines().map(str::to_string).collect()),
         Err(TmuxError::Failed { stderr, .. }) if is_absent(&stderr) => Ok(HashSet::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sessions tagged as `home`'s (see [`new_session`]), in one tmux call.
+pub async fn sessions_of(home: &str) -> Result<Vec<String>, TmuxError> {
+    // The name first: mono's names have no tab, a home path might.
+    let format = format!("#{{session_name}}\t#{{{HOME_OPTION}}}");
+    match run("list-sessions", TmuxCmd::with_command(ListSessions::new().format(format.as_str()))).await {
+        Ok(out) => Ok(out
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(_, owner)| *owner == home)
+            .map(|(name, _)| name.to_string())
+            .collect()),
+        Err(TmuxError::Failed { stderr, .. }) if is_absent(&stderr) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
 }

@@ -33,6 +33,16 @@ pub trait MonoApi {
     #[method(name = "daemon.stop", param_kind = map)]
     async fn daemon_stop(&self) -> jsonrpsee::core::RpcResult<()>;
 
+    /// The daemon's checks: state, tmux, Docker, port blocks, environments
+    /// needing attention, orphans, and what start-up recovered.
+    #[method(name = "daemon.doctor", param_kind = map)]
+    async fn daemon_doctor(&self) -> jsonrpsee::core::RpcResult<DoctorReport>;
+
+    /// Resources of this home that no environment owns; removed with
+    /// `apply: true`.
+    #[method(name = "daemon.gc", param_kind = map)]
+    async fn daemon_gc(&self, apply: Option<bool>) -> jsonrpsee::core::RpcResult<GcReport>;
+
     /// Registers and sets up the environment of a workspace.
     #[method(name = "env.init", param_kind = map)]
     async fn env_init(

@@ -37,12 +37,16 @@ pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
 pub const EVENTS_PUBLISH: &str = "events.publish";
 /// `events.unsubscribe` (unsubscribe)
 pub const EVENTS_UNSUBSCRIBE: &str = "events.unsubscribe";
+/// `daemon.doctor`: the daemon's own checks for `mono doctor`.
+pub const DAEMON_DOCTOR: &str = "daemon.doctor";
+/// `daemon.gc`: lists (and with `apply` removes) orphaned resources.
+pub const DAEMON_GC: &str = "daemon.gc";
 /// `rpc.discover`: the OpenRPC document of the whole API (see
 /// `crate::openrpc`, behind the `schema` feature).
 pub const RPC_DISCOVER: &str = "rpc.discover";
 
 /// Every method the daemon serves.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 18] = [
     DAEMON_STATUS,
     DAEMON_STOP,
     ENV_INIT,
@@ -59,7 +63,17 @@ pub const ALL: [&str; 16] = [
     LOGS_UNFOLLOW,
     RPC_DISCOVER,
     EVENTS_PUBLISH,
+    DAEMON_DOCTOR,
+    DAEMON_GC,
 ];
+
+/// Parameters of `daemon.gc`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GcParams {
+    /// Remove the orphans (default: only list them).
+    #[serde(default)]
+    pub apply: bool,
+}
 
 /// Parameters of methods that take nothing.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

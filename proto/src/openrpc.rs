@@ -30,7 +30,8 @@ use serde_json::{Map, Value, json};
 use crate::error::ErrorCode;
 use crate::methods;
 use crate::types::{
-    CallerEnv, DaemonStatus, Destroyed, EnvInfo, Event, LogItem, OpOutput, RunStarted, Stopped,
+    CallerEnv, DaemonStatus, Destroyed, DoctorReport, EnvInfo, Event, GcReport, LogItem, OpOutput,
+    RunStarted, Stopped,
 };
 
 /// The version of the OpenRPC specification the document follows.
@@ -160,6 +161,25 @@ pub const METHODS: &[MethodDoc] = &[
                       across protocol versions.",
         params: &[],
         kind: returns("stopping", "Always null.", schema::<()>),
+    },
+    MethodDoc {
+        name: methods::DAEMON_DOCTOR,
+        summary: "The daemon's own health checks, for `mono doctor`.",
+        description: "State database, tmux, Docker Engine, port blocks held by other programs, \
+                      environments needing attention (interrupted, workspace deleted), orphaned \
+                      resources, and what start-up recovery rolled back or finished. Each finding \
+                      says what to do.",
+        params: &[],
+        kind: returns("report", "The findings.", schema::<DoctorReport>),
+    },
+    MethodDoc {
+        name: methods::DAEMON_GC,
+        summary: "Lists, or removes, resources of this home that no environment owns.",
+        description: "Tmux sessions tagged with this home, data and log directories, and Docker \
+                      containers, networks and volumes labelled dev.mono.home with this home, whose \
+                      environment is not registered. Nothing is removed unless apply is true.",
+        params: &[optional("apply", "true: remove what is found. Default false.", schema::<bool>)],
+        kind: returns("report", "The orphans, and what could not be checked or removed.", schema::<GcReport>),
     },
     MethodDoc {
         name: methods::ENV_INIT,

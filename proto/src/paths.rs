@@ -39,8 +39,11 @@ pub fn socket_path(home: &Path) -> PathBuf {
 
 /// The session name of an environment's tmux session.
 pub fn session_name(env_name: &str) -> String {
-    format!("mono-{env_name}")
+    format!("{SESSION_PREFIX}{env_name}")
 }
+
+/// What every environment's tmux session name starts with.
+pub const SESSION_PREFIX: &str = "mono-";
 
 /// Removes `.` and `..` from an absolute path without touching the file
 /// system: how a workspace that no longer exists is named, identically by

@@ -289,6 +289,100 @@ pub struct RunStarted {
     pub stopped: Option<RunExit>,
 }
 
+/// How a `mono doctor` finding weighs.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// All is well.
+    Ok,
+    /// Works, but something needs attention.
+    Warning,
+    /// Something is broken.
+    Error,
+}
+
+/// One finding of `mono doctor`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The area checked: `tmux`, `docker`, `ports`, `orphans`, ...
+    pub check: String,
+    /// How it weighs.
+    pub severity: Severity,
+    /// What was found.
+    pub message: String,
+    /// What to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// What the daemon checked for `mono doctor` (`daemon.doctor`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoctorReport {
+    /// The findings, in the order checked.
+    pub findings: Vec<Finding>,
+}
+
+/// The kinds of resources mono creates for an environment.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrphanKind {
+    /// A tmux session (`mono-<name>`).
+    Session,
+    /// A data directory (`$MONO_HOME/data/<name>`).
+    DataDir,
+    /// A log directory (`$MONO_HOME/logs/<name>`).
+    LogDir,
+    /// A Docker container.
+    Container,
+    /// A Docker network.
+    Network,
+    /// A Docker volume.
+    Volume,
+}
+
+impl std::fmt::Display for OrphanKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OrphanKind::Session => "tmux session",
+            OrphanKind::DataDir => "data directory",
+            OrphanKind::LogDir => "log directory",
+            OrphanKind::Container => "container",
+            OrphanKind::Network => "network",
+            OrphanKind::Volume => "volume",
+        })
+    }
+}
+
+/// A resource of mono's that no registered environment owns.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Orphan {
+    /// What it is.
+    pub kind: OrphanKind,
+    /// Its name: the session, the directory's path, the Docker object.
+    pub name: String,
+    /// The environment (or compose project) it was made for.
+    pub owner: String,
+}
+
+/// What `daemon.gc` found and did.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcReport {
+    /// The orphans found.
+    pub orphans: Vec<Orphan>,
+    /// Whether they were removed (`apply`), or only listed.
+    pub applied: bool,
+    /// What could not be checked (Docker unreachable, ...), one line each.
+    pub skipped: Vec<String>,
+    /// What could not be removed, one line each.
+    pub errors: Vec<String>,
+}
+
 /// Something that happened, as `events.subscribe` delivers it. `seq` grows by
 /// one per event and survives daemon restarts, so a subscriber that passes
 /// the last `seq` it saw as `since` misses nothing.
@@ -316,14 +410,21 @@ pub mod event_kinds {
     pub const ENV_CREATED: &str = "env.created";
     /// Init finished (`data`: the environment).
     pub const ENV_READY: &str = "env.ready";
-    /// Init failed and was rolled back (`data`: `{error}`).
+    /// Init failed and was rolled back (`data`: `{error}`; `recovered: true`
+    /// when monod rolled back, at start-up, an init a crash interrupted).
     pub const ENV_FAILED: &str = "env.failed";
     /// A step or script line of an operation on the environment (`data`:
     /// `{op, stream, line}`; `op` is the id the client gave, `stream` is
     /// `log` for mono's own steps, `out`/`err` for script output).
     pub const ENV_PROGRESS: &str = "env.progress";
-    /// An environment was destroyed (`data`: `{warnings}`).
+    /// An environment was destroyed (`data`: `{warnings}`; `recovered:
+    /// true` when monod finished, at start-up, a destroy a crash
+    /// interrupted).
     pub const ENV_DESTROYED: &str = "env.destroyed";
+    /// At start-up, monod found resources of its own that no environment
+    /// owns (`data`: `{orphans}`, each an [`Orphan`](crate::Orphan));
+    /// `mono gc --yes` removes them.
+    pub const ORPHANS: &str = "daemon.orphans";
     /// The run script was started in the run window (`data`: `{script,
     /// pid, pane}`); the event's `seq` is the run's id.
     pub const RUN_STARTED: &str = "run.started";

@@ -58,6 +58,10 @@ pub const CONFIG_HASH_LABEL: &str = "com.docker.compose.config-hash";
 /// mono's own label on everything it creates: the project name.
 pub const MONO_ENV_LABEL: &str = "dev.mono.env";
 
+/// The `MONO_HOME` of the daemon that created an object, so that `mono gc`
+/// of one home never touches another home's projects.
+pub const MONO_HOME_LABEL: &str = "dev.mono.home";
+
 /// The compose file of the workspace at `dir`: the first of
 /// [`COMPOSE_FILES`] that exists.
 pub fn find(dir: &Path) -> Option<PathBuf> {
@@ -69,6 +73,8 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
 pub struct PlanSettings {
     /// The compose project name: `mono-<env name>`.
     pub project: String,
+    /// The owning daemon's home (label [`MONO_HOME_LABEL`]).
+    pub home: String,
     /// The environment's slot: its ports are `19000 + slot*100 + offset`.
     pub slot: u32,
     /// The host address published ports bind to (usually 127.0.0.1).

@@ -15,7 +15,8 @@ use super::plan::{
     PortBinding, Protocol, ServicePlan, VolumePlan,
 };
 use super::{
-    COMPOSE_VERSION, CONFIG_HASH_LABEL, ComposeError, MONO_ENV_LABEL, PlanSettings, dotenv, port_var_stem,
+    COMPOSE_VERSION, CONFIG_HASH_LABEL, ComposeError, MONO_ENV_LABEL, MONO_HOME_LABEL, PlanSettings, dotenv,
+    port_var_stem,
 };
 use crate::ports::{MAX_SLOT, PORTS_PER_ENV, block_start};
 
@@ -257,6 +258,7 @@ impl<'a> Planner<'a> {
         labels.insert("com.docker.compose.project".to_string(), project.clone());
         labels.insert(format!("com.docker.compose.{kind}"), key.to_string());
         labels.insert(MONO_ENV_LABEL.to_string(), project.clone());
+        labels.insert(MONO_HOME_LABEL.to_string(), self.settings.home.clone());
         labels
     }
 
@@ -330,6 +332,7 @@ impl<'a> Planner<'a> {
             ("com.docker.compose.version", COMPOSE_VERSION.to_string()),
             ("com.docker.compose.depends_on", depends_label),
             (MONO_ENV_LABEL, project.clone()),
+            (MONO_HOME_LABEL, self.settings.home.clone()),
         ] {
             labels.insert(key.to_string(), value);
         }

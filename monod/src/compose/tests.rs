@@ -12,6 +12,7 @@ const PROJECT: &str = "mono-test";
 fn settings(workspace: &Path) -> PlanSettings {
     PlanSettings {
         project: PROJECT.to_string(),
+        home: "/home/dev/.mono".to_string(),
         slot: 3,
         host_ip: "127.0.0.1".to_string(),
         profiles: Vec::new(),

@@ -85,6 +85,9 @@ pub struct DaemonConfig {
     /// Test hook: report this protocol version instead of the real one, to
     /// exercise how clients replace a daemon of another version.
     pub report_protocol: Option<u32>,
+    /// Test hook: report this version instead of the real one, to exercise
+    /// how clients replace a daemon after an upgrade.
+    pub report_version: Option<String>,
 }
 
 /// Runs the daemon until it is asked to stop.
@@ -109,12 +112,17 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     if let Err(e) = ops.watch_registered().await {
         tracing::warn!(error = %e, "cannot watch the environments' logs");
     }
+    // Before the socket accepts: interrupted environments are claimed first.
+    if let Err(e) = ops.recover().await {
+        tracing::warn!(error = %e, "cannot recover interrupted operations");
+    }
     let tmux = crate::tmux::probe().await;
     if !tmux.available {
         tracing::warn!(detail = %tmux.detail, "tmux is not available; init will fail until it is installed");
     }
     let protocol = config.report_protocol.unwrap_or(mono_proto::PROTOCOL_VERSION);
-    let methods = Api::new(ops.clone(), tmux, stop.clone(), protocol).into_rpc();
+    let version = config.report_version.clone().unwrap_or_else(|| mono_proto::VERSION.to_string());
+    let methods = Api::new(ops.clone(), tmux, stop.clone(), protocol, version).into_rpc();
 
     let watcher = tokio::spawn(crate::docker::watch_containers(ops.clone(), stop.clone()));
     let listener = bind(&socket)?;

@@ -10,6 +10,7 @@
 mod apply;
 mod engine;
 mod images;
+pub mod owned;
 mod status;
 mod teardown;
 mod watch;

@@ -15,6 +15,28 @@ use super::PROJECT_LABEL;
 use super::engine::{Engine, EngineError, is_not_found};
 use crate::progress::Progress;
 
+/// Stops a container (with its own stop signal and grace period, set from
+/// the compose file at creation), then removes it with its anonymous
+/// volumes. A container already gone is not an error.
+pub(super) async fn remove_container(
+    docker: &bollard::Docker,
+    id: &str,
+    name: &str,
+) -> Result<(), EngineError> {
+    match docker.stop_container(id, None).await {
+        Ok(()) => {}
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
+        Err(e) => return Err(EngineError::api(format!("stop container {name}"))(e)),
+    }
+    let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(EngineError::api(format!("remove container {name}"))(e)),
+    }
+}
+
 /// Removes every container, network and volume labelled as `project`'s.
 pub async fn teardown(engine: &Engine, project: &str, progress: &Progress) -> Result<(), EngineError> {
     let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
@@ -30,22 +52,7 @@ pub async fn teardown(engine: &Engine, project: &str, progress: &Progress) -> Re
         let name = c.names.and_then(|n| n.first().cloned()).unwrap_or_else(|| id.clone());
         let name = name.trim_start_matches('/').to_string();
         let docker = engine.docker.clone();
-        removals.spawn(async move {
-            // `stop` without a timeout uses the container's own stop signal
-            // and grace period, set from the compose file at creation.
-            match docker.stop_container(&id, None).await {
-                Ok(()) => {}
-                Err(e) if is_not_found(&e) => return Ok(name),
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
-                Err(e) => return Err(EngineError::api(format!("stop container {name}"))(e)),
-            }
-            let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-            match docker.remove_container(&id, Some(options)).await {
-                Ok(()) => Ok(name),
-                Err(e) if is_not_found(&e) => Ok(name),
-                Err(e) => Err(EngineError::api(format!("remove container {name}"))(e)),
-            }
-        });
+        removals.spawn(async move { remove_container(&docker, &id, &name).await.map(|()| name) });
     }
     let mut first_error = None;
     while let Some(joined) = removals.join_next().await {

@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use mono_proto::{CallerEnv, Destroyed};
 
-use super::{OpError, Ops, docker_mode};
+use super::{OpError, Ops};
 use crate::config::MonoConfig;
 use crate::progress::Progress;
 use crate::script::Outcome;
 use crate::state::Phase;
 use crate::vars::{self, MonoVars};
-use crate::{tmux, workspace};
+use crate::{crashpoint, workspace};
 
 impl Ops {
     /// Tears down the environment of the workspace at `path`.
@@ -59,9 +59,10 @@ impl Ops {
         progress.set_env(&row.name);
         progress.step(format!("mono destroy {key}"));
         self.store.set_phase(row.id, Phase::Destroying).await?;
+        crashpoint::reached("destroy.marked");
 
         let mut warnings = Vec::new();
-        let mut warn = |progress: &Progress, w: String| {
+        let warn = |warnings: &mut Vec<String>, progress: &Progress, w: String| {
             progress.step(format!("warning: {w}"));
             warnings.push(w);
         };
@@ -90,58 +91,26 @@ impl Ops {
                                     return Err(OpError::Cancelled { env: row.name.clone(), op: "destroy" });
                                 }
                                 o => warn(
+                                    &mut warnings,
                                     progress,
                                     format!("destroy script failed ({o}); continuing teardown"),
                                 ),
                             },
-                            Err(e) => {
-                                warn(progress, format!("destroy script skipped: env.{}: {}", e.key, e.source))
-                            }
+                            Err(e) => warn(
+                                &mut warnings,
+                                progress,
+                                format!("destroy script skipped: env.{}: {}", e.key, e.source),
+                            ),
                         }
                     }
                 }
-                Err(e) => warn(progress, format!("destroy script skipped: {e}")),
+                Err(e) => warn(&mut warnings, progress, format!("destroy script skipped: {e}")),
             }
         } else {
-            warn(progress, format!("workspace {} is gone; destroy script skipped", row.path));
+            warn(&mut warnings, progress, format!("workspace {} is gone; destroy script skipped", row.path));
         }
 
-        let session = mono_proto::paths::session_name(&row.name);
-        match tmux::kill_session(&session).await {
-            Ok(true) => progress.step(format!("killed tmux session {session}")),
-            Ok(false) => progress.step(format!("tmux session {session} was already gone")),
-            Err(e) => warn(progress, format!("cannot kill tmux session {session}: {e}")),
-        }
-
-        if let Some(project) = &row.docker_project
-            && let Err(e) = docker_mode::down(&row.name, project, progress).await
-        {
-            self.store.set_phase(row.id, Phase::Failed).await?;
-            return Err(e);
-        }
-
-        match self.monitor.remove(&row.name) {
-            Ok(()) => progress.step("removed log directory"),
-            Err(e) => warn(progress, format!("cannot remove the log directory: {e}")),
-        }
-
-        match std::fs::remove_dir_all(&data_dir) {
-            Ok(()) => progress.step("removed data directory"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                progress.step("data directory was already gone")
-            }
-            Err(source) => {
-                self.store.set_phase(row.id, Phase::Failed).await?;
-                return Err(OpError::Io {
-                    env: row.name.clone(),
-                    action: "remove",
-                    path: data_dir.display().to_string(),
-                    source,
-                });
-            }
-        }
-
-        self.store.remove(row.id).await?;
+        self.teardown(&row, progress, &mut warnings).await?;
         progress.step("destroyed");
         progress.flush_events().await;
         self.events

@@ -47,6 +47,8 @@ pub(super) struct ComposeWorkspace<'a> {
     pub config: &'a MonoConfig,
     /// The caller's environment.
     pub caller: &'a CallerEnv,
+    /// monod's home, labelled on every object.
+    pub home: &'a Path,
 }
 
 impl ComposeWorkspace<'_> {
@@ -73,6 +75,7 @@ impl ComposeWorkspace<'_> {
         let loaded = compose::load(self.file, &lookup)?;
         let settings = PlanSettings {
             project: project.to_string(),
+            home: self.home.display().to_string(),
             slot,
             host_ip: self.config.compose.host_ip.clone(),
             profiles: self.config.compose.profiles.clone(),

@@ -58,13 +58,17 @@ pub enum OpError {
         /// What is wrong.
         source: InterpolateError,
     },
-    /// Every slot is taken.
-    #[error("cannot create {path}: all {max} environment slots are in use; destroy an environment first")]
+    /// Every slot is taken (or its port block is).
+    #[error(
+        "cannot create {path}: no environment slot is free ({max} in all, {blocked} free one(s) passed over because other programs listen on their ports); destroy an environment, or stop those programs (`mono doctor` names them)"
+    )]
     Capacity {
         /// The workspace.
         path: String,
         /// The number of slots.
         max: u32,
+        /// Free slots passed over because their ports are taken.
+        blocked: u32,
     },
     /// A user script failed.
     #[error(

@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::script::Outcome;
 use crate::state::{EnvRow, NewEnv, Phase, StateError};
 use crate::vars::{self, MonoVars};
-use crate::{names, tmux, workspace};
+use crate::{crashpoint, names, ports, tmux, workspace};
 
 /// What init has created so far, for rollback.
 #[derive(Default)]
@@ -69,25 +69,37 @@ impl Ops {
         check_env(&config)?;
         let compose_file = docker_mode::find(&ws, &config)?;
         if let Some(file) = &compose_file {
-            ComposeWorkspace { dir: &ws, file, config: &config, caller }.check()?;
+            ComposeWorkspace { dir: &ws, file, config: &config, caller, home: self.home.root() }.check()?;
         }
         let derived = names::derive(&ws, caller);
-        let row = self
+        let listening = ports::listening::listening_ports().unwrap_or_else(|e| {
+            progress.step(format!("warning: cannot read the listening ports ({e}); port blocks not checked"));
+            Default::default()
+        });
+        let registered = self
             .store
-            .register(NewEnv {
-                path: ws_str.clone(),
-                project: derived.project,
-                workspace: derived.workspace,
-                mode: if compose_file.is_some() { Mode::Docker } else { Mode::Simple },
-            })
+            .register(
+                NewEnv {
+                    path: ws_str.clone(),
+                    project: derived.project,
+                    workspace: derived.workspace,
+                    mode: if compose_file.is_some() { Mode::Docker } else { Mode::Simple },
+                },
+                listening,
+            )
             .await
             .map_err(|e| match e {
-                StateError::NoFreeSlot { max } => OpError::Capacity { path: ws_str.clone(), max },
+                StateError::NoFreeSlot { max, blocked } => {
+                    OpError::Capacity { path: ws_str.clone(), max, blocked }
+                }
                 StateError::PathTaken { path, name } => OpError::AlreadyRegistered { path, name },
                 e => e.into(),
             })?;
+        let row = registered.row;
+        crashpoint::reached("init.registered");
         progress.set_env(&row.name);
         progress.step(format!("mono init {ws_str}"));
+        report_skipped(&registered.skipped, progress).await;
         let mode = if row.mode == Mode::Docker { "docker" } else { "simple" };
         self.events
             .emit(
@@ -146,15 +158,18 @@ impl Ops {
         })?;
         created.data_dir = Some(data_dir.clone());
         progress.step("created data directory");
+        crashpoint::reached("init.data-dir");
 
         let base = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir, ports: &[] };
         let planned = match (compose_file, &row.docker_project) {
-            (Some(file), Some(project)) => Some(ComposeWorkspace { dir: ws, file, config, caller }.plan(
-                &base.pairs(),
-                project,
-                row.id,
-                progress,
-            )?),
+            (Some(file), Some(project)) => {
+                Some(ComposeWorkspace { dir: ws, file, config, caller, home: self.home.root() }.plan(
+                    &base.pairs(),
+                    project,
+                    row.id,
+                    progress,
+                )?)
+            }
             _ => None,
         };
         let ports = planned.as_ref().map(|(_, ports)| ports.as_slice()).unwrap_or(&[]);
@@ -172,6 +187,7 @@ impl Ops {
         }
         self.required_script(row, "setup", config.scripts.setup.as_deref(), ws, &env, config, progress)
             .await?;
+        crashpoint::reached("init.scripts-done");
 
         let session = mono_proto::paths::session_name(&row.name);
         self.monitor
@@ -182,10 +198,12 @@ impl Ops {
         let capture = self.monitor.capture_command(&row.name, limits);
         let shell = login_shell(caller);
         let from_config = |k: &str| config.env.iter().any(|(c, _)| c == k);
-        let left_out = tmux::new_session(&session, ws, &env, &from_config, &shell, &capture)
+        let home = self.home.root().display().to_string();
+        let left_out = tmux::new_session(&session, ws, &env, &from_config, &shell, &capture, &home)
             .await
             .map_err(|source| OpError::Tmux { env: row.name.clone(), source })?;
         created.session = Some(session.clone());
+        crashpoint::reached("init.session");
         if !left_out.is_empty() {
             progress.step(format!(
                 "warning: left out of the tmux session (too large for tmux): {}",
@@ -255,6 +273,25 @@ impl Ops {
                 let _ = self.store.set_phase(row.id, Phase::Failed).await;
             }
         }
+    }
+}
+
+/// Says which slots were passed over and who holds their ports.
+async fn report_skipped(skipped: &[(u32, u16)], progress: &Progress) {
+    if skipped.is_empty() {
+        return;
+    }
+    let taken = skipped.iter().map(|(_, port)| *port).collect();
+    let holders =
+        tokio::task::spawn_blocking(move || ports::listening::holders(&taken)).await.unwrap_or_default();
+    for (slot, port) in skipped {
+        let block = ports::block(*slot);
+        progress.step(format!(
+            "ports {}-{} (slot {slot}) passed over: port {port} is in use by {}",
+            block.start(),
+            block.end(),
+            ports::listening::describe(holders.get(port))
+        ));
     }
 }
 

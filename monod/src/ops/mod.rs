@@ -7,10 +7,14 @@
 
 mod destroy;
 mod docker_mode;
+mod doctor;
 mod error;
 mod init;
+mod orphans;
 mod query;
+mod recover;
 mod run;
+mod teardown;
 
 use std::future::Future;
 use std::path::Path;
@@ -41,6 +45,7 @@ pub struct Ops {
     shutdown: CancellationToken,
     events: EventBus,
     monitor: Arc<Monitor>,
+    recovered: std::sync::Mutex<Vec<String>>,
 }
 
 impl Ops {
@@ -56,6 +61,7 @@ impl Ops {
             busy: BusyPaths::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            recovered: Default::default(),
         })
     }
 
@@ -132,7 +138,7 @@ impl Ops {
     }
 
     /// Claims a workspace for `op`.
-    fn claim(&self, path: &str, op: &'static str) -> Result<BusyGuard<'_>, OpError> {
+    fn claim(&self, path: &str, op: &'static str) -> Result<BusyGuard, OpError> {
         self.busy.claim(path, op).map_err(|running| OpError::Busy { path: path.to_string(), running })
     }
 

@@ -88,7 +88,7 @@ impl Ops {
         &self,
         raw: &str,
         op: &'static str,
-    ) -> Result<(EnvRow, crate::busy::BusyGuard<'_>), OpError> {
+    ) -> Result<(EnvRow, crate::busy::BusyGuard), OpError> {
         let key = workspace::lookup_key(raw)?;
         let key = key.to_string_lossy().into_owned();
         let guard = self.claim(&key, op)?;

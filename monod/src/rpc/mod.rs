@@ -9,7 +9,8 @@ use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use mono_proto::api::MonoApiServer;
 use mono_proto::{
-    CallerEnv, Component, DaemonStatus, Destroyed, EnvInfo, Event, LogItem, RunStarted, Stopped,
+    CallerEnv, Component, DaemonStatus, Destroyed, DoctorReport, EnvInfo, Event, GcReport, LogItem,
+    RunStarted, Stopped,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -27,13 +28,20 @@ pub struct Api {
     tmux: Component,
     stop: CancellationToken,
     protocol: u32,
+    version: String,
 }
 
 impl Api {
     /// Handlers over `ops`; `stop` is cancelled by `daemon.stop`;
-    /// `protocol` is what `daemon.status` reports.
-    pub fn new(ops: Arc<Ops>, tmux: Component, stop: CancellationToken, protocol: u32) -> Api {
-        Api { ops, started: Instant::now(), tmux, stop, protocol }
+    /// `protocol` and `version` are what `daemon.status` reports.
+    pub fn new(
+        ops: Arc<Ops>,
+        tmux: Component,
+        stop: CancellationToken,
+        protocol: u32,
+        version: String,
+    ) -> Api {
+        Api { ops, started: Instant::now(), tmux, stop, protocol, version }
     }
 }
 
@@ -41,7 +49,7 @@ impl Api {
 impl MonoApiServer for Api {
     async fn daemon_status(&self) -> RpcResult<DaemonStatus> {
         Ok(DaemonStatus {
-            version: mono_proto::VERSION.to_string(),
+            version: self.version.clone(),
             protocol: self.protocol,
             pid: std::process::id(),
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -57,6 +65,14 @@ impl MonoApiServer for Api {
         tracing::info!("stop requested over the socket");
         self.stop.cancel();
         Ok(())
+    }
+
+    async fn daemon_doctor(&self) -> RpcResult<DoctorReport> {
+        Ok(self.ops.doctor().await)
+    }
+
+    async fn daemon_gc(&self, apply: Option<bool>) -> RpcResult<GcReport> {
+        Ok(self.ops.gc(apply.unwrap_or(false)).await?)
     }
 
     async fn env_init(&self, path: String, env: Option<CallerEnv>, op: Option<String>) -> RpcResult<EnvInfo> {
@@ -275,7 +291,7 @@ mod tests {
                 .unwrap();
         let ops = Ops::new(Home::new(dir.path().to_path_buf()), store, log, events, monitor);
         let tmux = Component { available: false, detail: String::new() };
-        let module = Api::new(ops, tmux, CancellationToken::new(), 1).into_rpc();
+        let module = Api::new(ops, tmux, CancellationToken::new(), 1, "0".into()).into_rpc();
         let registered: BTreeSet<&str> = module.method_names().collect();
         let published: BTreeSet<&str> = mono_proto::methods::ALL.into_iter().collect();
         assert_eq!(registered, published);

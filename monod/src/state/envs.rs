@@ -1,11 +1,13 @@
 //! The `environments` table: registration (slot and unique name in one
 //! transaction), lookups, phase changes and removal.
 
+use std::collections::BTreeSet;
+
 use mono_proto::Mode;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{StateError, Store, sql};
-use crate::ports::MAX_SLOT;
+use crate::ports::{self, MAX_SLOT};
 
 /// Where an environment is in its life, as stored. Whether a ready
 /// environment is running or stopped is not stored: it is read from tmux.
@@ -77,6 +79,16 @@ pub struct NewEnv {
     pub mode: Mode,
 }
 
+/// A registration: the row, and the free slots passed over because some
+/// program listens on a port of their block.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The new environment.
+    pub row: EnvRow,
+    /// `(slot, first port taken)` of each slot passed over.
+    pub skipped: Vec<(u32, u16)>,
+}
+
 const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at, docker_project";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
@@ -97,9 +109,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
 
 impl Store {
     /// Registers a workspace in phase `creating`: takes the smallest free
-    /// slot and a unique name (`name`, `name-2`, ...) in one transaction.
-    pub async fn register(&self, new: NewEnv) -> Result<EnvRow, StateError> {
-        self.call(move |conn, path| register(conn, &new).map_err(|e| e.into_state(path))).await
+    /// slot whose port block has none of the `listening` ports, and a unique
+    /// name (`name`, `name-2`, ...), in one transaction.
+    pub async fn register(&self, new: NewEnv, listening: BTreeSet<u16>) -> Result<Registered, StateError> {
+        self.call(move |conn, path| register(conn, &new, &listening).map_err(|e| e.into_state(path))).await
     }
 
     /// The environment registered for a workspace path.
@@ -156,7 +169,7 @@ impl Store {
 enum RegisterError {
     Sql(rusqlite::Error),
     Taken { path: String, name: String },
-    Full,
+    Full { blocked: u32 },
 }
 
 impl From<rusqlite::Error> for RegisterError {
@@ -170,12 +183,16 @@ impl RegisterError {
         match self {
             RegisterError::Sql(e) => sql(db)(e),
             RegisterError::Taken { path, name } => StateError::PathTaken { path, name },
-            RegisterError::Full => StateError::NoFreeSlot { max: MAX_SLOT },
+            RegisterError::Full { blocked } => StateError::NoFreeSlot { max: MAX_SLOT, blocked },
         }
     }
 }
 
-fn register(conn: &mut Connection, new: &NewEnv) -> Result<EnvRow, RegisterError> {
+fn register(
+    conn: &mut Connection,
+    new: &NewEnv,
+    listening: &BTreeSet<u16>,
+) -> Result<Registered, RegisterError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let existing: Option<String> = tx
         .query_row("SELECT name FROM environments WHERE path = ?1", [&new.path], |r| r.get(0))
@@ -183,21 +200,22 @@ fn register(conn: &mut Connection, new: &NewEnv) -> Result<EnvRow, RegisterError
     if let Some(name) = existing {
         return Err(RegisterError::Taken { path: new.path.clone(), name });
     }
-    // The smallest positive integer not in use: 1 if free, else the first
-    // id whose successor is free.
-    let slot: Option<u32> = tx
-        .query_row(
-            "SELECT s FROM (
-                 SELECT 1 AS s WHERE NOT EXISTS (SELECT 1 FROM environments WHERE id = 1)
-                 UNION ALL
-                 SELECT id + 1 FROM environments e
-                  WHERE NOT EXISTS (SELECT 1 FROM environments WHERE id = e.id + 1)
-             ) WHERE s <= ?1 ORDER BY s LIMIT 1",
-            [MAX_SLOT],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let slot = slot.ok_or(RegisterError::Full)?;
+    let used: BTreeSet<u32> = tx
+        .prepare_cached("SELECT id FROM environments")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut skipped = Vec::new();
+    let mut slot = None;
+    for candidate in (1..=MAX_SLOT).filter(|s| !used.contains(s)) {
+        match ports::first_taken(candidate, listening) {
+            Some(port) => skipped.push((candidate, port)),
+            None => {
+                slot = Some(candidate);
+                break;
+            }
+        }
+    }
+    let slot = slot.ok_or(RegisterError::Full { blocked: skipped.len() as u32 })?;
     let base = format!("{}-{}", new.project, new.workspace);
     let mut name = base.clone();
     let mut n = 2;
@@ -222,12 +240,18 @@ fn register(conn: &mut Connection, new: &NewEnv) -> Result<EnvRow, RegisterError
         from_row,
     )?;
     tx.commit()?;
-    Ok(row)
+    Ok(Registered { row, skipped })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Store {
+        async fn register_free(&self, new: NewEnv) -> Result<EnvRow, StateError> {
+            self.register(new, BTreeSet::new()).await.map(|r| r.row)
+        }
+    }
 
     fn new(path: &str, ws: &str) -> NewEnv {
         NewEnv { path: path.into(), project: "p".into(), workspace: ws.into(), mode: Mode::Simple }
@@ -237,26 +261,40 @@ mod tests {
     async fn slots_are_smallest_free_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
-        let a = store.register(new("/a", "a")).await.unwrap();
-        let b = store.register(new("/b", "b")).await.unwrap();
-        let c = store.register(new("/c", "c")).await.unwrap();
+        let a = store.register_free(new("/a", "a")).await.unwrap();
+        let b = store.register_free(new("/b", "b")).await.unwrap();
+        let c = store.register_free(new("/c", "c")).await.unwrap();
         assert_eq!((a.id, b.id, c.id), (1, 2, 3));
         store.remove(b.id).await.unwrap();
-        assert_eq!(store.register(new("/d", "d")).await.unwrap().id, 2);
+        assert_eq!(store.register_free(new("/d", "d")).await.unwrap().id, 2);
         store.remove(a.id).await.unwrap();
-        assert_eq!(store.register(new("/e", "e")).await.unwrap().id, 1);
-        assert_eq!(store.register(new("/f", "f")).await.unwrap().id, 4);
+        assert_eq!(store.register_free(new("/e", "e")).await.unwrap().id, 1);
+        assert_eq!(store.register_free(new("/f", "f")).await.unwrap().id, 4);
     }
 
     #[tokio::test]
     async fn names_are_unique_and_paths_registered_once() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
-        assert_eq!(store.register(new("/x/a", "w")).await.unwrap().name, "p-w");
-        assert_eq!(store.register(new("/y/a", "w")).await.unwrap().name, "p-w-2");
-        assert_eq!(store.register(new("/z/a", "w")).await.unwrap().name, "p-w-3");
-        assert!(matches!(store.register(new("/x/a", "q")).await, Err(StateError::PathTaken { .. })));
+        assert_eq!(store.register_free(new("/x/a", "w")).await.unwrap().name, "p-w");
+        assert_eq!(store.register_free(new("/y/a", "w")).await.unwrap().name, "p-w-2");
+        assert_eq!(store.register_free(new("/z/a", "w")).await.unwrap().name, "p-w-3");
+        assert!(matches!(store.register_free(new("/x/a", "q")).await, Err(StateError::PathTaken { .. })));
         assert_eq!(store.by_path("/y/a").await.unwrap().unwrap().phase, Phase::Creating);
+    }
+
+    #[tokio::test]
+    async fn slots_whose_block_is_listened_on_are_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        store.register_free(new("/a", "a")).await.unwrap();
+        let listening = BTreeSet::from([19_205, 19_399]);
+        let got = store.register(new("/b", "b"), listening.clone()).await.unwrap();
+        assert_eq!(got.row.id, 4);
+        assert_eq!(got.skipped, vec![(2, 19_205), (3, 19_399)]);
+        // Slot 1 is freed; its block is free, so it is taken again first.
+        store.remove(1).await.unwrap();
+        assert_eq!(store.register(new("/c", "c"), listening).await.unwrap().row.id, 1);
     }
 
     #[tokio::test]
@@ -264,13 +302,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
         for i in 0..MAX_SLOT {
-            store.register(new(&format!("/p{i}"), &format!("w{i}"))).await.unwrap();
+            store.register_free(new(&format!("/p{i}"), &format!("w{i}"))).await.unwrap();
         }
         assert!(matches!(
-            store.register(new("/last", "last")).await,
-            Err(StateError::NoFreeSlot { max: 464 })
+            store.register_free(new("/last", "last")).await,
+            Err(StateError::NoFreeSlot { max: 464, blocked: 0 })
         ));
         store.remove(200).await.unwrap();
-        assert_eq!(store.register(new("/last", "last")).await.unwrap().id, 200);
+        assert_eq!(store.register_free(new("/last", "last")).await.unwrap().id, 200);
     }
 }

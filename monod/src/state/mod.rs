@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-pub use envs::{EnvRow, NewEnv, Phase};
+pub use envs::{EnvRow, NewEnv, Phase, Registered};
 pub use migrations::SCHEMA_VERSION;
 
 /// Jobs waiting for the state thread; senders wait when it is full.
@@ -53,11 +53,15 @@ pub enum StateError {
         /// The existing environment's name.
         name: String,
     },
-    /// All slots are in use.
-    #[error("all {max} environment slots are in use")]
+    /// All slots are in use, or the free ones' port blocks are taken.
+    #[error(
+        "no environment slot is free: {max} in all, {blocked} free one(s) passed over because other programs listen on their ports"
+    )]
     NoFreeSlot {
         /// The number of slots.
         max: u32,
+        /// Free slots whose port blocks other programs listen on.
+        blocked: u32,
     },
     /// The state thread is gone (the daemon is shutting down).
     #[error("the state database is closed")]
@@ -119,6 +123,24 @@ impl Store {
         });
         self.tx.send(job).await.map_err(|_| StateError::Closed)?;
         rx.await.map_err(|_| StateError::Closed)?
+    }
+}
+
+impl Store {
+    /// The schema version and SQLite's `quick_check` verdict (`ok` when the
+    /// file is sound), for `mono doctor`.
+    pub async fn check(&self) -> Result<(i64, String), StateError> {
+        self.call(|conn, path| {
+            let version = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql(path))?;
+            let verdict = conn.pragma_query_value(None, "quick_check", |r| r.get(0)).map_err(sql(path))?;
+            Ok((version, verdict))
+        })
+        .await
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 

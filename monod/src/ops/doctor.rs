@@ -1,0 +1,226 @@
+//! `mono doctor`, the daemon's half: every check says what it found and,
+//! when something is wrong, what to do. The client adds what only it can
+//! see (the home's permissions, the lock, whether the daemon answers, and
+//! version mismatches) and renders both.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use mono_proto::{DoctorReport, Finding, Mode, Severity};
+
+use super::Ops;
+use crate::docker::{Engine, owned};
+use crate::ports::{self, listening};
+use crate::state::{EnvRow, Phase};
+use crate::tmux;
+
+fn finding(check: &str, severity: Severity, message: String, fix: Option<String>) -> Finding {
+    Finding { check: check.to_string(), severity, message, fix }
+}
+
+impl Ops {
+    /// Runs the daemon's checks.
+    pub async fn doctor(&self) -> DoctorReport {
+        let mut findings = Vec::new();
+        findings.push(self.check_state().await);
+        let tmux = tmux::probe().await;
+        findings.push(if tmux.available {
+            finding("tmux", Severity::Ok, tmux.detail, None)
+        } else {
+            finding("tmux", Severity::Error, tmux.detail, Some("install tmux (3.2 or newer)".into()))
+        });
+        let rows = self.store.all().await.unwrap_or_default();
+        let engine = Engine::connect().await;
+        findings.push(match &engine {
+            Ok(engine) => {
+                let version = engine.docker.version().await.ok().and_then(|v| v.version).unwrap_or_default();
+                finding(
+                    "docker",
+                    Severity::Ok,
+                    format!("Docker Engine {version} at {}", engine.endpoint),
+                    None,
+                )
+            }
+            Err(e) => {
+                let needed = rows.iter().any(|r| r.mode == Mode::Docker);
+                let severity = if needed { Severity::Error } else { Severity::Warning };
+                let why =
+                    if needed { "docker-mode environments need it" } else { "only docker mode needs it" };
+                finding(
+                    "docker",
+                    severity,
+                    format!("{e} ({why})"),
+                    Some("start Docker, or set DOCKER_HOST".into()),
+                )
+            }
+        });
+        findings.extend(self.check_environments(&rows));
+        let published = match &engine {
+            Ok(engine) => owned::published_ports(engine, &self.home.root().display().to_string())
+                .await
+                .unwrap_or_default(),
+            Err(_) => BTreeMap::new(),
+        };
+        findings.extend(check_ports(&rows, &published).await);
+        findings.extend(self.check_orphans().await);
+        for line in self.recovered() {
+            findings.push(finding("recovery", Severity::Ok, format!("at start-up: {line}"), None));
+        }
+        DoctorReport { findings }
+    }
+
+    async fn check_state(&self) -> Finding {
+        let path = self.store.path().display().to_string();
+        match self.store.check().await {
+            Ok((version, verdict)) if verdict == "ok" => {
+                finding("state", Severity::Ok, format!("{path}: schema {version}, intact"), None)
+            }
+            Ok((_, verdict)) => finding(
+                "state",
+                Severity::Error,
+                format!("{path} is damaged: {verdict}"),
+                Some("stop monod, keep a copy of the file, and restore state.db from a backup".into()),
+            ),
+            Err(e) => finding("state", Severity::Error, e.to_string(), None),
+        }
+    }
+
+    fn check_environments(&self, rows: &[EnvRow]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for row in rows {
+            let destroy = Some(format!("mono destroy {}", shell_quote(&row.path)));
+            if row.phase == Phase::Failed {
+                out.push(finding(
+                    "environments",
+                    Severity::Warning,
+                    format!("{}: an operation on it was interrupted or failed part-way", row.name),
+                    destroy.clone(),
+                ));
+            }
+            if !Path::new(&row.path).is_dir() {
+                out.push(finding(
+                    "environments",
+                    Severity::Warning,
+                    format!("{}: its workspace {} no longer exists", row.name, row.path),
+                    destroy,
+                ));
+            }
+        }
+        if out.is_empty() {
+            out.push(finding(
+                "environments",
+                Severity::Ok,
+                format!("{} registered, none needs attention", rows.len()),
+                None,
+            ));
+        }
+        out
+    }
+
+    async fn check_orphans(&self) -> Vec<Finding> {
+        match self.orphans().await {
+            Ok((orphans, skipped)) => {
+                let mut out: Vec<Finding> = orphans
+                    .iter()
+                    .map(|o| {
+                        finding(
+                            "orphans",
+                            Severity::Warning,
+                            format!("{} {} (of {}) belongs to no environment", o.kind, o.name, o.owner),
+                            Some("mono gc --yes".into()),
+                        )
+                    })
+                    .collect();
+                if out.is_empty() {
+                    out.push(finding(
+                        "orphans",
+                        Severity::Ok,
+                        "no orphaned sessions, directories or Docker objects".into(),
+                        None,
+                    ));
+                }
+                out.extend(skipped.into_iter().map(|s| finding("orphans", Severity::Warning, s, None)));
+                out
+            }
+            Err(e) => vec![finding("orphans", Severity::Error, e.to_string(), None)],
+        }
+    }
+}
+
+/// Ports in an environment's block that a program other than the
+/// environment's own processes (or its containers) listens on.
+async fn check_ports(rows: &[EnvRow], published: &BTreeMap<String, BTreeSet<u16>>) -> Vec<Finding> {
+    let listening = match listening::listening_ports() {
+        Ok(l) => l,
+        Err(e) => {
+            return vec![finding(
+                "ports",
+                Severity::Warning,
+                format!("cannot read the listening ports: {e}"),
+                None,
+            )];
+        }
+    };
+    let in_blocks: BTreeSet<u16> =
+        rows.iter().flat_map(|r| listening.range(ports::block(r.id)).copied().collect::<Vec<_>>()).collect();
+    let holders =
+        tokio::task::spawn_blocking(move || listening::holders(&in_blocks)).await.unwrap_or_default();
+    let mut out = Vec::new();
+    for row in rows {
+        let own_published = row.docker_project.as_ref().and_then(|p| published.get(p));
+        for port in listening.range(ports::block(row.id)) {
+            let found = holders.get(port);
+            let own = match found {
+                Some(list) if !list.is_empty() => list.iter().all(|h| {
+                    runs_in_env(h.pid, &row.name) || own_published.is_some_and(|p| p.contains(port))
+                }),
+                _ => own_published.is_some_and(|p| p.contains(port)),
+            };
+            if !own {
+                let block = ports::block(row.id);
+                out.push(finding(
+                    "ports",
+                    Severity::Warning,
+                    format!(
+                        "port {port} of {} (ports {}-{}) is in use by {}",
+                        row.name,
+                        block.start(),
+                        block.end(),
+                        listening::describe(found)
+                    ),
+                    Some(format!(
+                        "stop that program, or run `mono destroy` and `mono init` on {} to move it to a free block",
+                        shell_quote(&row.path)
+                    )),
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(finding(
+            "ports",
+            Severity::Ok,
+            "no other program listens in an environment's port block".into(),
+            None,
+        ));
+    }
+    out
+}
+
+/// Whether a process belongs to the environment: its session's shell and
+/// everything started from it carry `MONO_ENV_NAME`. Unknown (another
+/// user's process, or not Linux) counts as not.
+fn runs_in_env(pid: u32, env: &str) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
+    let wanted = format!("MONO_ENV_NAME={env}");
+    environ.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes())
+}
+
+/// A path as a POSIX shell word, for fix-it commands people paste.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

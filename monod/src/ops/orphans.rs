@@ -1,0 +1,172 @@
+//! Orphans: resources of this home that no registered environment owns,
+//! and `mono gc`, which lists or removes them.
+//!
+//! A row is committed before anything is made for it and removed only after
+//! everything it had is gone, so in normal running there are no orphans;
+//! they come from crashes outside mono's steps (a machine losing power
+//! mid-teardown), hand edits, or older versions. Resources are listed before
+//! the rows are read: a resource made after that listing cannot be mistaken
+//! for an orphan, because its row existed before it did.
+
+use std::collections::HashSet;
+
+use mono_proto::{GcReport, Orphan, OrphanKind};
+
+use super::{OpError, Ops};
+use crate::docker::Engine;
+use crate::docker::owned::{self, ObjectKind, Owned};
+use crate::tmux;
+
+/// Everything found, with the Docker objects kept for removal.
+struct Found {
+    orphans: Vec<Orphan>,
+    docker: Vec<Owned>,
+    engine: Option<Engine>,
+    skipped: Vec<String>,
+}
+
+impl Ops {
+    /// Lists the orphans; with `apply`, removes them.
+    pub async fn gc(&self, apply: bool) -> Result<GcReport, OpError> {
+        let found = self.find_orphans().await?;
+        let mut errors = Vec::new();
+        if apply {
+            // Re-read the rows: an environment registered since keeps its own.
+            let owners = self.owners().await?;
+            for orphan in found.orphans.iter().filter(|o| !owners.contains(&o.owner)) {
+                if let Err(e) = self.remove_orphan(orphan).await {
+                    errors.push(e);
+                }
+            }
+            if let Some(engine) = &found.engine {
+                // Containers in parallel (each may wait out its stop grace).
+                let (containers, others): (Vec<Owned>, Vec<Owned>) = found
+                    .docker
+                    .iter()
+                    .filter(|o| !owners.contains(&o.project))
+                    .cloned()
+                    .partition(|o| o.kind == ObjectKind::Container);
+                let mut removals = tokio::task::JoinSet::new();
+                for object in containers {
+                    let engine = engine.clone();
+                    removals.spawn(async move { owned::remove(&engine, &object).await });
+                }
+                while let Some(done) = removals.join_next().await {
+                    match done {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => errors.push(e.to_string()),
+                        Err(e) => errors.push(format!("container removal failed: {e}")),
+                    }
+                }
+                let mut others = others;
+                others.sort_by_key(|o| o.kind);
+                for object in &others {
+                    if let Err(e) = owned::remove(engine, object).await {
+                        errors.push(e.to_string());
+                    }
+                }
+            }
+            let summary = format!("removed {} orphan(s), {} error(s)", found.orphans.len(), errors.len());
+            self.log.write(std::time::Instant::now(), "gc", &summary);
+        }
+        Ok(GcReport { orphans: found.orphans, applied: apply, skipped: found.skipped, errors })
+    }
+
+    /// The orphans, and what could not be checked.
+    pub async fn orphans(&self) -> Result<(Vec<Orphan>, Vec<String>), OpError> {
+        let found = self.find_orphans().await?;
+        Ok((found.orphans, found.skipped))
+    }
+
+    /// Names of registered environments and their compose projects.
+    async fn owners(&self) -> Result<HashSet<String>, OpError> {
+        let rows = self.store.all().await?;
+        Ok(rows.iter().flat_map(|r| [Some(r.name.clone()), r.docker_project.clone()]).flatten().collect())
+    }
+
+    async fn find_orphans(&self) -> Result<Found, OpError> {
+        let home = self.home.root().display().to_string();
+        let mut skipped = Vec::new();
+        let sessions = match tmux::sessions_of(&home).await {
+            Ok(s) => s,
+            Err(e) => {
+                skipped.push(format!("tmux sessions not checked: {e}"));
+                Vec::new()
+            }
+        };
+        let data_dirs = subdirectories(&self.home.data_root());
+        let log_dirs = subdirectories(&self.home.logs_root());
+        let (engine, docker) = match Engine::connect().await {
+            Ok(engine) => match owned::owned_by(&engine, &home).await {
+                Ok(objects) => (Some(engine), objects),
+                Err(e) => {
+                    skipped.push(format!("Docker objects not checked: {e}"));
+                    (None, Vec::new())
+                }
+            },
+            // No Engine: nothing of ours can be running in it right now.
+            Err(e) => {
+                skipped.push(format!("Docker objects not checked: {e}"));
+                (None, Vec::new())
+            }
+        };
+
+        let owners = self.owners().await?;
+        let mut orphans = Vec::new();
+        for session in sessions {
+            let Some(name) = session.strip_prefix(mono_proto::paths::SESSION_PREFIX) else { continue };
+            if !owners.contains(name) {
+                orphans.push(Orphan {
+                    kind: OrphanKind::Session,
+                    owner: name.to_string(),
+                    name: session.clone(),
+                });
+            }
+        }
+        for (kind, dirs) in [(OrphanKind::DataDir, data_dirs), (OrphanKind::LogDir, log_dirs)] {
+            for (name, path) in dirs {
+                if !owners.contains(&name) {
+                    orphans.push(Orphan { kind, owner: name, name: path });
+                }
+            }
+        }
+        let docker: Vec<Owned> = docker.into_iter().filter(|o| !owners.contains(&o.project)).collect();
+        for object in &docker {
+            let kind = match object.kind {
+                ObjectKind::Container => OrphanKind::Container,
+                ObjectKind::Network => OrphanKind::Network,
+                ObjectKind::Volume => OrphanKind::Volume,
+            };
+            orphans.push(Orphan { kind, name: object.name.clone(), owner: object.project.clone() });
+        }
+        orphans.sort();
+        Ok(Found { orphans, docker, engine, skipped })
+    }
+
+    /// Removes a session or directory orphan (Docker ones are removed by
+    /// [`Ops::gc`] in dependency order).
+    async fn remove_orphan(&self, orphan: &Orphan) -> Result<(), String> {
+        match orphan.kind {
+            OrphanKind::Session => {
+                tmux::kill_session(&orphan.name).await.map(drop).map_err(|e| format!("{}: {e}", orphan.name))
+            }
+            OrphanKind::DataDir | OrphanKind::LogDir => match std::fs::remove_dir_all(&orphan.name) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(format!("cannot remove {}: {e}", orphan.name))
+                }
+                _ => Ok(()),
+            },
+            OrphanKind::Container | OrphanKind::Network | OrphanKind::Volume => Ok(()),
+        }
+    }
+}
+
+/// `(name, path)` of each directory in `root`; none when it does not exist.
+fn subdirectories(root: &std::path::Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path().display().to_string())))
+        .collect()
+}
