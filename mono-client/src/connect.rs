@@ -6,8 +6,9 @@
 //! readiness on a pipe instead of being polled for. Ten clients starting at
 //! once therefore start one daemon.
 //!
-//! A daemon of another protocol version is replaced when it is idle (no
-//! operation in progress) and left alone, with a message, when it is busy.
+//! A daemon of another version (after an upgrade) is replaced when it is
+//! idle (no operation in progress). A busy one is left alone: used, with a
+//! note, when it speaks our protocol; refused, saying what to do, when not.
 
 use std::fs::{File, OpenOptions};
 use std::io::BufRead;
@@ -75,10 +76,9 @@ impl Endpoint {
             }
             other => other?,
         };
-        if status.protocol == PROTOCOL_VERSION {
+        if is_current(&status) || !self.replace(&status)? {
             return Ok(status);
         }
-        self.replace(&status)?;
         self.call(methods::DAEMON_STATUS, NoParams {})
     }
 
@@ -97,10 +97,9 @@ impl Endpoint {
         let answer = replies.pop().context("monod sent no reply")?;
         let status: DaemonStatus =
             unary::decode(methods::DAEMON_STATUS, replies.pop().context("no status")??)?;
-        if status.protocol == PROTOCOL_VERSION {
+        if is_current(&status) || !self.replace(&status)? {
             return unary::decode(method, answer?);
         }
-        self.replace(&status)?;
         unary::call(&self.socket, method, params)
     }
 
@@ -136,9 +135,19 @@ impl Endpoint {
             .build_with_tokio(tx, rx))
     }
 
-    /// Stops an idle daemon of another protocol and starts ours; refuses,
-    /// saying what to do, while it is busy.
-    pub fn replace(&self, status: &DaemonStatus) -> anyhow::Result<()> {
+    /// Stops an idle daemon of another version and starts ours (`true`).
+    /// A busy one of our protocol is kept, with a note (`false`); a busy one
+    /// of another protocol is refused, saying what to do.
+    pub fn replace(&self, status: &DaemonStatus) -> anyhow::Result<bool> {
+        if status.operations > 0 && status.protocol == PROTOCOL_VERSION {
+            eprintln!(
+                "mono: note: monod {} is busy with {} operation(s), so it stays until idle; this mono is {}",
+                status.version,
+                status.operations,
+                mono_proto::VERSION
+            );
+            return Ok(false);
+        }
         if status.operations > 0 {
             bail!(
                 "monod {} (protocol {}) is running with {} operation(s) in progress, and this mono {} speaks protocol {}; \
@@ -158,7 +167,8 @@ impl Endpoint {
         );
         let () = self.call(methods::DAEMON_STOP, NoParams {})?;
         self.wait_for_exit()?;
-        self.start()
+        self.start()?;
+        Ok(true)
     }
 
     /// Waits until no daemon holds the home's lock, i.e. it has exited.
@@ -220,6 +230,11 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// Whether the daemon is of this very build's version and protocol.
+pub fn is_current(status: &DaemonStatus) -> bool {
+    status.protocol == PROTOCOL_VERSION && status.version == mono_proto::VERSION
 }
 
 /// Runs a blocking `f` on a helper thread, giving up after `timeout`.

@@ -118,6 +118,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check tmux, Docker, the daemon, its socket and lock, versions, port
+    /// blocks and orphans; say what to do about each problem.
+    Doctor {
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List sessions, directories and Docker objects of mono's that no
+    /// environment owns (left by a crash); `--yes` removes them.
+    Gc {
+        /// Remove what is found (default: only list it).
+        #[arg(long, short)]
+        yes: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the monod daemon.
     Daemon {
         #[command(subcommand)]
@@ -157,6 +174,8 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
     let done = |r: anyhow::Result<()>| r.map(|()| 0);
     done(match command {
         Command::Run { path, detach, json } => return run::run(path.as_deref(), detach, json),
+        Command::Doctor { json } => return doctor::run(json),
+        Command::Gc { yes, json } => gc::run(yes, json),
         Command::Init { path, json } => init::run(path.as_deref(), json),
         Command::Destroy { path, json } => destroy::run(path.as_deref(), json),
         Command::Stop { path, json } => stop::run(path.as_deref(), json),

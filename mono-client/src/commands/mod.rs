@@ -3,7 +3,9 @@
 pub mod attach;
 pub mod daemon;
 pub mod destroy;
+pub mod doctor;
 pub mod events;
+pub mod gc;
 pub mod init;
 pub mod list;
 pub mod logs;

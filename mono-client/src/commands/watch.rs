@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use jsonrpsee::core::client::{Client, Error, Subscription};
 use mono_proto::api::MonoApiClient;
-use mono_proto::{Event, OpOutput, OpStream, PROTOCOL_VERSION, event_kinds};
+use mono_proto::{Event, OpOutput, OpStream, event_kinds};
 
 use crate::connect::Endpoint;
 use crate::error::from_rpc;
@@ -84,11 +84,12 @@ where
         let op = op_id();
         let (status, sub) = tokio::join!(client.daemon_status(), subscribe(client.clone(), op.clone()));
         let status = status.map_err(from_rpc)?;
-        if status.protocol != PROTOCOL_VERSION && !replaced {
-            drop((sub, client));
-            ep.replace(&status)?;
+        if !replaced && !crate::connect::is_current(&status) {
             replaced = true;
-            continue;
+            if ep.replace(&status)? {
+                drop((sub, client));
+                continue;
+            }
         }
         return Ok((client, op, sub.map_err(from_rpc)?));
     }
