@@ -184,7 +184,7 @@ fn init_fails_clearly_when_every_slot_is_taken() {
     }
     let ws = sb.workspace("p/one-too-many");
     sb.mono(["init", ws.to_str().unwrap()])
-        .fails_with("all 464 environment slots are in use; destroy an environment first");
+        .fails_with("no environment slot is free (464 in all, 0 free one(s) passed over");
     assert_eq!(sb.env_rows(), 464);
     assert!(!sb.home.join("data/p-one-too-many").exists());
     // Freeing one slot makes room, and the slot is reused.

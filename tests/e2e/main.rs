@@ -10,4 +10,5 @@ mod lifecycle;
 mod logs;
 mod names;
 mod protocol;
+mod recovery;
 mod run;

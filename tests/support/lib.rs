@@ -281,6 +281,37 @@ impl Sandbox {
         }
     }
 
+    /// Runs `mono ARGS` with the daemon it starts told to freeze at `step`
+    /// (the test hook `MONO_TEST_CRASH_AT`), kills that daemon with SIGKILL
+    /// there, and returns the client's output. No daemon may be running
+    /// before: the client must start one with the hook.
+    #[track_caller]
+    pub fn crash_at<I, S>(&self, step: &str, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        assert!(self.daemon_pid().is_none(), "a daemon is already running");
+        let marker = self.root.path().join("crash-marker");
+        let _ = std::fs::remove_file(&marker);
+        let mut cmd = self.mono_cmd();
+        cmd.args(args).env("MONO_TEST_CRASH_AT", step).env("MONO_TEST_CRASH_MARKER", &marker);
+        let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run mono");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        wait_until(COMMAND_DEADLINE, &format!("monod to reach {step}"), || marker.exists());
+        let pid = self.daemon_pid().expect("the daemon holds the lock");
+        wait_until(Duration::from_secs(10), "monod to stop itself", || is_stopped(pid));
+        kill(pid, 9);
+        wait_until(Duration::from_secs(10), "the killed monod to release its lock", || {
+            self.daemon_pid().is_none()
+        });
+        let out = rx.recv_timeout(COMMAND_DEADLINE).expect("the client ends when monod dies");
+        Run::from(out.expect("wait for mono"))
+    }
+
     /// A `tmux` command against the sandbox's server.
     pub fn tmux_cmd(&self) -> Command {
         let mut cmd = Command::new("tmux");
@@ -424,6 +455,12 @@ pub fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receive
 /// Whether a process exists.
 pub fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
+}
+
+/// Whether a process is stopped (SIGSTOP), per `/proc/PID/stat`.
+fn is_stopped(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('T')))
 }
 
 fn is_zombie(pid: i32) -> bool {
