@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod concurrency;
+mod conductor;
 mod daemon;
 mod docker;
 mod events;
@@ -12,3 +13,4 @@ mod names;
 mod protocol;
 mod recovery;
 mod run;
+mod upgrade;

@@ -67,6 +67,59 @@ mod tests {
         assert_eq!(v, SCHEMA_VERSION);
     }
 
+    /// A database of the first released schema (see
+    /// `tests/fixtures/make_state_v1.py`) upgrades with nothing lost.
+    #[tokio::test]
+    async fn first_released_schema_upgrades_without_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, include_bytes!("../../tests/fixtures/state-v1.db")).unwrap();
+        let (store, _thread) = crate::state::Store::open(&path).unwrap();
+        let rows = store.all().await.unwrap();
+        let summary: Vec<(u32, &str, &str, Option<&str>, crate::state::Phase)> = rows
+            .iter()
+            .map(|r| (r.id, r.name.as_str(), r.path.as_str(), r.docker_project.as_deref(), r.phase))
+            .collect();
+        use crate::state::Phase::*;
+        assert_eq!(
+            summary,
+            vec![
+                (1, "web-app-lisbon", "/fixture/web-app/.conductor/workspaces/lisbon", None, Ready),
+                (
+                    2,
+                    "web-app-tokyo",
+                    "/fixture/web-app/.conductor/workspaces/tokyo",
+                    Some("mono-web-app-tokyo"),
+                    Ready
+                ),
+                (4, "api-main", "/fixture/api", None, Failed),
+                (5, "web-app-tokyo-2", "/fixture/copy/web-app/tokyo", None, Ready),
+            ]
+        );
+        assert_eq!(rows[1].mode, mono_proto::Mode::Docker);
+        assert_eq!(rows[0].created_at, "2026-11-01T09:00:00.000Z");
+        let (version, verdict) = store.check().await.unwrap();
+        assert_eq!((version, verdict.as_str()), (SCHEMA_VERSION, "ok"));
+        // The upgraded database works: slots, names and the event log.
+        let new = crate::state::NewEnv {
+            path: "/fixture/new".into(),
+            project: "web-app".into(),
+            workspace: "tokyo".into(),
+            mode: mono_proto::Mode::Simple,
+        };
+        let registered = store.register(new, Default::default()).await.unwrap();
+        assert_eq!((registered.row.id, registered.row.name.as_str()), (3, "web-app-tokyo-3"));
+        let seq = store
+            .call(|conn, path| {
+                conn.execute("INSERT INTO events (time, kind, data) VALUES ('t', 'k', '{}')", [])
+                    .map_err(super::sql(path))?;
+                Ok(conn.last_insert_rowid())
+            })
+            .await
+            .unwrap();
+        assert_eq!(seq, 1);
+    }
+
     #[test]
     fn refuses_newer_schema() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,134 @@
+//! How Conductor uses mono: its setup, run and archive scripts call `mono
+//! init`, `mono run` and `mono destroy` with no PATH, in a workspace that
+//! the archive deletes, at any time relative to daemon restarts; port
+//! blocks other programs hold are passed over.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use mono_e2e::{Sandbox, wait_until};
+
+/// Conductor's variables for workspace `ws` of repository `repo`.
+fn conductor_cmd(sb: &Sandbox, repo: &std::path::Path, ws: &std::path::Path) -> std::process::Command {
+    let mut cmd = sb.mono_cmd();
+    cmd.env("CONDUCTOR_ROOT_PATH", repo)
+        .env("CONDUCTOR_WORKSPACE_NAME", "Tokyo")
+        .env("CONDUCTOR_WORKSPACE_PATH", ws)
+        .env("CONDUCTOR_PORT", "55100");
+    cmd
+}
+
+#[track_caller]
+fn run(mut cmd: std::process::Command, args: &[&str]) -> std::process::Output {
+    let out = cmd.args(args).output().expect("run mono");
+    assert!(
+        out.status.success(),
+        "mono {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn setup_run_and_archive_scripts_without_paths() {
+    let sb = Sandbox::new();
+    let repo = sb.workspace("My-Repo");
+    let ws = sb.workspace("My-Repo/.conductor/workspaces/tokyo");
+    sb.mono_yml(&ws, "scripts:\n  run: echo \"serving $MONO_ENV_NAME\"\n");
+    // Setup script: `mono init` from anywhere (Conductor's cwd is the workspace, ours is not).
+    let out = run(conductor_cmd(&sb, &repo, &ws), &["init", "--json"]);
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["name"], "my-repo-tokyo");
+    assert_eq!(info["path"], ws.to_str().unwrap());
+    // Run script: the run's output and status.
+    let out = run(conductor_cmd(&sb, &repo, &ws), &["run"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("serving my-repo-tokyo"));
+    // Archive: the workspace folder is deleted, monod restarts, destroy runs
+    // twice (Conductor may retry).
+    std::fs::remove_dir_all(&ws).unwrap();
+    sb.mono(["daemon", "stop"]).ok();
+    let out = run(conductor_cmd(&sb, &repo, &ws), &["destroy"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("my-repo-tokyo destroyed"));
+    let out = run(conductor_cmd(&sb, &repo, &ws), &["destroy"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to destroy"));
+    assert_eq!(sb.env_rows(), 0);
+    assert!(!sb.has_session("mono-my-repo-tokyo"));
+    assert!(!sb.home.join("data/my-repo-tokyo").exists());
+}
+
+/// Fills slots `1..=last` with environments whose workspaces do not exist.
+fn fill_slots(sb: &Sandbox, last: u32) {
+    sb.mono(["daemon", "start"]).ok();
+    let db = rusqlite::Connection::open(sb.home.join("state.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    let tx = db.unchecked_transaction().unwrap();
+    for id in 1..=last {
+        tx.execute(
+            "INSERT INTO environments (id, name, path, project, workspace, mode, phase) VALUES (?1, ?2, ?3, 'f', ?2, 'simple', 'ready')",
+            rusqlite::params![id, format!("f-w{id}"), format!("/nowhere/w{id}")],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// Slots 463 and 464 (ports 65300-65499) lie above every Linux ephemeral
+/// range and above the slots other tests use, so the listeners below do not
+/// disturb them.
+#[test]
+fn init_passes_over_a_port_block_another_program_listens_on() {
+    let sb = Sandbox::new();
+    fill_slots(&sb, 462);
+    let squatter = TcpListener::bind("127.0.0.1:65305").expect("port 65305 is free");
+    let ws = sb.workspace("p/moved");
+    let out = sb.mono(["init", ws.to_str().unwrap(), "--json"]).ok();
+    assert_eq!(out.json()["id"], 464);
+    let me = std::process::id();
+    assert!(
+        out.stderr.contains(&format!(
+            "ports 65300-65399 (slot 463) passed over: port 65305 is in use by pid {me} ("
+        )),
+        "{}",
+        out.stderr
+    );
+    // With every free block taken, init says so and changes nothing.
+    let other = sb.workspace("p/blocked");
+    sb.mono(["init", other.to_str().unwrap()])
+        .fails_with("no environment slot is free (464 in all, 1 free one(s) passed over because other programs listen on their ports)");
+    assert_eq!(sb.env_rows(), 463);
+    drop(squatter);
+    assert_eq!(sb.mono(["init", other.to_str().unwrap(), "--json"]).ok().json()["id"], 463);
+}
+
+#[test]
+fn doctor_names_a_foreign_listener_in_a_block_but_not_the_environments_own() {
+    let sb = Sandbox::new();
+    fill_slots(&sb, 462);
+    let ws = sb.workspace("p/served");
+    // The environment's own server, started from its session: not a problem.
+    sb.mono_yml(&ws, "scripts:\n  run: exec python3 -m http.server 65311 --bind 127.0.0.1\n");
+    assert_eq!(sb.mono(["init", ws.to_str().unwrap(), "--json"]).ok().json()["id"], 463);
+    sb.mono(["run", "--detach", ws.to_str().unwrap()]).ok();
+    wait_until(Duration::from_secs(30), "the run's server to listen", || {
+        std::net::TcpStream::connect("127.0.0.1:65311").is_ok()
+    });
+    let clean = sb.mono(["doctor", "--json"]).json();
+    let ports: Vec<&serde_json::Value> =
+        clean["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "ports").collect();
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert_eq!(ports[0]["severity"], "ok", "{ports:?}");
+    // Another program in the block is named, with what to do.
+    let _squatter = TcpListener::bind("127.0.0.1:65310").unwrap();
+    let out = sb.mono(["doctor"]);
+    assert_eq!(out.code, 1);
+    let me = std::process::id();
+    assert!(
+        out.stdout.contains(&format!("port 65310 of p-served (ports 65300-65399) is in use by pid {me} (")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("to move it to a free block"), "{}", out.stdout);
+    assert!(!out.stdout.contains("port 65311"), "{}", out.stdout);
+    sb.mono(["stop", ws.to_str().unwrap()]).ok();
+}
