@@ -8,6 +8,8 @@
 //! log:                 # $MONO_HOME/mono.log
 //!   max_size: 10MiB    # rotated at this size
 //!   keep: 3            # mono.log.1 .. mono.log.3 kept
+//! ports:
+//!   first_slot: 1      # lowest MONO_ENV_ID handed out (ports 19000 + id*100)
 //! ```
 //!
 //! Everything is optional. Unknown keys and bad values stop the daemon with
@@ -56,6 +58,30 @@ pub struct Settings {
     /// `mono.log`.
     #[serde(default)]
     pub log: LogFileSettings,
+    /// Which slots (port blocks) environments get.
+    #[serde(default)]
+    pub ports: PortSettings,
+}
+
+/// Which slots environments get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSettings {
+    /// The lowest slot handed out, to keep environments off low blocks
+    /// that other services of the machine use (ports below
+    /// `19000 + first_slot*100`).
+    #[serde(default = "default_first_slot")]
+    pub first_slot: u32,
+}
+
+fn default_first_slot() -> u32 {
+    1
+}
+
+impl Default for PortSettings {
+    fn default() -> Self {
+        PortSettings { first_slot: default_first_slot() }
+    }
 }
 
 /// Retention and buffering of the event log.
@@ -153,6 +179,10 @@ impl Settings {
         if settings.log.max_size == 0 {
             return Err(invalid(1, 1, "log.max_size must be more than 0".to_string()));
         }
+        if !(1..=crate::ports::MAX_SLOT).contains(&settings.ports.first_slot) {
+            let max = crate::ports::MAX_SLOT;
+            return Err(invalid(1, 1, format!("ports.first_slot must be between 1 and {max}")));
+        }
         Ok(settings)
     }
 }
@@ -178,5 +208,7 @@ mod tests {
         let e = Settings::parse(p, "event:\n  keep: 1\n").unwrap_err().to_string();
         assert!(e.starts_with("/h/monod.yml:1:1: unknown field `event`"), "{e}");
         assert!(Settings::parse(p, "events:\n  live_buffer: 0\n").is_err());
+        assert_eq!(Settings::parse(p, "ports:\n  first_slot: 101\n").unwrap().ports.first_slot, 101);
+        assert!(Settings::parse(p, "ports:\n  first_slot: 465\n").is_err());
     }
 }

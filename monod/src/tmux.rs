@@ -132,8 +132,13 @@ pub async fn new_run_window(
 ) -> Result<RunPane, TmuxError> {
     // Traps, not ignores: ignored signals would stay ignored in the script.
     // The outer shell survives the interrupt that ends the script and still
-    // records how it ended (128 + signal for a signal).
-    const WRAPPER: &str = "trap : INT TERM HUP; s=$MONO_RUN_SCRIPT; e=$MONO_RUN_EXIT; \
+    // records how it ended (128 + signal for a signal). A hang-up (the
+    // window or session killed) is not trapped: the shell, which leads the
+    // pane's session, dies of it, and the kernel then hangs up the whole
+    // foreground process group, so a server the script started does not
+    // outlive its session. (A trap would not help: sh runs traps only after
+    // the foreground command ends.)
+    const WRAPPER: &str = "trap : INT TERM; s=$MONO_RUN_SCRIPT; e=$MONO_RUN_EXIT; \
         unset MONO_RUN_SCRIPT MONO_RUN_EXIT; sh -c \"$s\"; code=$?; \
         printf '%s\\n' \"$code\" > \"$e.tmp\" && mv -f \"$e.tmp\" \"$e\"";
     let target = format!("={session}:");

@@ -73,62 +73,59 @@ fn fill_slots(sb: &Sandbox, last: u32) {
     tx.commit().unwrap();
 }
 
-/// Slots 463 and 464 (ports 65300-65499) lie above every Linux ephemeral
-/// range and above the slots other tests use, so the listeners below do not
-/// disturb them.
+/// Slots 462 to 464 (ports 65200-65499) lie above every Linux ephemeral
+/// range and above the slots other tests use; the two tests below use
+/// different ones (462-463 and 464), so they may run in parallel.
 #[test]
 fn init_passes_over_a_port_block_another_program_listens_on() {
     let sb = Sandbox::new();
-    fill_slots(&sb, 462);
-    let squatter = TcpListener::bind("127.0.0.1:65305").expect("port 65305 is free");
+    fill_slots(&sb, 461);
+    let squatter = TcpListener::bind("127.0.0.1:65205").expect("port 65205 is free");
     let ws = sb.workspace("p/moved");
     let out = sb.mono(["init", ws.to_str().unwrap(), "--json"]).ok();
-    assert_eq!(out.json()["id"], 464);
+    assert_eq!(out.json()["id"], 463);
     let me = std::process::id();
-    assert!(
-        out.stderr.contains(&format!(
-            "ports 65300-65399 (slot 463) passed over: port 65305 is in use by pid {me} ("
-        )),
-        "{}",
-        out.stderr
-    );
+    let passed_over = format!("ports 65200-65299 (slot 462) passed over: port 65205 is in use by pid {me} (");
+    assert!(out.stderr.contains(&passed_over), "{}", out.stderr);
     // With every free block taken, init says so and changes nothing.
+    let _last = TcpListener::bind("127.0.0.1:65499").expect("port 65499 is free");
     let other = sb.workspace("p/blocked");
-    sb.mono(["init", other.to_str().unwrap()])
-        .fails_with("no environment slot is free (464 in all, 1 free one(s) passed over because other programs listen on their ports)");
-    assert_eq!(sb.env_rows(), 463);
+    sb.mono(["init", other.to_str().unwrap()]).fails_with(
+        "no environment slot is free (464 in all, 2 free one(s) passed over because other programs listen on their ports)",
+    );
+    assert_eq!(sb.env_rows(), 462);
+    assert!(!sb.home.join("data/p-blocked").exists());
     drop(squatter);
-    assert_eq!(sb.mono(["init", other.to_str().unwrap(), "--json"]).ok().json()["id"], 463);
+    assert_eq!(sb.mono(["init", other.to_str().unwrap(), "--json"]).ok().json()["id"], 462);
 }
 
 #[test]
 fn doctor_names_a_foreign_listener_in_a_block_but_not_the_environments_own() {
     let sb = Sandbox::new();
-    fill_slots(&sb, 462);
+    fill_slots(&sb, 463);
     let ws = sb.workspace("p/served");
     // The environment's own server, started from its session: not a problem.
-    sb.mono_yml(&ws, "scripts:\n  run: exec python3 -m http.server 65311 --bind 127.0.0.1\n");
-    assert_eq!(sb.mono(["init", ws.to_str().unwrap(), "--json"]).ok().json()["id"], 463);
+    sb.mono_yml(&ws, "scripts:\n  run: exec python3 -m http.server 65411 --bind 127.0.0.1\n");
+    assert_eq!(sb.mono(["init", ws.to_str().unwrap(), "--json"]).ok().json()["id"], 464);
     sb.mono(["run", "--detach", ws.to_str().unwrap()]).ok();
-    wait_until(Duration::from_secs(30), "the run's server to listen", || {
-        std::net::TcpStream::connect("127.0.0.1:65311").is_ok()
-    });
+    let serving = || std::net::TcpStream::connect("127.0.0.1:65411").is_ok();
+    wait_until(Duration::from_secs(30), "the run's server to listen", serving);
     let clean = sb.mono(["doctor", "--json"]).json();
     let ports: Vec<&serde_json::Value> =
         clean["findings"].as_array().unwrap().iter().filter(|f| f["check"] == "ports").collect();
     assert_eq!(ports.len(), 1, "{ports:?}");
     assert_eq!(ports[0]["severity"], "ok", "{ports:?}");
     // Another program in the block is named, with what to do.
-    let _squatter = TcpListener::bind("127.0.0.1:65310").unwrap();
+    let _squatter = TcpListener::bind("127.0.0.1:65410").unwrap();
     let out = sb.mono(["doctor"]);
     assert_eq!(out.code, 1);
     let me = std::process::id();
-    assert!(
-        out.stdout.contains(&format!("port 65310 of p-served (ports 65300-65399) is in use by pid {me} (")),
-        "{}",
-        out.stdout
-    );
+    let named = format!("port 65410 of p-served (ports 65400-65499) is in use by pid {me} (");
+    assert!(out.stdout.contains(&named), "{}", out.stdout);
     assert!(out.stdout.contains("to move it to a free block"), "{}", out.stdout);
-    assert!(!out.stdout.contains("port 65311"), "{}", out.stdout);
-    sb.mono(["stop", ws.to_str().unwrap()]).ok();
+    assert!(!out.stdout.contains("port 65411"), "{}", out.stdout);
+    // Destroy stops the run first: its server does not outlive the session.
+    let destroyed = sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    assert!(destroyed.stderr.contains("stopped run"), "{}", destroyed.stderr);
+    assert!(!serving(), "the run's server survived destroy");
 }

@@ -204,8 +204,20 @@ impl Sandbox {
     /// A workspace whose environment name starts with this sandbox's id, so
     /// its Docker objects never collide with another test's:
     /// `<id>-<name>`, project `mono-<id>-<name>`.
+    ///
+    /// Docker environments publish ports, and `mono init` passes over a slot
+    /// whose block something listens on; so the sandbox's `monod.yml` puts
+    /// them at slot 101 and up, away from the low slots other tests running
+    /// meanwhile expect. Call it before the daemon starts.
     pub fn docker_workspace(&self, name: &str) -> PathBuf {
         self.used_docker.store(true, std::sync::atomic::Ordering::Relaxed);
+        let settings = self.home.join("monod.yml");
+        if !settings.exists() {
+            assert!(self.daemon_pid().is_none(), "call docker_workspace before the daemon starts");
+            std::fs::create_dir_all(&self.home).unwrap();
+            std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+            std::fs::write(&settings, "ports:\n  first_slot: 101\n").unwrap();
+        }
         self.workspace(&format!("{}/{name}", self.id))
     }
 

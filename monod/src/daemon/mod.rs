@@ -108,7 +108,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let stop = CancellationToken::new();
     let events = EventBus::new(store.clone(), settings.events);
     let monitor = Monitor::start(home.logs_root(), events.clone(), stop.clone())?;
-    let ops = Ops::new(home.clone(), store, log, events, monitor);
+    let ops = Ops::new(home.clone(), store, log, events, monitor, settings.ports.first_slot);
     if let Err(e) = ops.watch_registered().await {
         tracing::warn!(error = %e, "cannot watch the environments' logs");
     }

@@ -86,6 +86,7 @@ impl Ops {
                     mode: if compose_file.is_some() { Mode::Docker } else { Mode::Simple },
                 },
                 listening,
+                self.first_slot,
             )
             .await
             .map_err(|e| match e {

@@ -46,11 +46,20 @@ pub struct Ops {
     events: EventBus,
     monitor: Arc<Monitor>,
     recovered: std::sync::Mutex<Vec<String>>,
+    first_slot: u32,
 }
 
 impl Ops {
-    /// Operations over the given home, state, log, events and monitor.
-    pub fn new(home: Home, store: Store, log: MonoLog, events: EventBus, monitor: Arc<Monitor>) -> Arc<Ops> {
+    /// Operations over the given home, state, log, events and monitor;
+    /// environments get slots from `first_slot` on.
+    pub fn new(
+        home: Home,
+        store: Store,
+        log: MonoLog,
+        events: EventBus,
+        monitor: Arc<Monitor>,
+        first_slot: u32,
+    ) -> Arc<Ops> {
         Arc::new(Ops {
             home,
             events,
@@ -62,6 +71,7 @@ impl Ops {
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             recovered: Default::default(),
+            first_slot,
         })
     }
 

@@ -7,7 +7,10 @@
 //! gone is noted and skipped. The row goes last, so a teardown that fails
 //! part-way leaves a row (phase `failed`) that the next destroy finishes.
 
+use std::path::Path;
+
 use super::{OpError, Ops, docker_mode};
+use crate::config::{MonoConfig, RunSettings};
 use crate::progress::Progress;
 use crate::state::{EnvRow, Phase};
 use crate::{crashpoint, tmux};
@@ -26,6 +29,18 @@ impl Ops {
             progress.step(format!("warning: {w}"));
             warnings.push(w);
         };
+        // The run first, as `mono stop` would: interrupt, then kill after
+        // the grace period, so a server gets to shut down cleanly.
+        if let Some(log) = self.monitor.get(&row.name)
+            && log.run().is_some()
+        {
+            let grace = MonoConfig::load(Path::new(&row.path))
+                .map_or_else(|_| RunSettings::default(), |c| c.run)
+                .stop_grace;
+            if let Some(exit) = self.monitor.stop_run(&log, grace).await {
+                progress.step(format!("stopped run {} ({})", exit.run, exit.status()));
+            }
+        }
         let session = mono_proto::paths::session_name(&row.name);
         match tmux::kill_session(&session).await {
             Ok(true) => progress.step(format!("killed tmux session {session}")),

@@ -289,7 +289,7 @@ mod tests {
         let monitor =
             crate::monitor::Monitor::start(dir.path().join("logs"), events.clone(), CancellationToken::new())
                 .unwrap();
-        let ops = Ops::new(Home::new(dir.path().to_path_buf()), store, log, events, monitor);
+        let ops = Ops::new(Home::new(dir.path().to_path_buf()), store, log, events, monitor, 1);
         let tmux = Component { available: false, detail: String::new() };
         let module = Api::new(ops, tmux, CancellationToken::new(), 1, "0".into()).into_rpc();
         let registered: BTreeSet<&str> = module.method_names().collect();

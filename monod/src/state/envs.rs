@@ -109,10 +109,19 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
 
 impl Store {
     /// Registers a workspace in phase `creating`: takes the smallest free
-    /// slot whose port block has none of the `listening` ports, and a unique
-    /// name (`name`, `name-2`, ...), in one transaction.
-    pub async fn register(&self, new: NewEnv, listening: BTreeSet<u16>) -> Result<Registered, StateError> {
-        self.call(move |conn, path| register(conn, &new, &listening).map_err(|e| e.into_state(path))).await
+    /// slot from `first_slot` on whose port block has none of the
+    /// `listening` ports, and a unique name (`name`, `name-2`, ...), in one
+    /// transaction.
+    pub async fn register(
+        &self,
+        new: NewEnv,
+        listening: BTreeSet<u16>,
+        first_slot: u32,
+    ) -> Result<Registered, StateError> {
+        self.call(move |conn, path| {
+            register(conn, &new, &listening, first_slot).map_err(|e| e.into_state(path))
+        })
+        .await
     }
 
     /// The environment registered for a workspace path.
@@ -169,7 +178,7 @@ impl Store {
 enum RegisterError {
     Sql(rusqlite::Error),
     Taken { path: String, name: String },
-    Full { blocked: u32 },
+    Full { slots: u32, blocked: u32 },
 }
 
 impl From<rusqlite::Error> for RegisterError {
@@ -183,7 +192,7 @@ impl RegisterError {
         match self {
             RegisterError::Sql(e) => sql(db)(e),
             RegisterError::Taken { path, name } => StateError::PathTaken { path, name },
-            RegisterError::Full { blocked } => StateError::NoFreeSlot { max: MAX_SLOT, blocked },
+            RegisterError::Full { slots, blocked } => StateError::NoFreeSlot { max: slots, blocked },
         }
     }
 }
@@ -192,6 +201,7 @@ fn register(
     conn: &mut Connection,
     new: &NewEnv,
     listening: &BTreeSet<u16>,
+    first_slot: u32,
 ) -> Result<Registered, RegisterError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let existing: Option<String> = tx
@@ -206,7 +216,7 @@ fn register(
         .collect::<Result<_, _>>()?;
     let mut skipped = Vec::new();
     let mut slot = None;
-    for candidate in (1..=MAX_SLOT).filter(|s| !used.contains(s)) {
+    for candidate in (first_slot.max(1)..=MAX_SLOT).filter(|s| !used.contains(s)) {
         match ports::first_taken(candidate, listening) {
             Some(port) => skipped.push((candidate, port)),
             None => {
@@ -215,7 +225,10 @@ fn register(
             }
         }
     }
-    let slot = slot.ok_or(RegisterError::Full { blocked: skipped.len() as u32 })?;
+    let slot = slot.ok_or(RegisterError::Full {
+        slots: MAX_SLOT + 1 - first_slot.max(1),
+        blocked: skipped.len() as u32,
+    })?;
     let base = format!("{}-{}", new.project, new.workspace);
     let mut name = base.clone();
     let mut n = 2;
@@ -249,7 +262,7 @@ mod tests {
 
     impl Store {
         async fn register_free(&self, new: NewEnv) -> Result<EnvRow, StateError> {
-            self.register(new, BTreeSet::new()).await.map(|r| r.row)
+            self.register(new, BTreeSet::new(), 1).await.map(|r| r.row)
         }
     }
 
@@ -289,12 +302,14 @@ mod tests {
         let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
         store.register_free(new("/a", "a")).await.unwrap();
         let listening = BTreeSet::from([19_205, 19_399]);
-        let got = store.register(new("/b", "b"), listening.clone()).await.unwrap();
+        let got = store.register(new("/b", "b"), listening.clone(), 1).await.unwrap();
         assert_eq!(got.row.id, 4);
         assert_eq!(got.skipped, vec![(2, 19_205), (3, 19_399)]);
         // Slot 1 is freed; its block is free, so it is taken again first.
         store.remove(1).await.unwrap();
-        assert_eq!(store.register(new("/c", "c"), listening).await.unwrap().row.id, 1);
+        assert_eq!(store.register(new("/c", "c"), listening, 1).await.unwrap().row.id, 1);
+        // A first slot keeps environments off the low blocks.
+        assert_eq!(store.register(new("/d", "d"), BTreeSet::new(), 100).await.unwrap().row.id, 100);
     }
 
     #[tokio::test]
