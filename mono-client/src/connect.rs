@@ -219,6 +219,13 @@ impl Endpoint {
             .arg("--background")
             .arg("--notify-stdout")
             .env(paths::MONO_HOME_VAR, &self.home)
+            // A monod a client starts is nobody's service: were this client
+            // run by a service manager, the daemon must not report to it or
+            // take its sockets.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .env_remove("LISTEN_FDNAMES")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

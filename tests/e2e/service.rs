@@ -436,3 +436,32 @@ fn notify_socket_gets_ready_when_the_socket_accepts_and_stopping_on_sigterm() {
     // A socket monod bound itself is its own to remove.
     assert!(!sb.home.join("monod.sock").exists());
 }
+
+#[test]
+fn a_daemon_the_client_starts_reports_to_no_service_manager() {
+    // A mono run by a service (a script of a systemd unit) has that
+    // service's NOTIFY_SOCKET; the monod it starts must not report there.
+    let sb = Sandbox::new();
+    let notify_path = sb.root().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    let mut cmd = sb.mono_cmd();
+    cmd.args(["daemon", "start"])
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("LISTEN_PID", "1")
+        .env("LISTEN_FDS", "1");
+    run_with_deadline(cmd).ok();
+    let pid = sb.daemon_pid().expect("a daemon runs");
+    let inherited: Vec<String> = environ(pid)
+        .into_iter()
+        .filter(|kv| kv.starts_with("LISTEN_") || kv.starts_with("NOTIFY_SOCKET="))
+        .collect();
+    assert!(inherited.is_empty(), "monod was started with {inherited:?}");
+    // It announced readiness before `daemon start` returned, so a
+    // notification would already be queued.
+    notify.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 256];
+    match notify.recv(&mut buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the service manager's socket got {other:?}"),
+    }
+}

@@ -19,13 +19,19 @@ pub mod docker;
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
 
 /// Variables of the test process that must not leak into the sandbox.
-const SCRUBBED: [&str; 6] = [
+const SCRUBBED: [&str; 10] = [
     "TMUX",
     "TMUX_PANE",
     "MONO_HOME",
     "CONDUCTOR_WORKSPACE_PATH",
     "CONDUCTOR_ROOT_PATH",
     "CONDUCTOR_WORKSPACE_NAME",
+    // A test run under a service manager must not hand its sockets or
+    // readiness to the daemons it starts.
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
 ];
 
 /// Directory holding the built `mono` and `monod` (`target/<profile>`).
