@@ -6,6 +6,11 @@
 //! readiness on a pipe instead of being polled for. Ten clients starting at
 //! once therefore start one daemon.
 //!
+//! Connecting comes first, always: when a service manager holds the socket
+//! (systemd socket activation), every connect succeeds and the manager
+//! starts monod, so the client never spawns a second one beside it. A client
+//! spawns monod only when nothing listens at all.
+//!
 //! A daemon of another version (after an upgrade) is replaced when it is
 //! idle (no operation in progress). A busy one is left alone: used, with a
 //! note, when it speaks our protocol; refused, saying what to do, when not.
@@ -56,7 +61,20 @@ impl Endpoint {
         Ok(Endpoint { home, socket })
     }
 
-    /// Whether something accepts connections on the socket.
+    /// Whether a daemon runs for this home: one holds the lock. Unlike
+    /// [`Endpoint::answering`] this never connects, so it does not start a
+    /// socket-activated monod.
+    pub fn daemon_alive(&self) -> bool {
+        let Ok(file) = File::open(self.home.join(paths::LOCK_FILE)) else { return false };
+        match file.try_lock_shared() {
+            Ok(()) => false,
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(std::fs::TryLockError::Error(_)) => self.answering(),
+        }
+    }
+
+    /// Whether something accepts connections on the socket (with socket
+    /// activation, the service manager does, and starts monod).
     pub fn answering(&self) -> bool {
         std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
     }
@@ -201,6 +219,13 @@ impl Endpoint {
             .arg("--background")
             .arg("--notify-stdout")
             .env(paths::MONO_HOME_VAR, &self.home)
+            // A monod a client starts is nobody's service: were this client
+            // run by a service manager, the daemon must not report to it or
+            // take its sockets.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .env_remove("LISTEN_FDNAMES")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -267,7 +292,7 @@ fn create_home(home: &Path) -> anyhow::Result<()> {
 }
 
 /// monod beside this executable, else on PATH.
-fn find_monod() -> anyhow::Result<PathBuf> {
+pub fn find_monod() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().ok();
     if let Some(beside) = exe.as_ref().and_then(|e| e.parent()).map(|d| d.join("monod"))
         && beside.is_file()

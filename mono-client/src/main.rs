@@ -10,6 +10,7 @@ mod connect;
 mod error;
 mod http;
 mod render;
+mod service;
 mod unary;
 mod workspace;
 
@@ -154,6 +155,23 @@ enum DaemonAction {
         #[arg(long)]
         json: bool,
     },
+    /// Write the service unit(s) that run monod under the service manager:
+    /// systemd user units with socket activation
+    /// (~/.config/systemd/user/monod.service, monod.socket) or a launchd
+    /// LaunchAgent (~/Library/LaunchAgents/dev.mono.monod.plist); then
+    /// print how to enable them. Re-running rewrites them.
+    Install {
+        /// The service manager [default: launchd on macOS, else systemd].
+        #[arg(long, value_enum)]
+        platform: Option<service::Platform>,
+    },
+    /// Remove the unit(s) `install` wrote (refused while the systemd units
+    /// are enabled).
+    Uninstall {
+        /// The service manager [default: launchd on macOS, else systemd].
+        #[arg(long, value_enum)]
+        platform: Option<service::Platform>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -190,6 +208,8 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             DaemonAction::Start => daemon::start(),
             DaemonAction::Stop => daemon::stop(),
             DaemonAction::Status { json } => daemon::status(json),
+            DaemonAction::Install { platform } => daemon::install(platform),
+            DaemonAction::Uninstall { platform } => daemon::uninstall(platform),
         },
     })
 }

@@ -70,6 +70,27 @@ fn capture(dir: &std::path::Path, limits: monod::capture::Limits, done: bool) ->
     Ok(())
 }
 
+/// Takes what a service manager handed over (a listening socket, a
+/// notification socket), then removes its variables from the environment so
+/// that tmux, the sessions' shells and scripts do not inherit them. Runs
+/// before the async runtime exists, while this is the only thread.
+fn take_activation() -> anyhow::Result<monod::daemon::activation::Activation> {
+    use monod::daemon::activation::{Activation, INHERITED_VARS};
+    let activation = Activation::from_env()?;
+    for var in INHERITED_VARS {
+        // SAFETY: `remove_var` is sound only while no other thread reads or
+        // writes the environment. This runs in `main` before the tokio
+        // runtime (monod's first other thread) is built, and nothing before
+        // it spawns a thread: parsing arguments and installing the tracing
+        // subscriber do not.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::remove_var(var)
+        };
+    }
+    Ok(activation)
+}
+
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(Command::Capture { dir, max_bytes, keep, done }) = args.command {
@@ -88,6 +109,7 @@ fn run() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
+    let activation = take_activation()?;
     let home = args
         .home
         .or_else(mono_proto::paths::mono_home)
@@ -105,6 +127,7 @@ fn run() -> anyhow::Result<()> {
             notify_stdout: args.notify_stdout,
             report_protocol: std::env::var("MONO_TEST_REPORT_PROTOCOL").ok().and_then(|v| v.parse().ok()),
             report_version: std::env::var("MONO_TEST_REPORT_VERSION").ok(),
+            activation,
         }))
         .map_err(anyhow::Error::from)
 }

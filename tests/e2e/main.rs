@@ -13,4 +13,5 @@ mod names;
 mod protocol;
 mod recovery;
 mod run;
+mod service;
 mod upgrade;

@@ -19,13 +19,19 @@ pub mod docker;
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
 
 /// Variables of the test process that must not leak into the sandbox.
-const SCRUBBED: [&str; 6] = [
+const SCRUBBED: [&str; 10] = [
     "TMUX",
     "TMUX_PANE",
     "MONO_HOME",
     "CONDUCTOR_WORKSPACE_PATH",
     "CONDUCTOR_ROOT_PATH",
     "CONDUCTOR_WORKSPACE_NAME",
+    // A test run under a service manager must not hand its sockets or
+    // readiness to the daemons it starts.
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
 ];
 
 /// Directory holding the built `mono` and `monod` (`target/<profile>`).
@@ -276,21 +282,27 @@ impl Sandbox {
         S: AsRef<OsStr>,
     {
         let mut cmd = self.mono_cmd();
-        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let what = format!("{cmd:?}");
-        let child = cmd.spawn().expect("run mono");
-        let pid = child.id();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait_with_output());
-        });
-        match rx.recv_timeout(COMMAND_DEADLINE) {
-            Ok(out) => Run::from(out.expect("wait for mono")),
-            Err(_) => {
-                kill(pid as i32, 9);
-                panic!("{what} did not finish within {COMMAND_DEADLINE:?}");
-            }
-        }
+        cmd.args(args);
+        run_with_deadline(cmd)
+    }
+
+    /// Any program with the sandbox's environment (`MONO_HOME`,
+    /// `TMUX_TMPDIR`, ...), e.g. a service manager that starts monod.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        self.apply_env(&mut cmd);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// The built `monod`.
+    pub fn monod_path(&self) -> PathBuf {
+        self.bins.join("monod")
+    }
+
+    /// The built `mono`.
+    pub fn mono_path(&self) -> PathBuf {
+        self.bins.join("mono")
     }
 
     /// Runs `mono ARGS` with the daemon it starts told to freeze at `step`
@@ -448,6 +460,27 @@ impl Drop for Sandbox {
         }
         // Let tests make files read-only or private; the temp dir must go.
         let _ = std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+/// Runs a command to completion with its output captured; one that hangs
+/// fails the test after [`COMMAND_DEADLINE`] instead of hanging the run.
+#[track_caller]
+pub fn run_with_deadline(mut cmd: Command) -> Run {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let what = format!("{cmd:?}");
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(COMMAND_DEADLINE) {
+        Ok(out) => Run::from(out.unwrap_or_else(|e| panic!("cannot wait for {what}: {e}"))),
+        Err(_) => {
+            kill(pid as i32, 9);
+            panic!("{what} did not finish within {COMMAND_DEADLINE:?}");
+        }
     }
 }
 

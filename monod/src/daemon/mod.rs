@@ -8,13 +8,19 @@
 //! operations, cancels running ones (they roll back), lets connections
 //! finish their replies, removes the socket and closes the database, in that
 //! order, so no state is ever half written.
+//!
+//! Under a service manager ([`activation`]) the socket may be handed over
+//! instead of bound; it then belongs to the manager, so monod neither
+//! clears, nor chmods, nor removes it. Readiness and the start of shutdown
+//! are also reported to the manager when it asks (`NOTIFY_SOCKET`).
 
+pub mod activation;
 pub mod lock;
 mod serve;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jsonrpsee::server::stop_channel;
@@ -75,7 +81,7 @@ pub enum DaemonError {
 }
 
 /// How to run the daemon.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DaemonConfig {
     /// The home directory (`MONO_HOME`).
     pub home: PathBuf,
@@ -88,15 +94,25 @@ pub struct DaemonConfig {
     /// Test hook: report this version instead of the real one, to exercise
     /// how clients replace a daemon after an upgrade.
     pub report_version: Option<String>,
+    /// What a service manager handed over: a listening socket (socket
+    /// activation) and where to report readiness.
+    pub activation: activation::Activation,
 }
 
 /// Runs the daemon until it is asked to stop.
-pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
     let home = Home::new(config.home.clone());
     prepare_home(&home)?;
     let _lock = lock::InstanceLock::acquire(&home.lock(), home.root())?;
     let socket = home.socket();
-    lock::clear_stale_socket(&socket)?;
+    for note in config.activation.notes() {
+        tracing::warn!("{note}");
+    }
+    // A handed socket is the service manager's: it is live, not stale.
+    let handed = config.activation.take_listener();
+    if handed.is_none() {
+        lock::clear_stale_socket(&socket)?;
+    }
 
     let (store, store_thread) = Store::open(&home.state_db())?;
     let settings = Settings::load(home.root())?;
@@ -125,7 +141,12 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let methods = Api::new(ops.clone(), tmux, stop.clone(), protocol, version).into_rpc();
 
     let watcher = tokio::spawn(crate::docker::watch_containers(ops.clone(), stop.clone()));
-    let listener = bind(&socket)?;
+    let listener = match handed {
+        Some(handed) => adopt(handed, &socket)?,
+        None => bind(&socket)?,
+    };
+    let owns_socket = !listener.handed;
+    let listener = listener.listener;
     let (stop_handle, server_handle) = stop_channel();
     let connections = TaskTracker::new();
     let acceptor = tokio::spawn(serve::accept_loop(
@@ -139,9 +160,20 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     if config.notify_stdout {
         announce_ready();
     }
+    let notifier = config.activation.notifier();
+    if let Some(n) = notifier
+        && let Err(e) = n.ready(&format!("listening on {}", socket.display()))
+    {
+        tracing::warn!(error = %e, socket = n.address(), "cannot report readiness to the service manager");
+    }
 
     wait_for_stop(&stop).await;
     tracing::info!("shutting down");
+    if let Some(n) = notifier
+        && let Err(e) = n.stopping("shutting down")
+    {
+        tracing::warn!(error = %e, socket = n.address(), "cannot report shutdown to the service manager");
+    }
     stop.cancel();
     let _ = acceptor.await;
     let _ = watcher.await;
@@ -151,7 +183,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     if tokio::time::timeout(DRAIN_CONNECTIONS, connections.wait()).await.is_err() {
         tracing::warn!("some connections did not finish in time");
     }
-    let _ = std::fs::remove_file(&socket);
+    if owns_socket {
+        let _ = std::fs::remove_file(&socket);
+    }
     drop(ops);
     store_thread.join();
     tracing::info!("stopped");
@@ -169,13 +203,43 @@ fn prepare_home(home: &Home) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// The listening socket, and whether a service manager handed it over
+/// (then it is the manager's to keep, chmod and remove).
+struct Listener {
+    listener: UnixListener,
+    handed: bool,
+}
+
 /// Binds the socket and makes it owner-only.
-fn bind(path: &std::path::Path) -> Result<UnixListener, DaemonError> {
+fn bind(path: &Path) -> Result<Listener, DaemonError> {
     let io = |what| move |source| DaemonError::Io { what, path: path.to_path_buf(), source };
     let listener = UnixListener::bind(path).map_err(io("listen on"))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(io("set permissions of"))?;
-    Ok(listener)
+    Ok(Listener { listener, handed: false })
+}
+
+/// Serves the socket a service manager handed over (socket activation),
+/// warning when it is not the one clients look for.
+fn adopt(handed: std::os::unix::net::UnixListener, expected: &Path) -> Result<Listener, DaemonError> {
+    let io = |what| move |source| DaemonError::Io { what, path: expected.to_path_buf(), source };
+    let bound = handed.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf));
+    match &bound {
+        Some(path) if activation::same_socket(path, expected) => {}
+        Some(path) => tracing::warn!(
+            handed = %path.display(),
+            expected = %expected.display(),
+            "the service manager handed a socket at another path than $MONO_HOME/monod.sock, where clients look"
+        ),
+        None => {
+            tracing::warn!(expected = %expected.display(), "the service manager handed a socket without a path")
+        }
+    }
+    handed.set_nonblocking(true).map_err(io("use the socket handed over for"))?;
+    let listener = UnixListener::from_std(handed).map_err(io("use the socket handed over for"))?;
+    let shown = bound.as_deref().unwrap_or(expected).display().to_string();
+    tracing::info!(socket = %shown, "listening on the socket handed by the service manager (LISTEN_FDS)");
+    Ok(Listener { listener, handed: true })
 }
 
 fn announce_ready() {
