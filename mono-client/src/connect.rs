@@ -204,7 +204,7 @@ impl Endpoint {
         let lock = open_lock(&self.home.join(paths::START_LOCK_FILE))?;
         lock.lock().context("cannot take the start lock")?;
         // Someone may have started it while we waited for the lock.
-        if self.answering() {
+        if self.answering() || self.wait_for_holder()? {
             return Ok(());
         }
         let monod = find_monod()?;
@@ -254,6 +254,40 @@ impl Endpoint {
                 bail!("monod failed to start: {last} (full log: {})", log_path.display())
             }
         }
+    }
+}
+
+impl Endpoint {
+    /// A daemon that holds the instance lock but does not answer is either
+    /// still starting (started by a service manager or by hand), or dying:
+    /// a killed daemon's threads may hold its files a moment after its pid
+    /// is gone. Waits for it to answer (`true`) or to release the lock
+    /// (`false`: start one); a holder that does neither is reported.
+    fn wait_for_holder(&self) -> anyhow::Result<bool> {
+        let lock = self.home.join(paths::LOCK_FILE);
+        let held = || {
+            File::open(&lock)
+                .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+        };
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        let mut pause = Duration::from_millis(2);
+        while held() {
+            if self.answering() {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                let pid = std::fs::read_to_string(&lock).unwrap_or_default();
+                bail!(
+                    "monod (pid {}) holds {} but does not answer on {}; it may be hung: kill it and try again (`mono doctor` checks)",
+                    pid.trim(),
+                    lock.display(),
+                    self.socket.display()
+                );
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        Ok(false)
     }
 }
 
