@@ -5,7 +5,8 @@
 //! With `MONO_TEST_CRASH_AT=<step>` in monod's environment, the first time
 //! that step is reached the daemon writes the step's name to the file named
 //! by `MONO_TEST_CRASH_MARKER` (when set) and stops itself with SIGSTOP:
-//! every thread halts where it is, nothing more is written. Without the
+//! every thread halts where it is, and the one that reached the step never
+//! returns, so the operation takes no further step. Without the
 //! variable, [`reached`] is one load of a cached `None`.
 //!
 //! Steps: `init.registered`, `init.data-dir`, `init.scripts-done`,
@@ -30,4 +31,10 @@ pub fn reached(step: &str) {
         let _ = std::fs::write(marker, step);
     }
     let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
+    // A process-directed stop reaches each thread at its next trip through
+    // the kernel, so this thread could run on a little; it must not take
+    // one more step of the operation.
+    loop {
+        std::thread::park();
+    }
 }

@@ -19,9 +19,18 @@ const DESTROY_STEPS: [&str; 4] =
 /// nothing.
 #[track_caller]
 fn assert_nothing_left(sb: &Sandbox, name: &str) {
-    wait_until(RECOVERY, "recovery to finish", || {
-        sb.mono(["list", "--json"]).ok().json().as_array().is_some_and(|a| a.is_empty())
-    });
+    let deadline = std::time::Instant::now() + RECOVERY;
+    loop {
+        let list = sb.mono(["list", "--json"]).ok().json();
+        if list.as_array().is_some_and(|a| a.is_empty()) {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let daemon_log = std::fs::read_to_string(sb.home.join("monod.log")).unwrap_or_default();
+            panic!("recovery did not finish: {list}\nmono.log:\n{}\nmonod.log:\n{daemon_log}", sb.mono_log());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(sb.env_rows(), 0);
     assert!(!sb.has_session(&format!("mono-{name}")), "session of {name} left");
     assert!(!sb.home.join("data").join(name).exists(), "data directory of {name} left");

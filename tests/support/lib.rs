@@ -325,7 +325,18 @@ impl Sandbox {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait_with_output());
         });
-        wait_until(COMMAND_DEADLINE, &format!("monod to reach {step}"), || marker.exists());
+        let mut finished = None;
+        wait_until(COMMAND_DEADLINE, &format!("monod to reach {step}"), || {
+            finished = rx.try_recv().ok();
+            marker.exists() || finished.is_some()
+        });
+        if let Some(out) = finished {
+            let out = Run::from(out.expect("wait for mono"));
+            panic!(
+                "mono finished before monod reached {step}:\nstdout: {}\nstderr: {}",
+                out.stdout, out.stderr
+            );
+        }
         let pid = self.daemon_pid().expect("the daemon holds the lock");
         wait_until(Duration::from_secs(10), "monod to stop itself", || is_stopped(pid));
         kill(pid, 9);
