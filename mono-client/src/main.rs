@@ -136,10 +136,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The dependency cache (see `cache:` in mono.yml).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Manage the monod daemon.
     Daemon {
         #[command(subcommand)]
         action: DaemonAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Entries, size on disk, hits, misses and last use.
+    Stats {
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove entries: all of them, or those not used for a while.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["all", "older_than"])))]
+    Clean {
+        /// Remove every entry (and the images mono built).
+        #[arg(long)]
+        all: bool,
+        /// Remove entries not used for this long (30d, 12h).
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+        /// Print what was removed as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -194,6 +222,10 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Run { path, detach, json } => return run::run(path.as_deref(), detach, json),
         Command::Doctor { json } => return doctor::run(json),
         Command::Gc { yes, json } => gc::run(yes, json),
+        Command::Cache { action } => match action {
+            CacheAction::Stats { json } => cache::stats(json),
+            CacheAction::Clean { all, older_than, json } => cache::clean(all, older_than, json),
+        },
         Command::Init { path, json } => init::run(path.as_deref(), json),
         Command::Destroy { path, json } => destroy::run(path.as_deref(), json),
         Command::Stop { path, json } => stop::run(path.as_deref(), json),

@@ -35,7 +35,7 @@ use serde::de::{self, MapAccess, Visitor};
 pub const CONFIG_FILES: [&str; 2] = ["mono.yml", "mono.yaml"];
 
 /// Variables mono sets itself; `env:` may not override them.
-const RESERVED: [&str; 4] = ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR"];
+const RESERVED: [&str; 5] = ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR", "MONO_CACHE"];
 
 /// Why `mono.yml` could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +177,43 @@ impl Default for RunSettings {
     }
 }
 
+/// One `cache:` entry: directories kept once per content of some files.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheRule {
+    /// Files (relative to the workspace) whose content keys the entry,
+    /// e.g. `package-lock.json`.
+    #[serde(deserialize_with = "relative_paths")]
+    pub key: Vec<String>,
+    /// Directories (relative to the workspace) restored and saved, e.g.
+    /// `node_modules`.
+    #[serde(deserialize_with = "relative_paths")]
+    pub paths: Vec<String>,
+    /// Part of the key too: change it to start over.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// A non-empty list of relative paths inside the workspace.
+fn relative_paths<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list: Vec<String> = Vec::deserialize(d)?;
+    if list.is_empty() {
+        return Err(de::Error::custom("needs at least one path"));
+    }
+    for p in &list {
+        let path = Path::new(p);
+        let inside = !p.is_empty()
+            && path.is_relative()
+            && path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return Err(de::Error::custom(format!(
+                "{p:?} is not a path inside the workspace (relative, without `.` or `..`)"
+            )));
+        }
+    }
+    Ok(list)
+}
+
 /// A workspace's settings; the default when there is no `mono.yml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MonoConfig {
@@ -194,6 +231,8 @@ pub struct MonoConfig {
     pub activity: ActivitySettings,
     /// `run:`.
     pub run: RunSettings,
+    /// `cache:`.
+    pub cache: Vec<CacheRule>,
 }
 
 #[derive(Deserialize, Default)]
@@ -211,6 +250,8 @@ struct RawConfig {
     activity: ActivitySettings,
     #[serde(default)]
     run: RunSettings,
+    #[serde(default)]
+    cache: Vec<CacheRule>,
 }
 
 impl MonoConfig {
@@ -257,6 +298,7 @@ impl MonoConfig {
             logs: raw.logs,
             activity: raw.activity,
             run: raw.run,
+            cache: raw.cache,
         })
     }
 }

@@ -57,6 +57,11 @@ impl Home {
         self.logs_root().join(env)
     }
 
+    /// The dependency cache.
+    pub fn cache_root(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
     /// One environment's data directory.
     pub fn data_dir(&self, env: &str) -> PathBuf {
         self.data_root().join(env)

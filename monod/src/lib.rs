@@ -8,6 +8,7 @@
 //! around [`daemon::run`].
 
 pub mod busy;
+pub mod cache;
 pub mod capture;
 pub mod compose;
 pub mod config;

@@ -10,6 +10,8 @@
 //!   keep: 3            # mono.log.1 .. mono.log.3 kept
 //! ports:
 //!   first_slot: 1      # lowest MONO_ENV_ID handed out (ports 19000 + id*100)
+//! cache:
+//!   max_size: 10GiB    # least recently used entries go beyond this
 //! ```
 //!
 //! Everything is optional. Unknown keys and bad values stop the daemon with
@@ -61,6 +63,28 @@ pub struct Settings {
     /// Which slots (port blocks) environments get.
     #[serde(default)]
     pub ports: PortSettings,
+    /// The dependency cache.
+    #[serde(default)]
+    pub cache: CacheSettings,
+}
+
+/// The dependency cache's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Least recently used entries are evicted beyond this many bytes.
+    #[serde(default = "default_cache_size", deserialize_with = "crate::units::size")]
+    pub max_size: u64,
+}
+
+fn default_cache_size() -> u64 {
+    10 * 1024 * 1024 * 1024
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings { max_size: default_cache_size() }
+    }
 }
 
 /// Which slots environments get.

@@ -43,6 +43,19 @@ pub trait MonoApi {
     #[method(name = "daemon.gc", param_kind = map)]
     async fn daemon_gc(&self, apply: Option<bool>) -> jsonrpsee::core::RpcResult<GcReport>;
 
+    /// The dependency cache: entries, sizes, hits and misses.
+    #[method(name = "cache.stats", param_kind = map)]
+    async fn cache_stats(&self) -> jsonrpsee::core::RpcResult<CacheStats>;
+
+    /// Removes every cache entry (`all`) or those not used for
+    /// `older_than` (`7d`).
+    #[method(name = "cache.clean", param_kind = map)]
+    async fn cache_clean(
+        &self,
+        all: Option<bool>,
+        older_than: Option<String>,
+    ) -> jsonrpsee::core::RpcResult<CacheCleaned>;
+
     /// Registers and sets up the environment of a workspace.
     #[method(name = "env.init", param_kind = map)]
     async fn env_init(

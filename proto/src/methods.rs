@@ -41,12 +41,16 @@ pub const EVENTS_UNSUBSCRIBE: &str = "events.unsubscribe";
 pub const DAEMON_DOCTOR: &str = "daemon.doctor";
 /// `daemon.gc`: lists (and with `apply` removes) orphaned resources.
 pub const DAEMON_GC: &str = "daemon.gc";
+/// `cache.stats`: the dependency cache's entries.
+pub const CACHE_STATS: &str = "cache.stats";
+/// `cache.clean`: removes cache entries.
+pub const CACHE_CLEAN: &str = "cache.clean";
 /// `rpc.discover`: the OpenRPC document of the whole API (see
 /// `crate::openrpc`, behind the `schema` feature).
 pub const RPC_DISCOVER: &str = "rpc.discover";
 
 /// Every method the daemon serves.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 20] = [
     DAEMON_STATUS,
     DAEMON_STOP,
     ENV_INIT,
@@ -65,7 +69,20 @@ pub const ALL: [&str; 18] = [
     EVENTS_PUBLISH,
     DAEMON_DOCTOR,
     DAEMON_GC,
+    CACHE_STATS,
+    CACHE_CLEAN,
 ];
+
+/// Parameters of `cache.clean`: `all`, or `older_than`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CacheCleanParams {
+    /// Remove every entry.
+    #[serde(default)]
+    pub all: bool,
+    /// Remove entries not used for this long (`7d`, `12h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older_than: Option<String>,
+}
 
 /// Parameters of `daemon.gc`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

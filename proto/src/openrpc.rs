@@ -30,8 +30,8 @@ use serde_json::{Map, Value, json};
 use crate::error::ErrorCode;
 use crate::methods;
 use crate::types::{
-    CallerEnv, DaemonStatus, Destroyed, DoctorReport, EnvInfo, Event, GcReport, LogItem, OpOutput,
-    RunStarted, Stopped,
+    CacheCleaned, CacheStats, CallerEnv, DaemonStatus, Destroyed, DoctorReport, EnvInfo, Event, GcReport,
+    LogItem, OpOutput, RunStarted, Stopped,
 };
 
 /// The version of the OpenRPC specification the document follows.
@@ -180,6 +180,27 @@ pub const METHODS: &[MethodDoc] = &[
                       environment is not registered. Nothing is removed unless apply is true.",
         params: &[optional("apply", "true: remove what is found. Default false.", schema::<bool>)],
         kind: returns("report", "The orphans, and what could not be checked or removed.", schema::<GcReport>),
+    },
+    MethodDoc {
+        name: methods::CACHE_STATS,
+        summary: "The dependency cache: every entry with its size, hits, misses and last use.",
+        description: "Entries are directories saved from a workspace after its init script (keyed by \
+                      the content of the files a cache rule names) and images built for build: \
+                      services (keyed by their context). Sizes are blocks on disk, hard-linked \
+                      files counted once.",
+        params: &[],
+        kind: returns("stats", "The cache's entries and totals.", schema::<CacheStats>),
+    },
+    MethodDoc {
+        name: methods::CACHE_CLEAN,
+        summary: "Removes cache entries: all of them, or those not used for a while.",
+        description: "Entries in use (being restored or saved, an image a container runs) are left \
+                      and named in busy. Exactly one of all and older_than is required.",
+        params: &[
+            optional("all", "true: remove every entry.", schema::<bool>),
+            optional("older_than", "Remove entries not used for this long: 30d, 12h.", schema::<String>),
+        ],
+        kind: returns("cleaned", "What was removed and freed.", schema::<CacheCleaned>),
     },
     MethodDoc {
         name: methods::ENV_INIT,

@@ -289,6 +289,66 @@ pub struct RunStarted {
     pub stopped: Option<RunExit>,
 }
 
+/// One entry of the dependency cache.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntryInfo {
+    /// The key (hex SHA-256 of the key files, paths, version, platform; for
+    /// images, of the build context and options).
+    pub key: String,
+    /// `files` (directories restored into workspaces) or `image` (built for
+    /// a `build:` service).
+    pub kind: String,
+    /// What it holds: `node_modules (package-lock.json)`, `image app-web`.
+    pub label: String,
+    /// Whether it is saved (false: looked up, never saved, or removed).
+    pub saved: bool,
+    /// Bytes on disk: allocated blocks, hard-linked files once (for an
+    /// image, the Engine's size).
+    pub size: u64,
+    /// Files in it.
+    pub files: u64,
+    /// Restores (or reuses).
+    pub hits: u64,
+    /// Lookups that found nothing.
+    pub misses: u64,
+    /// First lookup, RFC 3339.
+    pub created_at: String,
+    /// Last restore or save, RFC 3339.
+    pub last_used: String,
+}
+
+/// What `cache.stats` reports.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheStats {
+    /// Where entries live.
+    pub dir: String,
+    /// Least recently used entries are evicted beyond this many bytes.
+    pub max_size: u64,
+    /// Bytes of all saved entries.
+    pub total_size: u64,
+    /// Hits of all entries.
+    pub hits: u64,
+    /// Misses of all entries.
+    pub misses: u64,
+    /// Every entry, most recently used first.
+    pub entries: Vec<CacheEntryInfo>,
+}
+
+/// What `cache.clean` removed.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheCleaned {
+    /// The entries removed.
+    pub removed: Vec<CacheEntryInfo>,
+    /// Bytes freed.
+    pub freed: u64,
+    /// Entries left because a restore or save was using them, or an image
+    /// a container still uses.
+    pub busy: Vec<String>,
+}
+
 /// How a `mono doctor` finding weighs.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -439,6 +499,11 @@ pub mod event_kinds {
     /// `create`, `start`, `die`, `stop`, `kill`, `oom`, `destroy`, `restart`
     /// or `health_status` with `health` `healthy`/`unhealthy`/`starting`).
     pub const CONTAINER_STATE: &str = "container.state";
+    /// A background save into the dependency cache ended (`data`: `{key,
+    /// label, outcome, files?, bytes?, size?, evicted?, error?}`; `outcome`
+    /// `saved`, `already_there`, `changed` (the workspace changed while it
+    /// was copied), `missing` (a path was not there) or `failed`).
+    pub const CACHE_SAVED: &str = "cache.saved";
     /// Kinds starting with this are published by users (`events.publish`).
     pub const USER_PREFIX: &str = "user.";
     /// With `follow: false`, the stored events have all been sent and the

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod attach;
+pub mod cache;
 pub mod daemon;
 pub mod destroy;
 pub mod doctor;

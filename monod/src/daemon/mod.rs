@@ -124,7 +124,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
     let stop = CancellationToken::new();
     let events = EventBus::new(store.clone(), settings.events);
     let monitor = Monitor::start(home.logs_root(), events.clone(), stop.clone())?;
-    let ops = Ops::new(home.clone(), store, log, events, monitor, settings.ports.first_slot);
+    let ops = Ops::new(home.clone(), store, log, events, monitor, &settings);
     if let Err(e) = ops.watch_registered().await {
         tracing::warn!(error = %e, "cannot watch the environments' logs");
     }

@@ -144,6 +144,20 @@ pub enum OpError {
     /// The state database failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The dependency cache failed.
+    #[error("{env}: {source}")]
+    Cache {
+        /// The environment (or `cache`).
+        env: String,
+        /// What failed.
+        source: crate::cache::CacheError,
+    },
+    /// A parameter is invalid.
+    #[error("{what}")]
+    Invalid {
+        /// What is wrong and what to do.
+        what: String,
+    },
     /// The daemon is shutting down.
     #[error("monod is shutting down and takes no new operations; run the command again")]
     ShuttingDown,
@@ -183,9 +197,12 @@ impl OpError {
             OpError::Unavailable { .. } => ErrorCode::Unavailable,
             OpError::State(StateError::PathTaken { .. }) => ErrorCode::AlreadyExists,
             OpError::State(StateError::NoFreeSlot { .. }) => ErrorCode::Capacity,
-            OpError::Io { .. } | OpError::State(_) | OpError::Internal { .. } | OpError::Monitor { .. } => {
-                ErrorCode::Internal
-            }
+            OpError::Invalid { .. } => ErrorCode::Config,
+            OpError::Io { .. }
+            | OpError::State(_)
+            | OpError::Internal { .. }
+            | OpError::Monitor { .. }
+            | OpError::Cache { .. } => ErrorCode::Internal,
             OpError::ShuttingDown => ErrorCode::ShuttingDown,
             OpError::Cancelled { .. } => ErrorCode::Cancelled,
         }

@@ -24,6 +24,7 @@ struct Created {
     log_dir: bool,
     session: Option<String>,
     docker_project: Option<String>,
+    restored: Vec<PathBuf>,
 }
 
 impl Ops {
@@ -39,7 +40,7 @@ impl Ops {
     }
 
     async fn init_task(
-        &self,
+        self: &Arc<Self>,
         raw: &str,
         caller: &CallerEnv,
         op_id: Option<&str>,
@@ -51,7 +52,7 @@ impl Ops {
     }
 
     async fn init_with(
-        &self,
+        self: &Arc<Self>,
         raw: &str,
         caller: &CallerEnv,
         op_id: Option<&str>,
@@ -141,7 +142,7 @@ impl Ops {
 
     #[allow(clippy::too_many_arguments)]
     async fn init_steps(
-        &self,
+        self: &Arc<Self>,
         row: &EnvRow,
         ws: &Path,
         config: &MonoConfig,
@@ -160,6 +161,8 @@ impl Ops {
         created.data_dir = Some(data_dir.clone());
         progress.step("created data directory");
         crashpoint::reached("init.data-dir");
+        let mut cache = self.restore_caches(&row.name, ws, config, progress).await?;
+        created.restored = cache.restored.clone();
 
         let base = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir, ports: &[] };
         let planned = match (compose_file, &row.docker_project) {
@@ -175,13 +178,20 @@ impl Ops {
         };
         let ports = planned.as_ref().map(|(_, ports)| ports.as_slice()).unwrap_or(&[]);
         let mono = MonoVars { ports, ..base };
-        let env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
+        let mut env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
             file: config_file(config),
             key: e.key,
             source: e.source,
         })?;
+        env.push(("MONO_CACHE".to_string(), cache.state().to_string()));
 
-        self.required_script(row, "init", config.scripts.init.as_deref(), ws, &env, config, progress).await?;
+        if cache.all_hit() && config.scripts.init.is_some() {
+            progress.step("init script skipped: every cache entry was restored (MONO_CACHE=hit)");
+        } else {
+            self.required_script(row, "init", config.scripts.init.as_deref(), ws, &env, config, progress)
+                .await?;
+        }
+        self.save_caches(&row.name, ws, &mut cache);
         if let Some((plan, _)) = &planned {
             created.docker_project = Some(plan.project.clone());
             docker_mode::up(&row.name, plan, progress, &self.shutdown).await?;
@@ -260,6 +270,13 @@ impl Ops {
             && let Err(e) = self.monitor.remove(&row.name)
         {
             progress.step(format!("rollback: cannot remove the log directory: {e}"));
+        }
+        for path in &created.restored {
+            if let Err(e) = std::fs::remove_dir_all(path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                progress.step(format!("rollback: cannot remove the restored {}: {e}", path.display()));
+            }
         }
         if let Some(dir) = created.data_dir
             && let Err(e) = std::fs::remove_dir_all(&dir)

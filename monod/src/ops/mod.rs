@@ -5,6 +5,7 @@
 //! a client that disconnects (Ctrl-C, a killed script) never leaves one half
 //! done, and shutdown can cancel them and wait for their rollback.
 
+mod cache;
 mod destroy;
 mod docker_mode;
 mod doctor;
@@ -47,19 +48,22 @@ pub struct Ops {
     monitor: Arc<Monitor>,
     recovered: std::sync::Mutex<Vec<String>>,
     first_slot: u32,
+    cache: crate::cache::Cache,
 }
 
 impl Ops {
-    /// Operations over the given home, state, log, events and monitor;
-    /// environments get slots from `first_slot` on.
+    /// Operations over the given home, state, log, events and monitor,
+    /// with the daemon's `settings` (slots, cache).
     pub fn new(
         home: Home,
         store: Store,
         log: MonoLog,
         events: EventBus,
         monitor: Arc<Monitor>,
-        first_slot: u32,
+        settings: &crate::settings::Settings,
     ) -> Arc<Ops> {
+        let cache = crate::cache::Cache::new(home.cache_root(), store.clone(), settings.cache.max_size);
+        cache.clear_staging();
         Arc::new(Ops {
             home,
             events,
@@ -71,7 +75,8 @@ impl Ops {
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             recovered: Default::default(),
-            first_slot,
+            first_slot: settings.ports.first_slot,
+            cache,
         })
     }
 

@@ -9,8 +9,8 @@ use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use mono_proto::api::MonoApiServer;
 use mono_proto::{
-    CallerEnv, Component, DaemonStatus, Destroyed, DoctorReport, EnvInfo, Event, GcReport, LogItem,
-    RunStarted, Stopped,
+    CacheCleaned, CacheStats, CallerEnv, Component, DaemonStatus, Destroyed, DoctorReport, EnvInfo, Event,
+    GcReport, LogItem, RunStarted, Stopped,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -73,6 +73,14 @@ impl MonoApiServer for Api {
 
     async fn daemon_gc(&self, apply: Option<bool>) -> RpcResult<GcReport> {
         Ok(self.ops.gc(apply.unwrap_or(false)).await?)
+    }
+
+    async fn cache_stats(&self) -> RpcResult<CacheStats> {
+        Ok(self.ops.cache_stats().await?)
+    }
+
+    async fn cache_clean(&self, all: Option<bool>, older_than: Option<String>) -> RpcResult<CacheCleaned> {
+        Ok(self.ops.cache_clean(all.unwrap_or(false), older_than).await?)
     }
 
     async fn env_init(&self, path: String, env: Option<CallerEnv>, op: Option<String>) -> RpcResult<EnvInfo> {
@@ -289,7 +297,8 @@ mod tests {
         let monitor =
             crate::monitor::Monitor::start(dir.path().join("logs"), events.clone(), CancellationToken::new())
                 .unwrap();
-        let ops = Ops::new(Home::new(dir.path().to_path_buf()), store, log, events, monitor, 1);
+        let settings = crate::settings::Settings::default();
+        let ops = Ops::new(Home::new(dir.path().to_path_buf()), store, log, events, monitor, &settings);
         let tmux = Component { available: false, detail: String::new() };
         let module = Api::new(ops, tmux, CancellationToken::new(), 1, "0".into()).into_rpc();
         let registered: BTreeSet<&str> = module.method_names().collect();

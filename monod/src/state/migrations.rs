@@ -32,6 +32,22 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL,
         data TEXT NOT NULL
     );",
+    // 3: the dependency cache's bookkeeping: one row per key ever looked
+    // up (its hits and misses), saved or not; `kind` 'files' (directories
+    // under cache/files) or 'image' (an image built for a `build:` service).
+    // Times are Unix milliseconds.
+    "CREATE TABLE cache_entries (
+        key        TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL CHECK (kind IN ('files', 'image')),
+        label      TEXT NOT NULL,
+        size       INTEGER NOT NULL DEFAULT 0,
+        files      INTEGER NOT NULL DEFAULT 0,
+        hits       INTEGER NOT NULL DEFAULT 0,
+        misses     INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        saved_at   INTEGER,
+        last_used  INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

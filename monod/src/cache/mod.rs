@@ -1,0 +1,485 @@
+//! The dependency cache: directories such as `node_modules`, kept once per
+//! content of the files that determine them (`package-lock.json`) and
+//! restored into every new workspace of the repository.
+//!
+//! Layout under `$MONO_HOME/cache`:
+//!
+//! ```text
+//! files/<key>/entry.json   what the entry holds: paths, file and byte counts
+//! files/<key>/data/<i>/    the i-th cached path's tree
+//! tmp/                     entries being saved (cleared when monod starts)
+//! locks/<key>.lock         shared while restoring, exclusive while saving
+//!                          or removing
+//! ```
+//!
+//! Saving copies into `tmp/` and publishes with one `rename`, after
+//! checking that the workspace did not change while it was copied, so a
+//! half-saved entry is never seen. A restore copies into a hidden folder of
+//! the workspace and renames it into place, and checks that it copied
+//! exactly what `entry.json` promises: a damaged entry is removed and
+//! counts as a miss. Copies are clones where the file system can (see
+//! [`tree`]).
+
+pub mod key;
+mod records;
+pub mod tree;
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use key::Key;
+pub use records::{Record, now_ms};
+pub use tree::Copied;
+
+use crate::config::CacheRule;
+use crate::state::{StateError, Store};
+
+/// What went wrong with the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// A file operation failed.
+    #[error("cache: cannot {action} {path}: {source}")]
+    Io {
+        /// What mono was doing.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The bookkeeping failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CacheError + 'a {
+    move |source| CacheError::Io { action, path: path.to_path_buf(), source }
+}
+
+/// `entry.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct Manifest {
+    key: String,
+    label: String,
+    paths: Vec<String>,
+    files: u64,
+    bytes: u64,
+}
+
+/// How a restore went.
+#[derive(Debug)]
+pub enum Restored {
+    /// Every path was restored.
+    Hit(Copied),
+    /// Nothing saved under this key.
+    Miss,
+    /// The entry was damaged (removed now); a miss.
+    Damaged(String),
+    /// A path already exists in the workspace and was left alone; a miss.
+    Occupied(String),
+}
+
+/// How a save went.
+#[derive(Debug)]
+pub enum Saved {
+    /// Published.
+    Saved {
+        /// What was copied.
+        copied: Copied,
+        /// Bytes on disk.
+        size: u64,
+        /// Entries evicted to stay under the size cap.
+        evicted: Vec<String>,
+    },
+    /// Someone else saved it first, or is saving it.
+    AlreadyThere,
+    /// A cached path is not in the workspace after the init script.
+    Missing(String),
+    /// The workspace changed while it was being copied; not saved.
+    Changed,
+}
+
+/// What `clean` removes.
+#[derive(Debug, Clone, Copy)]
+pub enum Clean {
+    /// Every entry.
+    All,
+    /// Entries not used for this long.
+    OlderThan(Duration),
+}
+
+/// The cache of one home.
+#[derive(Clone)]
+pub struct Cache {
+    root: PathBuf,
+    store: Store,
+    max_size: u64,
+}
+
+impl Cache {
+    /// The cache under `root` (`$MONO_HOME/cache`), evicting least recently
+    /// used entries beyond `max_size` bytes.
+    pub fn new(root: PathBuf, store: Store, max_size: u64) -> Cache {
+        Cache { root, store, max_size }
+    }
+
+    /// Where entries live.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The size cap.
+    pub fn max_size(&self) -> u64 {
+        self.max_size
+    }
+
+    fn entry_dir(&self, key: &str) -> PathBuf {
+        self.root.join("files").join(key)
+    }
+
+    fn lock_file(&self, key: &str) -> Result<File, CacheError> {
+        let dir = self.root.join("locks");
+        std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        let path = dir.join(format!("{key}.lock"));
+        File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err("open", &path))
+    }
+
+    /// Removes what saves interrupted by a stop or crash left; at start.
+    pub fn clear_staging(&self) {
+        let tmp = self.root.join("tmp");
+        if tmp.exists()
+            && let Err(e) = remove_tree(&tmp)
+        {
+            tracing::warn!(path = %tmp.display(), error = %e, "cannot clear the cache's staging folder");
+        }
+    }
+
+    /// Whether an entry is published under `key`.
+    pub fn has(&self, key: &Key) -> bool {
+        self.entry_dir(&key.hash).join("entry.json").is_file()
+    }
+
+    /// Restores `rule`'s paths saved under `key` into the workspace `ws`,
+    /// and counts the hit or miss.
+    pub async fn restore(&self, key: &Key, rule: &CacheRule, ws: &Path) -> Result<Restored, CacheError> {
+        let this = self.clone();
+        let (k, rule, ws) = (key.clone(), rule.clone(), ws.to_path_buf());
+        let restored = tokio::task::spawn_blocking(move || this.restore_blocking(&k, &rule, &ws))
+            .await
+            .map_err(|e| CacheError::Io {
+                action: "restore",
+                path: self.root.clone(),
+                source: io::Error::other(e),
+            })??;
+        let hit = matches!(restored, Restored::Hit(_));
+        self.store.cache_lookup(&key.hash, "files", &key.label, hit).await?;
+        Ok(restored)
+    }
+
+    fn restore_blocking(&self, key: &Key, rule: &CacheRule, ws: &Path) -> Result<Restored, CacheError> {
+        let dir = self.entry_dir(&key.hash);
+        if !dir.exists() {
+            return Ok(Restored::Miss);
+        }
+        let lock = self.lock_file(&key.hash)?;
+        lock.lock_shared().map_err(io_err("lock", &dir))?;
+        let manifest: Manifest =
+            match std::fs::read(dir.join("entry.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+                Some(m) => m,
+                None if !dir.exists() => return Ok(Restored::Miss),
+                None => {
+                    drop(lock);
+                    self.remove_entry(&key.hash)?;
+                    return Ok(Restored::Damaged("entry.json is missing or unreadable".into()));
+                }
+            };
+        if manifest.paths != rule.paths || manifest.key != key.hash {
+            drop(lock);
+            self.remove_entry(&key.hash)?;
+            return Ok(Restored::Damaged("entry.json does not match its key".into()));
+        }
+        if let Some(taken) = rule.paths.iter().find(|p| ws.join(p).symlink_metadata().is_ok()) {
+            return Ok(Restored::Occupied(taken.clone()));
+        }
+        let mut total = Copied::default();
+        let mut staged = Vec::new();
+        let outcome = (|| -> Result<Option<String>, CacheError> {
+            for (i, rel) in rule.paths.iter().enumerate() {
+                let from = dir.join("data").join(i.to_string());
+                let temp = ws.join(format!(".mono-restore-{}-{i}", key.short()));
+                if temp.exists() {
+                    remove_tree(&temp).map_err(io_err("remove", &temp))?;
+                }
+                staged.push(temp.clone());
+                match tree::copy_tree(&from, &temp, &|| false) {
+                    Ok(c) => {
+                        total.files += c.files;
+                        total.bytes += c.bytes;
+                        total.cloned += c.cloned;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Ok(Some(format!("{rel} is missing")));
+                    }
+                    Err(e) => {
+                        return Err(CacheError::Io { action: "restore", path: ws.join(rel), source: e });
+                    }
+                }
+            }
+            if (total.files, total.bytes) != (manifest.files, manifest.bytes) {
+                return Ok(Some(format!(
+                    "holds {} files, {} bytes where entry.json says {} files, {} bytes",
+                    total.files, total.bytes, manifest.files, manifest.bytes
+                )));
+            }
+            for (temp, rel) in staged.iter().zip(&rule.paths) {
+                let target = ws.join(rel);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+                }
+                std::fs::rename(temp, &target).map_err(io_err("restore", &target))?;
+            }
+            Ok(None)
+        })();
+        let cleanup = |staged: &[PathBuf]| {
+            for temp in staged {
+                let _ = remove_tree(temp);
+            }
+        };
+        match outcome {
+            Ok(None) => Ok(Restored::Hit(total)),
+            Ok(Some(damage)) => {
+                cleanup(&staged);
+                drop(lock);
+                self.remove_entry(&key.hash)?;
+                Ok(Restored::Damaged(damage))
+            }
+            Err(e) => {
+                cleanup(&staged);
+                Err(e)
+            }
+        }
+    }
+
+    /// Saves `rule`'s paths of the workspace `ws` under `key`, unless it is
+    /// there already or being saved; then evicts beyond the size cap.
+    /// `cancelled` is polled between files.
+    pub async fn save(
+        &self,
+        key: &Key,
+        rule: &CacheRule,
+        ws: &Path,
+        cancelled: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Result<Saved, CacheError> {
+        let this = self.clone();
+        let (k, rule, ws) = (key.clone(), rule.clone(), ws.to_path_buf());
+        let saved = tokio::task::spawn_blocking(move || this.save_blocking(&k, &rule, &ws, &cancelled))
+            .await
+            .map_err(|e| CacheError::Io {
+                action: "save",
+                path: self.root.clone(),
+                source: io::Error::other(e),
+            })??;
+        if let Saved::Saved { copied, size, .. } = &saved {
+            self.store.cache_saved(&key.hash, "files", &key.label, *size, copied.files).await?;
+            let evicted = self.evict(&key.hash).await?;
+            if let Saved::Saved { copied, size, .. } = saved {
+                return Ok(Saved::Saved { copied, size, evicted });
+            }
+        }
+        Ok(saved)
+    }
+
+    fn save_blocking(
+        &self,
+        key: &Key,
+        rule: &CacheRule,
+        ws: &Path,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Saved, CacheError> {
+        let dir = self.entry_dir(&key.hash);
+        if dir.exists() {
+            return Ok(Saved::AlreadyThere);
+        }
+        if let Some(missing) = rule.paths.iter().find(|p| !ws.join(p).is_dir()) {
+            return Ok(Saved::Missing(missing.clone()));
+        }
+        let lock = self.lock_file(&key.hash)?;
+        if lock.try_lock().is_err() {
+            return Ok(Saved::AlreadyThere);
+        }
+        let tmp = self.root.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
+        let staging = tmp.join(format!("{}-{}-{}", key.hash, std::process::id(), now_ms()));
+        let data = staging.join("data");
+        std::fs::create_dir_all(&data).map_err(io_err("create", &data))?;
+        let result = (|| -> Result<Saved, CacheError> {
+            let mut total = Copied::default();
+            for (i, rel) in rule.paths.iter().enumerate() {
+                let from = ws.join(rel);
+                let before = tree::snapshot(&from).map_err(io_err("read", &from))?;
+                let copied = tree::copy_tree(&from, &data.join(i.to_string()), cancelled)
+                    .map_err(io_err("save", &from))?;
+                if tree::snapshot(&from).ok().as_ref() != Some(&before) {
+                    return Ok(Saved::Changed);
+                }
+                total.files += copied.files;
+                total.bytes += copied.bytes;
+                total.cloned += copied.cloned;
+            }
+            let manifest = Manifest {
+                key: key.hash.clone(),
+                label: key.label.clone(),
+                paths: rule.paths.clone(),
+                files: total.files,
+                bytes: total.bytes,
+            };
+            let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+            let path = staging.join("entry.json");
+            std::fs::write(&path, json).map_err(io_err("write", &path))?;
+            let files = self.root.join("files");
+            std::fs::create_dir_all(&files).map_err(io_err("create", &files))?;
+            match std::fs::rename(&staging, &dir) {
+                Ok(()) => {}
+                Err(_) if dir.exists() => return Ok(Saved::AlreadyThere),
+                Err(e) => return Err(CacheError::Io { action: "publish", path: dir.clone(), source: e }),
+            }
+            let (_, size) = tree::disk_usage(&dir).map_err(io_err("measure", &dir))?;
+            Ok(Saved::Saved { copied: total, size, evicted: Vec::new() })
+        })();
+        if staging.exists() {
+            let _ = remove_tree(&staging);
+        }
+        drop(lock);
+        result
+    }
+
+    /// Removes least recently used entries (never `keep`, and none in use)
+    /// until the saved entries fit under the size cap.
+    async fn evict(&self, keep: &str) -> Result<Vec<String>, CacheError> {
+        let records = self.store.cache_records().await?;
+        let mut total: u64 =
+            records.iter().filter(|r| r.kind == "files" && r.saved_at.is_some()).map(|r| r.size).sum();
+        let mut evicted = Vec::new();
+        for r in records.iter().rev().filter(|r| r.kind == "files" && r.saved_at.is_some() && r.key != keep) {
+            if total <= self.max_size {
+                break;
+            }
+            if self.try_remove(&r.key)? {
+                total = total.saturating_sub(r.size);
+                evicted.push(r.key.clone());
+            }
+        }
+        Ok(evicted)
+    }
+
+    /// Removes an entry unless it is being restored or saved; forgets it.
+    fn try_remove(&self, key: &str) -> Result<bool, CacheError> {
+        let lock = self.lock_file(key)?;
+        if lock.try_lock().is_err() {
+            return Ok(false);
+        }
+        self.remove_entry(key)?;
+        drop(lock);
+        Ok(true)
+    }
+
+    /// Removes an entry's files (moved aside first, so it disappears at once).
+    fn remove_entry(&self, key: &str) -> Result<(), CacheError> {
+        let dir = self.entry_dir(key);
+        if !dir.exists() {
+            return Ok(());
+        }
+        let tmp = self.root.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
+        let aside = tmp.join(format!("removed-{key}-{}", now_ms()));
+        std::fs::rename(&dir, &aside).map_err(io_err("remove", &dir))?;
+        remove_tree(&aside).map_err(io_err("remove", &aside))
+    }
+
+    /// Removes file entries as `what` says; returns the keys removed and
+    /// those skipped because in use.
+    pub async fn clean(&self, what: Clean) -> Result<(Vec<Record>, Vec<String>), CacheError> {
+        let records = self.store.cache_records().await?;
+        let cutoff = match what {
+            Clean::All => i64::MAX,
+            Clean::OlderThan(age) => now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
+        };
+        let (mut removed, mut busy) = (Vec::new(), Vec::new());
+        for r in records.into_iter().filter(|r| r.kind == "files" && r.last_used < cutoff) {
+            let this = self.clone();
+            let key = r.key.clone();
+            let done = tokio::task::spawn_blocking(move || this.try_remove(&key)).await.map_err(|e| {
+                CacheError::Io { action: "clean", path: self.root.clone(), source: io::Error::other(e) }
+            })??;
+            if done {
+                self.store.cache_forget(&r.key).await?;
+                removed.push(r);
+            } else {
+                busy.push(r.key);
+            }
+        }
+        if matches!(what, Clean::All) {
+            // Entries no row knows (bookkeeping lost) go too.
+            let files = self.root.join("files");
+            if let Ok(dirs) = std::fs::read_dir(&files) {
+                for d in dirs.flatten() {
+                    let key = d.file_name().to_string_lossy().into_owned();
+                    if !busy.contains(&key) {
+                        let _ = self.try_remove(&key);
+                    }
+                }
+            }
+        }
+        Ok((removed, busy))
+    }
+
+    /// The file records, with `saved` corrected by what is on disk.
+    pub async fn records(&self) -> Result<Vec<Record>, CacheError> {
+        let mut records = self.store.cache_records().await?;
+        for r in records.iter_mut().filter(|r| r.kind == "files") {
+            if r.saved_at.is_some() && !self.entry_dir(&r.key).join("entry.json").is_file() {
+                r.saved_at = None;
+                r.size = 0;
+            }
+        }
+        Ok(records)
+    }
+
+    /// The bookkeeping (for image entries, kept by docker mode).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// Removes a tree, making read-only directories writable first.
+fn remove_tree(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(_) => {
+            let mut stack = vec![path.to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+                if let Ok(entries) = std::fs::read_dir(&dir) {
+                    for e in entries.flatten() {
+                        if e.file_type().is_ok_and(|t| t.is_dir()) {
+                            stack.push(e.path());
+                        }
+                    }
+                }
+            }
+            std::fs::remove_dir_all(path)
+        }
+    }
+}
