@@ -191,11 +191,13 @@ fn unreachable_docker_fails_docker_mode_only() {
 }
 
 #[test]
-fn build_services_are_built_through_the_engine() {
+fn build_services_are_built_through_the_engine_and_reused_from_the_cache() {
     let Some(_engine) = require_docker() else { return };
     let sb = Sandbox::new();
     let ws = sb.docker_workspace("built");
     std::fs::create_dir_all(ws.join("app")).unwrap();
+    // A context of this test's own, so no earlier run's image is reused.
+    std::fs::write(ws.join("app/run-id"), &sb.id).unwrap();
     std::fs::write(
         ws.join("app/Dockerfile"),
         format!(
@@ -210,7 +212,49 @@ fn build_services_are_built_through_the_engine() {
         sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()["port_base"].as_u64().unwrap() as u16;
     wait_until(WAIT, "the built service to answer", || http_get(port, "/built.txt").is_some());
     assert_eq!(http_get(port, "/built.txt").unwrap(), "built-by-mono vanilla\n");
+
+    // A second workspace with the same context reuses the image.
+    let twin = sb.docker_workspace("twin");
+    copy_dir(&ws.join("app"), &twin.join("app"));
+    std::fs::copy(ws.join("compose.yaml"), twin.join("compose.yaml")).unwrap();
+    let out = sb.mono(["init", twin.to_str().unwrap()]).ok();
+    assert!(out.stderr.contains("reusing the image built from the same context"), "{}", out.stderr);
+    assert!(!out.stderr.contains("building"), "{}", out.stderr);
+    let port = sb.mono(["status", twin.to_str().unwrap(), "--json"]).ok().json()["port_base"]
+        .as_u64()
+        .unwrap() as u16;
+    wait_until(WAIT, "the reused image to answer", || http_get(port, "/built.txt").is_some());
+    let stats = sb.mono(["cache", "stats", "--json"]).ok().json();
+    let image = stats["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "image")
+        .expect("an image entry")
+        .clone();
+    assert_eq!(
+        (image["hits"].as_u64(), image["misses"].as_u64(), image["saved"].as_bool()),
+        (Some(1), Some(1), Some(true)),
+        "{stats}"
+    );
+    assert!(image["size"].as_u64().unwrap() > 0);
+    let key = image["key"].as_str().unwrap().to_string();
+    // In use: clean leaves it. Once the environments are gone, it goes.
+    let busy = sb.mono(["cache", "clean", "--all", "--json"]).ok().json();
+    assert!(busy["busy"].as_array().unwrap().iter().any(|k| k.as_str().unwrap().starts_with(&key)), "{busy}");
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    sb.mono(["destroy", twin.to_str().unwrap()]).ok();
+    let cleaned = sb.mono(["cache", "clean", "--all", "--json"]).ok().json();
+    assert_eq!(cleaned["removed"][0]["key"], key.as_str(), "{cleaned}");
+    let (_, images, _) = docker(["images", "-q", "--filter", &format!("label=dev.mono.cache={key}")]);
+    assert!(images.trim().is_empty(), "the cached image is still there: {images}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
 }
 
 /// A registry on a loopback port for the duration of a test.

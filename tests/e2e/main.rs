@@ -2,6 +2,7 @@
 //! socket, a real tmux server and real SQLite files, one sandbox per test.
 
 mod bad_input;
+mod cache;
 mod concurrency;
 mod conductor;
 mod daemon;

@@ -375,6 +375,7 @@ impl Cache {
                 break;
             }
             if self.try_remove(&r.key)? {
+                self.store.cache_unsaved(&r.key).await?;
                 total = total.saturating_sub(r.size);
                 evicted.push(r.key.clone());
             }
@@ -409,13 +410,18 @@ impl Cache {
     /// Removes file entries as `what` says; returns the keys removed and
     /// those skipped because in use.
     pub async fn clean(&self, what: Clean) -> Result<(Vec<Record>, Vec<String>), CacheError> {
-        let records = self.store.cache_records().await?;
+        let records = self.records().await?;
         let cutoff = match what {
             Clean::All => i64::MAX,
             Clean::OlderThan(age) => now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
         };
         let (mut removed, mut busy) = (Vec::new(), Vec::new());
         for r in records.into_iter().filter(|r| r.kind == "files" && r.last_used < cutoff) {
+            if r.saved_at.is_none() {
+                // Only bookkeeping (looked up, never saved, or evicted).
+                self.store.cache_forget(&r.key).await?;
+                continue;
+            }
             let this = self.clone();
             let key = r.key.clone();
             let done = tokio::task::spawn_blocking(move || this.try_remove(&key)).await.map_err(|e| {
@@ -481,5 +487,74 @@ fn remove_tree(path: &Path) -> io::Result<()> {
             }
             std::fs::remove_dir_all(path)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule() -> CacheRule {
+        CacheRule { key: vec!["lock".into()], paths: vec!["deps".into()], version: None }
+    }
+
+    fn workspace(dir: &Path) -> PathBuf {
+        let ws = dir.join("ws");
+        std::fs::create_dir_all(ws.join("deps/sub")).unwrap();
+        std::fs::write(ws.join("lock"), "1").unwrap();
+        for i in 0..20 {
+            std::fs::write(ws.join(format!("deps/sub/f{i}")), format!("{i}")).unwrap();
+        }
+        ws
+    }
+
+    #[tokio::test]
+    async fn a_workspace_changing_during_the_save_is_not_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        let cache = Cache::new(dir.path().join("cache"), store, u64::MAX);
+        let ws = workspace(dir.path());
+        let key = key::compute(&rule(), &ws).unwrap().unwrap();
+        let touched = ws.join("deps/sub/f3");
+        let changed = std::sync::atomic::AtomicBool::new(false);
+        let hook = move || {
+            if !changed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::fs::write(&touched, "changed while saving").unwrap();
+            }
+            false
+        };
+        assert!(matches!(cache.save(&key, &rule(), &ws, hook).await.unwrap(), Saved::Changed));
+        assert!(!cache.has(&key));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("cache/tmp")).unwrap().count(),
+            0,
+            "staging left behind"
+        );
+        // Unchanged, it is saved; saving again finds it there.
+        assert!(matches!(cache.save(&key, &rule(), &ws, || false).await.unwrap(), Saved::Saved { .. }));
+        assert!(cache.has(&key));
+        assert!(matches!(cache.save(&key, &rule(), &ws, || false).await.unwrap(), Saved::AlreadyThere));
+    }
+
+    #[tokio::test]
+    async fn a_save_in_progress_is_not_seen_and_not_duplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        let cache = Cache::new(dir.path().join("cache"), store, u64::MAX);
+        let ws = workspace(dir.path());
+        let key = key::compute(&rule(), &ws).unwrap().unwrap();
+        // Someone holds the key's lock (saving): another save steps aside,
+        // and a restore finds nothing published.
+        let lock = cache.lock_file(&key.hash).unwrap();
+        lock.lock().unwrap();
+        assert!(matches!(cache.save(&key, &rule(), &ws, || false).await.unwrap(), Saved::AlreadyThere));
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        assert!(matches!(cache.restore(&key, &rule(), &other).await.unwrap(), Restored::Miss));
+        drop(lock);
+        assert!(matches!(cache.save(&key, &rule(), &ws, || false).await.unwrap(), Saved::Saved { .. }));
+        assert!(
+            matches!(cache.restore(&key, &rule(), &other).await.unwrap(), Restored::Hit(c) if c.files == 20)
+        );
     }
 }

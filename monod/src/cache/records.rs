@@ -108,6 +108,21 @@ impl Store {
         .await
     }
 
+    /// Records that `key`'s files were removed (evicted), keeping its
+    /// hits and misses.
+    pub async fn cache_unsaved(&self, key: &str) -> Result<(), StateError> {
+        let key = key.to_string();
+        self.call(move |conn, path| {
+            conn.execute(
+                "UPDATE cache_entries SET saved_at = NULL, size = 0, files = 0 WHERE key = ?1",
+                [key],
+            )
+            .map(drop)
+            .map_err(sql(path))
+        })
+        .await
+    }
+
     /// Forgets `key` (its entry was removed).
     pub async fn cache_forget(&self, key: &str) -> Result<(), StateError> {
         let key = key.to_string();

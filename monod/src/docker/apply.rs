@@ -30,19 +30,21 @@ use crate::progress::Progress;
 /// How long services get to become ready before init gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Creates and starts everything in `plan`. On error the caller removes the
-/// project with [`super::teardown`].
+/// Creates and starts everything in `plan`; returns what each build did
+/// (for the cache's bookkeeping). On error the caller removes the project
+/// with [`super::teardown`].
 pub async fn apply(
     engine: &Engine,
     plan: &Plan,
     progress: &Progress,
     cancel: &CancellationToken,
-) -> Result<(), EngineError> {
-    images::ensure(engine, plan, progress).await?;
+) -> Result<Vec<images::ImageUse>, EngineError> {
+    let builds = images::ensure(engine, plan, progress).await?;
     tokio::try_join!(create_networks(engine, plan, progress), create_volumes(engine, plan, progress))?;
     futures_util::future::try_join_all(plan.services.iter().map(|s| create_container(engine, s))).await?;
     progress.step(format!("created {} container(s)", plan.services.len()));
-    start_in_order(engine, plan, progress, cancel).await
+    start_in_order(engine, plan, progress, cancel).await?;
+    Ok(builds)
 }
 
 async fn create_networks(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<(), EngineError> {

@@ -1,19 +1,46 @@
 //! Making every service's image available: inspect, pull what is missing
 //! (progress reported per layer status, not per byte), build `build:`
 //! services from a tar of their context.
+//!
+//! Built images are part of the dependency cache: each carries the label
+//! [`CACHE_LABEL`] with a hash of its context (every file's bytes, as sent
+//! to the Engine) and build options, and a build whose hash an image
+//! already has reuses that image (tagged for the service) instead of
+//! building again.
 
 use std::collections::HashMap;
 
-use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
+};
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 
 use super::engine::{Engine, EngineError, is_not_found};
 use crate::compose::{BuildPlan, ImageSource, Plan};
 use crate::progress::Progress;
 
+/// The label holding a built image's cache key.
+pub const CACHE_LABEL: &str = "dev.mono.cache";
+
+/// One build, from the cache's point of view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUse {
+    /// The cache key (hex SHA-256 of the context and options).
+    pub key: String,
+    /// `image <tag>`.
+    pub label: String,
+    /// Reused (`true`) or built.
+    pub hit: bool,
+    /// The image's size.
+    pub size: u64,
+}
+
 /// Pulls or builds whatever the plan's services need and the Engine lacks:
 /// distinct images are checked and pulled in parallel, builds run after.
-pub async fn ensure(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<(), EngineError> {
+/// Returns what each build did.
+pub async fn ensure(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<Vec<ImageUse>, EngineError> {
     let mut images: Vec<(&str, &str)> = Vec::new();
     for service in &plan.services {
         if let ImageSource::Pull(image) = &service.image
@@ -30,12 +57,87 @@ pub async fn ensure(engine: &Engine, plan: &Plan, progress: &Progress) -> Result
         }
     }))
     .await?;
+    let mut uses = Vec::new();
     for service in &plan.services {
         if let ImageSource::Build(build) = &service.image {
-            self::build(engine, &service.name, build, progress).await?;
+            uses.push(self::build(engine, &service.name, build, progress).await?);
         }
     }
-    Ok(())
+    Ok(uses)
+}
+
+/// The cache key of a build: its context's content (paths, types,
+/// permission bits, bytes, link targets; not times or owners, so a copy of
+/// the context is the same context) and its options.
+fn build_key(context: &std::path::Path, plan: &BuildPlan) -> std::io::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(b"mono-image-2");
+    let mut entries = Vec::new();
+    let mut stack = vec![std::path::PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for e in std::fs::read_dir(context.join(&rel))? {
+            let e = e?;
+            let path = rel.join(e.file_name());
+            if e.file_type()?.is_dir() {
+                stack.push(path.clone());
+            }
+            entries.push(path);
+        }
+    }
+    entries.sort();
+    for rel in entries {
+        let full = context.join(&rel);
+        let meta = std::fs::symlink_metadata(&full)?;
+        field(rel.as_os_str().as_encoded_bytes());
+        field(&(meta.permissions().mode() & 0o777).to_le_bytes());
+        if meta.file_type().is_symlink() {
+            field(b"link");
+            field(std::fs::read_link(&full)?.as_os_str().as_encoded_bytes());
+        } else if meta.is_file() {
+            field(b"file");
+            field(&std::fs::read(&full)?);
+        } else {
+            field(b"dir");
+        }
+    }
+    field(plan.dockerfile.as_bytes());
+    field(plan.target.as_deref().unwrap_or("").as_bytes());
+    for (k, v) in &plan.args {
+        field(k.as_bytes());
+        field(v.as_bytes());
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Images carrying the cache key `key`: `(id, size)`.
+pub async fn cached_image(engine: &Engine, key: &str) -> Result<Option<(String, u64)>, EngineError> {
+    let filters = HashMap::from([("label", vec![format!("{CACHE_LABEL}={key}")])]);
+    let found = engine
+        .docker
+        .list_images(Some(ListImagesOptionsBuilder::new().filters(&filters).build()))
+        .await
+        .map_err(EngineError::api("list cached images"))?;
+    Ok(found.into_iter().next().map(|i| (i.id, u64::try_from(i.size).unwrap_or(0))))
+}
+
+/// Removes the images carrying cache key `key`; `Ok(false)` when a
+/// container still uses one.
+pub async fn remove_cached(engine: &Engine, key: &str) -> Result<bool, EngineError> {
+    while let Some((id, _)) = cached_image(engine, key).await? {
+        let options = RemoveImageOptionsBuilder::new().force(true).build();
+        match engine.docker.remove_image(&id, Some(options), None).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) if super::engine::is_conflict(&e) => return Ok(false),
+            Err(e) => return Err(EngineError::api(format!("remove image {id}"))(e)),
+        }
+    }
+    Ok(true)
 }
 
 /// `docker pull`, with one progress line per layer status change.
@@ -81,17 +183,41 @@ async fn build(
     service: &str,
     plan: &BuildPlan,
     progress: &Progress,
-) -> Result<(), EngineError> {
-    progress.step(format!("building {} for {service} from {}", plan.tag, plan.context.display()));
+) -> Result<ImageUse, EngineError> {
     let failed =
         |message: String| EngineError::Image { service: service.into(), what: "build".into(), message };
     let context = plan.context.clone();
-    let tar = tokio::task::spawn_blocking(move || tar_context(&context))
-        .await
-        .map_err(|e| failed(e.to_string()))?
-        .map_err(|e| failed(format!("cannot read the build context {}: {e}", plan.context.display())))?;
-    let mut options =
-        BuildImageOptionsBuilder::new().dockerfile(&plan.dockerfile).t(&plan.tag).rm(true).forcerm(true);
+    let for_key = plan.clone();
+    let (tar, key) = tokio::task::spawn_blocking(move || {
+        Ok::<_, std::io::Error>((tar_context(&context)?, build_key(&context, &for_key)?))
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?
+    .map_err(|e| failed(format!("cannot read the build context {}: {e}", plan.context.display())))?;
+    let label = format!("image {}", plan.tag);
+    if let Some((id, size)) = cached_image(engine, &key).await? {
+        let (repo, tag) = split_tag(&plan.tag);
+        let options = TagImageOptionsBuilder::new().repo(repo).tag(tag).build();
+        engine
+            .docker
+            .tag_image(&id, Some(options))
+            .await
+            .map_err(EngineError::api(format!("tag image {}", plan.tag)))?;
+        progress.step(format!(
+            "cache hit {}: reusing the image built from the same context for {service} as {}",
+            &key[..12],
+            plan.tag
+        ));
+        return Ok(ImageUse { key, label, hit: true, size });
+    }
+    progress.step(format!("building {} for {service} from {}", plan.tag, plan.context.display()));
+    let labels = HashMap::from([(CACHE_LABEL, key.as_str())]);
+    let mut options = BuildImageOptionsBuilder::new()
+        .dockerfile(&plan.dockerfile)
+        .t(&plan.tag)
+        .rm(true)
+        .forcerm(true)
+        .labels(&labels);
     if let Some(target) = &plan.target {
         options = options.target(target);
     }
@@ -111,7 +237,8 @@ async fn build(
             }
         }
     }
-    Ok(())
+    let size = cached_image(engine, &key).await?.map_or(0, |(_, size)| size);
+    Ok(ImageUse { key, label, hit: false, size })
 }
 
 /// A tar of the build context (symlinks kept as links).

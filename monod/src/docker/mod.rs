@@ -9,7 +9,7 @@
 
 mod apply;
 mod engine;
-mod images;
+pub mod images;
 pub mod owned;
 mod status;
 mod teardown;

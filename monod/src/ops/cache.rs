@@ -16,6 +16,8 @@ use mono_proto::{CacheCleaned, CacheEntryInfo, CacheStats, event_kinds};
 use super::{OpError, Ops};
 use crate::cache::{self, Clean, Key, Record, Restored, Saved};
 use crate::config::{CacheRule, MonoConfig};
+use crate::docker::Engine;
+use crate::docker::images::{self, ImageUse};
 use crate::progress::Progress;
 
 /// What the restore found, and what to save once the init script ran.
@@ -184,9 +186,42 @@ impl Ops {
         progress.finish().await;
     }
 
+    /// Counts the builds of an init as cache hits (an image reused) or
+    /// misses (built, and saved as an entry).
+    pub(super) async fn record_images(&self, builds: &[ImageUse]) {
+        for b in builds {
+            let store = self.cache.store();
+            let recorded = async {
+                store.cache_lookup(&b.key, "image", &b.label, b.hit).await?;
+                if !b.hit {
+                    store.cache_saved(&b.key, "image", &b.label, b.size, 0).await?;
+                }
+                Ok::<_, crate::state::StateError>(())
+            };
+            if let Err(e) = recorded.await {
+                tracing::warn!(error = %e, "cannot record an image build in the cache's bookkeeping");
+            }
+        }
+    }
+
     /// `cache.stats`.
     pub async fn cache_stats(&self) -> Result<CacheStats, OpError> {
-        let records = self.cache.records().await.map_err(|e| cache_err("cache", e))?;
+        let mut records = self.cache.records().await.map_err(|e| cache_err("cache", e))?;
+        // Images: the Engine says whether they are still there, and their size.
+        if records.iter().any(|r| r.kind == "image")
+            && let Ok(engine) = Engine::connect().await
+        {
+            for r in records.iter_mut().filter(|r| r.kind == "image") {
+                match images::cached_image(&engine, &r.key).await {
+                    Ok(Some((_, size))) => {
+                        r.size = size;
+                        r.saved_at.get_or_insert(r.last_used);
+                    }
+                    Ok(None) => r.saved_at = None,
+                    Err(_) => {}
+                }
+            }
+        }
         let entries: Vec<CacheEntryInfo> = records.iter().map(info).collect();
         Ok(CacheStats {
             dir: self.cache.root().display().to_string(),
@@ -213,7 +248,8 @@ impl Ops {
                 });
             }
         };
-        let (removed, busy) = self.cache.clean(what).await.map_err(|e| cache_err("cache", e))?;
+        let (mut removed, mut busy) = self.cache.clean(what).await.map_err(|e| cache_err("cache", e))?;
+        self.clean_images(what, &mut removed, &mut busy).await?;
         let removed: Vec<CacheEntryInfo> = removed.iter().map(info).collect();
         let freed = removed.iter().map(|e| e.size).sum();
         self.log.write(
@@ -222,6 +258,47 @@ impl Ops {
             &format!("cache clean: removed {} entries, {} freed", removed.len(), size(freed)),
         );
         Ok(CacheCleaned { removed, freed, busy })
+    }
+}
+
+impl Ops {
+    /// Removes the images this home built, as `what` says.
+    async fn clean_images(
+        &self,
+        what: Clean,
+        removed: &mut Vec<Record>,
+        busy: &mut Vec<String>,
+    ) -> Result<(), OpError> {
+        let records = self.cache.records().await.map_err(|e| cache_err("cache", e))?;
+        let cutoff = match what {
+            Clean::All => i64::MAX,
+            Clean::OlderThan(age) => cache::now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
+        };
+        let old: Vec<Record> =
+            records.into_iter().filter(|r| r.kind == "image" && r.last_used < cutoff).collect();
+        if old.is_empty() {
+            return Ok(());
+        }
+        let engine = match Engine::connect().await {
+            Ok(engine) => engine,
+            Err(e) => {
+                busy.extend(old.iter().map(|r| format!("{} (Docker is not reachable: {e})", r.key)));
+                return Ok(());
+            }
+        };
+        for mut r in old {
+            let size = images::cached_image(&engine, &r.key).await.ok().flatten().map_or(0, |(_, s)| s);
+            match images::remove_cached(&engine, &r.key).await {
+                Ok(true) => {
+                    self.cache.store().cache_forget(&r.key).await?;
+                    r.size = size;
+                    removed.push(r);
+                }
+                Ok(false) => busy.push(r.key),
+                Err(e) => busy.push(format!("{} ({e})", r.key)),
+            }
+        }
+        Ok(())
     }
 }
 

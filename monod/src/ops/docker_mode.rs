@@ -130,13 +130,13 @@ impl ComposeWorkspace<'_> {
     }
 }
 
-/// Creates and starts the plan's services.
+/// Creates and starts the plan's services; returns what each build did.
 pub(super) async fn up(
     env: &str,
     plan: &Plan,
     progress: &Progress,
     cancel: &CancellationToken,
-) -> Result<(), OpError> {
+) -> Result<Vec<docker::images::ImageUse>, OpError> {
     let docker_err = |source| OpError::Docker { env: env.to_string(), source };
     let engine = Engine::connect().await.map_err(docker_err)?;
     progress.step(format!(
@@ -146,7 +146,7 @@ pub(super) async fn up(
         engine.endpoint
     ));
     match docker::apply(&engine, plan, progress, cancel).await {
-        Ok(()) => Ok(()),
+        Ok(builds) => Ok(builds),
         Err(EngineError::Cancelled) => Err(OpError::Cancelled { env: env.to_string(), op: "init" }),
         Err(e) => Err(docker_err(e)),
     }

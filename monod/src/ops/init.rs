@@ -194,7 +194,8 @@ impl Ops {
         self.save_caches(&row.name, ws, &mut cache);
         if let Some((plan, _)) = &planned {
             created.docker_project = Some(plan.project.clone());
-            docker_mode::up(&row.name, plan, progress, &self.shutdown).await?;
+            let builds = docker_mode::up(&row.name, plan, progress, &self.shutdown).await?;
+            self.record_images(&builds).await;
         }
         self.required_script(row, "setup", config.scripts.setup.as_deref(), ws, &env, config, progress)
             .await?;
