@@ -73,10 +73,12 @@ impl Endpoint {
         }
     }
 
-    /// Whether something accepts connections on the socket (with socket
-    /// activation, the service manager does, and starts monod).
+    /// Whether a daemon answers a request on the socket (with socket
+    /// activation, the service manager accepts and starts monod). A connect
+    /// alone is not enough: the socket of a daemon that is being killed
+    /// still accepts connections it will never answer.
     pub fn answering(&self) -> bool {
-        std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+        self.call::<serde_json::Value>(methods::DAEMON_STATUS, NoParams {}).is_ok()
     }
 
     /// One call to a running daemon, without starting or checking it.

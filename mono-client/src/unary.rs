@@ -30,8 +30,11 @@ pub struct RpcError {
 #[error("monod is not running")]
 pub struct NotRunning;
 
+/// No daemon serves the socket: none there, or one that died (a dying
+/// daemon's socket may still accept, then reset the connection).
 fn is_absent(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
+    use std::io::ErrorKind::{BrokenPipe, ConnectionRefused, ConnectionReset, NotFound, UnexpectedEof};
+    matches!(e.kind(), NotFound | ConnectionRefused | ConnectionReset | BrokenPipe | UnexpectedEof)
 }
 
 /// Sends one request per `(method, params)` as a single JSON-RPC batch and
