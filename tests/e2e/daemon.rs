@@ -143,13 +143,8 @@ fn busy_daemon_of_another_protocol_is_left_running() {
     let mut old = sb.spawn_daemon(&[("MONO_TEST_REPORT_PROTOCOL", "999")]);
     let ws = sb.workspace("p/busy");
     let gate = sb.gate();
-    sb.mono_yml(&ws, &gate.mono_yml());
     // An operation started by another client (any JSON-RPC caller).
-    let sock = sb.home.join("monod.sock");
-    let body =
-        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"env.init","params":{{"path":"{}"}}}}"#, ws.display());
-    let caller = std::thread::spawn(move || mono_e2e::http_post(&sock, &body));
-    gate.wait_started();
+    let caller = sb.held_init_over_http(&ws, &gate);
     sb.mono(["list"]).fails_with("operation(s) in progress");
     assert_eq!(sb.daemon_pid(), Some(old.id() as i32));
     gate.open();

@@ -64,12 +64,7 @@ fn a_busy_daemon_of_an_older_version_keeps_running() {
     let mut old = sb.spawn_daemon(&[("MONO_TEST_REPORT_VERSION", "0.0.1")]);
     let ws = sb.workspace("p/busy");
     let gate = sb.gate();
-    sb.mono_yml(&ws, &gate.mono_yml());
-    let sock = sb.home.join("monod.sock");
-    let body =
-        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"env.init","params":{{"path":"{}"}}}}"#, ws.display());
-    let caller = std::thread::spawn(move || mono_e2e::http_post(&sock, &body));
-    gate.wait_started();
+    let caller = sb.held_init_over_http(&ws, &gate);
     // Same protocol: the command is served by the old daemon, with a note.
     let out = sb.mono(["list", "--json"]).ok();
     assert!(

@@ -450,6 +450,21 @@ impl Sandbox {
         child
     }
 
+    /// Starts `env.init` of `ws` from another client (a plain JSON-RPC POST)
+    /// whose init script is held by `gate`; returns once the script runs.
+    /// Join the handle for the (status, body) of the reply.
+    pub fn held_init_over_http(&self, ws: &Path, gate: &Gate) -> std::thread::JoinHandle<(u16, String)> {
+        self.mono_yml(ws, &gate.mono_yml());
+        let sock = self.home.join("monod.sock");
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"env.init","params":{{"path":"{}"}}}}"#,
+            ws.display()
+        );
+        let caller = std::thread::spawn(move || http_post(&sock, &body));
+        gate.wait_started();
+        caller
+    }
+
     /// POSTs a raw body to the socket as HTTP; returns (status, body).
     pub fn post(&self, body: &str) -> (u16, String) {
         http_post(&self.home.join("monod.sock"), body)

@@ -8,6 +8,7 @@
 
 use std::fs::{File, TryLockError};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 use mono_proto::methods::{DAEMON_DOCTOR, DAEMON_STATUS, NoParams};
 use mono_proto::{DaemonStatus, DoctorReport, Finding, PROTOCOL_VERSION, Severity, VERSION, paths};
@@ -69,7 +70,6 @@ fn print(findings: &[Finding]) {
 /// The home directory and the socket: ours, and private.
 fn local_checks(ep: &Endpoint) -> Vec<Finding> {
     let mut out = Vec::new();
-    let me = rustix::process::geteuid().as_raw();
     let home = ep.home.display();
     match std::fs::metadata(&ep.home) {
         Err(_) => out.push(finding(
@@ -78,44 +78,52 @@ fn local_checks(ep: &Endpoint) -> Vec<Finding> {
             format!("{home} does not exist yet (the first command creates it)"),
             None,
         )),
-        Ok(m) if m.uid() != me => out.push(finding(
+        Ok(m) => out.push(private(
             "home",
-            Severity::Error,
-            format!("{home} belongs to uid {}, not to you (uid {me})", m.uid()),
-            Some("set MONO_HOME to a directory of your own"),
+            &ep.home,
+            &m,
+            "others can read environments' data and logs",
+            "set MONO_HOME to a directory of your own",
+            "700",
         )),
-        Ok(m) if m.permissions().mode() & 0o077 != 0 => out.push(finding(
-            "home",
-            Severity::Warning,
-            format!(
-                "{home} has mode {:o}; others can read environments' data and logs",
-                m.permissions().mode() & 0o777
-            ),
-            Some(&format!("chmod 700 {home}")),
-        )),
-        Ok(_) => out.push(finding("home", Severity::Ok, format!("{home}, private to you"), None)),
     }
-    let socket = ep.socket.display();
-    match std::fs::symlink_metadata(&ep.socket) {
-        Err(_) => {}
-        Ok(m) if m.uid() != me => out.push(finding(
+    if let Ok(m) = std::fs::symlink_metadata(&ep.socket) {
+        out.push(private(
             "socket",
-            Severity::Error,
-            format!("{socket} belongs to uid {}", m.uid()),
-            Some("stop the other user's monod, or use your own MONO_HOME"),
-        )),
-        Ok(m) if m.permissions().mode() & 0o077 != 0 => out.push(finding(
-            "socket",
-            Severity::Warning,
-            format!(
-                "{socket} has mode {:o}; other users may reach the daemon (it refuses them)",
-                m.permissions().mode() & 0o777
-            ),
-            Some(&format!("chmod 600 {socket}")),
-        )),
-        Ok(_) => out.push(finding("socket", Severity::Ok, format!("{socket}, private to you"), None)),
+            &ep.socket,
+            &m,
+            "other users may reach the daemon (it refuses them)",
+            "stop the other user's monod, or use your own MONO_HOME",
+            "600",
+        ));
     }
     out
+}
+
+/// Whether `path` belongs to this user and no one else can use it.
+fn private(
+    check: &str,
+    path: &Path,
+    m: &std::fs::Metadata,
+    exposed: &str,
+    not_mine: &str,
+    mode: &str,
+) -> Finding {
+    let me = rustix::process::geteuid().as_raw();
+    let shown = path.display();
+    if m.uid() != me {
+        finding(
+            check,
+            Severity::Error,
+            format!("{shown} belongs to uid {}, not to you (uid {me})", m.uid()),
+            Some(not_mine),
+        )
+    } else if m.permissions().mode() & 0o077 != 0 {
+        let message = format!("{shown} has mode {:o}; {exposed}", m.permissions().mode() & 0o777);
+        finding(check, Severity::Warning, message, Some(&format!("chmod {mode} {shown}")))
+    } else {
+        finding(check, Severity::Ok, format!("{shown}, private to you"), None)
+    }
 }
 
 /// Whether monod answers, which version it is, and whether the lock agrees.
