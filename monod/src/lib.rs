@@ -2,8 +2,9 @@
 //!
 //! It owns everything with state: the SQLite database, tmux sessions, user
 //! scripts, docker-mode projects (compose files planned by [`compose`],
-//! applied by [`docker`]), the event log ([`events`]) and the operations log,
-//! and serves the JSON-RPC API of
+//! applied by [`docker`]), the event log ([`events`]), the dependency cache
+//! ([`cache`]) and the operations log; it recovers what a crash interrupted
+//! at start ([`ops`]), and serves the JSON-RPC API of
 //! [`mono_proto`] on `$MONO_HOME/monod.sock`. The binary is a thin `main`
 //! around [`daemon::run`].
 
