@@ -30,6 +30,11 @@ pub struct RpcError {
 #[error("monod is not running")]
 pub struct NotRunning;
 
+/// Whether `e` (or what it wraps) says no daemon serves the socket.
+pub fn is_absent_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(is_absent))
+}
+
 /// No daemon serves the socket: none there, or one that died (a dying
 /// daemon's socket may still accept, then reset the connection).
 fn is_absent(e: &std::io::Error) -> bool {

@@ -67,7 +67,7 @@ fn a_miss_saves_a_hit_restores_and_skips_the_init_script() {
     let sb = Sandbox::new();
     let a = cached_ws(&sb, "p/a", "lock v1\n");
     sb.mono(["daemon", "start"]).ok();
-    let mut events = sb.follow_events(&["--kind", "cache.saved"]);
+    let mut events = sb.follow_events(&["--since", "0", "--kind", "cache.saved"]);
     let out = sb.mono(["init", a.to_str().unwrap()]).ok();
     assert!(out.stderr.contains("cache miss"), "{}", out.stderr);
     assert!(out.stdout.contains("MONO_CACHE=miss"), "{}", out.stdout);
@@ -117,7 +117,7 @@ fn restored_files_are_the_workspaces_own() {
     let sb = Sandbox::new();
     let a = cached_ws(&sb, "p/a", "lock\n");
     sb.mono(["daemon", "start"]).ok();
-    let mut events = sb.follow_events(&["--kind", "cache.saved"]);
+    let mut events = sb.follow_events(&["--since", "0", "--kind", "cache.saved"]);
     sb.mono(["init", a.to_str().unwrap()]).ok();
     saved_events(&mut events, 1);
     let original = tree(&a.join("deps"));
@@ -151,7 +151,7 @@ fn damaged_or_half_saved_entries_are_never_used() {
     let sb = Sandbox::new();
     let a = cached_ws(&sb, "p/a", "lock\n");
     sb.mono(["daemon", "start"]).ok();
-    let mut events = sb.follow_events(&["--kind", "cache.saved"]);
+    let mut events = sb.follow_events(&["--since", "0", "--kind", "cache.saved"]);
     sb.mono(["init", a.to_str().unwrap()]).ok();
     let key = saved_events(&mut events, 1)[0]["data"]["key"].as_str().unwrap().to_string();
     let entry = sb.home.join("cache/files").join(&key);
@@ -184,7 +184,7 @@ fn damaged_or_half_saved_entries_are_never_used() {
 fn concurrent_inits_of_one_key_publish_one_entry() {
     let sb = Sandbox::new();
     sb.mono(["daemon", "start"]).ok();
-    let mut events = sb.follow_events(&["--kind", "cache.saved"]);
+    let mut events = sb.follow_events(&["--since", "0", "--kind", "cache.saved"]);
     let spaces: Vec<_> = (0..4).map(|i| cached_ws(&sb, &format!("p/w{i}"), "same lock\n")).collect();
     std::thread::scope(|s| {
         for ws in &spaces {
@@ -210,7 +210,7 @@ fn clean_and_the_size_cap_remove_entries() {
     std::fs::set_permissions(&sb.home, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(sb.home.join("monod.yml"), "cache:\n  max_size: 500KiB\n").unwrap();
     sb.mono(["daemon", "start"]).ok();
-    let mut events = sb.follow_events(&["--kind", "cache.saved"]);
+    let mut events = sb.follow_events(&["--since", "0", "--kind", "cache.saved"]);
     let one = cached_ws(&sb, "p/one", "one\n");
     sb.mono(["init", one.to_str().unwrap()]).ok();
     let two = cached_ws(&sb, "p/two", "two\n");

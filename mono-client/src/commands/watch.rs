@@ -75,12 +75,19 @@ async fn subscribed<S, SF>(
 where
     SF: Future<Output = Result<S, Error>>,
 {
-    if !ep.answering() {
-        ep.start()?;
-    }
     let mut replaced = false;
+    let mut started = false;
     loop {
-        let client = Arc::new(ep.websocket().await?);
+        // No daemon (or a dying one): start one, once, then connect again.
+        let client = match ep.websocket().await {
+            Ok(client) => Arc::new(client),
+            Err(e) if !started && crate::unary::is_absent_error(&e) => {
+                started = true;
+                ep.start()?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let op = op_id();
         let (status, sub) = tokio::join!(client.daemon_status(), subscribe(client.clone(), op.clone()));
         let status = status.map_err(from_rpc)?;
