@@ -73,10 +73,6 @@ impl Ops {
             ComposeWorkspace { dir: &ws, file, config: &config, caller, home: self.home.root() }.check()?;
         }
         let derived = names::derive(&ws, caller);
-        let listening = ports::listening::listening_ports().unwrap_or_else(|e| {
-            progress.step(format!("warning: cannot read the listening ports ({e}); port blocks not checked"));
-            Default::default()
-        });
         let registered = self
             .store
             .register(
@@ -86,7 +82,7 @@ impl Ops {
                     workspace: derived.workspace,
                     mode: if compose_file.is_some() { Mode::Docker } else { Mode::Simple },
                 },
-                listening,
+                ports::listening::first_unbindable,
                 self.first_slot,
             )
             .await

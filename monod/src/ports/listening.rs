@@ -1,11 +1,13 @@
-//! Which TCP ports other programs listen on, and who they are.
+//! Which TCP ports other programs hold, and who they are.
 //!
-//! The check runs on every `mono init`, so it must cost little: on Linux it
-//! reads the kernel's socket tables (`/proc/net/tcp`, `/proc/net/tcp6`)
-//! directly, in tens of microseconds. Naming the holder means walking every
-//! process's file descriptors, which takes milliseconds, so it is done (with
-//! the `listeners` crate, which also covers macOS) only for ports already
-//! found taken.
+//! The check at `mono init` must cost little, so it asks the kernel the
+//! question that matters, whether the port can be bound, for each port of a
+//! block: about 300 system calls, well under a millisecond. (Reading
+//! `/proc/net/tcp` walks the kernel's whole connection hash table, several
+//! milliseconds however few sockets there are; `mono doctor` uses it.)
+//! Naming the holder means walking every process's file descriptors, which
+//! takes milliseconds, so it is done (with the `listeners` crate, which also
+//! covers macOS) only for ports found taken.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +23,36 @@ pub struct Holder {
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "pid {} ({})", self.pid, self.name)
+    }
+}
+
+/// The first port of `slot`'s block that cannot be bound, on any address:
+/// something listens on it (IPv4 or IPv6), or a socket holds it.
+pub fn first_unbindable(slot: u32) -> Option<u16> {
+    crate::ports::block(slot).find(|port| !bindable(*port))
+}
+
+/// Whether a TCP socket could bind `port` on every address. A dual-stack
+/// IPv6 wildcard bind conflicts with any IPv4 or IPv6 binding of the port;
+/// SO_REUSEADDR, as servers set it, lets old TIME_WAIT connections pass.
+fn bindable(port: u16) -> bool {
+    use rustix::net::{AddressFamily, SocketType, bind, socket, sockopt};
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    let probe = |family| {
+        let fd = socket(family, SocketType::STREAM, None)?;
+        sockopt::set_socket_reuseaddr(&fd, true)?;
+        if family == AddressFamily::INET6 {
+            sockopt::set_ipv6_v6only(&fd, false)?;
+            bind(&fd, &SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
+        } else {
+            bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+        }
+    };
+    match probe(AddressFamily::INET6) {
+        Ok(()) => true,
+        Err(rustix::io::Errno::ADDRINUSE) => false,
+        // No IPv6 here: IPv4 alone.
+        Err(_) => probe(AddressFamily::INET).is_ok(),
     }
 }
 
@@ -119,11 +151,15 @@ mod tests {
     fn sees_a_real_listener_and_its_holder() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        assert!(!bindable(port));
         assert!(listening_ports().unwrap().contains(&port));
         let found = holders(&BTreeSet::from([port]));
         let me = found.get(&port).expect("this process holds it");
         assert!(me.iter().any(|h| h.pid == std::process::id()), "{me:?}");
         drop(listener);
         assert!(!listening_ports().unwrap().contains(&port));
+        assert!(bindable(port));
+        let v6 = std::net::TcpListener::bind("[::1]:0").unwrap();
+        assert!(!bindable(v6.local_addr().unwrap().port()), "an IPv6-only listener counts too");
     }
 }

@@ -6,7 +6,6 @@
 
 pub mod listening;
 
-use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 
 /// First port of slot 0's block.
@@ -28,11 +27,6 @@ pub fn block(slot: u32) -> RangeInclusive<u16> {
     start..=start + (PORTS_PER_ENV as u16 - 1)
 }
 
-/// The first port of `slot`'s block that something listens on.
-pub fn first_taken(slot: u32, listening: &BTreeSet<u16>) -> Option<u16> {
-    listening.range(block(slot)).next().copied()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,9 +37,6 @@ mod tests {
         assert_eq!(block_start(1), 19_100);
         assert_eq!(u32::from(block_start(MAX_SLOT)) + PORTS_PER_ENV - 1, 65_499);
         assert_eq!(block(2), 19_200..=19_299);
-        let listening = BTreeSet::from([19_099, 19_250, 19_300]);
-        assert_eq!(first_taken(1, &listening), None);
-        assert_eq!(first_taken(2, &listening), Some(19_250));
         const { assert!(PORT_BASE + (MAX_SLOT + 1) * PORTS_PER_ENV + PORTS_PER_ENV - 1 > 65_535) };
     }
 }

@@ -7,7 +7,7 @@ use mono_proto::Mode;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{StateError, Store, sql};
-use crate::ports::{self, MAX_SLOT};
+use crate::ports::MAX_SLOT;
 
 /// Where an environment is in its life, as stored. Whether a ready
 /// environment is running or stopped is not stored: it is read from tmux.
@@ -109,19 +109,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
 
 impl Store {
     /// Registers a workspace in phase `creating`: takes the smallest free
-    /// slot from `first_slot` on whose port block has none of the
-    /// `listening` ports, and a unique name (`name`, `name-2`, ...), in one
-    /// transaction.
+    /// slot from `first_slot` on for which `taken` finds no port held, and
+    /// a unique name (`name`, `name-2`, ...), in one transaction.
     pub async fn register(
         &self,
         new: NewEnv,
-        listening: BTreeSet<u16>,
+        taken: impl Fn(u32) -> Option<u16> + Send + 'static,
         first_slot: u32,
     ) -> Result<Registered, StateError> {
-        self.call(move |conn, path| {
-            register(conn, &new, &listening, first_slot).map_err(|e| e.into_state(path))
-        })
-        .await
+        self.call(move |conn, path| register(conn, &new, &taken, first_slot).map_err(|e| e.into_state(path)))
+            .await
     }
 
     /// The environment registered for a workspace path.
@@ -200,7 +197,7 @@ impl RegisterError {
 fn register(
     conn: &mut Connection,
     new: &NewEnv,
-    listening: &BTreeSet<u16>,
+    taken: &dyn Fn(u32) -> Option<u16>,
     first_slot: u32,
 ) -> Result<Registered, RegisterError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -217,7 +214,7 @@ fn register(
     let mut skipped = Vec::new();
     let mut slot = None;
     for candidate in (first_slot.max(1)..=MAX_SLOT).filter(|s| !used.contains(s)) {
-        match ports::first_taken(candidate, listening) {
+        match taken(candidate) {
             Some(port) => skipped.push((candidate, port)),
             None => {
                 slot = Some(candidate);
@@ -259,10 +256,11 @@ fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports;
 
     impl Store {
         async fn register_free(&self, new: NewEnv) -> Result<EnvRow, StateError> {
-            self.register(new, BTreeSet::new(), 1).await.map(|r| r.row)
+            self.register(new, |_| None, 1).await.map(|r| r.row)
         }
     }
 
@@ -302,14 +300,15 @@ mod tests {
         let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
         store.register_free(new("/a", "a")).await.unwrap();
         let listening = BTreeSet::from([19_205, 19_399]);
-        let got = store.register(new("/b", "b"), listening.clone(), 1).await.unwrap();
+        let taken = move |slot| listening.range(ports::block(slot)).next().copied();
+        let got = store.register(new("/b", "b"), taken.clone(), 1).await.unwrap();
         assert_eq!(got.row.id, 4);
         assert_eq!(got.skipped, vec![(2, 19_205), (3, 19_399)]);
         // Slot 1 is freed; its block is free, so it is taken again first.
         store.remove(1).await.unwrap();
-        assert_eq!(store.register(new("/c", "c"), listening, 1).await.unwrap().row.id, 1);
+        assert_eq!(store.register(new("/c", "c"), taken, 1).await.unwrap().row.id, 1);
         // A first slot keeps environments off the low blocks.
-        assert_eq!(store.register(new("/d", "d"), BTreeSet::new(), 100).await.unwrap().row.id, 100);
+        assert_eq!(store.register(new("/d", "d"), |_| None, 100).await.unwrap().row.id, 100);
     }
 
     #[tokio::test]

@@ -123,7 +123,7 @@ mod tests {
             workspace: "tokyo".into(),
             mode: mono_proto::Mode::Simple,
         };
-        let registered = store.register(new, Default::default(), 1).await.unwrap();
+        let registered = store.register(new, |_| None, 1).await.unwrap();
         assert_eq!((registered.row.id, registered.row.name.as_str()), (3, "web-app-tokyo-3"));
         let seq = store
             .call(|conn, path| {
