@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mono_e2e::docker::{TEST_IMAGE, docker, require_docker};
+use mono_e2e::docker::{TEST_IMAGE, docker, labelled, require_docker};
 use mono_e2e::{Sandbox, http_get, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -46,14 +46,7 @@ volumes:
 }
 
 fn project_objects(project: &str) -> Vec<String> {
-    let filter = format!("label=com.docker.compose.project={project}");
-    let mut all = Vec::new();
-    for kind in [&["ps", "-aq"][..], &["network", "ls", "-q"][..], &["volume", "ls", "-q"][..]] {
-        let mut args = kind.to_vec();
-        args.extend(["--filter", &filter]);
-        all.extend(docker(&args).1.lines().map(str::to_string));
-    }
-    all
+    labelled(&format!("com.docker.compose.project={project}"))
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mono_e2e::docker::{TEST_IMAGE, docker, require_docker};
+use mono_e2e::docker::{TEST_IMAGE, docker, labelled, require_docker};
 use mono_e2e::{Sandbox, wait_until};
 
 const RECOVERY: Duration = Duration::from_secs(60);
@@ -166,18 +166,7 @@ fn sleeper_compose() -> String {
 
 /// Containers, networks and volumes labelled with this home.
 fn home_objects(home: &Path) -> Vec<String> {
-    let filter = format!("label=dev.mono.home={}", home.display());
-    let mut all = Vec::new();
-    for kind in [
-        &["ps", "-a", "--format", "{{.Names}}"][..],
-        &["network", "ls", "--format", "{{.Name}}"][..],
-        &["volume", "ls", "--format", "{{.Name}}"][..],
-    ] {
-        let mut args = kind.to_vec();
-        args.extend(["--filter", &filter]);
-        all.extend(docker(&args).1.lines().map(str::to_string));
-    }
-    all
+    labelled(&format!("dev.mono.home={}", home.display()))
 }
 
 #[test]

@@ -110,3 +110,20 @@ pub fn remove_projects(prefix: &str) {
         let _ = docker(&rm);
     }
 }
+
+/// Names of the containers, networks and volumes carrying `label`
+/// (`key=value`), as `docker ... --filter label=...` lists them.
+pub fn labelled(label: &str) -> Vec<String> {
+    let filter = format!("label={label}");
+    let mut all = Vec::new();
+    for kind in [
+        &["ps", "-a", "--format", "{{.Names}}"][..],
+        &["network", "ls", "--format", "{{.Name}}"][..],
+        &["volume", "ls", "--format", "{{.Name}}"][..],
+    ] {
+        let mut args = kind.to_vec();
+        args.extend(["--filter", &filter]);
+        all.extend(docker(&args).1.lines().map(str::to_string));
+    }
+    all
+}

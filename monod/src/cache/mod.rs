@@ -112,6 +112,16 @@ pub enum Clean {
     OlderThan(Duration),
 }
 
+impl Clean {
+    /// Entries last used before this time (Unix ms) are removed.
+    pub fn cutoff(self) -> i64 {
+        match self {
+            Clean::All => i64::MAX,
+            Clean::OlderThan(age) => now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+}
+
 /// The cache of one home.
 #[derive(Clone)]
 pub struct Cache {
@@ -411,10 +421,7 @@ impl Cache {
     /// those skipped because in use.
     pub async fn clean(&self, what: Clean) -> Result<(Vec<Record>, Vec<String>), CacheError> {
         let records = self.records().await?;
-        let cutoff = match what {
-            Clean::All => i64::MAX,
-            Clean::OlderThan(age) => now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
-        };
+        let cutoff = what.cutoff();
         let (mut removed, mut busy) = (Vec::new(), Vec::new());
         for r in records.into_iter().filter(|r| r.kind == "files" && r.last_used < cutoff) {
             if r.saved_at.is_none() {
@@ -508,13 +515,19 @@ mod tests {
         ws
     }
 
-    #[tokio::test]
-    async fn a_workspace_changing_during_the_save_is_not_published() {
+    /// A temporary home with an unlimited cache and a workspace of 20 files.
+    fn setup() -> (tempfile::TempDir, crate::state::StoreThread, Cache, PathBuf, Key) {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        let (store, thread) = Store::open(&dir.path().join("s.db")).unwrap();
         let cache = Cache::new(dir.path().join("cache"), store, u64::MAX);
         let ws = workspace(dir.path());
         let key = key::compute(&rule(), &ws).unwrap().unwrap();
+        (dir, thread, cache, ws, key)
+    }
+
+    #[tokio::test]
+    async fn a_workspace_changing_during_the_save_is_not_published() {
+        let (dir, _t, cache, ws, key) = setup();
         let touched = ws.join("deps/sub/f3");
         let changed = std::sync::atomic::AtomicBool::new(false);
         let hook = move || {
@@ -538,11 +551,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_save_in_progress_is_not_seen_and_not_duplicated() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
-        let cache = Cache::new(dir.path().join("cache"), store, u64::MAX);
-        let ws = workspace(dir.path());
-        let key = key::compute(&rule(), &ws).unwrap().unwrap();
+        let (dir, _t, cache, ws, key) = setup();
         // Someone holds the key's lock (saving): another save steps aside,
         // and a restore finds nothing published.
         let lock = cache.lock_file(&key.hash).unwrap();

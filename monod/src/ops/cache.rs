@@ -270,10 +270,7 @@ impl Ops {
         busy: &mut Vec<String>,
     ) -> Result<(), OpError> {
         let records = self.cache.records().await.map_err(|e| cache_err("cache", e))?;
-        let cutoff = match what {
-            Clean::All => i64::MAX,
-            Clean::OlderThan(age) => cache::now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
-        };
+        let cutoff = what.cutoff();
         let old: Vec<Record> =
             records.into_iter().filter(|r| r.kind == "image" && r.last_used < cutoff).collect();
         if old.is_empty() {
