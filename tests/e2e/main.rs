@@ -15,4 +15,5 @@ mod protocol;
 mod recovery;
 mod run;
 mod service;
+mod tmux_socket;
 mod upgrade;

@@ -3,10 +3,17 @@
 //! Commands go to the default server of the daemon's user, honouring
 //! `TMUX_TMPDIR` (tests isolate themselves with it) and never the server an
 //! inherited `TMUX` variable points at. Command lines are built with
-//! `tmux_interface` and run as argv (no shell) on tokio's process driver.
+//! `tmux_interface` as argv, never through a shell. The daemon hands that
+//! argv to the server over its socket in tmux's client protocol
+//! ([`direct`]), sparing a process per command; when no server answers
+//! there it runs a `tmux` process on tokio's process driver instead.
 //! Targets are exact (`=name`), so `web` never matches `web2`.
 
+mod direct;
+
 use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::process::Stdio;
 
@@ -16,6 +23,10 @@ use tmux_interface::{
 };
 
 use mono_proto::Component;
+
+/// How long a command sent through the socket may take: a server that
+/// stops answering must not hold an operation forever.
+const DIRECT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// tmux refuses commands longer than about 16 KiB; environment variables
 /// beyond this budget are left out of a new session (and reported).
@@ -267,19 +278,47 @@ async fn run(command: &'static str, tmux: TmuxCmd<'_>) -> Result<String, TmuxErr
     run_in(command, tmux, None).await
 }
 
-/// Runs a tmux client, in `cwd` when given.
+/// Runs a tmux command (several, separated by `;`), in `cwd` when given:
+/// straight through the server's socket when a server answers there
+/// ([`direct`]), else as a `tmux` process (which starts a server when none
+/// runs, and reports what the socket path cannot).
 async fn run_in(command: &'static str, tmux: TmuxCmd<'_>, cwd: Option<&Path>) -> Result<String, TmuxError> {
     let std_cmd: std::process::Command = tmux.into_command();
-    let mut cmd = tokio::process::Command::from(std_cmd);
+    let argv: Vec<OsString> = std_cmd.get_args().map(argv_literal).collect();
+    let started = std::time::Instant::now();
+    let here = match cwd {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_dir().unwrap_or_else(|_| "/".into()),
+    };
+    let reply = tokio::time::timeout(DIRECT_DEADLINE, direct::run(&argv, &here)).await.unwrap_or_else(|_| {
+        direct::Reply::Lost(format!("the tmux server did not answer within {}s", DIRECT_DEADLINE.as_secs()))
+    });
+    let out = match reply {
+        direct::Reply::Exited { status: 0, stdout, .. } => Ok(stdout),
+        direct::Reply::Exited { stderr, .. } => {
+            Err(TmuxError::Failed { command, stderr: stderr.trim().to_string() })
+        }
+        direct::Reply::Lost(stderr) => Err(TmuxError::Failed { command, stderr }),
+        direct::Reply::Unavailable => {
+            let out = spawn(command, &argv, cwd).await;
+            tracing::debug!(command, elapsed_us = started.elapsed().as_micros() as u64, "tmux (process)");
+            return out;
+        }
+    };
+    tracing::debug!(command, elapsed_us = started.elapsed().as_micros() as u64, "tmux (socket)");
+    out
+}
+
+/// Runs a tmux client process, in `cwd` when given.
+async fn spawn(command: &'static str, argv: &[OsString], cwd: Option<&Path>) -> Result<String, TmuxError> {
+    let mut cmd = tokio::process::Command::new("tmux");
+    cmd.args(argv);
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
     cmd.env_remove("TMUX").env_remove("TMUX_PANE");
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    let started = std::time::Instant::now();
-    let out = cmd.output().await;
-    tracing::debug!(command, elapsed_us = started.elapsed().as_micros() as u64, "tmux");
-    let out = out.map_err(|e| match e.kind() {
+    let out = cmd.output().await.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => TmuxError::NotInstalled,
         _ => TmuxError::Spawn(e),
     })?;
@@ -291,9 +330,32 @@ async fn run_in(command: &'static str, tmux: TmuxCmd<'_>, cwd: Option<&Path>) ->
     }
 }
 
+/// A tmux argv argument as given: tmux reads a trailing `;` as the end of
+/// a command (`PROMPT_COMMAND=history -a;` in `-e` would split
+/// `new-session`) unless written `\;`. A lone `;` is a separator and kept.
+fn argv_literal(arg: &OsStr) -> OsString {
+    let bytes = arg.as_bytes();
+    match bytes.split_last() {
+        Some((b';', head)) if !head.is_empty() => {
+            let mut out = head.to_vec();
+            out.extend_from_slice(b"\\;");
+            OsString::from_vec(out)
+        }
+        _ => arg.to_os_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trailing_semicolons_stay_in_their_argument() {
+        assert_eq!(argv_literal(OsStr::new("FOO=history -a;")), "FOO=history -a\\;");
+        assert_eq!(argv_literal(OsStr::new("a\\;")), "a\\\\;");
+        assert_eq!(argv_literal(OsStr::new(";")), ";");
+        assert_eq!(argv_literal(OsStr::new("x;y")), "x;y");
+    }
 
     #[test]
     fn env_fits_by_dropping_largest_caller_vars() {

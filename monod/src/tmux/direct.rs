@@ -1,0 +1,349 @@
+//! tmux commands sent straight to the server's socket, in tmux's own
+//! client protocol, instead of through a `tmux` process.
+//!
+//! Starting a `tmux` client costs more than most commands it carries
+//! (about 3 ms of the 5 ms of a `kill-session` here), and `mono init` and
+//! `mono destroy` each need one. What that client does is small: connect to
+//! the server's socket, describe itself (identify messages), send the argv
+//! (`MSG_COMMAND`) and relay what comes back until `MSG_EXIT`. Doing the
+//! same in-process behaves the same for the server, which parses the argv
+//! exactly as it would a process's.
+//!
+//! Why not a control-mode client (`tmux -C`), which would need no new
+//! connection per command: tmux before 3.7 crashes when a control client
+//! attaches while other clients make sessions (it notified the half-set-up
+//! client; fixed upstream in 3.7), which would take every session of the
+//! user's server with it. A command client never was a control client.
+//!
+//! The frames are OpenBSD imsg frames (16-byte header, host byte order) of
+//! protocol version 8, unchanged from tmux 2.x to 3.7. Every message is
+//! sized exactly as the server checks it: the server aborts on a malformed
+//! one. Whatever this module cannot handle (no server yet, another protocol
+//! version, an unsafe socket directory, a client option such as `-V`) is
+//! reported as [`Reply::Unavailable`] before anything ran, and the caller
+//! starts a `tmux` process instead, which also starts a server when needed.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// tmux's client/server protocol version.
+const PROTOCOL_VERSION: u32 = 8;
+/// The largest frame, header included.
+const MAX_FRAME: usize = 16384;
+const HEADER: usize = 16;
+/// Output kept per stream; more is cut (with a note).
+const MAX_OUTPUT: usize = 4 << 20;
+/// `CLIENT_UTF8`: output is sent as is, not sanitised to ASCII.
+const CLIENT_UTF8: u64 = 0x10000;
+const EBADF: i32 = 9;
+
+/// Message types (tmux-protocol.h).
+mod msg {
+    pub const VERSION: u32 = 12;
+    pub const IDENTIFY_FLAGS: u32 = 100;
+    pub const IDENTIFY_TERM: u32 = 101;
+    pub const IDENTIFY_TTYNAME: u32 = 102;
+    pub const IDENTIFY_ENVIRON: u32 = 105;
+    pub const IDENTIFY_DONE: u32 = 106;
+    pub const IDENTIFY_CLIENTPID: u32 = 107;
+    pub const IDENTIFY_CWD: u32 = 108;
+    pub const IDENTIFY_FEATURES: u32 = 109;
+    pub const IDENTIFY_LONGFLAGS: u32 = 111;
+    pub const COMMAND: u32 = 200;
+    pub const DETACH: u32 = 201;
+    pub const DETACHKILL: u32 = 202;
+    pub const EXIT: u32 = 203;
+    pub const EXITED: u32 = 204;
+    pub const EXITING: u32 = 205;
+    pub const READY: u32 = 207;
+    pub const SHELL: u32 = 209;
+    pub const SHUTDOWN: u32 = 210;
+    pub const READ_OPEN: u32 = 300;
+    pub const READ_DONE: u32 = 302;
+    pub const WRITE_OPEN: u32 = 303;
+    pub const WRITE: u32 = 304;
+    pub const WRITE_READY: u32 = 305;
+}
+
+/// How a command sent to the socket ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// The server ran it and said how it went, as a `tmux` process would.
+    Exited {
+        /// The exit status tmux would have exited with.
+        status: i32,
+        /// What it printed to standard output.
+        stdout: String,
+        /// What it printed to standard error (or its exit message).
+        stderr: String,
+    },
+    /// Nothing was run: start a `tmux` process instead.
+    Unavailable,
+    /// The server went away after the command was sent; whether it ran is
+    /// unknown, so it must not be sent again.
+    Lost(String),
+}
+
+/// Set once a server answered with another protocol version: from then
+/// on every command goes to a `tmux` process.
+static OTHER_PROTOCOL: AtomicBool = AtomicBool::new(false);
+
+/// Runs `argv` (a tmux command line without the program name) in the
+/// server of the daemon's user, as a client whose directory is `cwd`.
+pub async fn run(argv: &[OsString], cwd: &Path) -> Reply {
+    if OTHER_PROTOCOL.load(Ordering::Relaxed) || argv.first().is_none_or(|a| a.as_bytes().starts_with(b"-")) {
+        return Reply::Unavailable;
+    }
+    let Some(socket) = socket_path() else { return Reply::Unavailable };
+    let Some(request) = request(argv, cwd) else { return Reply::Unavailable };
+    let Ok(mut stream) = UnixStream::connect(&socket).await else { return Reply::Unavailable };
+    if stream.write_all(&request).await.is_err() {
+        return Reply::Lost("server exited unexpectedly".into());
+    }
+    converse(&mut stream).await
+}
+
+/// Reads the server's messages until it says how the command ended,
+/// answering what a client must answer.
+async fn converse(stream: &mut UnixStream) -> Reply {
+    let mut out = Output::default();
+    let mut header = [0u8; HEADER];
+    let mut body = Vec::new();
+    loop {
+        if stream.read_exact(&mut header).await.is_err() {
+            return Reply::Lost("server exited unexpectedly".into());
+        }
+        let kind = u32::from_ne_bytes(header[0..4].try_into().unwrap_or_default());
+        let len = usize::from(u16::from_ne_bytes(header[4..6].try_into().unwrap_or_default()));
+        if !(HEADER..=MAX_FRAME).contains(&len) {
+            return Reply::Lost(format!("tmux sent a frame of {len} bytes"));
+        }
+        body.resize(len - HEADER, 0);
+        if stream.read_exact(&mut body).await.is_err() {
+            return Reply::Lost("server exited unexpectedly".into());
+        }
+        let answer = match kind {
+            msg::VERSION => {
+                OTHER_PROTOCOL.store(true, Ordering::Relaxed);
+                tracing::debug!(
+                    "the tmux server speaks another protocol version; starting tmux clients instead"
+                );
+                return Reply::Unavailable;
+            }
+            msg::EXIT => return out.exited(&body),
+            msg::SHUTDOWN => return Reply::Lost("the tmux server shut down".into()),
+            msg::READY | msg::SHELL | msg::EXITED => {
+                return Reply::Lost("tmux tried to attach the client, which monod never asks for".into());
+            }
+            msg::DETACH | msg::DETACHKILL => Some(frame(msg::EXITING, &[])),
+            msg::WRITE_OPEN => Some(out.open(&body)),
+            msg::WRITE => {
+                out.write(&body);
+                None
+            }
+            // Commands that read a client's file are never sent.
+            msg::READ_OPEN => Some(frame(msg::READ_DONE, &pair(int_at(&body, 0), EBADF))),
+            _ => None,
+        };
+        if let Some(answer) = answer
+            && stream.write_all(&answer).await.is_err()
+        {
+            return Reply::Lost("server exited unexpectedly".into());
+        }
+    }
+}
+
+/// The streams the server opened for writing, and what came through them.
+#[derive(Default)]
+struct Output {
+    /// (stream number, is standard error).
+    streams: Vec<(i32, bool)>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Output {
+    /// `MSG_WRITE_OPEN {stream, fd, flags} [path]`: standard output and
+    /// error are accepted, files refused.
+    fn open(&mut self, body: &[u8]) -> Vec<u8> {
+        let (stream, fd) = (int_at(body, 0), int_at(body, 4));
+        let path = body.get(12..).unwrap_or_default();
+        let standard = path.is_empty() || path == b"-\0";
+        let error = if standard && (fd == 1 || fd == 2) {
+            self.streams.push((stream, fd == 2));
+            0
+        } else {
+            EBADF
+        };
+        frame(msg::WRITE_READY, &pair(stream, error))
+    }
+
+    /// `MSG_WRITE {stream} data`.
+    fn write(&mut self, body: &[u8]) {
+        let stream = int_at(body, 0);
+        let Some(&(_, is_err)) = self.streams.iter().find(|(s, _)| *s == stream) else { return };
+        let buffer = if is_err { &mut self.stderr } else { &mut self.stdout };
+        let data = body.get(4..).unwrap_or_default();
+        let room = MAX_OUTPUT.saturating_sub(buffer.len());
+        buffer.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    /// `MSG_EXIT [status [message]]`.
+    fn exited(self, body: &[u8]) -> Reply {
+        let status = if body.len() >= 4 { int_at(body, 0) } else { 0 };
+        let mut stderr = String::from_utf8_lossy(&self.stderr).into_owned();
+        if let Some(message) = body.get(4..).filter(|m| !m.is_empty()) {
+            let message = String::from_utf8_lossy(message.strip_suffix(b"\0").unwrap_or(message));
+            if stderr.trim().is_empty() {
+                stderr = message.into_owned();
+            }
+        }
+        Reply::Exited { status, stdout: String::from_utf8_lossy(&self.stdout).into_owned(), stderr }
+    }
+}
+
+/// The socket of the default server: `tmux-<uid>/default` under the first
+/// of `$TMUX_TMPDIR` and `/tmp` that exists, as tmux finds it. `None` when
+/// the directory is missing or not safely the user's, which tmux itself
+/// then reports.
+fn socket_path() -> Option<PathBuf> {
+    let tmp = std::env::var_os("TMUX_TMPDIR")
+        .filter(|d| !d.is_empty())
+        .and_then(|d| std::fs::canonicalize(d).ok())
+        .or_else(|| std::fs::canonicalize("/tmp").ok())?;
+    let uid = rustix::process::getuid().as_raw();
+    let dir = tmp.join(format!("tmux-{uid}"));
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    (meta.is_dir() && meta.uid() == uid && meta.mode() & 0o007 == 0).then(|| dir.join("default"))
+}
+
+/// All the frames of one request: identify, directory, done, command.
+/// `None` when the command is longer than one frame holds (a `tmux`
+/// process then says so).
+fn request(argv: &[OsString], cwd: &Path) -> Option<Vec<u8>> {
+    let mut command = (i32::try_from(argv.len()).ok()?).to_ne_bytes().to_vec();
+    for arg in argv {
+        command.extend_from_slice(arg.as_bytes());
+        command.push(0);
+    }
+    if HEADER + command.len() > MAX_FRAME {
+        return None;
+    }
+    let mut cwd = cwd.as_os_str().as_bytes().to_vec();
+    cwd.push(0);
+    let mut out = identity().to_vec();
+    out.extend(frame(msg::IDENTIFY_CWD, &cwd));
+    out.extend(frame(msg::IDENTIFY_DONE, &[]));
+    out.extend(frame(msg::COMMAND, &command));
+    Some(out)
+}
+
+/// The identify frames that do not change between commands: flags,
+/// terminal (none), process id and environment (less tmux's own
+/// variables, which would point at another server's session).
+fn identity() -> &'static [u8] {
+    static IDENTITY: OnceLock<Vec<u8>> = OnceLock::new();
+    IDENTITY.get_or_init(|| {
+        let mut out = Vec::new();
+        out.extend(frame(msg::IDENTIFY_FLAGS, &(CLIENT_UTF8 as i32).to_ne_bytes()));
+        out.extend(frame(msg::IDENTIFY_LONGFLAGS, &CLIENT_UTF8.to_ne_bytes()));
+        let mut term = std::env::var_os("TERM").unwrap_or_default().as_bytes().to_vec();
+        term.retain(|b| *b != 0);
+        term.truncate(256);
+        term.push(0);
+        out.extend(frame(msg::IDENTIFY_TERM, &term));
+        out.extend(frame(msg::IDENTIFY_FEATURES, &0i32.to_ne_bytes()));
+        out.extend(frame(msg::IDENTIFY_TTYNAME, b"\0"));
+        out.extend(frame(msg::IDENTIFY_CLIENTPID, &(std::process::id() as i32).to_ne_bytes()));
+        for (key, value) in std::env::vars_os() {
+            if key == "TMUX" || key == "TMUX_PANE" {
+                continue;
+            }
+            let mut entry = key.as_bytes().to_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            entry.push(0);
+            if HEADER + entry.len() <= MAX_FRAME {
+                out.extend(frame(msg::IDENTIFY_ENVIRON, &entry));
+            }
+        }
+        out
+    })
+}
+
+/// One imsg frame: type, length, flags, peer id (the protocol version),
+/// pid, then the data.
+fn frame(kind: u32, data: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(HEADER + data.len()).unwrap_or(u16::MAX);
+    let mut out = Vec::with_capacity(HEADER + data.len());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(&len.to_ne_bytes());
+    out.extend_from_slice(&0u16.to_ne_bytes());
+    out.extend_from_slice(&PROTOCOL_VERSION.to_ne_bytes());
+    out.extend_from_slice(&std::process::id().to_ne_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+fn pair(a: i32, b: i32) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&a.to_ne_bytes());
+    out[4..].copy_from_slice(&b.to_ne_bytes());
+    out
+}
+
+fn int_at(body: &[u8], at: usize) -> i32 {
+    body.get(at..at + 4).and_then(|b| b.try_into().ok()).map_or(0, i32::from_ne_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_the_protocol_version_and_their_length() {
+        let f = frame(msg::COMMAND, b"abc");
+        assert_eq!(f.len(), HEADER + 3);
+        assert_eq!(u32::from_ne_bytes(f[0..4].try_into().unwrap()), 200);
+        assert_eq!(u16::from_ne_bytes(f[4..6].try_into().unwrap()), 19);
+        assert_eq!(u32::from_ne_bytes(f[8..12].try_into().unwrap()), PROTOCOL_VERSION);
+        assert_eq!(&f[HEADER..], b"abc");
+    }
+
+    #[test]
+    fn a_command_too_long_for_one_frame_is_left_to_a_process() {
+        let long = vec![OsString::from("x".repeat(MAX_FRAME))];
+        assert!(request(&long, Path::new("/")).is_none());
+        let fine = vec![OsString::from("kill-session"), OsString::from("-t"), OsString::from("=a")];
+        let bytes = request(&fine, Path::new("/w")).unwrap();
+        let command = [&3i32.to_ne_bytes()[..], b"kill-session\0-t\0=a\0"].concat();
+        assert!(bytes.ends_with(&command));
+        assert!(bytes.windows(4).any(|w| w == b"/w\0\0") || bytes.windows(3).any(|w| w == b"/w\0"));
+    }
+
+    #[test]
+    fn only_standard_streams_are_opened() {
+        let mut out = Output::default();
+        let open = |stream: i32, fd: i32, path: &[u8]| {
+            let mut body = pair(stream, fd).to_vec();
+            body.extend_from_slice(&0i32.to_ne_bytes());
+            body.extend_from_slice(path);
+            body
+        };
+        let ready = out.open(&open(1, 1, b""));
+        assert_eq!(&ready[HEADER..], &pair(1, 0));
+        let refused = out.open(&open(3, -1, b"/etc/passwd\0"));
+        assert_eq!(&refused[HEADER..], &pair(3, EBADF));
+        out.write(&[pair(1, 0)[..4].to_vec(), b"hello\n".to_vec()].concat());
+        out.write(&[pair(3, 0)[..4].to_vec(), b"lost".to_vec()].concat());
+        let reply = out.exited(&1i32.to_ne_bytes());
+        assert_eq!(reply, Reply::Exited { status: 1, stdout: "hello\n".into(), stderr: String::new() });
+    }
+}
