@@ -121,8 +121,8 @@ impl Ops {
     }
 
     /// Number of registered environments.
-    pub async fn count(&self) -> Result<u32, OpError> {
-        Ok(self.store.count().await?)
+    pub fn count(&self) -> u32 {
+        self.store.count()
     }
 
     /// Refuses new operations, cancels running ones (they roll back) and

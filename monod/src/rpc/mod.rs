@@ -54,7 +54,7 @@ impl MonoApiServer for Api {
             pid: std::process::id(),
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             home: self.ops.home().root().display().to_string(),
-            environments: self.ops.count().await?,
+            environments: self.ops.count(),
             operations: u32::try_from(self.ops.in_progress()).unwrap_or(u32::MAX),
             tmux: self.tmux.clone(),
             docker: crate::docker_probe::probe(),

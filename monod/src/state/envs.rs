@@ -2,6 +2,8 @@
 //! transaction), lookups, phase changes and removal.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use mono_proto::Mode;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -117,8 +119,13 @@ impl Store {
         taken: impl Fn(u32) -> Option<u16> + Send + 'static,
         first_slot: u32,
     ) -> Result<Registered, StateError> {
-        self.call(move |conn, path| register(conn, &new, &taken, first_slot).map_err(|e| e.into_state(path)))
-            .await
+        let rows = Arc::clone(&self.rows);
+        self.call(move |conn, path| {
+            let registered = register(conn, &new, &taken, first_slot).map_err(|e| e.into_state(path))?;
+            rows.fetch_add(1, Ordering::Relaxed);
+            Ok(registered)
+        })
+        .await
     }
 
     /// The environment registered for a workspace path.
@@ -145,13 +152,6 @@ impl Store {
     }
 
     /// Number of registered environments.
-    pub async fn count(&self) -> Result<u32, StateError> {
-        self.call(|conn, path| {
-            conn.query_row("SELECT count(*) FROM environments", [], |r| r.get(0)).map_err(sql(path))
-        })
-        .await
-    }
-
     /// Records a phase change.
     pub async fn set_phase(&self, id: u32, phase: Phase) -> Result<(), StateError> {
         self.call(move |conn, path| {
@@ -164,8 +164,13 @@ impl Store {
 
     /// Deletes an environment's row, freeing its slot and name.
     pub async fn remove(&self, id: u32) -> Result<(), StateError> {
+        let rows = Arc::clone(&self.rows);
         self.call(move |conn, path| {
-            conn.execute("DELETE FROM environments WHERE id = ?1", [id]).map(drop).map_err(sql(path))
+            let deleted = conn.execute("DELETE FROM environments WHERE id = ?1", [id]).map_err(sql(path))?;
+            if deleted == 1 {
+                rows.fetch_sub(1, Ordering::Relaxed);
+            }
+            Ok(())
         })
         .await
     }
@@ -281,6 +286,25 @@ mod tests {
         store.remove(a.id).await.unwrap();
         assert_eq!(store.register_free(new("/e", "e")).await.unwrap().id, 1);
         assert_eq!(store.register_free(new("/f", "f")).await.unwrap().id, 4);
+    }
+
+    #[tokio::test]
+    async fn count_follows_inserts_and_deletes_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let (store, thread) = Store::open(&db).unwrap();
+        assert_eq!(store.count(), 0);
+        let a = store.register_free(new("/a", "a")).await.unwrap();
+        store.register_free(new("/b", "b")).await.unwrap();
+        assert!(store.register_free(new("/a", "again")).await.is_err());
+        assert_eq!(store.count(), 2, "a refused registration adds no row");
+        store.remove(a.id).await.unwrap();
+        store.remove(a.id).await.unwrap();
+        assert_eq!(store.count(), 1, "removing a missing row changes nothing");
+        drop(store);
+        thread.join();
+        let (store, _t) = Store::open(&db).unwrap();
+        assert_eq!(store.count(), 1);
     }
 
     #[tokio::test]
