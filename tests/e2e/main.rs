@@ -6,6 +6,7 @@ mod cache;
 mod concurrency;
 mod conductor;
 mod daemon;
+mod demo;
 mod docker;
 mod events;
 mod lifecycle;
