@@ -20,54 +20,72 @@ use tokio::sync::mpsc;
 use super::EnvLog;
 use crate::capture::{self, CHUNK};
 
-/// Sends `log`'s output to `out`: the last `lines` lines (all kept output
-/// when `None`), then, when `follow`, new output and run exits until the
-/// environment goes away or `out` is closed.
-pub async fn follow(log: Arc<EnvLog>, lines: Option<u64>, follow: bool, out: mpsc::Sender<LogItem>) {
-    let mut tick = log.tick.subscribe();
-    let mut seen_exit = log.state().last_exit.map(|e| e.run);
-    let dir = log.dir.clone();
-    let (mut reader, replay) = match tokio::task::spawn_blocking(move || Reader::open(&dir, lines)).await {
-        Ok(r) => r,
-        Err(_) => return,
-    };
-    for data in replay {
-        if out.send(LogItem::Output { data }).await.is_err() {
-            return;
-        }
+/// A follower whose starting point is fixed: it has subscribed to the
+/// environment's changes and read the replay. Opening it before the
+/// subscription is acknowledged means a caller that starts a run once
+/// subscribed cannot write output the follower would skip.
+pub struct Follower {
+    log: Arc<EnvLog>,
+    tick: tokio::sync::watch::Receiver<u64>,
+    seen_exit: Option<u64>,
+    reader: Reader,
+    replay: Vec<String>,
+}
+
+impl Follower {
+    /// Subscribes to `log` and reads its last `lines` lines (all kept
+    /// output when `None`); `None` when the runtime is shutting down.
+    pub async fn open(log: Arc<EnvLog>, lines: Option<u64>) -> Option<Follower> {
+        let tick = log.tick.subscribe();
+        let seen_exit = log.state().last_exit.map(|e| e.run);
+        let dir = log.dir.clone();
+        let (reader, replay) = tokio::task::spawn_blocking(move || Reader::open(&dir, lines)).await.ok()?;
+        Some(Follower { log, tick, seen_exit, reader, replay })
     }
-    if !follow {
-        let _ = out.send(LogItem::End { reason: "all kept output sent".to_string() }).await;
-        return;
-    }
-    loop {
-        if tick.changed().await.is_err() {
-            let _ =
-                out.send(LogItem::End { reason: format!("environment {} was destroyed", log.name) }).await;
-            return;
-        }
-        let (back, chunks) = match tokio::task::spawn_blocking(move || {
-            let chunks = reader.read_new();
-            (reader, chunks)
-        })
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => return,
-        };
-        reader = back;
-        for data in chunks {
+
+    /// Sends the replay to `out`, then, when `follow`, new output and run
+    /// exits until the environment goes away or `out` is closed.
+    pub async fn send(self, follow: bool, out: mpsc::Sender<LogItem>) {
+        let Follower { log, mut tick, mut seen_exit, mut reader, replay } = self;
+        for data in replay {
             if out.send(LogItem::Output { data }).await.is_err() {
                 return;
             }
         }
-        let exit = log.state().last_exit;
-        if let Some(exit) = exit
-            && seen_exit.is_none_or(|seen| exit.run > seen)
-        {
-            seen_exit = Some(exit.run);
-            if out.send(LogItem::RunExited(exit)).await.is_err() {
+        if !follow {
+            let _ = out.send(LogItem::End { reason: "all kept output sent".to_string() }).await;
+            return;
+        }
+        loop {
+            if tick.changed().await.is_err() {
+                let _ = out
+                    .send(LogItem::End { reason: format!("environment {} was destroyed", log.name) })
+                    .await;
                 return;
+            }
+            let (back, chunks) = match tokio::task::spawn_blocking(move || {
+                let chunks = reader.read_new();
+                (reader, chunks)
+            })
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => return,
+            };
+            reader = back;
+            for data in chunks {
+                if out.send(LogItem::Output { data }).await.is_err() {
+                    return;
+                }
+            }
+            let exit = log.state().last_exit;
+            if let Some(exit) = exit
+                && seen_exit.is_none_or(|seen| exit.run > seen)
+            {
+                seen_exit = Some(exit.run);
+                if out.send(LogItem::RunExited(exit)).await.is_err() {
+                    return;
+                }
             }
         }
     }
@@ -254,6 +272,25 @@ mod tests {
         }
         assert_eq!(out, "héllo ✓ 🎉");
         assert_eq!(t.push(b"\xff ok"), "\u{fffd} ok");
+    }
+
+    #[tokio::test]
+    async fn output_written_once_opened_is_sent_even_before_the_follower_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().join(capture::CURRENT);
+        std::fs::write(&current, "before\n").unwrap();
+        let log = Arc::new(EnvLog::new("e", dir.path().to_path_buf(), std::time::Duration::from_secs(1)));
+        let follower = Follower::open(log.clone(), Some(0)).await.unwrap();
+        // A run started once the caller is subscribed writes at once.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&current).unwrap();
+        std::io::Write::write_all(&mut f, b"run output\n").unwrap();
+        log.bump();
+        let (tx, mut rx) = mpsc::channel(8);
+        tokio::spawn(follower.send(true, tx));
+        match rx.recv().await {
+            Some(LogItem::Output { data }) => assert_eq!(data, "run output\n"),
+            other => panic!("expected the run's output, got {other:?}"),
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ use mono_proto::{Activity, ActivityState, RunExit, RunInfo};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use follow::follow;
+pub use follow::Follower;
 
 use crate::capture::{self, Limits};
 use crate::events::EventBus;
@@ -80,6 +80,8 @@ struct EnvState {
     active: bool,
     run: Option<RunInfo>,
     last_exit: Option<RunExit>,
+    /// `stop_run` interrupted the run in progress (and has not killed it).
+    interrupted: bool,
 }
 
 impl EnvLog {

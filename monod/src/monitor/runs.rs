@@ -40,7 +40,11 @@ impl Monitor {
         if let Ok(text) = serde_json::to_vec(&run) {
             let _ = std::fs::write(log.dir.join(RUN_FILE), text);
         }
-        log.state().run = Some(run);
+        {
+            let mut state = log.state();
+            state.run = Some(run);
+            state.interrupted = false;
+        }
         // It may have ended before it was recorded.
         if log.dir.join(capture::RUN_DONE).exists() {
             let _ = self.signals.try_send(MonitorSignal::RunDone(log.clone()));
@@ -54,12 +58,14 @@ impl Monitor {
         let mut tick = log.tick.subscribe();
         let group = Pid::from_raw(run.pid);
         if let Some(group) = group {
+            log.state().interrupted = true;
             let _ = kill_process_group(group, Signal::INT);
         }
         if let Some(exit) = wait_exit(log, &mut tick, run.run, grace).await {
             return Some(exit);
         }
         if let Some(group) = group {
+            log.state().interrupted = false;
             let _ = kill_process_group(group, Signal::KILL);
         }
         if let Some(exit) = wait_exit(log, &mut tick, run.run, AFTER_KILL).await {
@@ -92,9 +98,21 @@ async fn wait_exit(
 
 /// Reports the end of the run in progress (once): reads its status, clears
 /// its files, tells followers, then emits `run.exited`.
+///
+/// A run interrupted by `stop_run` so soon after it started that the
+/// window's shell had not set its trap yet dies of the interrupt without
+/// writing a status; that is reported as 130 (128 + SIGINT), what the
+/// shell would have written.
 pub(super) async fn finish(monitor: &Monitor, log: &Arc<EnvLog>) {
-    let Some(run) = log.state().run.take() else { return };
-    let code = std::fs::read_to_string(log.dir.join(EXIT_FILE)).ok().and_then(|t| t.trim().parse().ok());
+    let (run, interrupted) = {
+        let mut state = log.state();
+        let Some(run) = state.run.take() else { return };
+        (run, std::mem::take(&mut state.interrupted))
+    };
+    let code = std::fs::read_to_string(log.dir.join(EXIT_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .or(interrupted.then_some(128 + 2));
     for file in [EXIT_FILE, capture::RUN_DONE, RUN_FILE] {
         let _ = std::fs::remove_file(log.dir.join(file));
     }

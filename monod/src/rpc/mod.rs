@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::rpc_error;
 
-use crate::ops::Ops;
+use crate::monitor::Follower;
+use crate::ops::{OpError, Ops};
 
 /// Log items a follower may have in flight to its connection.
 const FOLLOW_BUFFER: usize = 16;
@@ -118,9 +119,15 @@ impl MonoApiServer for Api {
                 return Ok(());
             }
         };
+        // Opened before the subscription is acknowledged: output written
+        // after the caller learns it is subscribed is never skipped.
+        let Some(follower) = Follower::open(log, lines).await else {
+            pending.reject(jsonrpsee::types::ErrorObjectOwned::from(OpError::ShuttingDown)).await;
+            return Ok(());
+        };
         let sink = pending.accept().await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<LogItem>(FOLLOW_BUFFER);
-        let follower = tokio::spawn(crate::monitor::follow(log, lines, follow.unwrap_or(true), tx));
+        let follower = tokio::spawn(follower.send(follow.unwrap_or(true), tx));
         loop {
             tokio::select! {
                 item = rx.recv() => {
