@@ -55,8 +55,11 @@ async fn foreground(ep: &Endpoint, path: String, json: bool) -> anyhow::Result<u
             if let Some(exit) = ended.iter().find(|e| e.run == s.run.run) {
                 return Ok(exit_status(exit));
             }
+            // One stop request per signal: the run's exit follows on the log
+            // stream, and a repeated request could find no run to stop.
             if stop_wanted && stop.is_none() {
                 stop = Some(Box::pin(client.env_stop(path.clone())));
+                stop_wanted = false;
             }
         }
         tokio::select! {
