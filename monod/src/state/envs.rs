@@ -151,7 +151,6 @@ impl Store {
         .await
     }
 
-    /// Number of registered environments.
     /// Records a phase change.
     pub async fn set_phase(&self, id: u32, phase: Phase) -> Result<(), StateError> {
         self.call(move |conn, path| {
