@@ -491,9 +491,12 @@ impl Drop for Sandbox {
 
 /// Runs a command to completion with its output captured; one that hangs
 /// fails the test after [`COMMAND_DEADLINE`] instead of hanging the run.
+/// The command gets its own process group, which a hang's SIGTERM reaches
+/// whole (a script's traps then clean up), then SIGKILL after a grace.
 #[track_caller]
 pub fn run_with_deadline(mut cmd: Command) -> Run {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    use std::os::unix::process::CommandExt;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let what = format!("{cmd:?}");
     let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     let pid = child.id();
@@ -504,8 +507,11 @@ pub fn run_with_deadline(mut cmd: Command) -> Run {
     match rx.recv_timeout(COMMAND_DEADLINE) {
         Ok(out) => Run::from(out.unwrap_or_else(|e| panic!("cannot wait for {what}: {e}"))),
         Err(_) => {
-            kill(pid as i32, 9);
-            panic!("{what} did not finish within {COMMAND_DEADLINE:?}");
+            kill(-(pid as i32), 15);
+            let out = rx.recv_timeout(Duration::from_secs(10));
+            kill(-(pid as i32), 9);
+            let said = out.ok().and_then(Result::ok).map(Run::from);
+            panic!("{what} did not finish within {COMMAND_DEADLINE:?}; it said {said:?}");
         }
     }
 }
@@ -540,9 +546,11 @@ fn is_zombie(pid: i32) -> bool {
         .unwrap_or(true)
 }
 
-/// Sends a signal with `kill(1)`.
+/// Sends a signal with `kill(1)`; a negative `pid` is a process group.
+/// (procps' `kill -15 -PID` signals nothing and succeeds: `-s 15 -- -PID`
+/// is the form that reaches a group.)
 pub fn kill(pid: i32, signal: i32) {
-    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill").args(["-s", &signal.to_string(), "--", &pid.to_string()]).status();
 }
 
 /// Polls `check` every few milliseconds until it holds or `timeout` passes.
