@@ -249,7 +249,7 @@ impl MonoApiServer for Api {
         let sink = match pending.accept().await {
             Ok(sink) => sink,
             Err(e) => {
-                self.ops.watchers().forget(&op);
+                self.ops.watchers().forget(&op, feed.id);
                 return Err(e.into());
             }
         };
@@ -265,7 +265,7 @@ impl MonoApiServer for Api {
                 _ = sink.closed() => break,
             }
         }
-        self.ops.watchers().forget(&op);
+        self.ops.watchers().forget(&op, feed.id);
         drop(feed.flushed);
         Ok(())
     }
