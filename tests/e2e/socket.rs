@@ -3,7 +3,10 @@
 //! subscribers that never read, connections that stall half-way, and the
 //! limits and timeouts that keep everyone else served meanwhile.
 
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use mono_e2e::Sandbox;
 use mono_e2e::ws::RawWs;
@@ -65,4 +68,193 @@ fn every_watcher_of_an_operation_gets_every_line() {
     }
     assert_eq!(seen[0], seen[1], "both watchers get the same lines");
     assert!(seen[0].iter().any(|l| l.starts_with("log:")), "steps are watched too: {:?}", seen[0]);
+}
+
+/// A request head announcing a 200-byte body, and half of that body.
+const HALF_BODY: &str = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+     Content-Length: 200\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"env.list\",";
+
+/// Opens a connection and sends `bytes`, holding it open.
+fn stall(socket: &Path, bytes: &str) -> UnixStream {
+    let mut s = UnixStream::connect(socket).unwrap();
+    s.write_all(bytes.as_bytes()).unwrap();
+    s
+}
+
+/// Everything the daemon sends on `s` until it closes it, within `timeout`.
+fn answer(s: &mut UnixStream, timeout: Duration) -> String {
+    s.set_read_timeout(Some(timeout)).unwrap();
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            // The daemon closed with our unread bytes queued: what it sent
+            // came first.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("no answer within {timeout:?} ({e}); got {:?}", String::from_utf8_lossy(&raw)),
+        }
+    }
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// The status and JSON-RPC error of a refusal, checking its shape.
+#[track_caller]
+fn refusal(raw: &str) -> (u16, i64, String) {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("not HTTP: {raw:?}"));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap();
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(v["jsonrpc"], "2.0", "{v}");
+    assert!(v["id"].is_null(), "{v}");
+    (status, v["error"]["code"].as_i64().unwrap(), v["error"]["message"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn stalled_requests_and_idle_websockets_leave_one_shot_calls_served() {
+    mono_e2e::raise_fd_limit(4096);
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    let socket = sb.home.join("monod.sock");
+
+    // 1,030 connections send half a request body and hold it; a few more
+    // stop inside the head.
+    let opened = Instant::now();
+    let mut stalled: Vec<UnixStream> = (0..1030).map(|_| stall(&socket, HALF_BODY)).collect();
+    let mut half_heads: Vec<UnixStream> =
+        (0..10).map(|_| stall(&socket, "POST / HTTP/1.1\r\nHost: loc")).collect();
+    // 200 WebSockets subscribe and then sit idle.
+    let mut idle: Vec<RawWs> = (0..200)
+        .map(|_| {
+            let mut ws = RawWs::connect(&socket).unwrap();
+            ws.call(1, "events.subscribe", json!({})).unwrap();
+            assert!(ws.until_reply(1, WAIT).unwrap().1.get("result").is_some());
+            ws
+        })
+        .collect();
+
+    // Meanwhile one-shot calls are answered at once.
+    let started = Instant::now();
+    sb.mono(["list"]).ok();
+    let list = started.elapsed();
+    let started = Instant::now();
+    let curl = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--fail", "--max-time", "10", "--unix-socket"])
+        .arg(&socket)
+        .args(["--json", r#"{"jsonrpc":"2.0","id":7,"method":"env.list","params":{}}"#, "http://localhost/"])
+        .output()
+        .expect("curl");
+    let curled = started.elapsed();
+    assert!(curl.status.success(), "curl: {}", String::from_utf8_lossy(&curl.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&curl.stdout).unwrap()["id"], 7);
+    eprintln!("with 1,040 stalled requests and 200 idle WebSockets: mono list {list:?}, curl {curled:?}");
+    assert!(list < Duration::from_secs(2) && curled < Duration::from_secs(2), "{list:?} {curled:?}");
+
+    // The stalled ones are cut after the request timeout, each with a
+    // JSON-RPC error saying why.
+    for s in stalled.iter_mut().chain(half_heads.iter_mut()) {
+        let (status, code, message) = refusal(&answer(s, Duration::from_secs(20)));
+        assert_eq!(status, 408, "{message}");
+        assert_eq!(code, i64::from(mono_proto::ErrorCode::Limit.code()), "{message}");
+        assert!(message.contains("not received within 5s"), "{message}");
+    }
+    assert!(opened.elapsed() >= Duration::from_secs(5), "cut before the timeout");
+    // The idle WebSockets outlive them and still answer.
+    let ws = &mut idle[123];
+    ws.call(2, "daemon.status", json!({})).unwrap();
+    assert!(ws.until_reply(2, WAIT).unwrap().1["result"]["pid"].is_number());
+}
+
+#[test]
+fn refusals_at_the_socket_limits_are_json_rpc_errors() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(&sb.home).unwrap();
+    std::fs::write(
+        sb.home.join("monod.yml"),
+        "socket:\n  max_connections: 16\n  request_timeout: 2s\n  websocket_timeout: 3s\n",
+    )
+    .unwrap();
+    sb.mono(["daemon", "start"]).ok();
+    let socket = sb.home.join("monod.sock");
+    let limit = i64::from(mono_proto::ErrorCode::Limit.code());
+
+    // Half of the connections may be WebSockets; the next one is refused.
+    let websockets: Vec<RawWs> = (0..8).map(|_| RawWs::connect(&socket).unwrap()).collect();
+    let mut ninth = stall(
+        &socket,
+        "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    let (status, code, message) = refusal(&answer(&mut ninth, WAIT));
+    assert_eq!((status, code), (503, limit), "{message}");
+    assert!(message.contains("8 WebSocket connections"), "{message}");
+    // ... and calls still have room.
+    sb.mono(["list"]).ok();
+
+    // The other half fills with stalled requests: the next connection is
+    // refused at once, with the reason.
+    let mut stalled: Vec<UnixStream> = (0..8).map(|_| stall(&socket, HALF_BODY)).collect();
+    let started = Instant::now();
+    let out = sb.mono(["list"]);
+    let line = out.fails_with("monod has 16 connections open");
+    assert!(started.elapsed() < Duration::from_secs(1), "refused late: {line}");
+    // Cut after the request timeout, and then calls are served again.
+    for s in &mut stalled {
+        let (status, code, message) = refusal(&answer(s, WAIT));
+        assert_eq!((status, code), (408, limit), "{message}");
+        assert!(message.contains("not received within 2s"), "{message}");
+    }
+    sb.mono(["list"]).ok();
+
+    // A body larger than the limit is refused before it is read.
+    let mut big = stall(
+        &socket,
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n",
+    );
+    let (status, code, message) = refusal(&answer(&mut big, WAIT));
+    assert_eq!((status, code), (413, limit), "{message}");
+    assert!(message.contains("larger than 4.0 MiB"), "{message}");
+    // So is a head larger than 64 KiB.
+    let mut long_head = UnixStream::connect(&socket).unwrap();
+    let header = format!("POST / HTTP/1.1\r\nX-Big: {}\r\n", "y".repeat(70 * 1024));
+    let _ = long_head.write_all(header.as_bytes());
+    let (status, code, message) = refusal(&answer(&mut long_head, WAIT));
+    assert_eq!((status, code), (431, limit), "{message}");
+
+    // A WebSocket that stops in the middle of a frame is closed once it
+    // answers no ping for the WebSocket timeout (as were the first eight,
+    // which never read); one that answers pings stays open, idle, for
+    // longer than that.
+    drop(websockets);
+    let mut stuck = RawWs::connect(&socket).unwrap();
+    let frame = RawWs::frame(0x1, br#"{"jsonrpc":"2.0","id":1,"method":"daemon.status"}"#);
+    stuck.stream().write_all(&frame[..frame.len() / 2]).unwrap();
+    let mut alive = RawWs::connect(&socket).unwrap();
+    let watched = Instant::now();
+    let mut closed_after = None;
+    while watched.elapsed() < Duration::from_secs(8) {
+        if closed_after.is_none() {
+            // Answers no ping (stuck mid-frame), only looks for the close.
+            stuck.stream().set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let mut byte = [0u8; 1024];
+            match stuck.stream().read(&mut byte) {
+                Ok(0) => closed_after = Some(watched.elapsed()),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    closed_after = Some(watched.elapsed())
+                }
+                _ => {}
+            }
+        }
+        match alive.recv(Duration::from_millis(50)) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+            }
+            other => panic!("the idle WebSocket got {other:?}"),
+        }
+    }
+    let closed_after = closed_after.expect("a WebSocket stuck mid-frame was not closed");
+    assert!(closed_after <= Duration::from_secs(5), "closed after {closed_after:?}");
+    alive.call(9, "daemon.status", json!({})).unwrap();
+    assert!(alive.until_reply(9, WAIT).unwrap().1["result"]["pid"].is_number());
 }
