@@ -70,6 +70,116 @@ fn every_watcher_of_an_operation_gets_every_line() {
     assert!(seen[0].iter().any(|l| l.starts_with("log:")), "steps are watched too: {:?}", seen[0]);
 }
 
+/// Publishes `n` user events in batches over HTTP; returns the last seq.
+fn publish(sb: &Sandbox, n: usize) -> u64 {
+    let mut last = 0;
+    for start in (0..n).step_by(500) {
+        let batch: Vec<Value> = (start..n.min(start + 500))
+            .map(|i| {
+                json!({"jsonrpc": "2.0", "id": i, "method": "events.publish",
+                       "params": {"kind": "user.load", "data": {"i": i, "note": "x".repeat(120)}}})
+            })
+            .collect();
+        let (status, body) = sb.post(&Value::Array(batch).to_string());
+        assert_eq!(status, 200, "{body}");
+        let replies: Vec<Value> = serde_json::from_str(&body).unwrap();
+        last = replies.iter().filter_map(|r| r["result"].as_u64()).max().unwrap_or(last).max(last);
+    }
+    last
+}
+
+/// Samples monod's RSS until it has not grown for two seconds (at most
+/// `limit`); returns the peak in KiB.
+fn peak_rss_when_settled(pid: i32, limit: Duration) -> u64 {
+    let started = std::time::Instant::now();
+    let (mut peak, mut since_growth) = (mono_e2e::rss_kib(pid), std::time::Instant::now());
+    while since_growth.elapsed() < Duration::from_secs(2) && started.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = mono_e2e::rss_kib(pid);
+        if now > peak + 512 {
+            since_growth = std::time::Instant::now();
+        }
+        peak = peak.max(now);
+    }
+    peak
+}
+
+#[test]
+fn subscribers_that_never_read_the_whole_log_keep_monod_small() {
+    mono_e2e::raise_fd_limit(1024);
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    let pid = sb.daemon_pid().unwrap();
+    let socket = sb.home.join("monod.sock");
+    let last = publish(&sb, 10_000);
+    assert!(last >= 10_000, "{last}");
+    let idle = peak_rss_when_settled(pid, Duration::from_secs(10));
+
+    // 200 WebSockets replay everything and never read a byte of it.
+    let mut idle_readers = Vec::new();
+    for _ in 0..200 {
+        let mut ws = RawWs::connect(&socket).unwrap();
+        ws.call(1, "events.subscribe", json!({"since": 0})).unwrap();
+        idle_readers.push(ws);
+    }
+    let peak = peak_rss_when_settled(pid, Duration::from_secs(60));
+    drop(idle_readers);
+    let mut after = 0;
+    let settled = std::time::Instant::now();
+    while settled.elapsed() < Duration::from_secs(30) {
+        after = mono_e2e::rss_kib(pid);
+        if after <= idle + 10 * 1024 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "monod RSS: idle {} MiB, 200 idle replays {} MiB, after they closed {} MiB",
+        idle / 1024,
+        peak / 1024,
+        after / 1024
+    );
+    assert!(peak < 100 * 1024, "200 non-reading subscribers took monod to {} MiB", peak / 1024);
+    assert!(
+        after <= idle + 10 * 1024,
+        "monod kept {} MiB after they closed (idle {} MiB)",
+        after / 1024,
+        idle / 1024
+    );
+
+    // A reader that does read gets every stored event, in order.
+    let out = sb.mono(["events", "--json", "--no-follow", "--since", "0"]).ok();
+    let events: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_from_one(&events);
+    let published: Vec<u64> = events
+        .iter()
+        .filter(|e| e["kind"] == "user.load")
+        .map(|e| e["data"]["i"].as_u64().unwrap())
+        .collect();
+    assert!(
+        published.iter().copied().eq(0..10_000),
+        "{} published events, not 0..10000 in order",
+        published.len()
+    );
+
+    // Events published while a follower is still replaying join on with no
+    // gap and no duplicate.
+    let mut follower = sb.follow_events(&["--since", "0"]);
+    let last = publish(&sb, 2_000);
+    follower.collect_until("every event", |seen| seen.iter().any(|e| e["seq"].as_u64() == Some(last)));
+    assert_from_one(&follower.seen);
+}
+
+/// Asserts that the events' seqs are 1, 2, 3, ... (naming the first that
+/// is not, rather than printing thousands).
+#[track_caller]
+fn assert_from_one(events: &[Value]) {
+    assert!(!events.is_empty());
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["seq"].as_u64(), Some(i as u64 + 1), "event {i} of {}: {e}", events.len());
+    }
+}
+
 /// A request head announcing a 200-byte body, and half of that body.
 const HALF_BODY: &str = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
      Content-Length: 200\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"env.list\",";
