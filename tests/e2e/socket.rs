@@ -299,6 +299,7 @@ fn refusals_at_the_socket_limits_are_json_rpc_errors() {
     let (status, code, message) = refusal(&answer(&mut ninth, WAIT));
     assert_eq!((status, code), (503, limit), "{message}");
     assert!(message.contains("8 WebSocket connections"), "{message}");
+    sb.mono(["events", "--no-follow"]).fails_with("has too many connections open; close idle clients");
     // ... and calls still have room.
     sb.mono(["list"]).ok();
 
