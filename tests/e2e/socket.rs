@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 /// How long a test waits for one message.
 const WAIT: Duration = Duration::from_secs(30);
 
+/// JSON-RPC's own code for a request that is not one.
+const INVALID_REQUEST: i64 = -32600;
+
 /// The lines of `ops.output` notifications, as `stream:line`.
 fn output_lines(notes: &[Value]) -> Vec<String> {
     notes
@@ -332,6 +335,20 @@ fn refusals_at_the_socket_limits_are_json_rpc_errors() {
     let _ = long_head.write_all(header.as_bytes());
     let (status, code, message) = refusal(&answer(&mut long_head, WAIT));
     assert_eq!((status, code), (431, limit), "{message}");
+
+    // What is not a JSON-RPC call gets a JSON-RPC error too.
+    let invalid = INVALID_REQUEST;
+    let mut get = stall(&socket, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let (status, code, message) = refusal(&answer(&mut get, WAIT));
+    assert_eq!((status, code), (405, invalid), "{message}");
+    assert!(message.starts_with("HTTP GET is not a JSON-RPC call; POST"), "{message}");
+    let mut text = stall(
+        &socket,
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    let (status, code, message) = refusal(&answer(&mut text, WAIT));
+    assert_eq!((status, code), (415, invalid), "{message}");
+    assert!(message.contains("\"text/plain\", not JSON; send Content-Type: application/json"), "{message}");
 
     // A WebSocket that stops in the middle of a frame is closed once it
     // answers no ping for the WebSocket timeout (as were the first eight,

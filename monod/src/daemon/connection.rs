@@ -105,8 +105,9 @@ pub async fn serve<S>(
     }
 }
 
-/// Reads the body (by the deadline, within the size limit), then calls
-/// jsonrpsee's service with it.
+/// Refuses what jsonrpsee would answer in plain text (not a POST, not
+/// JSON), reads the body (by the deadline, within the size limit), then
+/// calls jsonrpsee's service with it.
 async fn call<S>(
     mut rpc: S,
     request: hyper::Request<Incoming>,
@@ -116,6 +117,16 @@ async fn call<S>(
 where
     S: tower_service::Service<HttpRequest<Full<Bytes>>, Response = HttpResponse, Error = BoxError>,
 {
+    if !jsonrpsee::server::ws::is_upgrade_request(&request) {
+        if request.method() != hyper::Method::POST {
+            return Refusal::NotPost { method: request.method().to_string() }.response();
+        }
+        if !jsonrpsee::server::http::content_type_is_json(&request) {
+            let content_type = request.headers().get(hyper::header::CONTENT_TYPE);
+            let content_type = content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            return Refusal::NotJson { content_type }.response();
+        }
+    }
     let (parts, body) = request.into_parts();
     let limited = Limited::new(body, MAX_REQUEST as usize);
     let body = match tokio::time::timeout_at(deadline, limited.collect()).await {

@@ -46,6 +46,16 @@ pub enum Refusal {
         /// What is wrong with it.
         detail: String,
     },
+    /// An HTTP request that is neither a POST nor a WebSocket upgrade.
+    NotPost {
+        /// Its method.
+        method: String,
+    },
+    /// A POST whose body is not declared JSON.
+    NotJson {
+        /// Its `Content-Type`, if any.
+        content_type: Option<String>,
+    },
 }
 
 impl Refusal {
@@ -58,12 +68,16 @@ impl Refusal {
             Refusal::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Malformed { .. } => StatusCode::BAD_REQUEST,
+            Refusal::NotPost { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Refusal::NotJson { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
     fn code(&self) -> i32 {
         match self {
-            Refusal::Malformed { .. } => jsonrpsee::types::error::INVALID_REQUEST_CODE,
+            Refusal::Malformed { .. } | Refusal::NotPost { .. } | Refusal::NotJson { .. } => {
+                jsonrpsee::types::error::INVALID_REQUEST_CODE
+            }
             _ => ErrorCode::Limit.code(),
         }
     }
@@ -91,6 +105,14 @@ impl Refusal {
             Refusal::Malformed { detail } => format!(
                 "malformed HTTP request ({detail}); send an HTTP/1.1 POST of a JSON-RPC request, or a \
                  WebSocket upgrade"
+            ),
+            Refusal::NotPost { method } => format!(
+                "HTTP {method} is not a JSON-RPC call; POST a JSON-RPC request (Content-Type: \
+                 application/json), or open a WebSocket"
+            ),
+            Refusal::NotJson { content_type } => format!(
+                "the request body is {}, not JSON; send Content-Type: application/json (curl --json)",
+                content_type.as_deref().map_or("of no declared type".to_string(), |t| format!("{t:?}"))
             ),
         }
     }
