@@ -386,3 +386,23 @@ fn refusals_at_the_socket_limits_are_json_rpc_errors() {
     alive.call(9, "daemon.status", json!({})).unwrap();
     assert!(alive.until_reply(9, WAIT).unwrap().1["result"]["pid"].is_number());
 }
+
+#[test]
+fn a_stalled_request_does_not_hold_up_shutdown() {
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    let pid = sb.daemon_pid().unwrap();
+    let socket = sb.home.join("monod.sock");
+    let mut stalled = [stall(&socket, "POST / HTTP/1.1\r\nHost: loc"), stall(&socket, HALF_BODY)];
+    let started = Instant::now();
+    sb.mono(["daemon", "stop"]).ok();
+    mono_e2e::wait_until(Duration::from_secs(10), "monod to exit", || !mono_e2e::alive(pid));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "shutdown waited {took:?} for requests still arriving");
+    // Both were told why.
+    for s in &mut stalled {
+        let (status, code, message) = refusal(&answer(s, WAIT));
+        assert_eq!((status, code), (503, i64::from(mono_proto::ErrorCode::ShuttingDown.code())), "{message}");
+        assert!(message.starts_with("monod is shutting down"), "{message}");
+    }
+}

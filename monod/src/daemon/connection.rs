@@ -11,7 +11,6 @@
 //! WebSocket that stops answering (a dead peer, or one stuck in the middle
 //! of a frame).
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,7 +19,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use jsonrpsee::core::BoxError;
-use jsonrpsee::server::{HttpRequest, HttpResponse};
+use jsonrpsee::server::{HttpRequest, HttpResponse, StopHandle};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::UnixStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -42,14 +41,15 @@ pub struct Limits {
     pub request_timeout: Duration,
 }
 
-/// Serves one connection, holding `permit` until it closes; `stopped`
-/// resolves when the daemon shuts down (open requests are finished first).
+/// Serves one connection, holding `permit` until it closes. When `stop`
+/// fires (the daemon shuts down), a request still arriving is refused and
+/// one being served is finished.
 pub async fn serve<S>(
     mut stream: UnixStream,
     permit: OwnedSemaphorePermit,
     rpc: S,
     limits: Limits,
-    stopped: impl Future<Output = ()>,
+    stop: StopHandle,
 ) where
     S: tower_service::Service<HttpRequest<Full<Bytes>>, Response = HttpResponse, Error = BoxError>
         + Clone
@@ -59,7 +59,11 @@ pub async fn serve<S>(
 {
     let deadline = Instant::now() + limits.request_timeout;
     let timeout = Refusal::Timeout { after: limits.request_timeout };
-    let head = match tokio::time::timeout_at(deadline, request_head::read(&mut stream)).await {
+    let head = tokio::select! {
+        head = tokio::time::timeout_at(deadline, request_head::read(&mut stream)) => head,
+        _ = stop.clone().shutdown() => return refuse(stream, Refusal::ShuttingDown).await,
+    };
+    let head = match head {
         Ok(Ok(head)) => head,
         Ok(Err(HeadError::Closed)) => return,
         Ok(Err(HeadError::TooLarge)) => {
@@ -82,16 +86,17 @@ pub async fn serve<S>(
         },
     };
     let io = ConnectionIo { read_first: Bytes::from(head.bytes), stream, _permits: (permit, websocket) };
+    let stopping = stop.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let rpc = rpc.clone();
-        let timeout = timeout.clone();
-        async move { Ok::<_, std::convert::Infallible>(call(rpc, request, deadline, timeout).await) }
+        let (rpc, timeout, stop) = (rpc.clone(), timeout.clone(), stopping.clone());
+        async move { Ok::<_, std::convert::Infallible>(call(rpc, request, deadline, timeout, stop).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .keep_alive(false)
         .header_read_timeout(None)
         .serve_connection(hyper_util::rt::TokioIo::new(io), service)
         .with_upgrades();
+    let stopped = stop.shutdown();
     tokio::pin!(connection, stopped);
     let result = tokio::select! {
         result = &mut connection => result,
@@ -106,13 +111,14 @@ pub async fn serve<S>(
 }
 
 /// Refuses what jsonrpsee would answer in plain text (not a POST, not
-/// JSON), reads the body (by the deadline, within the size limit), then
-/// calls jsonrpsee's service with it.
+/// JSON), reads the body (by the deadline, within the size limit, unless
+/// the daemon stops first), then calls jsonrpsee's service with it.
 async fn call<S>(
     mut rpc: S,
     request: hyper::Request<Incoming>,
     deadline: Instant,
     timeout: Refusal,
+    stop: StopHandle,
 ) -> HttpResponse
 where
     S: tower_service::Service<HttpRequest<Full<Bytes>>, Response = HttpResponse, Error = BoxError>,
@@ -129,7 +135,11 @@ where
     }
     let (parts, body) = request.into_parts();
     let limited = Limited::new(body, MAX_REQUEST as usize);
-    let body = match tokio::time::timeout_at(deadline, limited.collect()).await {
+    let collected = tokio::select! {
+        collected = tokio::time::timeout_at(deadline, limited.collect()) => collected,
+        _ = stop.shutdown() => return Refusal::ShuttingDown.response(),
+    };
+    let body = match collected {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             return Refusal::BodyTooLarge { max: MAX_REQUEST.into() }.response();

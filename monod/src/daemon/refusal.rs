@@ -51,6 +51,8 @@ pub enum Refusal {
         /// Its method.
         method: String,
     },
+    /// The daemon is shutting down while the request still arrives.
+    ShuttingDown,
     /// A POST whose body is not declared JSON.
     NotJson {
         /// Its `Content-Type`, if any.
@@ -61,9 +63,9 @@ pub enum Refusal {
 impl Refusal {
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::TooManyConnections { .. } | Refusal::TooManyWebSockets { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Refusal::TooManyConnections { .. }
+            | Refusal::TooManyWebSockets { .. }
+            | Refusal::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Refusal::HeadTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -78,6 +80,7 @@ impl Refusal {
             Refusal::Malformed { .. } | Refusal::NotPost { .. } | Refusal::NotJson { .. } => {
                 jsonrpsee::types::error::INVALID_REQUEST_CODE
             }
+            Refusal::ShuttingDown => ErrorCode::ShuttingDown.code(),
             _ => ErrorCode::Limit.code(),
         }
     }
@@ -106,6 +109,9 @@ impl Refusal {
                 "malformed HTTP request ({detail}); send an HTTP/1.1 POST of a JSON-RPC request, or a \
                  WebSocket upgrade"
             ),
+            Refusal::ShuttingDown => {
+                "monod is shutting down; run the command again (it starts monod)".to_string()
+            }
             Refusal::NotPost { method } => format!(
                 "HTTP {method} is not a JSON-RPC call; POST a JSON-RPC request (Content-Type: \
                  application/json), or open a WebSocket"

@@ -83,8 +83,7 @@ pub async fn accept_loop(
         };
         saturated = false;
         let service = builder.clone().build(methods.clone(), stop_handle.clone());
-        let stopped = stop_handle.clone().shutdown();
-        connections.spawn(connection::serve(stream, permit, service, limits.clone(), stopped));
+        connections.spawn(connection::serve(stream, permit, service, limits.clone(), stop_handle.clone()));
     }
 }
 
