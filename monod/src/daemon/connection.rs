@@ -59,31 +59,20 @@ pub async fn serve<S>(
 {
     let deadline = Instant::now() + limits.request_timeout;
     let timeout = Refusal::Timeout { after: limits.request_timeout };
-    let head = tokio::select! {
-        head = tokio::time::timeout_at(deadline, request_head::read(&mut stream)) => head,
-        _ = stop.clone().shutdown() => return refuse(stream, Refusal::ShuttingDown).await,
+    let admitted = tokio::select! {
+        head = tokio::time::timeout_at(deadline, request_head::read(&mut stream)) => admit(head, &limits, &timeout),
+        _ = stop.clone().shutdown() => Err(Some(Refusal::ShuttingDown)),
     };
-    let head = match head {
-        Ok(Ok(head)) => head,
-        Ok(Err(HeadError::Closed)) => return,
-        Ok(Err(HeadError::TooLarge)) => {
-            return refuse(stream, Refusal::HeadTooLarge { max: request_head::MAX_HEAD }).await;
-        }
-        Ok(Err(HeadError::Malformed(detail))) => return refuse(stream, Refusal::Malformed { detail }).await,
-        Err(_) => return refuse(stream, timeout).await,
-    };
-    if head.content_length.is_some_and(|n| n > u64::from(MAX_REQUEST)) {
-        return refuse(stream, Refusal::BodyTooLarge { max: MAX_REQUEST.into() }).await;
-    }
-    let websocket = match head.upgrade {
-        false => None,
-        true => match limits.budget.websocket() {
-            Some(p) => Some(p),
-            None => {
-                let max = limits.budget.max_websockets();
-                return refuse(stream, Refusal::TooManyWebSockets { max }).await;
+    let (head, websocket) = match admitted {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            // Free before answering: a client that retries at once finds room.
+            drop(permit);
+            if let Some(refusal) = refusal {
+                refuse(stream, refusal).await;
             }
-        },
+            return;
+        }
     };
     let io = ConnectionIo { read_first: Bytes::from(head.bytes), stream, _permits: (permit, websocket) };
     let stopping = stop.clone();
@@ -107,6 +96,35 @@ pub async fn serve<S>(
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Whether a request whose head was read (or not, in time) is served: its
+/// head, and its WebSocket permit if it asks to be one; else the refusal to
+/// answer (none when the client left).
+fn admit(
+    head: Result<Result<request_head::Head, HeadError>, tokio::time::error::Elapsed>,
+    limits: &Limits,
+    timeout: &Refusal,
+) -> Result<(request_head::Head, Option<OwnedSemaphorePermit>), Option<Refusal>> {
+    let head = match head {
+        Ok(Ok(head)) => head,
+        Ok(Err(HeadError::Closed)) => return Err(None),
+        Ok(Err(HeadError::TooLarge)) => {
+            return Err(Some(Refusal::HeadTooLarge { max: request_head::MAX_HEAD }));
+        }
+        Ok(Err(HeadError::Malformed(detail))) => return Err(Some(Refusal::Malformed { detail })),
+        Err(_) => return Err(Some(timeout.clone())),
+    };
+    if head.content_length.is_some_and(|n| n > u64::from(MAX_REQUEST)) {
+        return Err(Some(Refusal::BodyTooLarge { max: MAX_REQUEST.into() }));
+    }
+    if !head.upgrade {
+        return Ok((head, None));
+    }
+    match limits.budget.websocket() {
+        Some(permit) => Ok((head, Some(permit))),
+        None => Err(Some(Refusal::TooManyWebSockets { max: limits.budget.max_websockets() })),
     }
 }
 
