@@ -220,3 +220,28 @@ fn missing_tmux_is_a_clear_error_that_changes_nothing() {
     let status = sb.mono(["daemon", "status", "--json"]).ok().json();
     assert_eq!(status["tmux"]["available"], false, "{status}");
 }
+
+#[test]
+fn the_root_a_home_directory_and_mono_home_are_not_workspaces() {
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    let root_link = sb.root().join("ws/root-link");
+    std::os::unix::fs::symlink("/", &root_link).unwrap();
+    sb.mono(["init", "/"]).fails_with("/: the root directory, which cannot be a workspace");
+    // The client sends the canonical path: the link is `/` too.
+    sb.mono(["init", root_link.to_str().unwrap()]).fails_with("/: the root directory");
+    // The caller's home (the daemon was started with another HOME).
+    let user_home = sb.workspace("user");
+    let out =
+        sb.mono_cmd().args(["init", user_home.to_str().unwrap()]).env("HOME", &user_home).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("your home directory, which cannot be a workspace"),
+        "{err}"
+    );
+    for inside in [sb.home.clone(), sb.home.join("data")] {
+        sb.mono(["init", inside.to_str().unwrap()]).fails_with("inside MONO_HOME");
+    }
+    assert_untouched(&sb);
+    assert!(sb.mono(["list", "--json"]).ok().json().as_array().unwrap().is_empty());
+}

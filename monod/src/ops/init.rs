@@ -59,6 +59,9 @@ impl Ops {
         progress: &mut Progress,
     ) -> Result<EnvInfo, OpError> {
         let ws = workspace::existing_dir(raw)?;
+        let own_home = std::env::var("HOME").unwrap_or_default();
+        let homes = [own_home.as_str(), caller.get("HOME").map_or("", String::as_str)];
+        workspace::check_allowed(raw, &ws, self.home.root(), &homes)?;
         let ws_str = ws.to_string_lossy().into_owned();
         let _guard = self.claim(&ws_str, "init")?;
 
