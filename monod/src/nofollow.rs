@@ -57,21 +57,28 @@ pub fn entry_at(dir: impl AsFd, name: impl AsRef<Path>) -> io::Result<Entry> {
 
 /// A link found where mono expected a directory or a file.
 #[derive(Debug, thiserror::Error)]
-#[error("it is a symbolic link (to {target}), which mono does not follow")]
+#[error("{} is a symbolic link (to {target}), which mono does not follow", at.as_ref().map_or("it".into(), |p| p.display().to_string()))]
 pub struct LinkFound {
+    /// Which component was the link, relative to where the walk began
+    /// (see [`walk_dirs`]); `None` for a single step.
+    pub at: Option<std::path::PathBuf>,
     /// Where the link points.
     pub target: String,
 }
 
 /// The error for a link found where mono expected a directory or file.
 pub fn link_error(target: &str) -> io::Error {
-    io::Error::other(LinkFound { target: target.to_string() })
+    io::Error::other(LinkFound { at: None, target: target.to_string() })
+}
+
+/// The link `e` reports, if it reports one.
+pub fn link_found(e: &io::Error) -> Option<&LinkFound> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<LinkFound>())
 }
 
 /// Whether `e` is [`link_error`]'s or the kernel's refusal to follow a link.
 pub fn is_link(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(Errno::LOOP.raw_os_error())
-        || e.get_ref().is_some_and(|inner| inner.is::<LinkFound>())
+    e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) || link_found(e).is_some()
 }
 
 /// Opens an absolute directory path, refusing a link as its last component
@@ -118,6 +125,7 @@ pub fn create_private_dir(path: &Path) -> io::Result<bool> {
 /// Fails on a link at any component, and on `..`.
 pub fn walk_dirs(root: impl AsFd, rel: &Path, create: Option<u32>) -> io::Result<OwnedFd> {
     let mut dir = rustix::io::dup(&root)?;
+    let mut at = std::path::PathBuf::new();
     for c in rel.components() {
         let Component::Normal(name) = c else {
             return Err(io::Error::new(
@@ -125,10 +133,15 @@ pub fn walk_dirs(root: impl AsFd, rel: &Path, create: Option<u32>) -> io::Result
                 format!("{} leaves its root", rel.display()),
             ));
         };
-        dir = match create {
-            Some(mode) => create_dir_at(&dir, name, mode)?.0,
-            None => open_dir_at(&dir, name)?,
+        at.push(name);
+        let step = match create {
+            Some(mode) => create_dir_at(&dir, name, mode).map(|(fd, _)| fd),
+            None => open_dir_at(&dir, name),
         };
+        dir = step.map_err(|e| match link_found(&e) {
+            Some(link) => io::Error::other(LinkFound { at: Some(at.clone()), target: link.target.clone() }),
+            None => e,
+        })?;
     }
     Ok(dir)
 }
@@ -195,7 +208,8 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
         let e = create_dir_at(&root, "link", PRIVATE_DIR).unwrap_err();
         assert!(is_link(&e) && e.to_string().contains(&outside.path().display().to_string()), "{e}");
-        assert!(walk_dirs(&root, Path::new("link/below"), Some(PRIVATE_DIR)).is_err());
+        let e = walk_dirs(&root, Path::new("link/below"), Some(PRIVATE_DIR)).unwrap_err();
+        assert_eq!(link_found(&e).unwrap().at.as_deref(), Some(Path::new("link")), "{e}");
         assert!(create_file_at(&root, "link", PRIVATE_FILE).is_err());
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "wrote through the link");
 

@@ -211,8 +211,8 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
 fn prepare_home(home: &Home) -> Result<(), DaemonError> {
     use mono_proto::paths::{CACHE_DIR, DATA_DIR, LOGS_DIR};
     for dir in [DATA_DIR, LOGS_DIR, CACHE_DIR] {
-        home.private_dir(&[dir]).map_err(|source| match source.get_ref().and_then(|e| e.downcast_ref()) {
-            Some(crate::nofollow::LinkFound { target }) => {
+        home.private_dir(&[dir]).map_err(|source| match crate::nofollow::link_found(&source) {
+            Some(crate::nofollow::LinkFound { target, .. }) => {
                 DaemonError::Link { path: home.root().join(dir), target: target.clone() }
             }
             None => DaemonError::Io { what: "create", path: home.root().join(dir), source },

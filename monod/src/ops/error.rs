@@ -199,7 +199,7 @@ impl OpError {
     /// A failed file operation on an environment's `path`: [`OpError::Link`]
     /// when a symbolic link was found there, else [`OpError::Io`].
     pub fn io(env: &str, action: &'static str, path: &std::path::Path, source: std::io::Error) -> OpError {
-        match source.get_ref().and_then(|e| e.downcast_ref::<crate::nofollow::LinkFound>()) {
+        match crate::nofollow::link_found(&source) {
             Some(link) => OpError::Link {
                 env: env.to_string(),
                 path: path.display().to_string(),
