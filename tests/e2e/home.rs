@@ -160,3 +160,83 @@ fn a_link_in_place_of_the_homes_own_directories_stops_monod() {
     }
     sb.mono(["list"]).ok();
 }
+
+/// Entries under `root` that group or others may use (not following links).
+fn exposed(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let Ok(m) = std::fs::symlink_metadata(e.path()) else { continue };
+            if m.mode() & 0o077 != 0 {
+                out.push(format!("{} {:o}", e.path().display(), m.mode() & 0o777));
+            }
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn everything_under_the_home_is_private_whatever_the_umask() {
+    let sb = Sandbox::new();
+    // A daemon (and the tmux server it starts) with umask 000: anything
+    // created without an explicit mode would be world-readable.
+    let started = run_with_deadline({
+        let mut cmd = sb.command("sh");
+        cmd.args(["-c", "umask 000; exec \"$0\" \"$@\""]).arg(sb.mono_path()).args(["daemon", "start"]);
+        cmd
+    });
+    assert_eq!(started.code, 0, "{started:?}");
+    let mut events = sb.follow_events(&["--since", "0", "--kind", "cache.saved"]);
+    let gate = sb.root().join("gate");
+    let yml = format!(
+        "scripts:\n  init: mkdir -p deps/bin && printf '#!/bin/sh\\necho tool ran\\n' > deps/bin/tool && chmod 755 deps/bin/tool\n  \
+         run: umask; while [ ! -e '{}' ]; do sleep 0.02; done; exit 3\ncache:\n  - key: [lock.json]\n    paths: [deps]\n",
+        gate.display()
+    );
+    let a = sb.workspace("p/a");
+    std::fs::write(a.join("lock.json"), "1\n").unwrap();
+    sb.mono_yml(&a, &yml);
+    sb.mono(["init", a.to_str().unwrap()]).ok();
+    events.collect_until("the cache save", |seen| seen.iter().any(|e| e["data"]["outcome"] == "saved"));
+    // A restore gives the cached executable its mode back: it still runs.
+    let b = sb.workspace("p/b");
+    std::fs::write(b.join("lock.json"), "1\n").unwrap();
+    sb.mono_yml(&b, &yml);
+    assert!(sb.mono(["init", b.to_str().unwrap()]).ok().stderr.contains("cache hit"));
+    let tool = std::process::Command::new(b.join("deps/bin/tool")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&tool.stdout), "tool ran\n");
+
+    // A run in progress (run.json), then ended with monod stopped, so its
+    // status files stay to be looked at.
+    sb.mono(["run", "--detach", a.to_str().unwrap()]).ok();
+    let log_dir = sb.home.join("logs/p-a");
+    mono_e2e::wait_until(std::time::Duration::from_secs(10), "run.json", || {
+        log_dir.join("run.json").exists()
+    });
+    assert_eq!(exposed(&sb.home), Vec::<String>::new());
+    let pid = sb.daemon_pid().unwrap();
+    mono_e2e::kill(pid, 19);
+    std::fs::write(&gate, "").unwrap();
+    mono_e2e::wait_until(std::time::Duration::from_secs(10), "the run to end", || {
+        log_dir.join("run.done").exists() && log_dir.join("run.exit").exists()
+    });
+    let seen = exposed(&sb.home);
+    mono_e2e::kill(pid, 18);
+    assert_eq!(seen, Vec::<String>::new());
+    // The run script kept the caller's umask.
+    mono_e2e::wait_until(std::time::Duration::from_secs(10), "the run's output", || {
+        sb.mono(["logs", a.to_str().unwrap()]).stdout.contains("0000")
+    });
+    for ws in [&a, &b] {
+        sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    }
+    for file in ["state.db", "mono.log", "monod.log", "monod.lock", "start.lock", "monod.sock", "cache/files"]
+    {
+        assert!(std::fs::symlink_metadata(sb.home.join(file)).is_ok(), "{file} is missing");
+    }
+    assert_eq!(exposed(&sb.home), Vec::<String>::new());
+}
