@@ -104,7 +104,7 @@ pub fn open_dir_at(dir: impl AsFd, name: impl AsRef<Path>) -> io::Result<OwnedFd
 /// opens it; a link there is refused. Returns whether it was created.
 pub fn create_dir_at(dir: impl AsFd, name: impl AsRef<Path>, mode: u32) -> io::Result<(OwnedFd, bool)> {
     let name = name.as_ref();
-    let created = match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(mode)) {
+    let created = match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(mode as _)) {
         Ok(()) => true,
         Err(Errno::EXIST) => false,
         Err(e) => return Err(e.into()),
@@ -163,7 +163,7 @@ pub fn open_file_at(
 ) -> io::Result<std::fs::File> {
     let name = name.as_ref();
     let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    match rustix::fs::openat(&dir, name, flags, Mode::from_raw_mode(mode)) {
+    match rustix::fs::openat(&dir, name, flags, Mode::from_raw_mode(mode as _)) {
         Ok(fd) => Ok(std::fs::File::from(fd)),
         Err(e @ Errno::LOOP) => match entry_at(&dir, name)? {
             Entry::Link(target) => Err(link_error(&target)),
