@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod docker;
 mod events;
+mod home;
 mod lifecycle;
 mod logs;
 mod names;
