@@ -15,6 +15,7 @@ mod names;
 mod protocol;
 mod recovery;
 mod run;
+mod secrets;
 mod service;
 mod tmux_socket;
 mod upgrade;
