@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod docker;
 mod events;
+mod input_limits;
 mod lifecycle;
 mod logs;
 mod names;
