@@ -19,6 +19,7 @@ pub mod docker;
 pub mod docker_probe;
 pub mod events;
 pub mod home;
+pub mod input;
 pub mod interpolate;
 pub mod monitor;
 pub mod monolog;

@@ -7,7 +7,7 @@ use mono_e2e::Sandbox;
 
 /// Nothing exists for the sandbox's environments: no rows, no data
 /// directories, no mono sessions.
-fn assert_untouched(sb: &Sandbox) {
+pub(crate) fn assert_untouched(sb: &Sandbox) {
     if sb.home.join("state.db").exists() {
         assert_eq!(sb.env_rows(), 0);
     }

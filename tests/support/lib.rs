@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod cmdlines;
 pub mod docker;
 
 /// How long one `mono` command of a test may take (docker-mode inits pull

@@ -36,6 +36,8 @@ mod value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::input;
+
 pub use dotenv::{read_dotenv, read_dotenv_with};
 pub use error::{ComposeError, Position};
 pub use model::ComposeFile;
@@ -96,8 +98,7 @@ pub struct PlanSettings {
 /// `extends` and checks it. Unset variables become
 /// [`ComposeFile::warnings`].
 pub fn load(path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<ComposeFile, ComposeError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ComposeError::Read { path: path.to_path_buf(), source })?;
+    let text = read(path)?;
     let mut root = document::parse(path, &text)?;
     let fail = |extended: &[String], problem: Problem| error_at(path, &text, extended, problem);
     let warnings = document::interpolate_document(path, &mut root, vars).map_err(|p| fail(&[], p))?;
@@ -115,6 +116,15 @@ pub fn load(path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<Compos
         warnings,
         text,
         extended,
+    })
+}
+
+/// Reads a compose or env file, refusing one larger than
+/// [`input::MAX_FILE_BYTES`] before reading it.
+pub(crate) fn read(path: &Path) -> Result<String, ComposeError> {
+    input::read_text(path, input::MAX_FILE_BYTES).map_err(|e| match e {
+        input::ReadError::Io(source) => ComposeError::Read { path: path.to_path_buf(), source },
+        reason => ComposeError::TooLarge { path: path.to_path_buf(), reason },
     })
 }
 

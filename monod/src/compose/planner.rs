@@ -430,14 +430,23 @@ impl<'a> Planner<'a> {
             // back to the key.
             let here = files_at.index(env_file.index);
             let path = self.host_path(&env_file.path).map_err(|e| self.error(here.problem(e)))?;
-            let text = match std::fs::read_to_string(&path) {
+            let text = match crate::input::read_text(&path, crate::input::MAX_FILE_BYTES) {
                 Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !env_file.required => continue,
-                Err(e) => {
+                Err(crate::input::ReadError::Io(e))
+                    if e.kind() == std::io::ErrorKind::NotFound && !env_file.required =>
+                {
+                    continue;
+                }
+                Err(crate::input::ReadError::Io(e)) => {
                     return Err(self.error(here.problem(format!(
                         "cannot read the env file {}: {e}; create it, fix the path, or mark it `required: false`",
                         path.display()
                     ))));
+                }
+                Err(reason) => {
+                    return Err(self.error(
+                        here.problem(format!("the env file {} is too large: {reason}", path.display())),
+                    ));
                 }
             };
             let format = if env_file.raw { dotenv::Format::Raw } else { dotenv::Format::Compose };

@@ -70,7 +70,7 @@ impl Ops {
         let data_dir = self.home.data_dir(&row.name);
 
         if ws.is_dir() {
-            match MonoConfig::load(ws) {
+            match MonoConfig::load_blocking(ws).await {
                 Ok(config) => {
                     if let Some(script) = &config.scripts.destroy {
                         let mono = MonoVars {

@@ -86,33 +86,79 @@ impl ComposeWorkspace<'_> {
         Ok((plan, loaded.warnings.clone()))
     }
 
-    /// Checks that the file loads and plans, before the environment exists.
-    pub(super) fn check(&self) -> Result<(), OpError> {
+    /// Checks that the file loads and plans, before the environment exists;
+    /// returns the `MONO_<SERVICE>_PORT*` variables it will define (their
+    /// values those of slot 1).
+    pub(super) fn check(&self) -> Result<Vec<(String, String)>, OpError> {
         let placeholders: Vec<(String, String)> =
             ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR"]
                 .iter()
                 .map(|k| (k.to_string(), "mono".to_string()))
                 .collect();
         let vars = self.variables(&placeholders)?;
-        self.plan_with(&vars, "mono-check", 1).map(drop)
+        let (plan, _) = self.plan_with(&vars, "mono-check", 1)?;
+        Ok(compose::port_vars(&plan))
     }
 
-    /// The environment's plan and its `MONO_<SERVICE>_PORT*` variables.
+    /// The environment's plan, its `MONO_<SERVICE>_PORT*` variables and the
+    /// load's warnings.
+    #[allow(clippy::type_complexity)]
     ///
     /// Planned twice: ports do not depend on variables, so the first pass
     /// gives the port variables the second pass may interpolate.
-    pub(super) fn plan(
+    fn plan(
         &self,
         mono: &[(String, String)],
         project: &str,
         slot: u32,
-        progress: &Progress,
-    ) -> Result<(Plan, Vec<(String, String)>), OpError> {
+    ) -> Result<(Plan, Vec<(String, String)>, Vec<String>), OpError> {
         let mut vars = self.variables(mono)?;
         let (first, _) = self.plan_with(&vars, project, slot)?;
         let ports = compose::port_vars(&first);
         vars.extend(ports.iter().cloned());
         let (plan, load_warnings) = self.plan_with(&vars, project, slot)?;
+        Ok((plan, ports, load_warnings))
+    }
+}
+
+/// A docker-mode workspace with its inputs owned, to plan it off the async
+/// threads.
+pub(super) struct OwnedWorkspace {
+    /// The workspace folder.
+    pub dir: PathBuf,
+    /// Its compose file.
+    pub file: PathBuf,
+    /// Its `mono.yml`.
+    pub config: MonoConfig,
+    /// The caller's environment.
+    pub caller: CallerEnv,
+    /// monod's home.
+    pub home: PathBuf,
+}
+
+impl OwnedWorkspace {
+    /// Plans the file for `project` in `slot` (see [`ComposeWorkspace::plan`])
+    /// on a blocking thread, then reports its warnings and ports.
+    pub(super) async fn plan(
+        self,
+        mono: Vec<(String, String)>,
+        project: String,
+        slot: u32,
+        progress: &Progress,
+    ) -> Result<(Plan, Vec<(String, String)>), OpError> {
+        let host_ip = self.config.compose.host_ip.clone();
+        let (plan, ports, load_warnings) = tokio::task::spawn_blocking(move || {
+            let ws = ComposeWorkspace {
+                dir: &self.dir,
+                file: &self.file,
+                config: &self.config,
+                caller: &self.caller,
+                home: &self.home,
+            };
+            ws.plan(&mono, &project, slot)
+        })
+        .await
+        .map_err(|e| OpError::Internal { op: "init", detail: e.to_string() })??;
         for w in load_warnings.iter().chain(&plan.warnings) {
             progress.step(format!("warning: {w}"));
         }
@@ -122,7 +168,7 @@ impl ComposeWorkspace<'_> {
                 p.service,
                 p.container_port,
                 p.protocol.as_str(),
-                self.config.compose.host_ip,
+                host_ip,
                 p.host_port
             ));
         }

@@ -58,6 +58,14 @@ pub enum OpError {
         /// What is wrong.
         source: InterpolateError,
     },
+    /// The session's protected variables cannot fit one tmux command.
+    #[error("{file}: {source}")]
+    EnvTooLarge {
+        /// The config file.
+        file: String,
+        /// What takes the room.
+        source: crate::tmux::EnvTooLarge,
+    },
     /// Every slot is taken (or its port block is).
     #[error(
         "cannot create {path}: no environment slot is free ({max} in all, {blocked} free one(s) passed over because other programs listen on their ports); destroy an environment, or stop those programs (`mono doctor` names them)"
@@ -216,7 +224,10 @@ impl OpError {
             OpError::AlreadyRegistered { .. } => ErrorCode::AlreadyExists,
             OpError::NotRegistered { .. } => ErrorCode::NotFound,
             OpError::Busy { .. } => ErrorCode::Busy,
-            OpError::Config(_) | OpError::Interpolate { .. } | OpError::Compose(_) => ErrorCode::Config,
+            OpError::Config(_)
+            | OpError::Interpolate { .. }
+            | OpError::Compose(_)
+            | OpError::EnvTooLarge { .. } => ErrorCode::Config,
             OpError::Docker { .. } => ErrorCode::Docker,
             OpError::Capacity { .. } => ErrorCode::Capacity,
             OpError::ScriptFailed { .. } | OpError::ScriptSpawn { .. } => ErrorCode::ScriptFailed,

@@ -99,10 +99,11 @@ impl Ops {
     pub async fn watch_registered(&self) -> Result<(), OpError> {
         for row in self.store.all().await? {
             // The workspace may be gone or its mono.yml broken; defaults then.
-            let idle_after = crate::config::MonoConfig::load(Path::new(&row.path)).map_or_else(
-                |_| crate::config::ActivitySettings::default().idle_after,
-                |c| c.activity.idle_after,
-            );
+            let idle_after =
+                crate::config::MonoConfig::load_blocking(Path::new(&row.path)).await.map_or_else(
+                    |_| crate::config::ActivitySettings::default().idle_after,
+                    |c| c.activity.idle_after,
+                );
             if let Err(e) = self.monitor.add(&row.name, idle_after) {
                 tracing::warn!(env = %row.name, error = %e, "cannot watch the environment's log");
             }

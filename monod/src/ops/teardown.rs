@@ -34,7 +34,8 @@ impl Ops {
         if let Some(log) = self.monitor.get(&row.name)
             && log.run().is_some()
         {
-            let grace = MonoConfig::load(Path::new(&row.path))
+            let grace = MonoConfig::load_blocking(Path::new(&row.path))
+                .await
                 .map_or_else(|_| RunSettings::default(), |c| c.run)
                 .stop_grace;
             if let Some(exit) = self.monitor.stop_run(&log, grace).await {
