@@ -456,3 +456,30 @@ fn container_state_changes_are_events() {
     assert_eq!(die["data"]["exit_code"], 137, "{die}");
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
 }
+
+#[test]
+fn dangerous_settings_are_warned_at_init_and_kept() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("risky");
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  app:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes:\n      - ..:/up\n"
+        ),
+    );
+    let out = sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let file = ws.join("compose.yaml");
+    let expected = format!(
+        "warning: {}: service app: services.app.volumes[0]: a read-write bind of {}, which holds the workspace",
+        file.display(),
+        ws.parent().unwrap().display()
+    );
+    assert!(out.stderr.contains(&expected), "no warning {expected:?} in:\n{}", out.stderr);
+    // Kept as written: the container sees the folder above the workspace.
+    let container = format!("mono-{}-risky-app-1", sb.id);
+    let (ok, listing, err) = docker(["exec", &container, "ls", "/up"]);
+    assert!(ok, "{err}");
+    assert!(listing.lines().any(|l| l == "risky"), "{listing}");
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+}
