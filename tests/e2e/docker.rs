@@ -483,3 +483,67 @@ fn dangerous_settings_are_warned_at_init_and_kept() {
     assert!(listing.lines().any(|l| l == "risky"), "{listing}");
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
 }
+
+/// Runs a sleeping container labelled as environment `env` of `home`.
+fn labelled_sleeper(name: &str, env: &str, home: &std::path::Path) {
+    let project = format!("mono-{env}");
+    let (ok, _, err) = docker([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        &format!("dev.mono.home={}", home.display()),
+        "--label",
+        &format!("dev.mono.env={project}"),
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        "--label",
+        "com.docker.compose.service=sleeper",
+        TEST_IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    assert!(ok, "docker run {name}: {err}");
+}
+
+#[test]
+fn container_events_of_other_homes_are_not_recorded() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    sb.docker_workspace("unused");
+    sb.mono(["daemon", "start"]).ok();
+    let stored = |env: &str| -> Vec<serde_json::Value> {
+        let out =
+            sb.mono(["events", "--since", "0", "--no-follow", "--json", "--kind", "container.state"]).ok();
+        out.stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["env"] == env)
+            .collect()
+    };
+    let mine = format!("{}-mine", sb.id);
+    let mine_container = format!("mono-{mine}-sleeper-1");
+    labelled_sleeper(&mine_container, &mine, &sb.home);
+    // SIGWINCH is a `kill` event that leaves `sleep` running: once one of
+    // ours is recorded, the watcher follows the stream.
+    let signal = |name: &str| assert!(docker(["kill", "--signal", "WINCH", name]).0);
+    wait_until(WAIT, "an event of this home's container", || {
+        signal(&mine_container);
+        !stored(&mine).is_empty()
+    });
+
+    let foreign = format!("{}-foreign", sb.id);
+    let foreign_container = format!("mono-{foreign}-sleeper-1");
+    labelled_sleeper(&foreign_container, &foreign, std::path::Path::new("/elsewhere/home"));
+    signal(&foreign_container);
+    // Events arrive in order: once a later one of ours is recorded, the
+    // other home's would have been too.
+    let before = stored(&mine).len();
+    signal(&mine_container);
+    wait_until(WAIT, "a later event of this home's container", || stored(&mine).len() > before);
+    assert_eq!(stored(&foreign), Vec::<serde_json::Value>::new(), "another home's events were recorded");
+    for name in [&mine_container, &foreign_container] {
+        docker(["rm", "-f", name]);
+    }
+}
