@@ -60,6 +60,7 @@ impl<'a> Planner<'a> {
         }
         Ok(Plan {
             project: project.clone(),
+            home: self.settings.home.clone(),
             working_dir: self.settings.workspace.clone(),
             config_files: vec![file.path.clone()],
             networks,

@@ -189,8 +189,10 @@ impl Ops {
         }
         self.save_caches(&row.name, ws, &mut cache);
         if let Some((plan, _)) = &planned {
+            let engine = docker_mode::connect(&row.name).await?;
+            docker_mode::check(&row.name, &engine, plan).await?;
             created.docker_project = Some(plan.project.clone());
-            let builds = docker_mode::up(&row.name, plan, progress, &self.shutdown).await?;
+            let builds = docker_mode::up(&row.name, &engine, plan, progress, &self.shutdown).await?;
             self.record_images(&builds).await;
         }
         self.required_script(row, "setup", config.scripts.setup.as_deref(), ws, &env, config, progress)
@@ -259,7 +261,7 @@ impl Ops {
             progress.step(format!("rollback: cannot kill tmux session {session}: {e}"));
         }
         if let Some(project) = &created.docker_project
-            && let Err(e) = docker_mode::down(&row.name, project, progress).await
+            && let Err(e) = docker_mode::down(&row.name, project, self.home.root(), progress).await
         {
             progress.step(format!("rollback: cannot remove docker project {project}: {e}"));
         }

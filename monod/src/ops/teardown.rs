@@ -50,7 +50,7 @@ impl Ops {
         crashpoint::reached("destroy.session-killed");
 
         if let Some(project) = &row.docker_project
-            && let Err(e) = docker_mode::down(&row.name, project, progress).await
+            && let Err(e) = docker_mode::down(&row.name, project, self.home.root(), progress).await
         {
             self.store.set_phase(row.id, Phase::Failed).await?;
             return Err(e);
