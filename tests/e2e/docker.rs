@@ -134,6 +134,8 @@ fn failing_health_check_fails_init_and_leaves_nothing() {
     );
     let line = sb.mono(["init", ws.to_str().unwrap()]).fails_with("service db is unhealthy");
     assert!(line.contains("db-not-ready-yet"), "no health-check output in: {line}");
+    // Said only once the Engine listed nothing of the environment's.
+    assert!(line.ends_with("rolled back: nothing was left behind"), "{line}");
     assert_eq!(sb.env_rows(), 0);
     assert_eq!(project_objects(&format!("mono-{}-sick", sb.id)), Vec::<String>::new());
     // Fixed, init works.

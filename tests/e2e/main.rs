@@ -8,6 +8,7 @@ mod conductor;
 mod daemon;
 mod demo;
 mod docker;
+mod docker_faults;
 mod docker_ownership;
 mod events;
 mod lifecycle;

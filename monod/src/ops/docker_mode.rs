@@ -1,6 +1,6 @@
 //! The docker-mode steps of init and destroy: find and check the compose
 //! file before anything exists, plan it for the environment's slot, bring
-//! it up, take it down.
+//! it up, take it down, and say what is left when that could not finish.
 //!
 //! Interpolation sees, in increasing precedence, the workspace's `.env`, the
 //! caller's environment, and mono's variables (`MONO_ENV_*`, `MONO_DATA_DIR`
@@ -169,4 +169,25 @@ pub(super) async fn down(env: &str, project: &str, home: &Path, progress: &Progr
     let engine = Engine::connect().await.map_err(docker_err)?;
     let home = home.display().to_string();
     docker::teardown(&engine, EnvLabels { home: &home, project }, progress).await.map_err(docker_err)
+}
+
+/// What is left of the project in `home`, as the Engine tells it, for a
+/// failed environment's record: `None` when nothing is. `failure` is why a
+/// teardown stopped, if it did.
+pub(super) async fn left_after(project: &str, home: &Path, failure: Option<&OpError>) -> Option<String> {
+    let home = home.display().to_string();
+    let listed =
+        async { docker::leftovers(&Engine::connect().await?, EnvLabels { home: &home, project }).await };
+    match listed.await {
+        Ok(left) if left.is_empty() => None,
+        Ok(left) => {
+            let why =
+                failure.map_or_else(|| "still there after the teardown".to_string(), ToString::to_string);
+            Some(format!("{} of {project} ({why})", left.join(", ")))
+        }
+        Err(EngineError::Unreachable { endpoint, .. }) => Some(format!(
+            "the containers, networks and volumes of {project} (not checked: Docker did not answer at {endpoint})"
+        )),
+        Err(e) => Some(format!("the containers, networks and volumes of {project} (not checked: {e})")),
+    }
 }

@@ -81,6 +81,7 @@ impl Ops {
             created_at: row.created_at.clone(),
             docker_project: row.docker_project.clone(),
             containers: Vec::new(),
+            failure: row.failure.clone(),
             activity: log.as_ref().map(|l| l.activity()).unwrap_or_default(),
             run: log.and_then(|l| l.run()),
         }
