@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{Engine, EngineError, is_conflict};
 use super::ownership::EnvLabels;
-use super::{PROJECT_LABEL, SERVICE_LABEL, images};
+use super::{SERVICE_LABEL, images};
 use crate::compose::{Condition, ImageSource, MountKind, Plan, ServicePlan};
 use crate::progress::Progress;
 
@@ -163,9 +163,12 @@ async fn create_networks(
             labels: Some(net.labels.clone().into_iter().collect()),
             ..Default::default()
         };
-        // Looked for again just before creating: the window in which
-        // another home can make the same name is then a few milliseconds.
-        if let Some(other) = networks_named(engine, &net.name).await?.first() {
+        // Engines that allow a second network of a name: looked for again
+        // just before creating (a pull or build may have taken minutes
+        // since `check_names`), so a duplicate can only come from a create
+        // at the same moment, which `keep_if_first` settles.
+        let unique = engine.refuses_duplicate_networks();
+        if !unique && let Some(other) = networks_named(engine, &net.name).await?.first() {
             return Err(not_ours(env, "network", &net.name, other.labels.as_ref()));
         }
         let id = match engine.docker.create_network(request).await {
@@ -176,7 +179,7 @@ async fn create_networks(
             }
             Err(e) => return Err(EngineError::api(format!("create network {}", net.name))(e)),
         };
-        if !engine.refuses_duplicate_networks() {
+        if !unique {
             keep_if_first(engine, env, &net.name, &id).await?;
         }
         progress.step(format!("created network {}", net.name));
@@ -477,10 +480,11 @@ async fn start_in_order(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<(), EngineError> {
-    let filters = HashMap::from([
-        ("type", vec!["container".to_string()]),
-        ("label", vec![format!("{PROJECT_LABEL}={}", plan.project)]),
-    ]);
+    // This environment's containers only: another home's of the same
+    // project name say nothing about ours.
+    let env = EnvLabels { home: &plan.home, project: &plan.project };
+    let mut filters = env.filters();
+    filters.insert("type", vec!["container".to_string()]);
     let mut events = engine.docker.events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
     let services: HashMap<&str, &ServicePlan> = plan.services.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut seen: HashMap<String, Seen> = HashMap::new();
