@@ -23,6 +23,7 @@ pub mod interpolate;
 pub mod monitor;
 pub mod monolog;
 pub mod names;
+pub mod nofollow;
 pub mod ops;
 pub mod ports;
 pub mod progress;

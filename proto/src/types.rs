@@ -406,6 +406,11 @@ pub enum OrphanKind {
     Network,
     /// A Docker volume.
     Volume,
+    /// A symbolic link where mono keeps an environment's data or log
+    /// directory (`$MONO_HOME/data/<name>`, `logs/<name>`), whoever it
+    /// names: mono never follows one, and gc removes the link, never its
+    /// target.
+    Link,
 }
 
 impl std::fmt::Display for OrphanKind {
@@ -417,6 +422,7 @@ impl std::fmt::Display for OrphanKind {
             OrphanKind::Container => "container",
             OrphanKind::Network => "network",
             OrphanKind::Volume => "volume",
+            OrphanKind::Link => "symbolic link",
         })
     }
 }

@@ -11,6 +11,7 @@ mod docker;
 mod docker_faults;
 mod docker_ownership;
 mod events;
+mod home;
 mod lifecycle;
 mod logs;
 mod names;

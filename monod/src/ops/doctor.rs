@@ -125,10 +125,15 @@ impl Ops {
                 let mut out: Vec<Finding> = orphans
                     .iter()
                     .map(|o| {
+                        let what = if o.kind == mono_proto::OrphanKind::Link {
+                            "sits where mono keeps a directory, and mono does not follow it"
+                        } else {
+                            "belongs to no environment"
+                        };
                         finding(
                             "orphans",
                             Severity::Warning,
-                            format!("{} {} (of {}) belongs to no environment", o.kind, o.name, o.owner),
+                            format!("{} {} (of {}) {what}", o.kind, o.name, o.owner),
                             Some("mono gc --yes".into()),
                         )
                     })

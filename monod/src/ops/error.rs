@@ -116,7 +116,8 @@ pub enum OpError {
         /// What is missing and what to do.
         reason: String,
     },
-    /// A file operation of mono's own failed.
+    /// A file operation of mono's own failed (a link found on the way is
+    /// [`OpError::Link`], see [`OpError::io`]).
     #[error("{env}: cannot {action} {path}: {source}")]
     Io {
         /// The environment.
@@ -127,6 +128,19 @@ pub enum OpError {
         path: String,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A symbolic link sits where mono keeps an environment's directory.
+    #[error(
+        "{env}: {path} is a symbolic link (to {target}), which mono does not follow; \
+         `mono gc --yes` removes it (not its target), then run the command again"
+    )]
+    Link {
+        /// The environment.
+        env: String,
+        /// The link.
+        path: String,
+        /// Where it points.
+        target: String,
     },
     /// The compose file cannot be used.
     #[error(transparent)]
@@ -204,6 +218,19 @@ pub enum OpError {
 }
 
 impl OpError {
+    /// A failed file operation on an environment's `path`: [`OpError::Link`]
+    /// when a symbolic link was found there, else [`OpError::Io`].
+    pub fn io(env: &str, action: &'static str, path: &std::path::Path, source: std::io::Error) -> OpError {
+        match crate::nofollow::link_found(&source) {
+            Some(link) => OpError::Link {
+                env: env.to_string(),
+                path: path.display().to_string(),
+                target: link.target.clone(),
+            },
+            None => OpError::Io { env: env.to_string(), action, path: path.display().to_string(), source },
+        }
+    }
+
     /// The wire code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -221,6 +248,7 @@ impl OpError {
             OpError::State(StateError::NoFreeSlot { .. }) => ErrorCode::Capacity,
             OpError::Invalid { .. } => ErrorCode::Config,
             OpError::Io { .. }
+            | OpError::Link { .. }
             | OpError::State(_)
             | OpError::Internal { .. }
             | OpError::Monitor { .. }

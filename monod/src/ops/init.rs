@@ -59,6 +59,9 @@ impl Ops {
         progress: &mut Progress,
     ) -> Result<EnvInfo, OpError> {
         let ws = workspace::existing_dir(raw)?;
+        let own_home = std::env::var("HOME").unwrap_or_default();
+        let homes = [own_home.as_str(), caller.get("HOME").map_or("", String::as_str)];
+        workspace::check_allowed(raw, &ws, self.home.root(), &homes)?;
         let ws_str = ws.to_string_lossy().into_owned();
         let _guard = self.claim(&ws_str, "init")?;
 
@@ -149,12 +152,10 @@ impl Ops {
         created: &mut Created,
     ) -> Result<(), OpError> {
         let data_dir = self.home.data_dir(&row.name);
-        std::fs::create_dir_all(&data_dir).map_err(|source| OpError::Io {
-            env: row.name.clone(),
-            action: "create",
-            path: data_dir.display().to_string(),
-            source,
-        })?;
+        // Never through a link planted there (it is left for `mono gc`).
+        self.home
+            .private_dir(&[mono_proto::paths::DATA_DIR, &row.name])
+            .map_err(|source| OpError::io(&row.name, "create", &data_dir, source))?;
         created.data_dir = Some(data_dir.clone());
         progress.step("created data directory");
         crashpoint::reached("init.data-dir");
@@ -201,9 +202,12 @@ impl Ops {
         crashpoint::reached("init.scripts-done");
 
         let session = mono_proto::paths::session_name(&row.name);
-        self.monitor
-            .add(&row.name, config.activity.idle_after)
-            .map_err(|e| OpError::Monitor { env: row.name.clone(), detail: e.to_string() })?;
+        self.monitor.add(&row.name, config.activity.idle_after).map_err(|e| match e {
+            crate::monitor::MonitorError::Dir { path, source } => {
+                OpError::io(&row.name, "create", &path, source)
+            }
+            e => OpError::Monitor { env: row.name.clone(), detail: e.to_string() },
+        })?;
         created.log_dir = true;
         let limits = crate::capture::Limits { max_bytes: config.logs.max_size, keep: config.logs.keep };
         let capture = self.monitor.capture_command(&row.name, limits);

@@ -62,7 +62,7 @@ impl Ops {
         monitor: Arc<Monitor>,
         settings: &crate::settings::Settings,
     ) -> Arc<Ops> {
-        let cache = crate::cache::Cache::new(home.cache_root(), store.clone(), settings.cache.max_size);
+        let cache = crate::cache::Cache::new(home.clone(), store.clone(), settings.cache.max_size);
         cache.clear_staging();
         Arc::new(Ops {
             home,

@@ -43,7 +43,9 @@ impl Ops {
             }
             // Re-read the rows: an environment registered since keeps its own.
             let owners = self.owners().await?;
-            for orphan in found.orphans.iter().filter(|o| !owners.contains(&o.owner)) {
+            for orphan in
+                found.orphans.iter().filter(|o| o.kind == OrphanKind::Link || !owners.contains(&o.owner))
+            {
                 if let Err(e) = self.remove_orphan(orphan).await {
                     errors.push(e);
                 }
@@ -131,8 +133,8 @@ impl Ops {
                 Vec::new()
             }
         };
-        let data_dirs = subdirectories(&self.home.data_root());
-        let log_dirs = subdirectories(&self.home.logs_root());
+        let (data_dirs, data_links) = subdirectories(&self.home.data_root());
+        let (log_dirs, log_links) = subdirectories(&self.home.logs_root());
         let (engine, docker) = match Engine::connect().await {
             Ok(engine) => match owned::owned_by(&engine, &home).await {
                 Ok(objects) => (Some(engine), objects),
@@ -167,6 +169,10 @@ impl Ops {
                 }
             }
         }
+        // A link is listed whoever's name it has: mono never uses one.
+        for (name, path) in data_links.into_iter().chain(log_links) {
+            orphans.push(Orphan { kind: OrphanKind::Link, owner: name, name: path });
+        }
         let docker: Vec<Owned> = docker.into_iter().filter(|o| !owners.contains(&o.project)).collect();
         for object in &docker {
             let kind = match object.kind {
@@ -193,17 +199,36 @@ impl Ops {
                 }
                 _ => Ok(()),
             },
+            // The link itself (unlink never follows it); a directory that
+            // replaced it meanwhile is not removed.
+            OrphanKind::Link => match std::fs::remove_file(&orphan.name) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(format!("cannot remove the link {}: {e}", orphan.name))
+                }
+                _ => Ok(()),
+            },
             OrphanKind::Container | OrphanKind::Network | OrphanKind::Volume => Ok(()),
         }
     }
 }
 
-/// `(name, path)` of each directory in `root`; none when it does not exist.
-fn subdirectories(root: &std::path::Path) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
-    entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path().display().to_string())))
-        .collect()
+/// A directory entry's name and path.
+type Named = (String, String);
+
+/// `(name, path)` of each directory in `root`, and of each symbolic link
+/// there; none when it does not exist.
+fn subdirectories(root: &std::path::Path) -> (Vec<Named>, Vec<Named>) {
+    let (mut dirs, mut links) = (Vec::new(), Vec::new());
+    let Ok(entries) = std::fs::read_dir(root) else { return (dirs, links) };
+    for e in entries.flatten() {
+        let Ok(kind) = e.file_type() else { continue };
+        let Ok(name) = e.file_name().into_string() else { continue };
+        let found = (name, e.path().display().to_string());
+        if kind.is_dir() {
+            dirs.push(found);
+        } else if kind.is_symlink() {
+            links.push(found);
+        }
+    }
+    (dirs, links)
 }

@@ -148,10 +148,11 @@ pub async fn new_run_window(
     // pane's session, dies of it, and the kernel then hangs up the whole
     // foreground process group, so a server the script started does not
     // outlive its session. (A trap would not help: sh runs traps only after
-    // the foreground command ends.)
+    // the foreground command ends.) The status file is written owner-only
+    // under a umask of its own, so the script keeps the caller's umask.
     const WRAPPER: &str = "trap : INT TERM; s=$MONO_RUN_SCRIPT; e=$MONO_RUN_EXIT; \
         unset MONO_RUN_SCRIPT MONO_RUN_EXIT; sh -c \"$s\"; code=$?; \
-        printf '%s\\n' \"$code\" > \"$e.tmp\" && mv -f \"$e.tmp\" \"$e\"";
+        (umask 077; printf '%s\\n' \"$code\" > \"$e.tmp\") && mv -f \"$e.tmp\" \"$e\"";
     let target = format!("={session}:");
     let script_var = format!("MONO_RUN_SCRIPT={script}");
     let exit_var = format!("MONO_RUN_EXIT={}", exit_file.display());
