@@ -8,6 +8,8 @@ mod conductor;
 mod daemon;
 mod demo;
 mod docker;
+mod docker_faults;
+mod docker_ownership;
 mod events;
 mod home;
 mod input_limits;

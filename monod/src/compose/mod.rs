@@ -9,7 +9,9 @@
 //! (`mono-<env>`), every published port moves into the environment's block
 //! of 100 ports (`19000 + slot*100 + offset`) on one host address, and
 //! whatever cannot be isolated is changed or dropped with a warning that
-//! names the file, service and key, never silently.
+//! names the file, service and key, never silently. Settings that reach
+//! out of the container (a read-write bind of `/` or above the workspace,
+//! the Docker socket, `privileged`) are kept, with a warning (module `hazards`).
 //!
 //! Loading follows compose: YAML with anchors and merge keys, `${VAR}`
 //! interpolation of values ([`crate::interpolate`]), `extends` within the
@@ -24,6 +26,7 @@ mod document;
 mod dotenv;
 mod error;
 mod hash;
+mod hazards;
 mod keypath;
 pub mod model;
 pub mod plan;

@@ -1,6 +1,6 @@
 //! The docker-mode steps of init and destroy: find and check the compose
 //! file before anything exists, plan it for the environment's slot, bring
-//! it up, take it down.
+//! it up, take it down, and say what is left when that could not finish.
 //!
 //! Interpolation sees, in increasing precedence, the workspace's `.env`, the
 //! caller's environment, and mono's variables (`MONO_ENV_*`, `MONO_DATA_DIR`
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::OpError;
 use crate::compose::{self, Plan, PlanSettings};
 use crate::config::MonoConfig;
-use crate::docker::{self, Engine, EngineError};
+use crate::docker::{self, Engine, EngineError, EnvLabels};
 use crate::progress::Progress;
 
 /// The compose file of a workspace, if it has one.
@@ -176,31 +176,64 @@ impl OwnedWorkspace {
     }
 }
 
+/// Connects to the Engine for the environment `env`.
+pub(super) async fn connect(env: &str) -> Result<Engine, OpError> {
+    Engine::connect().await.map_err(|source| OpError::Docker { env: env.to_string(), source })
+}
+
+/// Checks that no object that is not this environment's holds a name the
+/// plan needs; nothing is created yet.
+pub(super) async fn check(env: &str, engine: &Engine, plan: &Plan) -> Result<(), OpError> {
+    docker::check_names(engine, plan).await.map_err(|source| OpError::Docker { env: env.to_string(), source })
+}
+
 /// Creates and starts the plan's services; returns what each build did.
 pub(super) async fn up(
     env: &str,
+    engine: &Engine,
     plan: &Plan,
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<Vec<docker::images::ImageUse>, OpError> {
     let docker_err = |source| OpError::Docker { env: env.to_string(), source };
-    let engine = Engine::connect().await.map_err(docker_err)?;
     progress.step(format!(
         "starting {} service(s) of {} ({})",
         plan.services.len(),
         plan.project,
         engine.endpoint
     ));
-    match docker::apply(&engine, plan, progress, cancel).await {
+    match docker::apply(engine, plan, progress, cancel).await {
         Ok(builds) => Ok(builds),
         Err(EngineError::Cancelled) => Err(OpError::Cancelled { env: env.to_string(), op: "init" }),
         Err(e) => Err(docker_err(e)),
     }
 }
 
-/// Removes everything of the project.
-pub(super) async fn down(env: &str, project: &str, progress: &Progress) -> Result<(), OpError> {
+/// Removes everything of the environment's project in `home`.
+pub(super) async fn down(env: &str, project: &str, home: &Path, progress: &Progress) -> Result<(), OpError> {
     let docker_err = |source| OpError::Docker { env: env.to_string(), source };
     let engine = Engine::connect().await.map_err(docker_err)?;
-    docker::teardown(&engine, project, progress).await.map_err(docker_err)
+    let home = home.display().to_string();
+    docker::teardown(&engine, EnvLabels { home: &home, project }, progress).await.map_err(docker_err)
+}
+
+/// What is left of the project in `home`, as the Engine tells it, for a
+/// failed environment's record: `None` when nothing is. `failure` is why a
+/// teardown stopped, if it did.
+pub(super) async fn left_after(project: &str, home: &Path, failure: Option<&OpError>) -> Option<String> {
+    let home = home.display().to_string();
+    let listed =
+        async { docker::leftovers(&Engine::connect().await?, EnvLabels { home: &home, project }).await };
+    match listed.await {
+        Ok(left) if left.is_empty() => None,
+        Ok(left) => {
+            let why =
+                failure.map_or_else(|| "still there after the teardown".to_string(), ToString::to_string);
+            Some(format!("{} of {project} ({why})", left.join(", ")))
+        }
+        Err(EngineError::Unreachable { endpoint, .. }) => Some(format!(
+            "the containers, networks and volumes of {project} (not checked: Docker did not answer at {endpoint})"
+        )),
+        Err(e) => Some(format!("the containers, networks and volumes of {project} (not checked: {e})")),
+    }
 }

@@ -79,9 +79,7 @@ pub enum OpError {
         blocked: u32,
     },
     /// A user script failed.
-    #[error(
-        "{env}: {script} script failed ({outcome}); fix it in {file} and run `mono init` again (nothing was left behind)"
-    )]
+    #[error("{env}: {script} script failed ({outcome}); fix it in {file} and run `mono init` again")]
     ScriptFailed {
         /// The environment.
         env: String,
@@ -184,14 +182,38 @@ pub enum OpError {
     #[error("monod is shutting down and takes no new operations; run the command again")]
     ShuttingDown,
     /// Shutdown interrupted the operation, which was rolled back.
-    #[error(
-        "{env}: {op} was interrupted because monod is shutting down; nothing was left behind, run `mono {op}` again"
-    )]
+    #[error("{env}: {op} was interrupted because monod is shutting down; run `mono {op}` again")]
     Cancelled {
         /// The environment.
         env: String,
         /// The operation.
         op: &'static str,
+    },
+    /// An init failed and was rolled back; `left` says what the rollback
+    /// could not remove (`None`: nothing is left, as checked).
+    #[error("{cause}; {}", rollback_note(.left.as_deref(), .path))]
+    RolledBack {
+        /// Why init failed.
+        cause: Box<OpError>,
+        /// The workspace, for the fix.
+        path: String,
+        /// What is left and why, when the rollback could not finish.
+        left: Option<String>,
+    },
+    /// A teardown (destroy, start-up recovery, gc) could not finish; the
+    /// environment is kept, `failed`, with what is left.
+    #[error(
+        "{cause}; {env} is kept as failed (left: {left}): run `mono destroy {path}` again once that is fixed"
+    )]
+    Unfinished {
+        /// Why the teardown stopped.
+        cause: Box<OpError>,
+        /// The environment.
+        env: String,
+        /// The workspace (shell-quoted), for the fix.
+        path: String,
+        /// What is left.
+        left: String,
     },
     /// The operation's task panicked (a bug).
     #[error("internal error in mono {op}: {detail}; please report it with ~/.mono/monod.log")]
@@ -242,8 +264,21 @@ impl OpError {
             | OpError::Internal { .. }
             | OpError::Monitor { .. }
             | OpError::Cache { .. } => ErrorCode::Internal,
+            OpError::RolledBack { cause, .. } | OpError::Unfinished { cause, .. } => cause.code(),
             OpError::ShuttingDown => ErrorCode::ShuttingDown,
             OpError::Cancelled { .. } => ErrorCode::Cancelled,
         }
+    }
+}
+
+/// The end of a failed init's message: what its rollback did.
+fn rollback_note(left: Option<&str>, path: &str) -> String {
+    match left {
+        None => "rolled back: nothing was left behind".to_string(),
+        Some(left) => format!(
+            "and the rollback could not remove everything (left: {left}), so the environment is kept as \
+             failed: once that is fixed, `mono destroy {path}` or `mono gc --yes` removes it, then `mono init` \
+             works again"
+        ),
     }
 }

@@ -133,7 +133,8 @@ impl Ops {
             }
             Err(e) => {
                 progress.step(format!("init failed: {e}"));
-                self.roll_back(&row, created, progress).await;
+                let left = self.roll_back(&row, created, &e, progress).await;
+                let e = OpError::RolledBack { cause: Box::new(e), path: super::shell_quote(&row.path), left };
                 let data = serde_json::json!({"error": e.to_string(), "op": op_id});
                 progress.flush_events().await;
                 self.events.emit(Some(&row.name), event_kinds::ENV_FAILED, data).await;
@@ -195,8 +196,10 @@ impl Ops {
         }
         self.save_caches(&row.name, ws, &mut cache);
         if let Some((plan, _)) = &planned {
+            let engine = docker_mode::connect(&row.name).await?;
+            docker_mode::check(&row.name, &engine, plan).await?;
             created.docker_project = Some(plan.project.clone());
-            let builds = docker_mode::up(&row.name, plan, progress, &self.shutdown).await?;
+            let builds = docker_mode::up(&row.name, &engine, plan, progress, &self.shutdown).await?;
             self.record_images(&builds).await;
         }
         self.required_script(row, "setup", config.scripts.setup.as_deref(), ws, &env, config, progress)
@@ -336,44 +339,65 @@ impl Ops {
         }
     }
 
-    /// Undoes what a failed init created, newest first. Failures here are
-    /// logged; the row goes last so a failed rollback stays visible.
-    async fn roll_back(&self, row: &EnvRow, created: Created, progress: &Progress) {
+    /// Undoes what a failed init created, newest first, trying every step
+    /// even after one failed. The row goes only when nothing is left (the
+    /// Docker objects as the Engine lists them afterwards); otherwise it is
+    /// kept, `failed`, with what is left, which is returned.
+    async fn roll_back(
+        &self,
+        row: &EnvRow,
+        created: Created,
+        cause: &OpError,
+        progress: &Progress,
+    ) -> Option<String> {
+        let mut left = Vec::new();
         if let Some(session) = created.session
             && let Err(e) = tmux::kill_session(&session).await
         {
-            progress.step(format!("rollback: cannot kill tmux session {session}: {e}"));
+            left.push(format!("tmux session {session} ({e})"));
         }
-        if let Some(project) = &created.docker_project
-            && let Err(e) = docker_mode::down(&row.name, project, progress).await
-        {
-            progress.step(format!("rollback: cannot remove docker project {project}: {e}"));
+        if let Some(project) = &created.docker_project {
+            let removed = docker_mode::down(&row.name, project, self.home.root(), progress).await;
+            if let Some(what) =
+                docker_mode::left_after(project, self.home.root(), removed.err().as_ref()).await
+            {
+                left.push(what);
+            }
         }
         if created.log_dir
             && let Err(e) = self.monitor.remove(&row.name)
         {
-            progress.step(format!("rollback: cannot remove the log directory: {e}"));
+            left.push(format!("the log directory ({e})"));
         }
         for path in &created.restored {
             if let Err(e) = std::fs::remove_dir_all(path)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
-                progress.step(format!("rollback: cannot remove the restored {}: {e}", path.display()));
+                left.push(format!("the restored {} ({e})", path.display()));
             }
         }
         if let Some(dir) = created.data_dir
             && let Err(e) = std::fs::remove_dir_all(&dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            progress.step(format!("rollback: cannot remove {}: {e}", dir.display()));
+            left.push(format!("{} ({e})", dir.display()));
         }
-        match self.store.remove(row.id).await {
-            Ok(()) => progress.step("rolled back"),
-            Err(e) => {
-                progress.step(format!("rollback: cannot unregister: {e}"));
-                let _ = self.store.set_phase(row.id, Phase::Failed).await;
+        if left.is_empty() {
+            match self.store.remove(row.id).await {
+                Ok(()) => {
+                    progress.step("rolled back: nothing was left behind");
+                    return None;
+                }
+                Err(e) => left.push(format!("its row in the state database ({e})")),
             }
         }
+        let left = left.join("; ");
+        progress.step(format!("rollback incomplete, the environment is kept as failed; left: {left}"));
+        let failure = format!("init failed: {cause}. Its rollback could not remove: {left}");
+        if let Err(e) = self.store.set_failed(row.id, failure).await {
+            progress.step(format!("cannot record the failure: {e}"));
+        }
+        Some(left)
     }
 }
 

@@ -183,3 +183,12 @@ impl Ops {
         Progress::new(tag, self.log.clone(), self.watchers.claim(op_id), events)
     }
 }
+
+/// A path as a POSIX shell word, for fix-it commands people paste.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
