@@ -17,7 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::BufRead;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -52,8 +52,18 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint of the current `MONO_HOME`.
+    /// The endpoint of the current `MONO_HOME`, once the home passed
+    /// mono's rules ([`mono_proto::home`]): a refused home is one error
+    /// line, and nothing is written there.
     pub fn from_env() -> anyhow::Result<Endpoint> {
+        let ep = Endpoint::locate()?;
+        mono_proto::home::open(&ep.home)?;
+        Ok(ep)
+    }
+
+    /// The endpoint of the current `MONO_HOME`, unchecked (for `mono
+    /// doctor`, which reports what is wrong with it).
+    pub fn locate() -> anyhow::Result<Endpoint> {
         let home = paths::mono_home().context("cannot find a home directory: set MONO_HOME or HOME")?;
         let home =
             std::path::absolute(&home).with_context(|| format!("invalid MONO_HOME {}", home.display()))?;
@@ -208,8 +218,10 @@ impl Endpoint {
 
     /// Starts monod for this home unless another client just did.
     pub fn start(&self) -> anyhow::Result<()> {
-        create_home(&self.home)?;
-        let lock = open_lock(&self.home.join(paths::START_LOCK_FILE))?;
+        let home = mono_proto::home::open_or_create(&self.home)?;
+        let lock = home
+            .open_file(paths::START_LOCK_FILE, rustix::fs::OFlags::RDWR)
+            .with_context(|| format!("cannot open {}", self.home.join(paths::START_LOCK_FILE).display()))?;
         lock.lock().context("cannot take the start lock")?;
         // Someone may have started it while we waited for the lock.
         if self.answering() || self.wait_for_holder()? {
@@ -217,11 +229,8 @@ impl Endpoint {
         }
         let monod = find_monod()?;
         let log_path = self.home.join(paths::DAEMON_LOG_FILE);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&log_path)
+        let log = home
+            .open_file(paths::DAEMON_LOG_FILE, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::APPEND)
             .with_context(|| format!("cannot open {}", log_path.display()))?;
         let mut child = Command::new(&monod)
             .arg("--background")
@@ -320,17 +329,9 @@ fn open_lock(path: &Path) -> anyhow::Result<File> {
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
         .with_context(|| format!("cannot open {}", path.display()))
-}
-
-fn create_home(home: &Path) -> anyhow::Result<()> {
-    if !home.is_dir() {
-        std::fs::create_dir_all(home).with_context(|| format!("cannot create {}", home.display()))?;
-        std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot set permissions of {}", home.display()))?;
-    }
-    Ok(())
 }
 
 /// monod beside this executable, else on PATH.

@@ -119,6 +119,9 @@ pub fn status(e: &EnvInfo) {
     let _ = writeln!(out, "id:        {}", e.id);
     let _ = writeln!(out, "path:      {}", e.path);
     let _ = writeln!(out, "status:    {}", e.status);
+    if let Some(failure) = &e.failure {
+        let _ = writeln!(out, "failure:   {failure}");
+    }
     let _ =
         writeln!(out, "mode:      {}", if e.mode == mono_proto::Mode::Docker { "docker" } else { "simple" });
     let _ = writeln!(out, "session:   {}", e.session);

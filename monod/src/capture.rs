@@ -110,7 +110,13 @@ pub fn run(
     }
     drop(log);
     if done {
-        File::create(dir.join(RUN_DONE))?;
+        OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(NOFOLLOW)
+            .open(dir.join(RUN_DONE))?;
     }
     Ok(())
 }
@@ -159,6 +165,7 @@ impl Log {
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(NOFOLLOW)
             .open(self.dir.join(ROTATE_LOCK))?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)?;
         let ours = self.file.metadata()?.ino();
@@ -185,8 +192,12 @@ impl Log {
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+    OpenOptions::new().create(true).append(true).mode(0o600).custom_flags(NOFOLLOW).open(path)
 }
+
+/// Files of the log directory are owner-only and never opened through a
+/// symbolic link planted in their place.
+const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
 
 fn remove_if_present(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {

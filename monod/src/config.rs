@@ -22,7 +22,7 @@
 //!
 //! Unknown keys are errors, not ignored: a typo such as `scirpts` would
 //! otherwise silently disable a script. Every error names the file, line and
-//! column.
+//! column. The file's size and nesting are bounded ([`crate::input`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
+
+use crate::input;
 
 /// File names mono reads its settings from, in order of preference.
 pub const CONFIG_FILES: [&str; 2] = ["mono.yml", "mono.yaml"];
@@ -59,6 +61,14 @@ pub enum ConfigError {
         column: usize,
         /// What is wrong, with the key path where known.
         message: String,
+    },
+    /// The file is larger than mono reads.
+    #[error("{} is too large: {reason}; make it smaller", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size and the limit.
+        reason: crate::input::ReadError,
     },
     /// Both `mono.yml` and `mono.yaml` exist.
     #[error("{dir} has both mono.yml and mono.yaml; keep one")]
@@ -261,16 +271,38 @@ impl MonoConfig {
         match found.as_slice() {
             [] => Ok(MonoConfig::default()),
             [path] => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                let text = input::read_text(path, input::MAX_FILE_BYTES).map_err(|e| match e {
+                    input::ReadError::Io(source) => ConfigError::Read { path: path.clone(), source },
+                    reason => ConfigError::TooLarge { path: path.clone(), reason },
+                })?;
                 Self::parse(path, &text)
             }
             _ => Err(ConfigError::Ambiguous { dir: dir.to_path_buf() }),
         }
     }
 
+    /// [`MonoConfig::load`] on a blocking thread: parsing is CPU work (up to
+    /// the size limit), which must not hold up the daemon's async threads.
+    pub async fn load_blocking(dir: &Path) -> Result<MonoConfig, ConfigError> {
+        let owned = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || MonoConfig::load(&owned)).await.unwrap_or_else(|e| {
+            Err(ConfigError::Read { path: dir.to_path_buf(), source: std::io::Error::other(e.to_string()) })
+        })
+    }
+
     /// Parses settings text; `path` is only used in errors.
     pub fn parse(path: &Path, text: &str) -> Result<MonoConfig, ConfigError> {
+        if let Some((line, column)) = input::too_deep(text, input::MAX_FLOW_DEPTH) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!(
+                    "[...] or {{...}} nested more than {} deep; mono refuses such YAML before parsing it",
+                    input::MAX_FLOW_DEPTH
+                ),
+            });
+        }
         // An empty file (or one with only comments) is an empty config.
         let raw: Option<RawConfig> = serde_yaml::from_str(text).map_err(|e| invalid(path, &e))?;
         let raw = raw.unwrap_or_default();
@@ -441,6 +473,28 @@ mod tests {
         assert!(e.starts_with("/w/mono.yml:2:1: unknown field `scirpts`"), "{e}");
         let e = parse("scripts:\n  runn: x\n").unwrap_err().to_string();
         assert!(e.starts_with("/w/mono.yml:2:3: scripts: unknown field `runn`"), "{e}");
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_before_parsing() {
+        // 100,000 nested `[` took the parser 37 s to reject.
+        let deep = format!("env:\n  A: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let started = std::time::Instant::now();
+        let e = parse(&deep).unwrap_err().to_string();
+        assert!(e.starts_with("/w/mono.yml:2:70: [...] or {...} nested more than 64 deep"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        // Nesting as real files do is fine.
+        assert!(parse("cache:\n  - {key: [a, b], paths: [c]}\n").is_ok());
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mono.yml");
+        std::fs::write(&path, "#".repeat(crate::input::MAX_FILE_BYTES as usize + 1)).unwrap();
+        let e = MonoConfig::load(dir.path()).unwrap_err();
+        assert!(matches!(e, ConfigError::TooLarge { .. }), "{e:?}");
+        assert!(e.to_string().starts_with(&format!("{} is too large: 4.0 MiB", path.display())), "{e}");
     }
 
     #[test]

@@ -1,24 +1,49 @@
-//! The layout of `$MONO_HOME`.
+//! The layout of `$MONO_HOME`, and making its directories.
+//!
+//! The home is checked and opened once ([`mono_proto::home`]): its path is
+//! then the canonical one, and its directories (`data/`, `logs/`, `cache/`
+//! and everything below) are created relative to the open home, one
+//! component at a time, mode 0700, never through a symbolic link
+//! ([`crate::nofollow`]).
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use mono_proto::home::HomeError;
 use mono_proto::paths;
+
+use crate::nofollow;
 
 /// Paths of everything monod keeps under its home directory.
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    fd: Arc<OwnedFd>,
 }
 
 impl Home {
-    /// The layout rooted at `root`.
-    pub fn new(root: PathBuf) -> Home {
-        Home { root }
+    /// Checks the home at `path` (creating it when absent) and opens it.
+    pub fn open(path: &Path) -> Result<Home, HomeError> {
+        let (root, fd) = mono_proto::home::open_or_create(path)?.into_parts();
+        Ok(Home { root, fd: Arc::new(fd) })
     }
 
-    /// The home directory itself.
+    /// The home directory itself (canonical).
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The open home directory.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Opens the directory at `rel` (components below the home), creating
+    /// what is missing (0700); a symbolic link on the way is refused.
+    pub fn private_dir(&self, rel: &[&str]) -> std::io::Result<OwnedFd> {
+        let rel: PathBuf = rel.iter().collect();
+        nofollow::walk_dirs(self.fd(), &rel, Some(nofollow::PRIVATE_DIR))
     }
 
     /// The JSON-RPC socket.
@@ -48,7 +73,7 @@ impl Home {
 
     /// The parent of all environments' log directories.
     pub fn logs_root(&self) -> PathBuf {
-        self.root.join("logs")
+        self.root.join(paths::LOGS_DIR)
     }
 
     /// One environment's log directory: its session's rolling output and
@@ -59,7 +84,7 @@ impl Home {
 
     /// The dependency cache.
     pub fn cache_root(&self) -> PathBuf {
-        self.root.join("cache")
+        self.root.join(paths::CACHE_DIR)
     }
 
     /// One environment's data directory.

@@ -91,7 +91,8 @@ impl MonoLog {
 
 fn open_append(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+    let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    OpenOptions::new().create(true).append(true).mode(0o600).custom_flags(nofollow).open(path)
 }
 
 /// `0s`, `333ms`, `1.111s`, `75.020s`.

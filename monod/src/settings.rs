@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// The file name under `$MONO_HOME`.
-pub const FILE: &str = "monod.yml";
+pub const FILE: &str = mono_proto::paths::SETTINGS_FILE;
 
 /// Why the settings file could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,37 @@ pub fn existing_dir(raw: &str) -> Result<PathBuf, OpError> {
     Ok(canonical)
 }
 
+/// Refuses, for the canonical workspace `ws` (as the caller named it,
+/// `raw`), what must never be a workspace: `/`, a home directory itself
+/// (`homes`: the daemon's and the caller's `HOME`), and `MONO_HOME` or
+/// anything inside it. An environment's data and teardown act on its
+/// workspace; none of these is one project's folder.
+pub fn check_allowed(raw: &str, ws: &Path, mono_home: &Path, homes: &[&str]) -> Result<(), OpError> {
+    let invalid = |reason: String| OpError::InvalidPath { path: raw.to_string(), reason };
+    let shown = if Path::new(raw) == ws { String::new() } else { format!("resolves to {}, ", ws.display()) };
+    if ws.parent().is_none() {
+        return Err(invalid(format!(
+            "{shown}the root directory, which cannot be a workspace; pass the project's folder"
+        )));
+    }
+    let is_home = homes
+        .iter()
+        .filter(|h| !h.is_empty() && Path::new(h).is_absolute())
+        .any(|h| Path::new(h).canonicalize().is_ok_and(|h| h == ws));
+    if is_home {
+        return Err(invalid(format!(
+            "{shown}your home directory, which cannot be a workspace; pass the project's folder"
+        )));
+    }
+    if ws.starts_with(mono_home) {
+        return Err(invalid(format!(
+            "{shown}inside MONO_HOME {}, where mono keeps its own files; pass a workspace outside it",
+            mono_home.display()
+        )));
+    }
+    Ok(())
+}
+
 /// A path naming a registered workspace that may no longer exist (destroy,
 /// status): canonical when it exists, else lexically normalised.
 pub fn lookup_key(raw: &str) -> Result<PathBuf, OpError> {
@@ -60,6 +91,26 @@ mod tests {
             assert!(matches!(existing_dir(bad), Err(OpError::InvalidPath { .. })), "{bad:?}");
         }
         assert_eq!(existing_dir(dir.path().to_str().unwrap()).unwrap(), dir.path().canonicalize().unwrap());
+    }
+
+    #[test]
+    fn root_homes_and_mono_home_are_not_workspaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let (user, mono, ws) = (base.join("u"), base.join("m"), base.join("u/proj"));
+        for d in [&ws, &mono.join("data")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let homes = [user.to_str().unwrap(), ""];
+        let allowed = |p: &Path| check_allowed(p.to_str().unwrap(), p, &mono, &homes);
+        for bad in [Path::new("/"), &user, &mono, &mono.join("data")] {
+            assert!(matches!(allowed(bad), Err(OpError::InvalidPath { .. })), "{bad:?}");
+        }
+        allowed(&ws).unwrap();
+        let link = base.join("link");
+        std::os::unix::fs::symlink("/", &link).unwrap();
+        let e = check_allowed(link.to_str().unwrap(), Path::new("/"), &mono, &homes).unwrap_err();
+        assert!(e.to_string().contains("resolves to /, the root directory"), "{e}");
     }
 
     #[test]

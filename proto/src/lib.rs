@@ -2,8 +2,10 @@
 //!
 //! Both sides compile against these types, so a field renamed here is renamed
 //! everywhere at once and the wire format cannot drift. The crate holds data
-//! types, error codes, the socket-path rules and the JSON-RPC trait; it has no
-//! runtime, no database and no I/O beyond reading environment variables.
+//! types, error codes, the socket-path rules, the rules for which directory
+//! may be `MONO_HOME` ([`home`]) and the JSON-RPC trait; it has no runtime,
+//! no database, and no I/O beyond reading environment variables and
+//! checking (or creating) the home directory.
 //!
 //! The wire protocol is JSON-RPC 2.0 over `$MONO_HOME/monod.sock`, as plain
 //! HTTP POST for one-shot calls and WebSocket for subscriptions. With the
@@ -11,6 +13,7 @@
 //! document, which the daemon serves as `rpc.discover`.
 
 pub mod error;
+pub mod home;
 pub mod methods;
 #[cfg(feature = "schema")]
 pub mod openrpc;

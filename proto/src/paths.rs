@@ -22,6 +22,12 @@ pub const STATE_FILE: &str = "state.db";
 pub const MONO_LOG_FILE: &str = "mono.log";
 /// Directory holding one data directory per environment.
 pub const DATA_DIR: &str = "data";
+/// Directory holding one log directory per environment.
+pub const LOGS_DIR: &str = "logs";
+/// Directory of the dependency cache.
+pub const CACHE_DIR: &str = "cache";
+/// File name of the daemon's optional settings.
+pub const SETTINGS_FILE: &str = "monod.yml";
 
 /// Resolves the home directory: `$MONO_HOME` when set and not empty, else
 /// `$HOME/.mono`. Returns `None` when neither is available.

@@ -88,6 +88,10 @@ pub struct EnvInfo {
     /// environments (empty when the Engine does not answer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<ContainerInfo>,
+    /// Status `failed`: what failed and what it left (a rollback or teardown
+    /// that could not finish); `mono destroy` or `mono gc --yes` finishes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     /// Whether the session is printing, and when it last did.
     #[serde(default)]
     pub activity: Activity,
@@ -402,6 +406,11 @@ pub enum OrphanKind {
     Network,
     /// A Docker volume.
     Volume,
+    /// A symbolic link where mono keeps an environment's data or log
+    /// directory (`$MONO_HOME/data/<name>`, `logs/<name>`), whoever it
+    /// names: mono never follows one, and gc removes the link, never its
+    /// target.
+    Link,
 }
 
 impl std::fmt::Display for OrphanKind {
@@ -413,6 +422,7 @@ impl std::fmt::Display for OrphanKind {
             OrphanKind::Container => "container",
             OrphanKind::Network => "network",
             OrphanKind::Volume => "volume",
+            OrphanKind::Link => "symbolic link",
         })
     }
 }
@@ -441,6 +451,23 @@ pub struct GcReport {
     pub skipped: Vec<String>,
     /// What could not be removed, one line each.
     pub errors: Vec<String>,
+    /// Environments left `failed` (a rollback or teardown could not
+    /// finish); finished (torn down) with `apply`.
+    #[serde(default)]
+    pub failed: Vec<FailedEnv>,
+}
+
+/// An environment whose rollback or teardown could not finish.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedEnv {
+    /// The environment.
+    pub name: String,
+    /// Its workspace.
+    pub path: String,
+    /// What failed and what it left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// Something that happened, as `events.subscribe` delivers it. `seq` grows by

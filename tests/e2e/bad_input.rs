@@ -1,12 +1,13 @@
 //! Bad input gets one clear error line and changes nothing.
 
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 
 use mono_e2e::Sandbox;
 
 /// Nothing exists for the sandbox's environments: no rows, no data
 /// directories, no mono sessions.
-fn assert_untouched(sb: &Sandbox) {
+pub(crate) fn assert_untouched(sb: &Sandbox) {
     if sb.home.join("state.db").exists() {
         assert_eq!(sb.env_rows(), 0);
     }
@@ -151,18 +152,27 @@ fn another_user_is_refused() {
     std::fs::set_permissions(&sb.home, std::fs::Permissions::from_mode(0o755)).unwrap();
     let sock = sb.home.join("monod.sock");
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let out = std::process::Command::new(mono_e2e::bin_dir().join("mono"))
-        .arg("list")
-        .env_clear()
-        .env("MONO_HOME", &sb.home)
-        .env("PATH", "/usr/bin:/bin")
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
+    let as_nobody = |program: &Path| {
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_clear().env("MONO_HOME", &sb.home).env("PATH", "/usr/bin:/bin").uid(65534).gid(65534);
+        cmd
+    };
+    // The client refuses another user's home before it connects...
+    let out = as_nobody(&mono_e2e::bin_dir().join("mono")).arg("list").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "another user was served: {}", String::from_utf8_lossy(&out.stdout));
-    assert!(err.contains("permission denied: this monod belongs to uid 0, the caller is uid 65534"), "{err}");
+    assert!(err.contains("belongs to uid 0, not to you (uid 65534)"), "{err}");
+    // ...and the daemon refuses any other program of that user.
+    let out = as_nobody(Path::new("curl"))
+        .args(["-s", "--unix-socket", sock.to_str().unwrap(), "--json"])
+        .args([r#"{"jsonrpc":"2.0","id":1,"method":"env.list","params":{}}"#, "http://localhost/"])
+        .output()
+        .expect("curl is needed for this test");
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        body.contains("permission denied: this monod belongs to uid 0, the caller is uid 65534"),
+        "{body}"
+    );
     // The owner is still served.
     sb.mono(["list"]).ok();
 }
@@ -209,4 +219,29 @@ fn missing_tmux_is_a_clear_error_that_changes_nothing() {
     assert_untouched(&sb);
     let status = sb.mono(["daemon", "status", "--json"]).ok().json();
     assert_eq!(status["tmux"]["available"], false, "{status}");
+}
+
+#[test]
+fn the_root_a_home_directory_and_mono_home_are_not_workspaces() {
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    let root_link = sb.root().join("ws/root-link");
+    std::os::unix::fs::symlink("/", &root_link).unwrap();
+    sb.mono(["init", "/"]).fails_with("/: the root directory, which cannot be a workspace");
+    // The client sends the canonical path: the link is `/` too.
+    sb.mono(["init", root_link.to_str().unwrap()]).fails_with("/: the root directory");
+    // The caller's home (the daemon was started with another HOME).
+    let user_home = sb.workspace("user");
+    let out =
+        sb.mono_cmd().args(["init", user_home.to_str().unwrap()]).env("HOME", &user_home).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("your home directory, which cannot be a workspace"),
+        "{err}"
+    );
+    for inside in [sb.home.clone(), sb.home.join("data")] {
+        sb.mono(["init", inside.to_str().unwrap()]).fails_with("inside MONO_HOME");
+    }
+    assert_untouched(&sb);
+    assert!(sb.mono(["list", "--json"]).ok().json().as_array().unwrap().is_empty());
 }

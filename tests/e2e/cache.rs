@@ -186,13 +186,22 @@ fn concurrent_inits_of_one_key_publish_one_entry() {
     sb.mono(["daemon", "start"]).ok();
     let mut events = sb.follow_events(&["--since", "0", "--kind", "cache.saved"]);
     let spaces: Vec<_> = (0..4).map(|i| cached_ws(&sb, &format!("p/w{i}"), "same lock\n")).collect();
-    std::thread::scope(|s| {
-        for ws in &spaces {
-            let sb = &sb;
-            s.spawn(move || sb.mono(["init", ws.to_str().unwrap()]).ok());
-        }
+    let outputs: Vec<String> = std::thread::scope(|s| {
+        let inits: Vec<_> = spaces
+            .iter()
+            .map(|ws| {
+                let sb = &sb;
+                s.spawn(move || sb.mono(["init", ws.to_str().unwrap()]).ok().stderr)
+            })
+            .collect();
+        inits.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let saved = saved_events(&mut events, 4);
+    // An init that starts after the first save was published (a loaded
+    // machine) hits instead; every one that missed reports its save.
+    let missed = outputs.iter().filter(|o| o.contains("cache miss")).count();
+    assert!(missed >= 1, "{outputs:?}");
+    assert_eq!(missed + outputs.iter().filter(|o| o.contains("cache hit")).count(), 4, "{outputs:?}");
+    let saved = saved_events(&mut events, missed);
     let outcomes: Vec<&str> = saved.iter().map(|e| e["data"]["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes.iter().filter(|o| **o == "saved").count(), 1, "{outcomes:?}");
     assert!(outcomes.iter().all(|o| *o == "saved" || *o == "already_there"), "{outcomes:?}");
@@ -263,4 +272,99 @@ fn bad_cache_rules_are_config_errors() {
         assert!(line.contains("mono.yml:"), "{line}");
     }
     assert_eq!(sb.env_rows(), 0);
+}
+
+/// Every path under `root` (not following links).
+fn all_paths(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            out.push(e.path().strip_prefix(root).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A directory outside every workspace, with a marker file.
+fn outside(sb: &Sandbox, name: &str) -> std::path::PathBuf {
+    let dir = sb.root().join(name);
+    std::fs::create_dir_all(dir.join("inner")).unwrap();
+    std::fs::write(dir.join("inner/marker"), "not the workspace's\n").unwrap();
+    dir
+}
+
+#[test]
+fn a_cached_path_that_is_or_lies_below_a_link_is_skipped_at_save() {
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    let mut events = sb.follow_events(&["--since", "0", "--kind", "cache.saved"]);
+    let out = outside(&sb, "outside");
+    let before = all_paths(&out);
+    // `deps -> outside` (the `node_modules -> /etc` case) and `x -> outside`
+    // for the rule `x/inner`.
+    for (i, (link, paths)) in [("deps", "deps"), ("x", "x/inner")].into_iter().enumerate() {
+        let ws = sb.workspace(&format!("p/s{i}"));
+        std::fs::write(ws.join("lock.json"), format!("lock {i}\n")).unwrap();
+        sb.mono_yml(
+            &ws,
+            &format!(
+                "scripts:\n  init: ln -s '{}' {link}\ncache:\n  - key: [lock.json]\n    paths: [{paths}]\n",
+                out.display()
+            ),
+        );
+        sb.mono(["init", ws.to_str().unwrap()]).ok();
+        let saved = saved_events(&mut events, i + 1);
+        assert_eq!(saved[i]["data"]["outcome"], "skipped", "{saved:?}");
+        let why = saved[i]["data"]["error"].as_str().unwrap();
+        assert!(why.contains(&format!("{link} is a symbolic link (to {})", out.display())), "{why}");
+        let log = sb.mono_log();
+        assert!(log.contains(&format!("cache: skipped the rule for {paths} (lock.json) (not saved): {paths}: {link} is a symbolic link")), "{log}");
+    }
+    assert_eq!(std::fs::read_dir(sb.home.join("cache/files")).map_or(0, |d| d.count()), 0);
+    let cached = all_paths(&sb.home.join("cache"));
+    assert!(!cached.iter().any(|p| p.ends_with("marker")), "copied from outside: {cached:?}");
+    assert_eq!(all_paths(&out), before);
+}
+
+#[test]
+fn a_restore_never_writes_through_a_linked_parent() {
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    let mut events = sb.follow_events(&["--since", "0", "--kind", "cache.saved"]);
+    let yml = "scripts:\n  init: '[ -L x ] || { mkdir -p x/nm && echo f > x/nm/f; }'\n\
+               cache:\n  - key: [lock.json]\n    paths: [x/nm]\n";
+    let a = sb.workspace("p/a");
+    std::fs::write(a.join("lock.json"), "lock\n").unwrap();
+    sb.mono_yml(&a, yml);
+    sb.mono(["init", a.to_str().unwrap()]).ok();
+    assert_eq!(saved_events(&mut events, 1)[0]["data"]["outcome"], "saved");
+    // The next workspace of the key has `x -> outside`.
+    let out = outside(&sb, "outside");
+    let before = all_paths(&out);
+    let b = sb.workspace("p/b");
+    std::fs::write(b.join("lock.json"), "lock\n").unwrap();
+    sb.mono_yml(&b, yml);
+    std::os::unix::fs::symlink(&out, b.join("x")).unwrap();
+    let init = sb.mono(["init", b.to_str().unwrap()]).ok();
+    assert!(
+        init.stderr.contains(&format!(
+            "cache: skipped the rule for x/nm (lock.json) (not restored, not saved): x/nm: x is a symbolic link (to {})",
+            out.display()
+        )),
+        "{}",
+        init.stderr
+    );
+    assert_eq!(all_paths(&out), before, "the restore wrote outside the workspace");
+    assert_eq!(all_paths(&b), ["lock.json", "mono.yml", "x"]);
+    // The entry is intact and still restores into a real workspace.
+    let c = sb.workspace("p/c");
+    std::fs::write(c.join("lock.json"), "lock\n").unwrap();
+    sb.mono_yml(&c, yml);
+    assert!(sb.mono(["init", c.to_str().unwrap()]).ok().stderr.contains("cache hit"));
+    assert_eq!(std::fs::read_to_string(c.join("x/nm/f")).unwrap(), "f\n");
 }

@@ -134,6 +134,8 @@ fn failing_health_check_fails_init_and_leaves_nothing() {
     );
     let line = sb.mono(["init", ws.to_str().unwrap()]).fails_with("service db is unhealthy");
     assert!(line.contains("db-not-ready-yet"), "no health-check output in: {line}");
+    // Said only once the Engine listed nothing of the environment's.
+    assert!(line.ends_with("rolled back: nothing was left behind"), "{line}");
     assert_eq!(sb.env_rows(), 0);
     assert_eq!(project_objects(&format!("mono-{}-sick", sb.id)), Vec::<String>::new());
     // Fixed, init works.
@@ -455,4 +457,95 @@ fn container_state_changes_are_events() {
     assert_eq!(die["data"]["service"], "worker");
     assert_eq!(die["data"]["exit_code"], 137, "{die}");
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn dangerous_settings_are_warned_at_init_and_kept() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("risky");
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  app:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes:\n      - ..:/up\n"
+        ),
+    );
+    let out = sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let file = ws.join("compose.yaml");
+    let expected = format!(
+        "warning: {}: service app: services.app.volumes[0]: a read-write bind of {}, which holds the workspace",
+        file.display(),
+        ws.parent().unwrap().display()
+    );
+    assert!(out.stderr.contains(&expected), "no warning {expected:?} in:\n{}", out.stderr);
+    // Kept as written: the container sees the folder above the workspace.
+    let container = format!("mono-{}-risky-app-1", sb.id);
+    let (ok, listing, err) = docker(["exec", &container, "ls", "/up"]);
+    assert!(ok, "{err}");
+    assert!(listing.lines().any(|l| l == "risky"), "{listing}");
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+}
+
+/// Runs a sleeping container labelled as environment `env` of `home`.
+fn labelled_sleeper(name: &str, env: &str, home: &std::path::Path) {
+    let project = format!("mono-{env}");
+    let (ok, _, err) = docker([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        &format!("dev.mono.home={}", home.display()),
+        "--label",
+        &format!("dev.mono.env={project}"),
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        "--label",
+        "com.docker.compose.service=sleeper",
+        TEST_IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    assert!(ok, "docker run {name}: {err}");
+}
+
+#[test]
+fn container_events_of_other_homes_are_not_recorded() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    sb.docker_workspace("unused");
+    sb.mono(["daemon", "start"]).ok();
+    let stored = |env: &str| -> Vec<serde_json::Value> {
+        let out =
+            sb.mono(["events", "--since", "0", "--no-follow", "--json", "--kind", "container.state"]).ok();
+        out.stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["env"] == env)
+            .collect()
+    };
+    let mine = format!("{}-mine", sb.id);
+    let mine_container = format!("mono-{mine}-sleeper-1");
+    labelled_sleeper(&mine_container, &mine, &sb.home);
+    // SIGWINCH is a `kill` event that leaves `sleep` running: once one of
+    // ours is recorded, the watcher follows the stream.
+    let signal = |name: &str| assert!(docker(["kill", "--signal", "WINCH", name]).0);
+    wait_until(WAIT, "an event of this home's container", || {
+        signal(&mine_container);
+        !stored(&mine).is_empty()
+    });
+
+    let foreign = format!("{}-foreign", sb.id);
+    let foreign_container = format!("mono-{foreign}-sleeper-1");
+    labelled_sleeper(&foreign_container, &foreign, std::path::Path::new("/elsewhere/home"));
+    signal(&foreign_container);
+    // Events arrive in order: once a later one of ours is recorded, the
+    // other home's would have been too.
+    let before = stored(&mine).len();
+    signal(&mine_container);
+    wait_until(WAIT, "a later event of this home's container", || stored(&mine).len() > before);
+    assert_eq!(stored(&foreign), Vec::<serde_json::Value>::new(), "another home's events were recorded");
+    for name in [&mine_container, &foreign_container] {
+        docker(["rm", "-f", name]);
+    }
 }

@@ -195,10 +195,11 @@ fn docker_mode_crashes_leave_no_containers_and_gc_collects_labelled_orphans() {
     let ghost = format!("mono-{}-ghost", sb.id);
     let home_label = format!("dev.mono.home={}", sb.home.display());
     let project = format!("com.docker.compose.project={ghost}");
+    let env_label = format!("dev.mono.env={ghost}");
     let other = format!("{ghost}-other-home");
     for args in [
-        vec!["network", "create", "--label", &home_label, "--label", &project, &ghost],
-        vec!["volume", "create", "--label", &home_label, "--label", &project, &ghost],
+        vec!["network", "create", "--label", &home_label, "--label", &env_label, "--label", &project, &ghost],
+        vec!["volume", "create", "--label", &home_label, "--label", &env_label, "--label", &project, &ghost],
         vec![
             "run",
             "-d",
@@ -210,6 +211,8 @@ fn docker_mode_crashes_leave_no_containers_and_gc_collects_labelled_orphans() {
             &format!("{ghost}:/v"),
             "--label",
             &home_label,
+            "--label",
+            &env_label,
             "--label",
             &project,
             TEST_IMAGE,
@@ -223,6 +226,8 @@ fn docker_mode_crashes_leave_no_containers_and_gc_collects_labelled_orphans() {
             &other,
             "--label",
             "dev.mono.home=/another/home",
+            "--label",
+            &env_label,
             "--label",
             &project,
             TEST_IMAGE,

@@ -3,6 +3,7 @@
 //! built, whatever the directory names and variables hold.
 
 use mono_e2e::{Sandbox, wait_until};
+use std::process::Stdio;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -57,4 +58,75 @@ fn commands_through_the_socket_keep_every_argument_exact() {
         assert!(log.contains(&line), "no `{line}` in monod.log:\n{log}");
     }
     assert!(!log.contains("tmux (process) command=\"new-session\""), "{log}");
+}
+
+/// Destroying the last environment lets a tmux server exit (its last
+/// session is gone); an init right after must not meet a server on its way
+/// out ("server exited unexpectedly"). `MONO_TEST_EXIT_RACE_CYCLES` sets the
+/// number of cycles (default 300, about 35 s in a debug build).
+#[test]
+fn init_right_after_destroying_the_last_environment_never_fails() {
+    let cycles: usize =
+        std::env::var("MONO_TEST_EXIT_RACE_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let sb = Sandbox::new();
+    let ws = sb.workspace("race/ws");
+    let ws = ws.to_str().unwrap();
+    let mut failures = Vec::new();
+    for cycle in 0..cycles {
+        let init = sb.mono(["init", ws]);
+        if init.code != 0 {
+            failures.push(format!("cycle {cycle}: {}", init.stderr.trim()));
+        }
+        sb.mono(["destroy", ws]).ok();
+    }
+    assert!(failures.is_empty(), "{} of {cycles} inits failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Connections to a Unix socket that its (stopped) server has not accepted,
+/// from `/proc/net/unix`: lines with the socket's path that are not the
+/// listener itself (flags `00010000`).
+fn pending_connections(socket: &std::path::Path) -> usize {
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    let path = socket.to_string_lossy();
+    table
+        .lines()
+        .filter(|l| l.ends_with(&format!(" {path}")))
+        .filter(|l| l.split_whitespace().nth(3) != Some("00010000"))
+        .count()
+}
+
+/// A server that dies before it read monod's command (here: stopped, then
+/// killed while the command waits to be accepted, as a server on its way
+/// out never accepts it) did not run it: monod starts a server and sends
+/// the command again, once; a command whose fate is unknown is never sent
+/// twice (a unit test of `tmux::direct` covers that side).
+#[test]
+fn a_command_the_dying_server_never_read_is_sent_to_a_new_server() {
+    let sb = Sandbox::new();
+    // The user's own server, with tmux's default exit-empty.
+    sb.tmux(["new-session", "-d", "-s", "keeper", "sleep 3600"]).ok();
+    let server: i32 =
+        sb.tmux(["display-message", "-p", "-t", "=keeper:", "#{pid}"]).ok().stdout.trim().parse().unwrap();
+    sb.mono(["daemon", "start"]).ok();
+    let uid = rustix::process::getuid().as_raw();
+    let socket = sb.tmux_dir.canonicalize().unwrap().join(format!("tmux-{uid}/default"));
+    assert_eq!(pending_connections(&socket), 0);
+
+    let ws = sb.workspace("dying/ws");
+    mono_e2e::kill(server, 19);
+    let init = sb
+        .mono_cmd()
+        .args(["init", ws.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(WAIT, "monod to connect to the stopped server", || pending_connections(&socket) > 0);
+    mono_e2e::kill(server, 9);
+    let out = init.wait_with_output().unwrap();
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    let sessions = sb.tmux(["list-sessions", "-F", "#{session_name}"]).ok().stdout;
+    assert_eq!(sessions.lines().collect::<Vec<_>>(), ["mono-dying-ws"], "{sessions}");
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
 }

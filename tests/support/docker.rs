@@ -87,10 +87,14 @@ pub fn ensure_test_image() {
 /// Removes every container, network and volume whose compose project starts
 /// with `prefix` (what a failed test may leave).
 pub fn remove_projects(prefix: &str) {
-    let label = "{{.Label \"com.docker.compose.project\"}} {{.ID}}";
-    for kind in [&["ps", "-a"][..], &["network", "ls"][..], &["volume", "ls"][..]] {
+    // Volumes have a name and no id.
+    let by_id = "{{.Label \"com.docker.compose.project\"}} {{.ID}}";
+    let by_name = "{{.Label \"com.docker.compose.project\"}} {{.Name}}";
+    for (kind, format) in
+        [(&["ps", "-a"][..], by_id), (&["network", "ls"][..], by_id), (&["volume", "ls"][..], by_name)]
+    {
         let mut args: Vec<&str> = kind.to_vec();
-        args.extend(["--filter", "label=com.docker.compose.project", "--format", label]);
+        args.extend(["--filter", "label=com.docker.compose.project", "--format", format]);
         let (_, out, _) = docker(&args);
         let ids: Vec<&str> = out
             .lines()
@@ -126,4 +130,66 @@ pub fn labelled(label: &str) -> Vec<String> {
         all.extend(docker(&args).1.lines().map(str::to_string));
     }
     all
+}
+
+/// The Engine's socket (what `docker` uses here).
+pub const ENGINE_SOCKET: &str = "/var/run/docker.sock";
+
+/// POSTs a JSON body to the Engine API directly (no `docker` CLI, which
+/// adds safety checks of its own); returns (status, body).
+pub fn engine_post(path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(ENGINE_SOCKET).expect("connect to the Engine");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Ids of the networks named exactly `name` (the Engine's name filter
+/// also matches parts of names).
+pub fn networks_named(name: &str) -> Vec<String> {
+    let (_, out, _) = docker(["network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}"]);
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, n)| *n == name)
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
+/// The labels `dev.mono.home`, `dev.mono.env` and compose's project label
+/// as `docker ... create` flags, for objects made as a mono home would.
+pub fn mono_labels(home: &str, project: &str) -> Vec<String> {
+    [
+        format!("dev.mono.home={home}"),
+        format!("dev.mono.env={project}"),
+        format!("com.docker.compose.project={project}"),
+    ]
+    .into_iter()
+    .flat_map(|l| ["--label".to_string(), l])
+    .collect()
+}
+
+/// Removes Docker objects a test made by hand when dropped, also when the
+/// test fails: `(kind, name)` with kind `container`, `network` or `volume`.
+pub struct Cleanup(pub Vec<(&'static str, String)>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for (kind, name) in &self.0 {
+            let args: Vec<&str> = match *kind {
+                "container" => vec!["rm", "-f", "-v", name],
+                "network" => vec!["network", "rm", name],
+                _ => vec!["volume", "rm", "-f", name],
+            };
+            let _ = docker(&args);
+        }
+    }
 }

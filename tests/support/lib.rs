@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod cmdlines;
 pub mod docker;
+pub mod proxy;
 pub mod ws;
 
 /// How long one `mono` command of a test may take (docker-mode inits pull
@@ -62,6 +64,9 @@ pub struct Sandbox {
     /// `TMUX_TMPDIR`.
     pub tmux_dir: PathBuf,
     bins: PathBuf,
+    /// Variables every command gets besides the sandbox's own (see
+    /// [`Sandbox::set_env`]).
+    extra_env: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 /// An init script that holds its operation open until the test lets it go,
@@ -192,7 +197,15 @@ impl Sandbox {
             .trim_start_matches("mono-e2e-")
             .to_ascii_lowercase();
         let id = format!("t{}", suffix.chars().filter(char::is_ascii_alphanumeric).collect::<String>());
-        Sandbox { root, id, used_docker: Default::default(), home, tmux_dir, bins: bin_dir() }
+        Sandbox {
+            root,
+            id,
+            used_docker: Default::default(),
+            home,
+            tmux_dir,
+            bins: bin_dir(),
+            extra_env: Default::default(),
+        }
     }
 
     /// The sandbox's root directory.
@@ -370,11 +383,20 @@ impl Sandbox {
         self.tmux(["has-session", "-t", &format!("={name}")]).code == 0
     }
 
+    /// Sets a variable for every later command of the sandbox (e.g.
+    /// `DOCKER_HOST`, which the daemon a command starts inherits).
+    pub fn set_env(&self, key: &str, value: &str) {
+        self.extra_env.lock().unwrap().push((key.to_string(), value.to_string()));
+    }
+
     fn apply_env(&self, cmd: &mut Command) {
         for v in SCRUBBED {
             cmd.env_remove(v);
         }
         cmd.env("MONO_HOME", &self.home).env("TMUX_TMPDIR", &self.tmux_dir).env("SHELL", "/bin/sh");
+        for (key, value) in self.extra_env.lock().unwrap().iter() {
+            cmd.env(key, value);
+        }
     }
 
     /// Opens the daemon's state database read-only.

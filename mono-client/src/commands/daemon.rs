@@ -29,7 +29,9 @@ pub fn start() -> anyhow::Result<()> {
 
 /// Stops monod and waits until it has exited.
 pub fn stop() -> anyhow::Result<()> {
-    let ep = Endpoint::from_env()?;
+    // Unchecked: a daemon an older mono started in a home now refused can
+    // still be stopped (this writes nothing there).
+    let ep = Endpoint::locate()?;
     // Checking the lock first: connecting to a socket-activated monod that
     // is not running would start it only to stop it.
     if !ep.daemon_alive() || !ep.answering() {

@@ -23,7 +23,7 @@ fn finding(check: &str, severity: Severity, message: String, fix: Option<&str>) 
 
 /// Runs every check; exit status 1 when something needs attention.
 pub fn run(json: bool) -> anyhow::Result<u8> {
-    let ep = Endpoint::from_env()?;
+    let ep = Endpoint::locate()?;
     let mut findings = local_checks(&ep);
     let status = daemon_check(&ep, &mut findings);
     if status.is_some_and(|s| s.protocol == PROTOCOL_VERSION) {
@@ -71,14 +71,20 @@ fn print(findings: &[Finding]) {
 fn local_checks(ep: &Endpoint) -> Vec<Finding> {
     let mut out = Vec::new();
     let home = ep.home.display();
-    match std::fs::metadata(&ep.home) {
-        Err(_) => out.push(finding(
+    match (mono_proto::home::open(&ep.home), std::fs::metadata(&ep.home)) {
+        (Err(refused), _) => out.push(finding(
+            "home",
+            Severity::Error,
+            refused.to_string(),
+            Some("set MONO_HOME to a directory of your own (or fix this one as the line says)"),
+        )),
+        (Ok(None), _) | (_, Err(_)) => out.push(finding(
             "home",
             Severity::Ok,
             format!("{home} does not exist yet (the first command creates it)"),
             None,
         )),
-        Ok(m) => out.push(private(
+        (Ok(Some(_)), Ok(m)) => out.push(private(
             "home",
             &ep.home,
             &m,

@@ -1,4 +1,5 @@
-//! `mono gc [--yes]`: resources of this home that no environment owns.
+//! `mono gc [--yes]`: resources of this home that no environment owns, and
+//! environments left `failed`.
 
 use anyhow::bail;
 use mono_proto::GcReport;
@@ -7,7 +8,7 @@ use mono_proto::methods::{DAEMON_GC, GcParams};
 use crate::connect::Endpoint;
 use crate::render;
 
-/// Lists the orphans, or removes them with `yes`.
+/// Lists the orphans and failed environments, or collects them with `yes`.
 pub fn run(yes: bool, json: bool) -> anyhow::Result<()> {
     let report: GcReport = Endpoint::from_env()?.query(DAEMON_GC, GcParams { apply: yes })?;
     for note in &report.skipped {
@@ -15,11 +16,27 @@ pub fn run(yes: bool, json: bool) -> anyhow::Result<()> {
     }
     if json {
         render::json(&report);
-    } else if report.orphans.is_empty() {
+    } else if report.orphans.is_empty() && report.failed.is_empty() {
         println!(
             "nothing to collect: every session, directory and Docker object of mono's belongs to an environment"
         );
     } else {
+        for env in &report.failed {
+            let why = env.failure.as_deref().unwrap_or("a teardown could not finish");
+            println!("failed environment {} ({}): {why}", env.name, render::tilde(&env.path));
+        }
+        if !report.failed.is_empty() {
+            let n = report.failed.len();
+            if report.applied {
+                if report.errors.is_empty() {
+                    println!("finished {n} failed environment(s)");
+                }
+            } else {
+                println!("{n} failed environment(s); `mono gc --yes` finishes their teardown");
+            }
+        }
+    }
+    if !json && !report.orphans.is_empty() {
         let width = report.orphans.iter().map(|o| o.kind.to_string().len()).max().unwrap_or(0);
         for o in &report.orphans {
             println!("{:width$}  {}  (of {})", o.kind.to_string(), o.name, o.owner);
@@ -32,7 +49,7 @@ pub fn run(yes: bool, json: bool) -> anyhow::Result<()> {
         }
     }
     if let Some(first) = report.errors.first() {
-        bail!("{} orphan(s) could not be removed: {first}", report.errors.len());
+        bail!("{} item(s) could not be removed or finished: {first}", report.errors.len());
     }
     Ok(())
 }

@@ -14,11 +14,22 @@
 //!
 //! Saving copies into `tmp/` and publishes with one `rename`, after
 //! checking that the workspace did not change while it was copied, so a
-//! half-saved entry is never seen. A restore copies into a hidden folder of
-//! the workspace and renames it into place, and checks that it copied
-//! exactly what `entry.json` promises: a damaged entry is removed and
-//! counts as a miss. Copies are clones where the file system can (see
-//! [`tree`]).
+//! half-saved entry is never seen. A restore copies into a hidden folder
+//! beside the cached path and renames it into place (never over anything),
+//! and checks that it copied exactly what `entry.json` promises: a damaged
+//! entry is removed and counts as a miss. Copies are clones where the file
+//! system can (see [`tree`]).
+//!
+//! A cached path and each of its parents must be a real directory in the
+//! workspace: they are opened one component at a time without following a
+//! link, when saving and when restoring, and the copy and the rename work
+//! on those open directories. A rule whose path is a link, or lies below
+//! one (`node_modules -> /etc`, `x -> /elsewhere` for `x/nm`), is skipped
+//! with a note ([`Restored::Refused`], [`Saved::Refused`]), so nothing
+//! outside the workspace is ever copied into the cache or written by a
+//! restore. Links inside a cached tree stay links. Everything under the
+//! cache is private (0700, 0600); the saved paths' own modes are recorded
+//! in `entry.json` and given back on restore.
 
 pub mod key;
 mod records;
@@ -26,6 +37,7 @@ pub mod tree;
 
 use std::fs::File;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,7 +48,10 @@ pub use records::{Record, now_ms};
 pub use tree::Copied;
 
 use crate::config::CacheRule;
+use crate::home::Home;
+use crate::nofollow;
 use crate::state::{StateError, Store};
+use tree::{ModeMap, Modes};
 
 /// What went wrong with the cache.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +83,10 @@ struct Manifest {
     paths: Vec<String>,
     files: u64,
     bytes: u64,
+    /// Per path, the modes that are not the usual 0644/0755 (absent in
+    /// entries of older monods, whose files kept their own modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    modes: Option<Vec<ModeMap>>,
 }
 
 /// How a restore went.
@@ -81,6 +100,9 @@ pub enum Restored {
     Damaged(String),
     /// A path already exists in the workspace and was left alone; a miss.
     Occupied(String),
+    /// A path, or one of its parents, is not a real directory of the
+    /// workspace (a symbolic link); the rule is skipped.
+    Refused(String),
 }
 
 /// How a save went.
@@ -101,6 +123,8 @@ pub enum Saved {
     Missing(String),
     /// The workspace changed while it was being copied; not saved.
     Changed,
+    /// A path, or one of its parents, is a symbolic link; not saved.
+    Refused(String),
 }
 
 /// What `clean` removes.
@@ -125,16 +149,26 @@ impl Clean {
 /// The cache of one home.
 #[derive(Clone)]
 pub struct Cache {
+    home: Home,
     root: PathBuf,
     store: Store,
     max_size: u64,
 }
 
 impl Cache {
-    /// The cache under `root` (`$MONO_HOME/cache`), evicting least recently
+    /// The cache of `home` (`$MONO_HOME/cache`), evicting least recently
     /// used entries beyond `max_size` bytes.
-    pub fn new(root: PathBuf, store: Store, max_size: u64) -> Cache {
-        Cache { root, store, max_size }
+    pub fn new(home: Home, store: Store, max_size: u64) -> Cache {
+        Cache { root: home.cache_root(), home, store, max_size }
+    }
+
+    /// Opens (creating, 0700) a directory of the cache, never through a link.
+    fn private_dir(&self, dir: &str) -> Result<OwnedFd, CacheError> {
+        self.home.private_dir(&[mono_proto::paths::CACHE_DIR, dir]).map_err(|source| CacheError::Io {
+            action: "create",
+            path: self.root.join(dir),
+            source,
+        })
     }
 
     /// Where entries live.
@@ -152,23 +186,19 @@ impl Cache {
     }
 
     fn lock_file(&self, key: &str) -> Result<File, CacheError> {
-        let dir = self.root.join("locks");
-        std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-        let path = dir.join(format!("{key}.lock"));
-        File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err("open", &path))
+        let dir = self.private_dir("locks")?;
+        let name = format!("{key}.lock");
+        let path = self.root.join("locks").join(&name);
+        let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CREATE;
+        nofollow::open_file_at(&dir, &name, flags, nofollow::PRIVATE_FILE).map_err(io_err("open", &path))
     }
 
     /// Removes what saves interrupted by a stop or crash left; at start.
     pub fn clear_staging(&self) {
         let tmp = self.root.join("tmp");
         if tmp.exists()
-            && let Err(e) = remove_tree(&tmp)
+            && let Err(e) =
+                nofollow::open_dir(&self.root).and_then(|c| tree::remove_tree_at(&c, Path::new("tmp")))
         {
             tracing::warn!(path = %tmp.display(), error = %e, "cannot clear the cache's staging folder");
         }
@@ -197,6 +227,19 @@ impl Cache {
     }
 
     fn restore_blocking(&self, key: &Key, rule: &CacheRule, ws: &Path) -> Result<Restored, CacheError> {
+        // Where each path goes: its parent, open, and its name there.
+        let ws_dir = nofollow::open_dir(ws).map_err(io_err("open", ws))?;
+        let mut targets = Vec::new();
+        for rel in &rule.paths {
+            match restore_target(&ws_dir, rel) {
+                Ok(Target::Free(parent, name)) => targets.push((parent, name)),
+                Ok(Target::Taken) => return Ok(Restored::Occupied(rel.clone())),
+                Err(e) => match nofollow::link_found(&e) {
+                    Some(link) => return Ok(Restored::Refused(refusal(rel, link))),
+                    None => return Err(CacheError::Io { action: "open", path: ws.join(rel), source: e }),
+                },
+            }
+        }
         let dir = self.entry_dir(&key.hash);
         if !dir.exists() {
             return Ok(Restored::Miss);
@@ -213,37 +256,48 @@ impl Cache {
                     return Ok(Restored::Damaged("entry.json is missing or unreadable".into()));
                 }
             };
-        if manifest.paths != rule.paths || manifest.key != key.hash {
+        let modes_match = manifest.modes.as_ref().is_none_or(|m| m.len() == rule.paths.len());
+        if manifest.paths != rule.paths || manifest.key != key.hash || !modes_match {
             drop(lock);
             self.remove_entry(&key.hash)?;
             return Ok(Restored::Damaged("entry.json does not match its key".into()));
         }
-        if let Some(taken) = rule.paths.iter().find(|p| ws.join(p).symlink_metadata().is_ok()) {
-            return Ok(Restored::Occupied(taken.clone()));
-        }
         let mut total = Copied::default();
-        let mut staged = Vec::new();
+        let mut parents = Vec::new();
+        let mut staged: Vec<(usize, PathBuf)> = Vec::new();
         let outcome = (|| -> Result<Option<String>, CacheError> {
-            for (i, rel) in rule.paths.iter().enumerate() {
+            for ((parent, _), rel) in targets.iter().zip(&rule.paths) {
+                // Created now (as the user's directories), never through a link.
+                let fd =
+                    nofollow::walk_dirs(&ws_dir, parent, Some(0o777)).map_err(
+                        |e| match nofollow::link_found(&e) {
+                            Some(_) => CacheError::Io { action: "restore", path: ws.join(rel), source: e },
+                            None => CacheError::Io { action: "create", path: ws.join(parent), source: e },
+                        },
+                    )?;
+                parents.push(fd);
+            }
+            for (i, (parent, rel)) in parents.iter().zip(&rule.paths).enumerate() {
                 let from = dir.join("data").join(i.to_string());
-                let temp = ws.join(format!(".mono-restore-{}-{i}", key.short()));
-                if temp.exists() {
-                    remove_tree(&temp).map_err(io_err("remove", &temp))?;
-                }
-                staged.push(temp.clone());
-                match tree::copy_tree(&from, &temp, &|| false) {
-                    Ok(c) => {
-                        total.files += c.files;
-                        total.bytes += c.bytes;
-                        total.cloned += c.cloned;
-                    }
+                let source = match nofollow::open_dir(&from) {
+                    Ok(fd) => fd,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         return Ok(Some(format!("{rel} is missing")));
                     }
-                    Err(e) => {
-                        return Err(CacheError::Io { action: "restore", path: ws.join(rel), source: e });
-                    }
-                }
+                    Err(e) => return Err(CacheError::Io { action: "restore", path: from, source: e }),
+                };
+                let temp = PathBuf::from(format!(".mono-restore-{}-{i}", key.short()));
+                tree::remove_tree_at(parent, &temp).map_err(io_err("remove", &ws.join(&temp)))?;
+                staged.push((i, temp.clone()));
+                let modes = match &manifest.modes {
+                    Some(all) => Modes::Recorded(&all[i]),
+                    None => Modes::Source,
+                };
+                let (c, _) = tree::copy_tree(&source, parent, &temp, modes, &|| false)
+                    .map_err(|e| CacheError::Io { action: "restore", path: ws.join(rel), source: e })?;
+                total.files += c.files;
+                total.bytes += c.bytes;
+                total.cloned += c.cloned;
             }
             if (total.files, total.bytes) != (manifest.files, manifest.bytes) {
                 return Ok(Some(format!(
@@ -251,18 +305,19 @@ impl Cache {
                     total.files, total.bytes, manifest.files, manifest.bytes
                 )));
             }
-            for (temp, rel) in staged.iter().zip(&rule.paths) {
-                let target = ws.join(rel);
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent).map_err(io_err("create", parent))?;
-                }
-                std::fs::rename(temp, &target).map_err(io_err("restore", &target))?;
+            for ((((_, name), parent), (_, temp)), rel) in
+                targets.iter().zip(&parents).zip(&staged).zip(&rule.paths)
+            {
+                // Never over something that appeared meanwhile.
+                rustix::fs::renameat_with(parent, temp, parent, name, rustix::fs::RenameFlags::NOREPLACE)
+                    .map_err(|e| io_err("restore", &ws.join(rel))(e.into()))?;
             }
+            staged.clear();
             Ok(None)
         })();
-        let cleanup = |staged: &[PathBuf]| {
-            for temp in staged {
-                let _ = remove_tree(temp);
+        let cleanup = |staged: &[(usize, PathBuf)]| {
+            for (i, temp) in staged {
+                let _ = tree::remove_tree_at(&parents[*i], temp);
             }
         };
         match outcome {
@@ -320,31 +375,47 @@ impl Cache {
         if dir.exists() {
             return Ok(Saved::AlreadyThere);
         }
-        if let Some(missing) = rule.paths.iter().find(|p| !ws.join(p).is_dir()) {
-            return Ok(Saved::Missing(missing.clone()));
+        let ws_dir = nofollow::open_dir(ws).map_err(io_err("open", ws))?;
+        let mut sources = Vec::new();
+        for rel in &rule.paths {
+            match nofollow::walk_dirs(&ws_dir, Path::new(rel), None) {
+                Ok(fd) => sources.push(fd),
+                Err(e) => match nofollow::link_found(&e) {
+                    Some(link) => return Ok(Saved::Refused(refusal(rel, link))),
+                    None if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                        return Ok(Saved::Missing(rel.clone()));
+                    }
+                    None => return Err(CacheError::Io { action: "open", path: ws.join(rel), source: e }),
+                },
+            }
         }
         let lock = self.lock_file(&key.hash)?;
         if lock.try_lock().is_err() {
             return Ok(Saved::AlreadyThere);
         }
-        let tmp = self.root.join("tmp");
-        std::fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
-        let staging = tmp.join(format!("{}-{}-{}", key.hash, std::process::id(), now_ms()));
-        let data = staging.join("data");
-        std::fs::create_dir_all(&data).map_err(io_err("create", &data))?;
+        let tmp = self.private_dir("tmp")?;
+        let staging_name = format!("{}-{}-{}", key.hash, std::process::id(), now_ms());
+        let staging = self.root.join("tmp").join(&staging_name);
         let result = (|| -> Result<Saved, CacheError> {
+            let (staged, _) = nofollow::create_dir_at(&tmp, &staging_name, nofollow::PRIVATE_DIR)
+                .map_err(io_err("create", &staging))?;
+            let (data, _) = nofollow::create_dir_at(&staged, "data", nofollow::PRIVATE_DIR)
+                .map_err(io_err("create", &staging))?;
             let mut total = Copied::default();
-            for (i, rel) in rule.paths.iter().enumerate() {
-                let from = ws.join(rel);
-                let before = tree::snapshot(&from).map_err(io_err("read", &from))?;
-                let copied = tree::copy_tree(&from, &data.join(i.to_string()), cancelled)
-                    .map_err(io_err("save", &from))?;
-                if tree::snapshot(&from).ok().as_ref() != Some(&before) {
+            let mut modes = Vec::new();
+            for (i, (from, rel)) in sources.iter().zip(&rule.paths).enumerate() {
+                let path = ws.join(rel);
+                let before = tree::snapshot(from).map_err(io_err("read", &path))?;
+                let (copied, recorded) =
+                    tree::copy_tree(from, &data, Path::new(&i.to_string()), Modes::Private, cancelled)
+                        .map_err(io_err("save", &path))?;
+                if tree::snapshot(from).ok().as_ref() != Some(&before) {
                     return Ok(Saved::Changed);
                 }
                 total.files += copied.files;
                 total.bytes += copied.bytes;
                 total.cloned += copied.cloned;
+                modes.push(recorded);
             }
             let manifest = Manifest {
                 key: key.hash.clone(),
@@ -352,23 +423,32 @@ impl Cache {
                 paths: rule.paths.clone(),
                 files: total.files,
                 bytes: total.bytes,
+                modes: Some(modes),
             };
             let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
             let path = staging.join("entry.json");
-            std::fs::write(&path, json).map_err(io_err("write", &path))?;
-            let files = self.root.join("files");
-            std::fs::create_dir_all(&files).map_err(io_err("create", &files))?;
-            match std::fs::rename(&staging, &dir) {
+            use std::io::Write;
+            nofollow::create_file_at(&staged, "entry.json", nofollow::PRIVATE_FILE)
+                .and_then(|mut f| f.write_all(&json))
+                .map_err(io_err("write", &path))?;
+            let files = self.private_dir("files")?;
+            match rustix::fs::renameat_with(
+                &tmp,
+                &staging_name,
+                &files,
+                &key.hash,
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
                 Ok(()) => {}
                 Err(_) if dir.exists() => return Ok(Saved::AlreadyThere),
-                Err(e) => return Err(CacheError::Io { action: "publish", path: dir.clone(), source: e }),
+                Err(e) => {
+                    return Err(CacheError::Io { action: "publish", path: dir.clone(), source: e.into() });
+                }
             }
             let (_, size) = tree::disk_usage(&dir).map_err(io_err("measure", &dir))?;
             Ok(Saved::Saved { copied: total, size, evicted: Vec::new() })
         })();
-        if staging.exists() {
-            let _ = remove_tree(&staging);
-        }
+        let _ = tree::remove_tree_at(&tmp, Path::new(&staging_name));
         drop(lock);
         result
     }
@@ -410,11 +490,11 @@ impl Cache {
         if !dir.exists() {
             return Ok(());
         }
-        let tmp = self.root.join("tmp");
-        std::fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
-        let aside = tmp.join(format!("removed-{key}-{}", now_ms()));
+        let tmp = self.private_dir("tmp")?;
+        let aside = self.root.join("tmp").join(format!("removed-{key}-{}", now_ms()));
         std::fs::rename(&dir, &aside).map_err(io_err("remove", &dir))?;
-        remove_tree(&aside).map_err(io_err("remove", &aside))
+        tree::remove_tree_at(&tmp, Path::new(aside.file_name().expect("named")))
+            .map_err(io_err("remove", &aside))
     }
 
     /// Removes file entries as `what` says; returns the keys removed and
@@ -474,27 +554,51 @@ impl Cache {
     }
 }
 
-/// Removes a tree, making read-only directories writable first.
-fn remove_tree(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(_) => {
-            let mut stack = vec![path.to_path_buf()];
-            while let Some(dir) = stack.pop() {
-                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-                if let Ok(entries) = std::fs::read_dir(&dir) {
-                    for e in entries.flatten() {
-                        if e.file_type().is_ok_and(|t| t.is_dir()) {
-                            stack.push(e.path());
-                        }
-                    }
-                }
-            }
-            std::fs::remove_dir_all(path)
+/// Where a restored path goes.
+enum Target {
+    /// Nothing there yet; its parent and name, relative to the workspace.
+    Free(PathBuf, PathBuf),
+    /// Something is there already.
+    Taken,
+}
+
+/// Checks, creating nothing, that the cached path `rel` is free in the
+/// workspace and that each of its existing parents is a real directory.
+fn restore_target(ws: &OwnedFd, rel: &str) -> io::Result<Target> {
+    let rel = Path::new(rel);
+    let (parent, name) = match (rel.parent(), rel.file_name()) {
+        (Some(parent), Some(name)) => (parent.to_path_buf(), PathBuf::from(name)),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} has no name", rel.display()),
+            ));
+        }
+    };
+    let mut at = PathBuf::new();
+    for c in parent.components() {
+        at.push(c);
+        match nofollow::walk_dirs(ws, &at, None) {
+            Ok(_) => {}
+            // Missing from here on: the restore creates it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Target::Free(parent, name)),
+            Err(e) => return Err(e),
         }
     }
+    let dir = nofollow::walk_dirs(ws, &parent, None)?;
+    if nofollow::entry_at(&dir, &name)? != nofollow::Entry::Missing {
+        return Ok(Target::Taken);
+    }
+    Ok(Target::Free(parent, name))
+}
+
+/// The note for a rule whose path is, or lies below, a link.
+fn refusal(rel: &str, link: &nofollow::LinkFound) -> String {
+    let at = link.at.as_ref().map_or_else(|| rel.to_string(), |p| p.display().to_string());
+    format!(
+        "{rel}: {at} is a symbolic link (to {}), and mono caches only real directories of the workspace",
+        link.target
+    )
 }
 
 #[cfg(test)]
@@ -518,8 +622,9 @@ mod tests {
     /// A temporary home with an unlimited cache and a workspace of 20 files.
     fn setup() -> (tempfile::TempDir, crate::state::StoreThread, Cache, PathBuf, Key) {
         let dir = tempfile::tempdir().unwrap();
-        let (store, thread) = Store::open(&dir.path().join("s.db")).unwrap();
-        let cache = Cache::new(dir.path().join("cache"), store, u64::MAX);
+        let home = Home::open(&dir.path().join("home")).unwrap();
+        let (store, thread) = Store::open(&home.state_db()).unwrap();
+        let cache = Cache::new(home, store, u64::MAX);
         let ws = workspace(dir.path());
         let key = key::compute(&rule(), &ws).unwrap().unwrap();
         (dir, thread, cache, ws, key)
@@ -539,7 +644,7 @@ mod tests {
         assert!(matches!(cache.save(&key, &rule(), &ws, hook).await.unwrap(), Saved::Changed));
         assert!(!cache.has(&key));
         assert_eq!(
-            std::fs::read_dir(dir.path().join("cache/tmp")).unwrap().count(),
+            std::fs::read_dir(dir.path().join("home/cache/tmp")).unwrap().count(),
             0,
             "staging left behind"
         );

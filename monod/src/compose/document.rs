@@ -15,8 +15,21 @@ use super::keypath::{At, Problem, ProblemKind, Segment};
 use super::value::{is_extension, key_text, kind, scalar_text};
 use crate::interpolate::interpolate;
 
-/// Parses the file's text and applies merge keys (`<<`).
+/// Parses the file's text and applies merge keys (`<<`). Flow collections
+/// nested too deep are refused before the parser sees them
+/// ([`crate::input::too_deep`]).
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Value, ComposeError> {
+    if let Some((line, column)) = crate::input::too_deep(text, crate::input::MAX_FLOW_DEPTH) {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        return Err(ComposeError::Syntax {
+            path: path.to_path_buf(),
+            position: Some(Position { line: clamp(line), column: clamp(column) }),
+            message: format!(
+                "[...] or {{...}} nested more than {} deep; mono refuses such YAML before parsing it",
+                crate::input::MAX_FLOW_DEPTH
+            ),
+        });
+    }
     let mut value: Value = serde_yaml::from_str(text).map_err(|e| ComposeError::syntax(path, &e))?;
     value.apply_merge().map_err(|e| ComposeError::syntax(path, &e))?;
     Ok(value)

@@ -34,8 +34,7 @@ pub fn read_dotenv_with(
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, ComposeError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ComposeError::Read { path: path.to_path_buf(), source })?;
+    let text = super::read(path)?;
     parse(path, &text, lookup, Format::Compose)
 }
 

@@ -42,6 +42,14 @@ pub enum ComposeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is larger than mono reads.
+    #[error("{} is too large: {reason}; make it smaller", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size and the limit.
+        reason: crate::input::ReadError,
+    },
     /// The file is not valid YAML.
     #[error("{}: invalid YAML: {message}; fix the syntax and try again", place(path, *position))]
     Syntax {

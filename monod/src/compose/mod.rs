@@ -9,7 +9,9 @@
 //! (`mono-<env>`), every published port moves into the environment's block
 //! of 100 ports (`19000 + slot*100 + offset`) on one host address, and
 //! whatever cannot be isolated is changed or dropped with a warning that
-//! names the file, service and key, never silently.
+//! names the file, service and key, never silently. Settings that reach
+//! out of the container (a read-write bind of `/` or above the workspace,
+//! the Docker socket, `privileged`) are kept, with a warning (module `hazards`).
 //!
 //! Loading follows compose: YAML with anchors and merge keys, `${VAR}`
 //! interpolation of values ([`crate::interpolate`]), `extends` within the
@@ -24,6 +26,7 @@ mod document;
 mod dotenv;
 mod error;
 mod hash;
+mod hazards;
 mod keypath;
 pub mod model;
 pub mod plan;
@@ -35,6 +38,8 @@ mod value;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use crate::input;
 
 pub use dotenv::{read_dotenv, read_dotenv_with};
 pub use error::{ComposeError, Position};
@@ -96,8 +101,7 @@ pub struct PlanSettings {
 /// `extends` and checks it. Unset variables become
 /// [`ComposeFile::warnings`].
 pub fn load(path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<ComposeFile, ComposeError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ComposeError::Read { path: path.to_path_buf(), source })?;
+    let text = read(path)?;
     let mut root = document::parse(path, &text)?;
     let fail = |extended: &[String], problem: Problem| error_at(path, &text, extended, problem);
     let warnings = document::interpolate_document(path, &mut root, vars).map_err(|p| fail(&[], p))?;
@@ -115,6 +119,15 @@ pub fn load(path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<Compos
         warnings,
         text,
         extended,
+    })
+}
+
+/// Reads a compose or env file, refusing one larger than
+/// [`input::MAX_FILE_BYTES`] before reading it.
+pub(crate) fn read(path: &Path) -> Result<String, ComposeError> {
+    input::read_text(path, input::MAX_FILE_BYTES).map_err(|e| match e {
+        input::ReadError::Io(source) => ComposeError::Read { path: path.to_path_buf(), source },
+        reason => ComposeError::TooLarge { path: path.to_path_buf(), reason },
     })
 }
 

@@ -18,6 +18,8 @@ use std::time::Duration;
 pub struct Plan {
     /// `mono-<env name>`: the compose project name.
     pub project: String,
+    /// The owning daemon's home (label `dev.mono.home` on every object).
+    pub home: String,
     /// The workspace (compose `working_dir` label).
     pub working_dir: PathBuf,
     /// The compose file(s) the plan came from (compose `config_files` label).

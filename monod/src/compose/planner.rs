@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use mono_proto::paths::normalise;
 
 use super::hash::config_hash;
+use super::hazards;
 use super::keypath::{At, Problem};
 use super::model::{ComposeFile, MountSource, Network, SecretSource, Service, Volume};
 use super::plan::{
@@ -59,6 +60,7 @@ impl<'a> Planner<'a> {
         }
         Ok(Plan {
             project: project.clone(),
+            home: self.settings.home.clone(),
             working_dir: self.settings.workspace.clone(),
             config_files: vec![file.path.clone()],
             networks,
@@ -284,6 +286,9 @@ impl<'a> Planner<'a> {
                 format!("container_name {original:?} is replaced by {container_name} so environments never collide"),
             );
         }
+        if s.privileged {
+            self.warn_service(&s.name, format!("{}: {}", at.key("privileged"), hazards::privileged()));
+        }
         if let Some(mode) = &s.network_mode {
             self.warn_service(
                 &s.name,
@@ -430,14 +435,23 @@ impl<'a> Planner<'a> {
             // back to the key.
             let here = files_at.index(env_file.index);
             let path = self.host_path(&env_file.path).map_err(|e| self.error(here.problem(e)))?;
-            let text = match std::fs::read_to_string(&path) {
+            let text = match crate::input::read_text(&path, crate::input::MAX_FILE_BYTES) {
                 Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !env_file.required => continue,
-                Err(e) => {
+                Err(crate::input::ReadError::Io(e))
+                    if e.kind() == std::io::ErrorKind::NotFound && !env_file.required =>
+                {
+                    continue;
+                }
+                Err(crate::input::ReadError::Io(e)) => {
                     return Err(self.error(here.problem(format!(
                         "cannot read the env file {}: {e}; create it, fix the path, or mark it `required: false`",
                         path.display()
                     ))));
+                }
+                Err(reason) => {
+                    return Err(self.error(
+                        here.problem(format!("the env file {} is too large: {reason}", path.display())),
+                    ));
                 }
             };
             let format = if env_file.raw { dotenv::Format::Raw } else { dotenv::Format::Compose };
@@ -516,11 +530,14 @@ impl<'a> Planner<'a> {
                     })?;
                     MountKind::Volume { name: self.volume_name(volume) }
                 }
-                MountSource::Bind(source) => MountKind::Bind {
-                    source: self
-                        .host_path(source)
-                        .map_err(|e| self.error(volumes_at.index(mount.index).problem(e)))?,
-                },
+                MountSource::Bind(source) => {
+                    let here = volumes_at.index(mount.index);
+                    let source = self.host_path(source).map_err(|e| self.error(here.problem(e)))?;
+                    if let Some(hazard) = hazards::bind(&source, mount.read_only, &self.settings.workspace) {
+                        self.warn_service(&s.name, format!("{here}: {hazard}"));
+                    }
+                    MountKind::Bind { source }
+                }
                 MountSource::Anonymous => MountKind::Anonymous,
                 MountSource::Tmpfs { size } => MountKind::Tmpfs { size: *size },
             };

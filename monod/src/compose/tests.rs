@@ -1021,3 +1021,60 @@ fn missing_or_empty_file() {
     let e = Ws::new("include: [other.yaml]\nservices:\n  a: {image: x}\n").load_error();
     assert!(e.contains(":1:1: include: include is not supported"), "{e}");
 }
+
+// ---------------------------------------------------------------------------
+// Dangerous settings: warned, naming file, service and key, and kept
+
+#[test]
+fn dangerous_binds_and_privileged_are_warned_and_kept() {
+    let ws = Ws::new(
+        r#"services:
+  web:
+    image: x
+    privileged: true
+    volumes:
+      - /:/host
+      - /var/run/docker.sock:/var/run/docker.sock
+      - /run/docker.sock:/sock:ro
+      - ../..:/up
+      - type: bind
+        source: ./link
+        target: /link
+  safe:
+    image: x
+    volumes:
+      - /:/host:ro
+      - ./data:/data
+      - ../sibling:/sibling
+"#,
+    );
+    std::os::unix::fs::symlink("/var/run/../run/docker.sock", ws.root().join("link")).unwrap();
+    let plan = ws.plan();
+    let file = ws.file().display().to_string();
+    let warned = |key: &str, needle: &str| {
+        let prefix = format!("{file}: service web: services.web.{key}: ");
+        plan.warnings.iter().any(|w| w.starts_with(&prefix) && w.contains(needle))
+    };
+    assert!(warned("privileged", "privileged: true"), "{:#?}", plan.warnings);
+    assert!(warned("volumes[0]", "read-write bind of /"), "{:#?}", plan.warnings);
+    assert!(warned("volumes[1]", "Docker socket /var/run/docker.sock"), "{:#?}", plan.warnings);
+    assert!(
+        warned("volumes[2]", "Docker socket /run/docker.sock"),
+        "read-only does not help: {:#?}",
+        plan.warnings
+    );
+    let above = ws.root().parent().unwrap().parent().unwrap().display().to_string();
+    assert!(warned("volumes[3]", &format!("read-write bind of {above}")), "{:#?}", plan.warnings);
+    assert!(warned("volumes[4]", "Docker socket"), "a symlink to the socket: {:#?}", plan.warnings);
+    assert!(
+        !plan.warnings.iter().any(|w| w.contains("service safe")),
+        "read-only, inside or beside the workspace is fine: {:#?}",
+        plan.warnings
+    );
+    // They keep working as written.
+    let web = service(&plan, "web");
+    assert!(web.privileged);
+    assert_eq!(web.mounts[0].kind, MountKind::Bind { source: PathBuf::from("/") });
+    assert_eq!(web.mounts[1].kind, MountKind::Bind { source: PathBuf::from("/var/run/docker.sock") });
+    assert_eq!(web.mounts.len(), 5);
+}

@@ -5,7 +5,7 @@
 //! messages; it is never trusted on its own, because the lock dies with the
 //! process while a pid file outlives it.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -20,16 +20,9 @@ pub struct InstanceLock {
 impl InstanceLock {
     /// Takes the lock at `path` or reports who holds it.
     pub fn acquire(path: &Path, home: &Path) -> Result<InstanceLock, DaemonError> {
-        use std::os::unix::fs::OpenOptionsExt;
         let io = |source| DaemonError::Io { what: "open the lock file", path: path.to_path_buf(), source };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
+        let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CREATE;
+        let mut file = crate::nofollow::open_file(path, flags, crate::nofollow::PRIVATE_FILE).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

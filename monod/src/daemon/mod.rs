@@ -73,6 +73,16 @@ pub enum DaemonError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A symbolic link sits where the home keeps one of its directories.
+    #[error(
+        "{path} is a symbolic link (to {target}), which mono does not follow; remove the link (its target is left alone) and start again"
+    )]
+    Link {
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: String,
+    },
     /// The state database could not be opened.
     #[error(transparent)]
     State(#[from] StateError),
@@ -82,6 +92,9 @@ pub enum DaemonError {
     /// The log directories could not be watched.
     #[error(transparent)]
     Monitor(#[from] MonitorError),
+    /// `MONO_HOME` is not a directory mono may use.
+    #[error(transparent)]
+    Home(#[from] mono_proto::home::HomeError),
 }
 
 /// How to run the daemon.
@@ -105,9 +118,9 @@ pub struct DaemonConfig {
 
 /// Runs the daemon until it is asked to stop.
 pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
-    let home = Home::new(config.home.clone());
-    prepare_home(&home)?;
+    let home = Home::open(&config.home)?;
     let _lock = lock::InstanceLock::acquire(&home.lock(), home.root())?;
+    prepare_home(&home)?;
     let socket = home.socket();
     for note in config.activation.notes() {
         tracing::warn!("{note}");
@@ -197,14 +210,19 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Creates the home directory (0700) and the data directory.
+/// Creates the data, log and cache directories (0700, never through a
+/// link). The home itself was checked, and created if absent, by
+/// [`Home::open`].
 fn prepare_home(home: &Home) -> Result<(), DaemonError> {
-    let root = home.root();
-    let io = |what, path: PathBuf| move |source| DaemonError::Io { what, path, source };
-    std::fs::create_dir_all(root).map_err(io("create", root.to_path_buf()))?;
-    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
-        .map_err(io("set permissions of", root.to_path_buf()))?;
-    std::fs::create_dir_all(home.data_root()).map_err(io("create", home.data_root()))?;
+    use mono_proto::paths::{CACHE_DIR, DATA_DIR, LOGS_DIR};
+    for dir in [DATA_DIR, LOGS_DIR, CACHE_DIR] {
+        home.private_dir(&[dir]).map_err(|source| match crate::nofollow::link_found(&source) {
+            Some(crate::nofollow::LinkFound { target, .. }) => {
+                DaemonError::Link { path: home.root().join(dir), target: target.clone() }
+            }
+            None => DaemonError::Io { what: "create", path: home.root().join(dir), source },
+        })?;
+    }
     Ok(())
 }
 

@@ -8,54 +8,151 @@
 //! started, every service with a health check is healthy, and no service has
 //! exited with a failure. Anything else fails with the service's name, state
 //! and last health-check output; the caller then tears the project down.
+//!
+//! Names are checked before anything is made ([`check_names`]) and again as
+//! each object is made, because the Engine does not refuse a taken name
+//! everywhere: an object that is not this environment's is never used
+//! ([`super::ownership`]). Containers join networks by id, so a second
+//! network of the same name (made by hand on an old engine) cannot catch
+//! them.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount, MountTmpfsOptions, MountType,
-    NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    Network, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
     VolumeCreateRequest,
 };
-use bollard::query_parameters::{CreateContainerOptionsBuilder, EventsOptionsBuilder};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+};
 use futures_util::StreamExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{Engine, EngineError, is_conflict};
-use super::{PROJECT_LABEL, SERVICE_LABEL, images};
+use super::ownership::EnvLabels;
+use super::{SERVICE_LABEL, images};
 use crate::compose::{Condition, ImageSource, MountKind, Plan, ServicePlan};
 use crate::progress::Progress;
 
 /// How long services get to become ready before init gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Creates and starts everything in `plan`; returns what each build did
-/// (for the cache's bookkeeping). On error the caller removes the project
-/// with [`super::teardown`].
+/// How long another maker of a network of the same name (created at the
+/// same moment) gets to remove its own before init gives up on the name.
+const DUPLICATE_GRACE: Duration = Duration::from_secs(10);
+
+/// Fails when a name the plan needs is taken by an object that is not this
+/// environment's, before anything is created (so nothing is created, and
+/// nothing needs removing). Objects that appear after this check are caught
+/// as they are created.
+pub async fn check_names(engine: &Engine, plan: &Plan) -> Result<(), EngineError> {
+    let env = EnvLabels { home: &plan.home, project: &plan.project };
+    let containers: Vec<String> = plan.services.iter().map(|s| s.container_name.clone()).collect();
+    let networks: Vec<String> =
+        plan.networks.iter().filter(|n| !n.external).map(|n| n.name.clone()).collect();
+    let volumes: Vec<String> = plan.volumes.iter().filter(|v| !v.external).map(|v| v.name.clone()).collect();
+    let by_name = |names: &[String]| HashMap::from([("name", names.to_vec())]);
+    let docker = &engine.docker;
+    // An empty name filter would list everything: ask only for kinds the
+    // plan has.
+    let (found_containers, found_networks, found_volumes) = tokio::join!(
+        async {
+            let options =
+                ListContainersOptionsBuilder::new().all(true).filters(&by_name(&containers)).build();
+            if containers.is_empty() { Ok(Vec::new()) } else { docker.list_containers(Some(options)).await }
+        },
+        async {
+            let options = ListNetworksOptionsBuilder::new().filters(&by_name(&networks)).build();
+            if networks.is_empty() { Ok(Vec::new()) } else { docker.list_networks(Some(options)).await }
+        },
+        async {
+            let options = ListVolumesOptionsBuilder::new().filters(&by_name(&volumes)).build();
+            if volumes.is_empty() { Ok(Default::default()) } else { docker.list_volumes(Some(options)).await }
+        },
+    );
+    // The Engine's name filters match parts of names: compare exactly.
+    for c in found_containers.map_err(EngineError::api("list containers"))? {
+        let names = c.names.unwrap_or_default();
+        if let Some(name) = containers.iter().find(|n| names.iter().any(|m| m.trim_start_matches('/') == **n))
+        {
+            return Err(not_ours(env, "container", name, c.labels.as_ref()));
+        }
+    }
+    for n in found_networks.map_err(EngineError::api("list networks"))? {
+        if let Some(name) = n.name.as_ref().filter(|name| networks.contains(name)) {
+            return Err(not_ours(env, "network", name, n.labels.as_ref()));
+        }
+    }
+    for v in found_volumes.map_err(EngineError::api("list volumes"))?.volumes.unwrap_or_default() {
+        if volumes.contains(&v.name) {
+            return Err(not_ours(env, "volume", &v.name, Some(&v.labels)));
+        }
+    }
+    Ok(())
+}
+
+/// The error for a name taken by someone else's object.
+fn not_ours(
+    env: EnvLabels<'_>,
+    kind: &'static str,
+    name: &str,
+    labels: Option<&HashMap<String, String>>,
+) -> EngineError {
+    let (owner, fix) = env.foreign(kind, name, labels);
+    EngineError::NotOurs { kind, name: name.to_string(), owner, fix }
+}
+
+/// Creates and starts everything in `plan` (checked by [`check_names`]);
+/// returns what each build did (for the cache's bookkeeping). On error the
+/// caller removes the project with [`super::teardown`]; every request
+/// already sent has been answered by then, so none creates an object after
+/// the teardown looked.
 pub async fn apply(
     engine: &Engine,
     plan: &Plan,
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<Vec<images::ImageUse>, EngineError> {
+    let env = EnvLabels { home: &plan.home, project: &plan.project };
     let builds = images::ensure(engine, plan, progress).await?;
-    tokio::try_join!(create_networks(engine, plan, progress), create_volumes(engine, plan, progress))?;
-    futures_util::future::try_join_all(plan.services.iter().map(|s| create_container(engine, s))).await?;
+    let (networks, volumes) = tokio::join!(
+        create_networks(engine, plan, env, progress),
+        create_volumes(engine, plan, env, progress)
+    );
+    let (networks, ()) = (networks?, volumes?);
+    let created = futures_util::future::join_all(
+        plan.services.iter().map(|s| create_container(engine, env, s, &networks)),
+    )
+    .await;
+    created.into_iter().collect::<Result<Vec<()>, EngineError>>()?;
     progress.step(format!("created {} container(s)", plan.services.len()));
     start_in_order(engine, plan, progress, cancel).await?;
     Ok(builds)
 }
 
-async fn create_networks(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<(), EngineError> {
+/// Creates the plan's networks (or finds the external ones); returns each
+/// one's id by name, so containers join exactly the network mono made.
+async fn create_networks(
+    engine: &Engine,
+    plan: &Plan,
+    env: EnvLabels<'_>,
+    progress: &Progress,
+) -> Result<HashMap<String, String>, EngineError> {
+    let mut ids = HashMap::new();
     for net in &plan.networks {
         if net.external {
-            engine.docker.inspect_network(&net.name, None).await.map_err(|_| EngineError::Conflict {
-                what: format!(
-                    "external network {} does not exist (docker network create {})",
-                    net.name, net.name
-                ),
-            })?;
+            let found =
+                engine.docker.inspect_network(&net.name, None).await.map_err(|_| EngineError::Conflict {
+                    what: format!(
+                        "external network {} does not exist (docker network create {})",
+                        net.name, net.name
+                    ),
+                })?;
+            ids.insert(net.name.clone(), found.id.unwrap_or_else(|| net.name.clone()));
             continue;
         }
         let request = NetworkCreateRequest {
@@ -66,34 +163,115 @@ async fn create_networks(engine: &Engine, plan: &Plan, progress: &Progress) -> R
             labels: Some(net.labels.clone().into_iter().collect()),
             ..Default::default()
         };
-        match engine.docker.create_network(request).await {
-            Ok(_) => progress.step(format!("created network {}", net.name)),
-            Err(e) if is_conflict(&e) => ensure_ours(engine, plan, &net.name).await?,
+        // Engines that allow a second network of a name: looked for again
+        // just before creating (a pull or build may have taken minutes
+        // since `check_names`), so a duplicate can only come from a create
+        // at the same moment, which `keep_if_first` settles.
+        let unique = engine.refuses_duplicate_networks();
+        if !unique && let Some(other) = networks_named(engine, &net.name).await?.first() {
+            return Err(not_ours(env, "network", &net.name, other.labels.as_ref()));
+        }
+        let id = match engine.docker.create_network(request).await {
+            Ok(created) => created.id,
+            Err(e) if is_conflict(&e) => {
+                let labels = engine.docker.inspect_network(&net.name, None).await.ok().and_then(|n| n.labels);
+                return Err(not_ours(env, "network", &net.name, labels.as_ref()));
+            }
             Err(e) => return Err(EngineError::api(format!("create network {}", net.name))(e)),
+        };
+        if !unique {
+            keep_if_first(engine, env, &net.name, &id).await?;
+        }
+        progress.step(format!("created network {}", net.name));
+        ids.insert(net.name.clone(), id);
+    }
+    Ok(ids)
+}
+
+/// The networks named exactly `name` (the Engine's filter also matches
+/// parts of names).
+async fn networks_named(engine: &Engine, name: &str) -> Result<Vec<Network>, EngineError> {
+    let filters = HashMap::from([("name", vec![name.to_string()])]);
+    let found = engine
+        .docker
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
+        .await
+        .map_err(EngineError::api(format!("list networks named {name}")))?;
+    Ok(found.into_iter().filter(|n| n.name.as_deref() == Some(name)).collect())
+}
+
+/// Engines before API 1.44 let two creates of one name both succeed (with
+/// or without `CheckDuplicate`, when they come at the same moment), and a
+/// network of a name two networks share cannot be used by name. So after
+/// creating, mono looks: of the networks named `name`, the oldest (then the
+/// smallest id, so racers agree) stays. The network `id` just made is
+/// removed unless it is that one; if it is, the others' makers (another
+/// mono, which removes its own at once) are given a moment to remove theirs.
+async fn keep_if_first(engine: &Engine, env: EnvLabels<'_>, name: &str, id: &str) -> Result<(), EngineError> {
+    let created = |n: &Network| n.created.as_deref().and_then(|c| c.parse::<jiff::Timestamp>().ok());
+    let oldest = |all: &[Network]| {
+        all.iter().min_by(|a, b| (created(a), a.id.clone()).cmp(&(created(b), b.id.clone()))).cloned()
+    };
+    let same = networks_named(engine, name).await?;
+    match oldest(&same) {
+        Some(first) if first.id.as_deref() != Some(id) => {
+            return Err(give_up_network(engine, env, name, id, &first).await);
+        }
+        _ if same.len() <= 1 => return Ok(()),
+        _ => {}
+    }
+    let filters = HashMap::from([
+        ("type", vec!["network".to_string()]),
+        ("event", vec!["destroy".to_string()]),
+        ("network", vec![name.to_string()]),
+    ]);
+    let mut destroyed = engine.docker.events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
+    let alone = async {
+        loop {
+            // Listed after subscribing, so a removal in between is seen.
+            let same = networks_named(engine, name).await?;
+            if same.len() <= 1 {
+                return Ok(None);
+            }
+            if destroyed.next().await.is_none() {
+                return Ok(same.into_iter().find(|n| n.id.as_deref() != Some(id)));
+            }
+        }
+    };
+    match tokio::time::timeout(DUPLICATE_GRACE, alone).await {
+        Ok(Ok(None)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(Some(other))) => Err(give_up_network(engine, env, name, id, &other).await),
+        Err(_) => {
+            let same = networks_named(engine, name).await?;
+            match same.iter().find(|n| n.id.as_deref() != Some(id)) {
+                Some(other) => Err(give_up_network(engine, env, name, id, other).await),
+                None => Ok(()),
+            }
         }
     }
-    Ok(())
 }
 
-/// A network that already exists may be reused only if it is this
-/// project's (left by an interrupted run).
-async fn ensure_ours(engine: &Engine, plan: &Plan, name: &str) -> Result<(), EngineError> {
-    let net = engine
-        .docker
-        .inspect_network(name, None)
-        .await
-        .map_err(EngineError::api(format!("inspect network {name}")))?;
-    let owner = net.labels.as_ref().and_then(|l| l.get(PROJECT_LABEL)).cloned();
-    if owner.as_deref() == Some(plan.project.as_str()) {
-        Ok(())
-    } else {
-        Err(EngineError::Conflict {
-            what: format!("network {name} exists and does not belong to {}", plan.project),
-        })
+/// Removes the network `id` mono just made, because `other` holds its name.
+async fn give_up_network(
+    engine: &Engine,
+    env: EnvLabels<'_>,
+    name: &str,
+    id: &str,
+    other: &Network,
+) -> EngineError {
+    if let Err(e) = engine.docker.remove_network(id).await {
+        return EngineError::api(format!("remove the second network named {name}"))(e);
     }
+    not_ours(env, "network", name, other.labels.as_ref())
 }
 
-async fn create_volumes(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<(), EngineError> {
+async fn create_volumes(
+    engine: &Engine,
+    plan: &Plan,
+    env: EnvLabels<'_>,
+    progress: &Progress,
+) -> Result<(), EngineError> {
     for vol in &plan.volumes {
         if vol.external {
             engine.docker.inspect_volume(&vol.name).await.map_err(|_| EngineError::Conflict {
@@ -111,11 +289,16 @@ async fn create_volumes(engine: &Engine, plan: &Plan, progress: &Progress) -> Re
             labels: Some(vol.labels.clone().into_iter().collect()),
             ..Default::default()
         };
-        engine
+        let volume = engine
             .docker
             .create_volume(request)
             .await
             .map_err(EngineError::api(format!("create volume {}", vol.name)))?;
+        // The Engine answers a create of a taken name with the existing
+        // volume: one made since `check_names` looked.
+        if !env.owns(Some(&volume.labels)) {
+            return Err(not_ours(env, "volume", &vol.name, Some(&volume.labels)));
+        }
         progress.step(format!("created volume {}", vol.name));
     }
     Ok(())
@@ -125,7 +308,12 @@ fn nanos(d: Option<Duration>) -> Option<i64> {
     d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-async fn create_container(engine: &Engine, s: &ServicePlan) -> Result<(), EngineError> {
+async fn create_container(
+    engine: &Engine,
+    env: EnvLabels<'_>,
+    s: &ServicePlan,
+    network_ids: &HashMap<String, String>,
+) -> Result<(), EngineError> {
     let image = match &s.image {
         ImageSource::Pull(i) => i.clone(),
         ImageSource::Build(b) => b.tag.clone(),
@@ -188,7 +376,15 @@ async fn create_container(engine: &Engine, s: &ServicePlan) -> Result<(), Engine
         .networks
         .iter()
         .map(|(net, aliases)| {
-            (net.clone(), EndpointSettings { aliases: Some(aliases.clone()), ..Default::default() })
+            let id = network_ids.get(net).cloned().unwrap_or_else(|| net.clone());
+            // With the id in the endpoint, the Engine finds the network by
+            // id at every start, not by its name.
+            let endpoint = EndpointSettings {
+                aliases: Some(aliases.clone()),
+                network_id: Some(id.clone()),
+                ..Default::default()
+            };
+            (id, endpoint)
         })
         .collect();
     // The Engine connects a new container to one network; the others are
@@ -237,11 +433,24 @@ async fn create_container(engine: &Engine, s: &ServicePlan) -> Result<(), Engine
         ..Default::default()
     };
     let options = CreateContainerOptionsBuilder::new().name(&s.container_name).build();
-    engine
-        .docker
-        .create_container(Some(options), body)
-        .await
-        .map_err(EngineError::api(format!("create container {} for service {}", s.container_name, s.name)))?;
+    match engine.docker.create_container(Some(options), body).await {
+        Ok(_) => {}
+        Err(e) if is_conflict(&e) => {
+            let labels = engine
+                .docker
+                .inspect_container(&s.container_name, None)
+                .await
+                .ok()
+                .and_then(|c| c.config?.labels);
+            return Err(not_ours(env, "container", &s.container_name, labels.as_ref()));
+        }
+        Err(e) => {
+            return Err(EngineError::api(format!(
+                "create container {} for service {}",
+                s.container_name, s.name
+            ))(e));
+        }
+    }
     for (net, endpoint) in rest {
         let request = bollard::models::NetworkConnectRequest {
             container: s.container_name.clone(),
@@ -271,10 +480,11 @@ async fn start_in_order(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<(), EngineError> {
-    let filters = HashMap::from([
-        ("type", vec!["container".to_string()]),
-        ("label", vec![format!("{PROJECT_LABEL}={}", plan.project)]),
-    ]);
+    // This environment's containers only: another home's of the same
+    // project name say nothing about ours.
+    let env = EnvLabels { home: &plan.home, project: &plan.project };
+    let mut filters = env.filters();
+    filters.insert("type", vec!["container".to_string()]);
     let mut events = engine.docker.events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
     let services: HashMap<&str, &ServicePlan> = plan.services.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut seen: HashMap<String, Seen> = HashMap::new();

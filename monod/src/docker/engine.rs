@@ -39,7 +39,7 @@ pub enum EngineError {
         message: String,
     },
     /// A service did not reach the state the plan requires.
-    #[error("service {service} {state}{detail}; fix it and run `mono init` again (nothing was left behind)")]
+    #[error("service {service} {state}{detail}; fix it and run `mono init` again")]
     Service {
         /// The service.
         service: String,
@@ -48,11 +48,27 @@ pub enum EngineError {
         /// Last health-check output or log lines, prefixed with `: `.
         detail: String,
     },
-    /// An object the plan needs exists and belongs to someone else.
-    #[error("{what}; remove it or choose another name, then try again")]
+    /// Something the plan needs is missing or cannot be used.
+    #[error("{what}; fix it, then try again")]
     Conflict {
-        /// The object and why it conflicts.
+        /// The object and what is wrong.
         what: String,
+    },
+    /// A name the plan needs is taken by an object that is not this
+    /// environment's (see [`super::ownership`]); mono neither used nor
+    /// removed it.
+    #[error(
+        "{kind} {name} already exists and is not this environment's: {owner}; mono neither uses nor removes it: {fix}"
+    )]
+    NotOurs {
+        /// `container`, `network` or `volume`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// Whose it is, from its labels.
+        owner: String,
+        /// How to get it out of the way.
+        fix: String,
     },
     /// The operation was cancelled (daemon shutdown).
     #[error("cancelled")]
@@ -109,5 +125,13 @@ impl Engine {
             .map_err(|e| unreachable(e.to_string()))?;
         docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
         Ok(Engine { docker, endpoint })
+    }
+
+    /// Whether network create refuses a taken name by itself: from API
+    /// 1.44 on. Older engines need `CheckDuplicate`, which bollard cannot
+    /// send, so mono looks after creating (see `apply`).
+    pub fn refuses_duplicate_networks(&self) -> bool {
+        let v = self.docker.client_version();
+        (v.major_version, v.minor_version) >= (1, 44)
     }
 }

@@ -3,22 +3,26 @@
 //! state of every environment's containers.
 //!
 //! No `docker compose` binary is involved. Every object mono creates carries
-//! the compose labels of its project, so teardown finds what to remove by
-//! label (also what a crash or a person left half-made), and `docker compose
-//! ps/down -p NAME` see a normal compose project.
+//! the compose labels of its project, so `docker compose ps/down -p NAME`
+//! see a normal compose project, and mono's own labels `dev.mono.home` and
+//! `dev.mono.env`, by which teardown finds what to remove (also what a
+//! crash or a person left half-made) and which say whether an object of a
+//! taken name may be used at all ([`ownership`]).
 
 mod apply;
 mod engine;
 pub mod images;
 pub mod owned;
+pub mod ownership;
 mod status;
 mod teardown;
 mod watch;
 
-pub use apply::apply;
+pub use apply::{apply, check_names};
 pub use engine::{Engine, EngineError};
+pub use ownership::EnvLabels;
 pub use status::{ContainerState, project_containers};
-pub use teardown::teardown;
+pub use teardown::{leftovers, teardown};
 pub use watch::watch_containers;
 
 /// The label that marks an object as a compose project's.

@@ -1,13 +1,13 @@
-//! The containers of every mono project, from one Engine query.
+//! The containers of every environment of a home, from one Engine query.
 
 use std::collections::HashMap;
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 
+use super::SERVICE_LABEL;
 use super::engine::{Engine, EngineError};
-use super::{PROJECT_LABEL, SERVICE_LABEL};
 
-use crate::compose::MONO_ENV_LABEL as MONO_LABEL;
+use crate::compose::{MONO_ENV_LABEL as MONO_LABEL, MONO_HOME_LABEL};
 
 /// One container's state, as `mono list`/`status` show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +37,14 @@ fn health_from_status(status: &str) -> String {
     .to_string()
 }
 
-/// Containers of all mono projects, grouped by project name.
+/// Containers of all of `home`'s environments, grouped by project name
+/// (another home's environment of the same name is not this one's).
 pub async fn project_containers(
     engine: &Engine,
+    home: &str,
 ) -> Result<HashMap<String, Vec<ContainerState>>, EngineError> {
-    let filters = HashMap::from([("label", vec![MONO_LABEL.to_string()])]);
+    let filters =
+        HashMap::from([("label", vec![MONO_LABEL.to_string(), format!("{MONO_HOME_LABEL}={home}")])]);
     let list = engine
         .docker
         .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
@@ -50,7 +53,7 @@ pub async fn project_containers(
     let mut out: HashMap<String, Vec<ContainerState>> = HashMap::new();
     for c in list {
         let labels = c.labels.unwrap_or_default();
-        let Some(project) = labels.get(PROJECT_LABEL).cloned() else { continue };
+        let Some(project) = labels.get(MONO_LABEL).cloned() else { continue };
         out.entry(project).or_default().push(ContainerState {
             service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
             name: c

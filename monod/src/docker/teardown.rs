@@ -1,58 +1,31 @@
-//! Taking a project down, by label: containers (stopped with their own stop
-//! signal and grace period, then removed with their anonymous volumes),
-//! then networks, then named volumes. Whatever is already gone is skipped,
-//! so teardown also finishes what a crash, a failed init or a person left.
+//! Taking an environment's project down: its containers (stopped with their
+//! own stop signal and grace period, then removed with their anonymous
+//! volumes, all at once), then its networks, then its named volumes.
+//!
+//! Objects are found by the environment's labels (`dev.mono.home` and
+//! `dev.mono.env`), never by name: another home's objects of the same name
+//! stay, and two networks of one name (possible on old engines) are told
+//! apart by id. Whatever is already gone is skipped, so teardown also
+//! finishes what a crash, a failed init or a person left.
 
-use std::collections::HashMap;
-
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
-};
 use tokio::task::JoinSet;
 
-use super::PROJECT_LABEL;
-use super::engine::{Engine, EngineError, is_not_found};
+use super::engine::{Engine, EngineError};
+use super::owned::{self, ObjectKind, Owned};
+use super::ownership::EnvLabels;
 use crate::progress::Progress;
 
-/// Stops a container (with its own stop signal and grace period, set from
-/// the compose file at creation), then removes it with its anonymous
-/// volumes. A container already gone is not an error.
-pub(super) async fn remove_container(
-    docker: &bollard::Docker,
-    id: &str,
-    name: &str,
-) -> Result<(), EngineError> {
-    match docker.stop_container(id, None).await {
-        Ok(()) => {}
-        Err(e) if is_not_found(&e) => return Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
-        Err(e) => return Err(EngineError::api(format!("stop container {name}"))(e)),
-    }
-    let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-    match docker.remove_container(id, Some(options)).await {
-        Ok(()) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(EngineError::api(format!("remove container {name}"))(e)),
-    }
-}
-
-/// Removes every container, network and volume labelled as `project`'s.
-pub async fn teardown(engine: &Engine, project: &str, progress: &Progress) -> Result<(), EngineError> {
-    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
-
-    let containers = engine
-        .docker
-        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
-        .await
-        .map_err(EngineError::api(format!("list containers of {project}")))?;
+/// Removes every container, network and volume of the environment.
+pub async fn teardown(engine: &Engine, env: EnvLabels<'_>, progress: &Progress) -> Result<(), EngineError> {
+    let objects = owned::of_env(engine, env).await?;
+    let (containers, others): (Vec<Owned>, Vec<Owned>) =
+        objects.into_iter().partition(|o| o.kind == ObjectKind::Container);
+    // Every removal is waited for, also after one failed, so nothing is
+    // still being removed when the caller looks at what is left.
     let mut removals = JoinSet::new();
-    for c in containers {
-        let Some(id) = c.id else { continue };
-        let name = c.names.and_then(|n| n.first().cloned()).unwrap_or_else(|| id.clone());
-        let name = name.trim_start_matches('/').to_string();
-        let docker = engine.docker.clone();
-        removals.spawn(async move { remove_container(&docker, &id, &name).await.map(|()| name) });
+    for container in containers {
+        let engine = engine.clone();
+        removals.spawn(async move { owned::remove(&engine, &container).await.map(|()| container.name) });
     }
     let mut first_error = None;
     while let Some(joined) = removals.join_next().await {
@@ -71,33 +44,15 @@ pub async fn teardown(engine: &Engine, project: &str, progress: &Progress) -> Re
     if let Some(e) = first_error {
         return Err(e);
     }
-
-    let networks = engine
-        .docker
-        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
-        .await
-        .map_err(EngineError::api(format!("list networks of {project}")))?;
-    for net in networks {
-        let Some(name) = net.name else { continue };
-        match engine.docker.remove_network(&name).await {
-            Ok(()) => progress.step(format!("removed network {name}")),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(EngineError::api(format!("remove network {name}"))(e)),
-        }
-    }
-
-    let volumes = engine
-        .docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build()))
-        .await
-        .map_err(EngineError::api(format!("list volumes of {project}")))?;
-    for vol in volumes.volumes.unwrap_or_default() {
-        let options = RemoveVolumeOptionsBuilder::new().force(true).build();
-        match engine.docker.remove_volume(&vol.name, Some(options)).await {
-            Ok(()) => progress.step(format!("removed volume {}", vol.name)),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(EngineError::api(format!("remove volume {}", vol.name))(e)),
-        }
+    for object in others {
+        owned::remove(engine, &object).await?;
+        progress.step(format!("removed {} {}", object.kind, object.name));
     }
     Ok(())
+}
+
+/// What is left of the environment, one `kind name` each.
+pub async fn leftovers(engine: &Engine, env: EnvLabels<'_>) -> Result<Vec<String>, EngineError> {
+    let objects = owned::of_env(engine, env).await?;
+    Ok(objects.iter().map(|o| format!("{} {}", o.kind, o.name)).collect())
 }

@@ -1,5 +1,6 @@
-//! `container.state` events: the Engine's own event stream, filtered to
-//! mono's containers, turned into events of the environments they belong to
+//! `container.state` events: the Engine's own event stream, filtered to the
+//! containers of this home's environments (labels `dev.mono.home` and
+//! `dev.mono.env`), turned into events of the environments they belong to
 //! (start, die with exit code, health changes, OOM kills, ...).
 //!
 //! The stream is followed for the daemon's whole life. When the Engine is
@@ -16,7 +17,7 @@ use mono_proto::event_kinds;
 use tokio_util::sync::CancellationToken;
 
 use super::{Engine, SERVICE_LABEL};
-use crate::compose::MONO_ENV_LABEL;
+use crate::compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
 use crate::ops::Ops;
 
 /// Engine actions worth an event.
@@ -44,8 +45,13 @@ pub async fn watch_containers(ops: Arc<Ops>, stop: CancellationToken) {
 
 async fn follow(ops: &Ops) -> Result<(), super::EngineError> {
     let engine = Engine::connect().await?;
-    let filters =
-        HashMap::from([("type", vec!["container".to_string()]), ("label", vec![MONO_ENV_LABEL.to_string()])]);
+    // Both labels: the Engine may be shared with other mono homes (another
+    // user, a test suite, another machine), whose containers are not ours.
+    let home = format!("{MONO_HOME_LABEL}={}", ops.home().root().display());
+    let filters = HashMap::from([
+        ("type", vec!["container".to_string()]),
+        ("label", vec![MONO_ENV_LABEL.to_string(), home]),
+    ]);
     let mut stream = engine.docker.events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
     while let Some(item) = stream.next().await {
         let event = item.map_err(super::EngineError::api("follow engine events"))?;

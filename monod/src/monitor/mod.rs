@@ -278,11 +278,9 @@ fn capture_exe() -> PathBuf {
     }
 }
 
+/// Creates a log directory (0700) unless it exists, never through a link.
 fn create_private_dir(path: &Path) -> Result<(), MonitorError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
+    crate::nofollow::create_private_dir(path)
+        .map(drop)
         .map_err(|source| MonitorError::Dir { path: path.to_path_buf(), source })
 }

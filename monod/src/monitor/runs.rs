@@ -38,7 +38,7 @@ impl Monitor {
     /// Records a run whose window was opened.
     pub fn run_started(&self, log: &Arc<EnvLog>, run: RunInfo) {
         if let Ok(text) = serde_json::to_vec(&run) {
-            let _ = std::fs::write(log.dir.join(RUN_FILE), text);
+            let _ = crate::nofollow::write_private(&log.dir.join(RUN_FILE), &text);
         }
         {
             let mut state = log.state();

@@ -112,6 +112,12 @@ impl Ops {
                     ));
                     plan.to_save.push((key, rule.clone()));
                 }
+                Restored::Refused(why) => {
+                    progress.step(format!(
+                        "cache: skipped the rule for {} (not restored, not saved): {why}",
+                        key.label
+                    ));
+                }
                 Restored::Occupied(path) => {
                     progress.step(format!(
                         "cache {}: {path} already exists in the workspace and is left as is",
@@ -167,6 +173,11 @@ impl Ops {
                 progress
                     .step(format!("cache: {path} is not in the workspace after the init script; not saved"));
                 data["outcome"] = "missing".into();
+            }
+            Ok(Saved::Refused(why)) => {
+                progress.step(format!("cache: skipped the rule for {} (not saved): {why}", key.label));
+                data["outcome"] = "skipped".into();
+                data["error"] = why.into();
             }
             Ok(Saved::Changed) => {
                 progress.step(format!(

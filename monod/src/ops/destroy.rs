@@ -70,7 +70,7 @@ impl Ops {
         let data_dir = self.home.data_dir(&row.name);
 
         if ws.is_dir() {
-            match MonoConfig::load(ws) {
+            match MonoConfig::load_blocking(ws).await {
                 Ok(config) => {
                     if let Some(script) = &config.scripts.destroy {
                         let mono = MonoVars {
@@ -87,7 +87,9 @@ impl Ops {
                             {
                                 o if o.success() => {}
                                 Outcome::Cancelled => {
-                                    self.store.set_phase(row.id, Phase::Failed).await?;
+                                    let failure = "destroy was interrupted (monod shut down) during its destroy \
+                                                   script; nothing was torn down yet";
+                                    self.store.set_failed(row.id, failure.to_string()).await?;
                                     return Err(OpError::Cancelled { env: row.name.clone(), op: "destroy" });
                                 }
                                 o => warn(
@@ -110,7 +112,7 @@ impl Ops {
             warn(&mut warnings, progress, format!("workspace {} is gone; destroy script skipped", row.path));
         }
 
-        self.teardown(&row, progress, &mut warnings).await?;
+        self.teardown(&row, "destroy", progress, &mut warnings).await?;
         progress.step("destroyed");
         progress.flush_events().await;
         self.events

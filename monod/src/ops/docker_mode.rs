@@ -1,6 +1,6 @@
 //! The docker-mode steps of init and destroy: find and check the compose
 //! file before anything exists, plan it for the environment's slot, bring
-//! it up, take it down.
+//! it up, take it down, and say what is left when that could not finish.
 //!
 //! Interpolation sees, in increasing precedence, the workspace's `.env`, the
 //! caller's environment, and mono's variables (`MONO_ENV_*`, `MONO_DATA_DIR`
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::OpError;
 use crate::compose::{self, Plan, PlanSettings};
 use crate::config::MonoConfig;
-use crate::docker::{self, Engine, EngineError};
+use crate::docker::{self, Engine, EngineError, EnvLabels};
 use crate::progress::Progress;
 
 /// The compose file of a workspace, if it has one.
@@ -86,33 +86,79 @@ impl ComposeWorkspace<'_> {
         Ok((plan, loaded.warnings.clone()))
     }
 
-    /// Checks that the file loads and plans, before the environment exists.
-    pub(super) fn check(&self) -> Result<(), OpError> {
+    /// Checks that the file loads and plans, before the environment exists;
+    /// returns the `MONO_<SERVICE>_PORT*` variables it will define (their
+    /// values those of slot 1).
+    pub(super) fn check(&self) -> Result<Vec<(String, String)>, OpError> {
         let placeholders: Vec<(String, String)> =
             ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR"]
                 .iter()
                 .map(|k| (k.to_string(), "mono".to_string()))
                 .collect();
         let vars = self.variables(&placeholders)?;
-        self.plan_with(&vars, "mono-check", 1).map(drop)
+        let (plan, _) = self.plan_with(&vars, "mono-check", 1)?;
+        Ok(compose::port_vars(&plan))
     }
 
-    /// The environment's plan and its `MONO_<SERVICE>_PORT*` variables.
+    /// The environment's plan, its `MONO_<SERVICE>_PORT*` variables and the
+    /// load's warnings.
+    #[allow(clippy::type_complexity)]
     ///
     /// Planned twice: ports do not depend on variables, so the first pass
     /// gives the port variables the second pass may interpolate.
-    pub(super) fn plan(
+    fn plan(
         &self,
         mono: &[(String, String)],
         project: &str,
         slot: u32,
-        progress: &Progress,
-    ) -> Result<(Plan, Vec<(String, String)>), OpError> {
+    ) -> Result<(Plan, Vec<(String, String)>, Vec<String>), OpError> {
         let mut vars = self.variables(mono)?;
         let (first, _) = self.plan_with(&vars, project, slot)?;
         let ports = compose::port_vars(&first);
         vars.extend(ports.iter().cloned());
         let (plan, load_warnings) = self.plan_with(&vars, project, slot)?;
+        Ok((plan, ports, load_warnings))
+    }
+}
+
+/// A docker-mode workspace with its inputs owned, to plan it off the async
+/// threads.
+pub(super) struct OwnedWorkspace {
+    /// The workspace folder.
+    pub dir: PathBuf,
+    /// Its compose file.
+    pub file: PathBuf,
+    /// Its `mono.yml`.
+    pub config: MonoConfig,
+    /// The caller's environment.
+    pub caller: CallerEnv,
+    /// monod's home.
+    pub home: PathBuf,
+}
+
+impl OwnedWorkspace {
+    /// Plans the file for `project` in `slot` (see [`ComposeWorkspace::plan`])
+    /// on a blocking thread, then reports its warnings and ports.
+    pub(super) async fn plan(
+        self,
+        mono: Vec<(String, String)>,
+        project: String,
+        slot: u32,
+        progress: &Progress,
+    ) -> Result<(Plan, Vec<(String, String)>), OpError> {
+        let host_ip = self.config.compose.host_ip.clone();
+        let (plan, ports, load_warnings) = tokio::task::spawn_blocking(move || {
+            let ws = ComposeWorkspace {
+                dir: &self.dir,
+                file: &self.file,
+                config: &self.config,
+                caller: &self.caller,
+                home: &self.home,
+            };
+            ws.plan(&mono, &project, slot)
+        })
+        .await
+        .map_err(|e| OpError::Internal { op: "init", detail: e.to_string() })??;
         for w in load_warnings.iter().chain(&plan.warnings) {
             progress.step(format!("warning: {w}"));
         }
@@ -122,7 +168,7 @@ impl ComposeWorkspace<'_> {
                 p.service,
                 p.container_port,
                 p.protocol.as_str(),
-                self.config.compose.host_ip,
+                host_ip,
                 p.host_port
             ));
         }
@@ -130,31 +176,64 @@ impl ComposeWorkspace<'_> {
     }
 }
 
+/// Connects to the Engine for the environment `env`.
+pub(super) async fn connect(env: &str) -> Result<Engine, OpError> {
+    Engine::connect().await.map_err(|source| OpError::Docker { env: env.to_string(), source })
+}
+
+/// Checks that no object that is not this environment's holds a name the
+/// plan needs; nothing is created yet.
+pub(super) async fn check(env: &str, engine: &Engine, plan: &Plan) -> Result<(), OpError> {
+    docker::check_names(engine, plan).await.map_err(|source| OpError::Docker { env: env.to_string(), source })
+}
+
 /// Creates and starts the plan's services; returns what each build did.
 pub(super) async fn up(
     env: &str,
+    engine: &Engine,
     plan: &Plan,
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<Vec<docker::images::ImageUse>, OpError> {
     let docker_err = |source| OpError::Docker { env: env.to_string(), source };
-    let engine = Engine::connect().await.map_err(docker_err)?;
     progress.step(format!(
         "starting {} service(s) of {} ({})",
         plan.services.len(),
         plan.project,
         engine.endpoint
     ));
-    match docker::apply(&engine, plan, progress, cancel).await {
+    match docker::apply(engine, plan, progress, cancel).await {
         Ok(builds) => Ok(builds),
         Err(EngineError::Cancelled) => Err(OpError::Cancelled { env: env.to_string(), op: "init" }),
         Err(e) => Err(docker_err(e)),
     }
 }
 
-/// Removes everything of the project.
-pub(super) async fn down(env: &str, project: &str, progress: &Progress) -> Result<(), OpError> {
+/// Removes everything of the environment's project in `home`.
+pub(super) async fn down(env: &str, project: &str, home: &Path, progress: &Progress) -> Result<(), OpError> {
     let docker_err = |source| OpError::Docker { env: env.to_string(), source };
     let engine = Engine::connect().await.map_err(docker_err)?;
-    docker::teardown(&engine, project, progress).await.map_err(docker_err)
+    let home = home.display().to_string();
+    docker::teardown(&engine, EnvLabels { home: &home, project }, progress).await.map_err(docker_err)
+}
+
+/// What is left of the project in `home`, as the Engine tells it, for a
+/// failed environment's record: `None` when nothing is. `failure` is why a
+/// teardown stopped, if it did.
+pub(super) async fn left_after(project: &str, home: &Path, failure: Option<&OpError>) -> Option<String> {
+    let home = home.display().to_string();
+    let listed =
+        async { docker::leftovers(&Engine::connect().await?, EnvLabels { home: &home, project }).await };
+    match listed.await {
+        Ok(left) if left.is_empty() => None,
+        Ok(left) => {
+            let why =
+                failure.map_or_else(|| "still there after the teardown".to_string(), ToString::to_string);
+            Some(format!("{} of {project} ({why})", left.join(", ")))
+        }
+        Err(EngineError::Unreachable { endpoint, .. }) => Some(format!(
+            "the containers, networks and volumes of {project} (not checked: Docker did not answer at {endpoint})"
+        )),
+        Err(e) => Some(format!("the containers, networks and volumes of {project} (not checked: {e})")),
+    }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use mono_proto::{DoctorReport, Finding, Mode, Severity};
 
-use super::Ops;
+use super::{Ops, shell_quote};
 use crate::docker::{Engine, owned};
 use crate::ports::{self, listening};
 use crate::state::{EnvRow, Phase};
@@ -90,10 +90,12 @@ impl Ops {
         for row in rows {
             let destroy = Some(format!("mono destroy {}", shell_quote(&row.path)));
             if row.phase == Phase::Failed {
+                let why =
+                    row.failure.as_deref().unwrap_or("an operation on it was interrupted or failed part-way");
                 out.push(finding(
                     "environments",
                     Severity::Warning,
-                    format!("{}: an operation on it was interrupted or failed part-way", row.name),
+                    format!("{}: {why}", row.name),
                     destroy.clone(),
                 ));
             }
@@ -123,10 +125,15 @@ impl Ops {
                 let mut out: Vec<Finding> = orphans
                     .iter()
                     .map(|o| {
+                        let what = if o.kind == mono_proto::OrphanKind::Link {
+                            "sits where mono keeps a directory, and mono does not follow it"
+                        } else {
+                            "belongs to no environment"
+                        };
                         finding(
                             "orphans",
                             Severity::Warning,
-                            format!("{} {} (of {}) belongs to no environment", o.kind, o.name, o.owner),
+                            format!("{} {} (of {}) {what}", o.kind, o.name, o.owner),
                             Some("mono gc --yes".into()),
                         )
                     })
@@ -214,13 +221,4 @@ fn runs_in_env(pid: u32, env: &str) -> bool {
     let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
     let wanted = format!("MONO_ENV_NAME={env}");
     environ.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes())
-}
-
-/// A path as a POSIX shell word, for fix-it commands people paste.
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@".contains(&b)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }

@@ -58,6 +58,14 @@ pub enum OpError {
         /// What is wrong.
         source: InterpolateError,
     },
+    /// The session's protected variables cannot fit one tmux command.
+    #[error("{file}: {source}")]
+    EnvTooLarge {
+        /// The config file.
+        file: String,
+        /// What takes the room.
+        source: crate::tmux::EnvTooLarge,
+    },
     /// Every slot is taken (or its port block is).
     #[error(
         "cannot create {path}: no environment slot is free ({max} in all, {blocked} free one(s) passed over because other programs listen on their ports); destroy an environment, or stop those programs (`mono doctor` names them)"
@@ -71,9 +79,7 @@ pub enum OpError {
         blocked: u32,
     },
     /// A user script failed.
-    #[error(
-        "{env}: {script} script failed ({outcome}); fix it in {file} and run `mono init` again (nothing was left behind)"
-    )]
+    #[error("{env}: {script} script failed ({outcome}); fix it in {file} and run `mono init` again")]
     ScriptFailed {
         /// The environment.
         env: String,
@@ -118,7 +124,8 @@ pub enum OpError {
         /// What is missing and what to do.
         reason: String,
     },
-    /// A file operation of mono's own failed.
+    /// A file operation of mono's own failed (a link found on the way is
+    /// [`OpError::Link`], see [`OpError::io`]).
     #[error("{env}: cannot {action} {path}: {source}")]
     Io {
         /// The environment.
@@ -129,6 +136,19 @@ pub enum OpError {
         path: String,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A symbolic link sits where mono keeps an environment's directory.
+    #[error(
+        "{env}: {path} is a symbolic link (to {target}), which mono does not follow; \
+         `mono gc --yes` removes it (not its target), then run the command again"
+    )]
+    Link {
+        /// The environment.
+        env: String,
+        /// The link.
+        path: String,
+        /// Where it points.
+        target: String,
     },
     /// The compose file cannot be used.
     #[error(transparent)]
@@ -162,14 +182,38 @@ pub enum OpError {
     #[error("monod is shutting down and takes no new operations; run the command again")]
     ShuttingDown,
     /// Shutdown interrupted the operation, which was rolled back.
-    #[error(
-        "{env}: {op} was interrupted because monod is shutting down; nothing was left behind, run `mono {op}` again"
-    )]
+    #[error("{env}: {op} was interrupted because monod is shutting down; run `mono {op}` again")]
     Cancelled {
         /// The environment.
         env: String,
         /// The operation.
         op: &'static str,
+    },
+    /// An init failed and was rolled back; `left` says what the rollback
+    /// could not remove (`None`: nothing is left, as checked).
+    #[error("{cause}; {}", rollback_note(.left.as_deref(), .path))]
+    RolledBack {
+        /// Why init failed.
+        cause: Box<OpError>,
+        /// The workspace, for the fix.
+        path: String,
+        /// What is left and why, when the rollback could not finish.
+        left: Option<String>,
+    },
+    /// A teardown (destroy, start-up recovery, gc) could not finish; the
+    /// environment is kept, `failed`, with what is left.
+    #[error(
+        "{cause}; {env} is kept as failed (left: {left}): run `mono destroy {path}` again once that is fixed"
+    )]
+    Unfinished {
+        /// Why the teardown stopped.
+        cause: Box<OpError>,
+        /// The environment.
+        env: String,
+        /// The workspace (shell-quoted), for the fix.
+        path: String,
+        /// What is left.
+        left: String,
     },
     /// The operation's task panicked (a bug).
     #[error("internal error in mono {op}: {detail}; please report it with ~/.mono/monod.log")]
@@ -182,6 +226,19 @@ pub enum OpError {
 }
 
 impl OpError {
+    /// A failed file operation on an environment's `path`: [`OpError::Link`]
+    /// when a symbolic link was found there, else [`OpError::Io`].
+    pub fn io(env: &str, action: &'static str, path: &std::path::Path, source: std::io::Error) -> OpError {
+        match crate::nofollow::link_found(&source) {
+            Some(link) => OpError::Link {
+                env: env.to_string(),
+                path: path.display().to_string(),
+                target: link.target.clone(),
+            },
+            None => OpError::Io { env: env.to_string(), action, path: path.display().to_string(), source },
+        }
+    }
+
     /// The wire code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -189,7 +246,10 @@ impl OpError {
             OpError::AlreadyRegistered { .. } => ErrorCode::AlreadyExists,
             OpError::NotRegistered { .. } => ErrorCode::NotFound,
             OpError::Busy { .. } => ErrorCode::Busy,
-            OpError::Config(_) | OpError::Interpolate { .. } | OpError::Compose(_) => ErrorCode::Config,
+            OpError::Config(_)
+            | OpError::Interpolate { .. }
+            | OpError::Compose(_)
+            | OpError::EnvTooLarge { .. } => ErrorCode::Config,
             OpError::Docker { .. } => ErrorCode::Docker,
             OpError::Capacity { .. } => ErrorCode::Capacity,
             OpError::ScriptFailed { .. } | OpError::ScriptSpawn { .. } => ErrorCode::ScriptFailed,
@@ -199,12 +259,26 @@ impl OpError {
             OpError::State(StateError::NoFreeSlot { .. }) => ErrorCode::Capacity,
             OpError::Invalid { .. } => ErrorCode::Config,
             OpError::Io { .. }
+            | OpError::Link { .. }
             | OpError::State(_)
             | OpError::Internal { .. }
             | OpError::Monitor { .. }
             | OpError::Cache { .. } => ErrorCode::Internal,
+            OpError::RolledBack { cause, .. } | OpError::Unfinished { cause, .. } => cause.code(),
             OpError::ShuttingDown => ErrorCode::ShuttingDown,
             OpError::Cancelled { .. } => ErrorCode::Cancelled,
         }
+    }
+}
+
+/// The end of a failed init's message: what its rollback did.
+fn rollback_note(left: Option<&str>, path: &str) -> String {
+    match left {
+        None => "rolled back: nothing was left behind".to_string(),
+        Some(left) => format!(
+            "and the rollback could not remove everything (left: {left}), so the environment is kept as \
+             failed: once that is fixed, `mono destroy {path}` or `mono gc --yes` removes it, then `mono init` \
+             works again"
+        ),
     }
 }

@@ -3,6 +3,7 @@
 //! state does not know of; any failure undoes every step already done, so
 //! fixing the cause and running init again works.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,6 +17,13 @@ use crate::script::Outcome;
 use crate::state::{EnvRow, NewEnv, Phase, StateError};
 use crate::vars::{self, MonoVars};
 use crate::{crashpoint, names, ports, tmux, workspace};
+
+/// The input of an init, checked.
+struct Checked {
+    config: MonoConfig,
+    compose_file: Option<PathBuf>,
+    derived: names::DerivedName,
+}
 
 /// What init has created so far, for rollback.
 #[derive(Default)]
@@ -59,6 +67,9 @@ impl Ops {
         progress: &mut Progress,
     ) -> Result<EnvInfo, OpError> {
         let ws = workspace::existing_dir(raw)?;
+        let own_home = std::env::var("HOME").unwrap_or_default();
+        let homes = [own_home.as_str(), caller.get("HOME").map_or("", String::as_str)];
+        workspace::check_allowed(raw, &ws, self.home.root(), &homes)?;
         let ws_str = ws.to_string_lossy().into_owned();
         let _guard = self.claim(&ws_str, "init")?;
 
@@ -66,13 +77,8 @@ impl Ops {
         if let Some(row) = self.store.by_path(&ws_str).await? {
             return Err(OpError::AlreadyRegistered { path: ws_str, name: row.name });
         }
-        let config = MonoConfig::load(&ws)?;
-        check_env(&config)?;
-        let compose_file = docker_mode::find(&ws, &config)?;
-        if let Some(file) = &compose_file {
-            ComposeWorkspace { dir: &ws, file, config: &config, caller, home: self.home.root() }.check()?;
-        }
-        let derived = names::derive(&ws, caller);
+        let Checked { config, compose_file, derived } = self.check_input(&ws, caller).await?;
+        let config = &config;
         let registered = self
             .store
             .register(
@@ -111,7 +117,7 @@ impl Ops {
 
         let mut created = Created::default();
         match self
-            .init_steps(&row, &ws, &config, compose_file.as_deref(), caller, progress, &mut created)
+            .init_steps(&row, &ws, config, compose_file.as_deref(), caller, progress, &mut created)
             .await
         {
             Ok(()) => {
@@ -127,7 +133,8 @@ impl Ops {
             }
             Err(e) => {
                 progress.step(format!("init failed: {e}"));
-                self.roll_back(&row, created, progress).await;
+                let left = self.roll_back(&row, created, &e, progress).await;
+                let e = OpError::RolledBack { cause: Box::new(e), path: super::shell_quote(&row.path), left };
                 let data = serde_json::json!({"error": e.to_string(), "op": op_id});
                 progress.flush_events().await;
                 self.events.emit(Some(&row.name), event_kinds::ENV_FAILED, data).await;
@@ -148,12 +155,10 @@ impl Ops {
         created: &mut Created,
     ) -> Result<(), OpError> {
         let data_dir = self.home.data_dir(&row.name);
-        std::fs::create_dir_all(&data_dir).map_err(|source| OpError::Io {
-            env: row.name.clone(),
-            action: "create",
-            path: data_dir.display().to_string(),
-            source,
-        })?;
+        // Never through a link planted there (it is left for `mono gc`).
+        self.home
+            .private_dir(&[mono_proto::paths::DATA_DIR, &row.name])
+            .map_err(|source| OpError::io(&row.name, "create", &data_dir, source))?;
         created.data_dir = Some(data_dir.clone());
         progress.step("created data directory");
         crashpoint::reached("init.data-dir");
@@ -163,12 +168,14 @@ impl Ops {
         let base = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir, ports: &[] };
         let planned = match (compose_file, &row.docker_project) {
             (Some(file), Some(project)) => {
-                Some(ComposeWorkspace { dir: ws, file, config, caller, home: self.home.root() }.plan(
-                    &base.pairs(),
-                    project,
-                    row.id,
-                    progress,
-                )?)
+                let workspace = docker_mode::OwnedWorkspace {
+                    dir: ws.to_path_buf(),
+                    file: file.to_path_buf(),
+                    config: config.clone(),
+                    caller: caller.clone(),
+                    home: self.home.root().to_path_buf(),
+                };
+                Some(workspace.plan(base.pairs(), project.clone(), row.id, progress).await?)
             }
             _ => None,
         };
@@ -189,8 +196,10 @@ impl Ops {
         }
         self.save_caches(&row.name, ws, &mut cache);
         if let Some((plan, _)) = &planned {
+            let engine = docker_mode::connect(&row.name).await?;
+            docker_mode::check(&row.name, &engine, plan).await?;
             created.docker_project = Some(plan.project.clone());
-            let builds = docker_mode::up(&row.name, plan, progress, &self.shutdown).await?;
+            let builds = docker_mode::up(&row.name, &engine, plan, progress, &self.shutdown).await?;
             self.record_images(&builds).await;
         }
         self.required_script(row, "setup", config.scripts.setup.as_deref(), ws, &env, config, progress)
@@ -198,24 +207,35 @@ impl Ops {
         crashpoint::reached("init.scripts-done");
 
         let session = mono_proto::paths::session_name(&row.name);
-        self.monitor
-            .add(&row.name, config.activity.idle_after)
-            .map_err(|e| OpError::Monitor { env: row.name.clone(), detail: e.to_string() })?;
+        self.monitor.add(&row.name, config.activity.idle_after).map_err(|e| match e {
+            crate::monitor::MonitorError::Dir { path, source } => {
+                OpError::io(&row.name, "create", &path, source)
+            }
+            e => OpError::Monitor { env: row.name.clone(), detail: e.to_string() },
+        })?;
         created.log_dir = true;
         let limits = crate::capture::Limits { max_bytes: config.logs.max_size, keep: config.logs.keep };
         let capture = self.monitor.capture_command(&row.name, limits);
         let shell = login_shell(caller);
-        let from_config = |k: &str| config.env.iter().any(|(c, _)| c == k);
+        let protected = protected_names(config);
         let home = self.home.root().display().to_string();
-        let left_out = tmux::new_session(&session, ws, &env, &from_config, &shell, &capture, &home)
+        let spec = tmux::SessionSpec {
+            name: &session,
+            env: &env,
+            protected: &protected,
+            shell: &shell,
+            capture: &capture,
+            home: &home,
+        };
+        let left_out = tmux::new_session(&spec, ws)
             .await
             .map_err(|source| OpError::Tmux { env: row.name.clone(), source })?;
         created.session = Some(session.clone());
         crashpoint::reached("init.session");
         if !left_out.is_empty() {
             progress.step(format!(
-                "warning: left out of the tmux session (too large for tmux): {}",
-                left_out.join(", ")
+                "warning: left out of the tmux session (too large for one tmux command): {}",
+                name_some(&left_out)
             ));
         }
         progress.step(format!(
@@ -223,6 +243,75 @@ impl Ops {
             self.monitor.dir_of(&row.name).display()
         ));
         Ok(())
+    }
+
+    /// Reads and checks the workspace's input (`mono.yml`, the compose
+    /// file, the session's variables) before anything exists. Parsing is
+    /// CPU work, bounded by the files' size limits, so it runs off the async
+    /// threads: the daemon keeps serving and can shut down meanwhile.
+    async fn check_input(self: &Arc<Self>, ws: &Path, caller: &CallerEnv) -> Result<Checked, OpError> {
+        let (ops, ws, caller) = (self.clone(), ws.to_path_buf(), caller.clone());
+        tokio::task::spawn_blocking(move || ops.check_input_now(&ws, &caller))
+            .await
+            .map_err(|e| OpError::Internal { op: "init", detail: e.to_string() })?
+    }
+
+    fn check_input_now(&self, ws: &Path, caller: &CallerEnv) -> Result<Checked, OpError> {
+        let config = MonoConfig::load(ws)?;
+        check_env(&config)?;
+        let compose_file = docker_mode::find(ws, &config)?;
+        let ports = match &compose_file {
+            Some(file) => {
+                ComposeWorkspace { dir: ws, file, config: &config, caller, home: self.home.root() }.check()?
+            }
+            None => Vec::new(),
+        };
+        let derived = names::derive(ws, caller);
+        self.check_session_fits(ws, &config, caller, &derived.joined(), &ports)?;
+        Ok(Checked { config, compose_file, derived })
+    }
+
+    /// Fails an environment whose protected variables (`PATH`, `MONO_*`,
+    /// `mono.yml`'s `env:`) cannot fit its tmux session, naming the limit and
+    /// the largest. Its name, slot and ports are not known yet, so this takes
+    /// the longest they can be: what passes here fits at session time.
+    fn check_session_fits(
+        &self,
+        ws: &Path,
+        config: &MonoConfig,
+        caller: &CallerEnv,
+        derived: &str,
+        ports: &[(String, String)],
+    ) -> Result<(), OpError> {
+        let name = format!("{derived}-9999");
+        let data_dir = self.home.data_dir(&name);
+        let path = ws.to_string_lossy();
+        let ports: Vec<(String, String)> =
+            ports.iter().map(|(k, _)| (k.clone(), "65535".to_string())).collect();
+        let mono = MonoVars {
+            name: &name,
+            id: crate::ports::MAX_SLOT * 10,
+            path: &path,
+            data_dir: &data_dir,
+            ports: &ports,
+        };
+        let mut env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
+            file: config_file(config),
+            key: e.key,
+            source: e.source,
+        })?;
+        env.push(("MONO_CACHE".to_string(), "partial".to_string()));
+        let limits = crate::capture::Limits { max_bytes: config.logs.max_size, keep: config.logs.keep };
+        let (shell, protected) = (login_shell(caller), protected_names(config));
+        let spec = tmux::SessionSpec {
+            name: &mono_proto::paths::session_name(&name),
+            env: &env,
+            protected: &protected,
+            shell: &shell,
+            capture: &self.monitor.capture_command(&name, limits),
+            home: &self.home.root().display().to_string(),
+        };
+        spec.fit().map(drop).map_err(|source| OpError::EnvTooLarge { file: config_file(config), source })
     }
 
     /// Runs an init-time script, if set; anything but exit 0 fails init.
@@ -250,44 +339,65 @@ impl Ops {
         }
     }
 
-    /// Undoes what a failed init created, newest first. Failures here are
-    /// logged; the row goes last so a failed rollback stays visible.
-    async fn roll_back(&self, row: &EnvRow, created: Created, progress: &Progress) {
+    /// Undoes what a failed init created, newest first, trying every step
+    /// even after one failed. The row goes only when nothing is left (the
+    /// Docker objects as the Engine lists them afterwards); otherwise it is
+    /// kept, `failed`, with what is left, which is returned.
+    async fn roll_back(
+        &self,
+        row: &EnvRow,
+        created: Created,
+        cause: &OpError,
+        progress: &Progress,
+    ) -> Option<String> {
+        let mut left = Vec::new();
         if let Some(session) = created.session
             && let Err(e) = tmux::kill_session(&session).await
         {
-            progress.step(format!("rollback: cannot kill tmux session {session}: {e}"));
+            left.push(format!("tmux session {session} ({e})"));
         }
-        if let Some(project) = &created.docker_project
-            && let Err(e) = docker_mode::down(&row.name, project, progress).await
-        {
-            progress.step(format!("rollback: cannot remove docker project {project}: {e}"));
+        if let Some(project) = &created.docker_project {
+            let removed = docker_mode::down(&row.name, project, self.home.root(), progress).await;
+            if let Some(what) =
+                docker_mode::left_after(project, self.home.root(), removed.err().as_ref()).await
+            {
+                left.push(what);
+            }
         }
         if created.log_dir
             && let Err(e) = self.monitor.remove(&row.name)
         {
-            progress.step(format!("rollback: cannot remove the log directory: {e}"));
+            left.push(format!("the log directory ({e})"));
         }
         for path in &created.restored {
             if let Err(e) = std::fs::remove_dir_all(path)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
-                progress.step(format!("rollback: cannot remove the restored {}: {e}", path.display()));
+                left.push(format!("the restored {} ({e})", path.display()));
             }
         }
         if let Some(dir) = created.data_dir
             && let Err(e) = std::fs::remove_dir_all(&dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            progress.step(format!("rollback: cannot remove {}: {e}", dir.display()));
+            left.push(format!("{} ({e})", dir.display()));
         }
-        match self.store.remove(row.id).await {
-            Ok(()) => progress.step("rolled back"),
-            Err(e) => {
-                progress.step(format!("rollback: cannot unregister: {e}"));
-                let _ = self.store.set_phase(row.id, Phase::Failed).await;
+        if left.is_empty() {
+            match self.store.remove(row.id).await {
+                Ok(()) => {
+                    progress.step("rolled back: nothing was left behind");
+                    return None;
+                }
+                Err(e) => left.push(format!("its row in the state database ({e})")),
             }
         }
+        let left = left.join("; ");
+        progress.step(format!("rollback incomplete, the environment is kept as failed; left: {left}"));
+        let failure = format!("init failed: {cause}. Its rollback could not remove: {left}");
+        if let Err(e) = self.store.set_failed(row.id, failure).await {
+            progress.step(format!("cannot record the failure: {e}"));
+        }
+        Some(left)
     }
 }
 
@@ -323,6 +433,20 @@ fn check_env(config: &MonoConfig) -> Result<(), OpError> {
         })?;
     }
     Ok(())
+}
+
+/// The names of `mono.yml`'s `env:`, which the session never leaves out.
+fn protected_names(config: &MonoConfig) -> HashSet<&str> {
+    config.env.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+/// The first names of a list, and how many more there are.
+fn name_some(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    match names.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{} and {more} more", names[..SHOWN].join(", ")),
+        _ => names.join(", "),
+    }
 }
 
 /// The config file's path for messages.

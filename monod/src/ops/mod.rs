@@ -62,7 +62,7 @@ impl Ops {
         monitor: Arc<Monitor>,
         settings: &crate::settings::Settings,
     ) -> Arc<Ops> {
-        let cache = crate::cache::Cache::new(home.cache_root(), store.clone(), settings.cache.max_size);
+        let cache = crate::cache::Cache::new(home.clone(), store.clone(), settings.cache.max_size);
         cache.clear_staging();
         Arc::new(Ops {
             home,
@@ -99,10 +99,11 @@ impl Ops {
     pub async fn watch_registered(&self) -> Result<(), OpError> {
         for row in self.store.all().await? {
             // The workspace may be gone or its mono.yml broken; defaults then.
-            let idle_after = crate::config::MonoConfig::load(Path::new(&row.path)).map_or_else(
-                |_| crate::config::ActivitySettings::default().idle_after,
-                |c| c.activity.idle_after,
-            );
+            let idle_after =
+                crate::config::MonoConfig::load_blocking(Path::new(&row.path)).await.map_or_else(
+                    |_| crate::config::ActivitySettings::default().idle_after,
+                    |c| c.activity.idle_after,
+                );
             if let Err(e) = self.monitor.add(&row.name, idle_after) {
                 tracing::warn!(env = %row.name, error = %e, "cannot watch the environment's log");
             }
@@ -180,5 +181,14 @@ impl Ops {
     fn progress(&self, tag: &str, op_id: Option<&str>) -> Progress {
         let events = Some((self.events.clone(), op_id.map(str::to_string)));
         Progress::new(tag, self.log.clone(), self.watchers.claim(op_id), events)
+    }
+}
+
+/// A path as a POSIX shell word, for fix-it commands people paste.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }

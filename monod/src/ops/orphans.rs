@@ -1,5 +1,6 @@
 //! Orphans: resources of this home that no registered environment owns,
-//! and `mono gc`, which lists or removes them.
+//! and `mono gc`, which lists or removes them, and finishes environments
+//! left `failed` (a rollback or teardown that could not finish).
 //!
 //! A row is committed before anything is made for it and removed only after
 //! everything it had is gone, so in normal running there are no orphans;
@@ -10,11 +11,12 @@
 
 use std::collections::HashSet;
 
-use mono_proto::{GcReport, Orphan, OrphanKind};
+use mono_proto::{FailedEnv, GcReport, Orphan, OrphanKind, event_kinds};
 
 use super::{OpError, Ops};
 use crate::docker::Engine;
 use crate::docker::owned::{self, ObjectKind, Owned};
+use crate::state::{EnvRow, Phase};
 use crate::tmux;
 
 /// Everything found, with the Docker objects kept for removal.
@@ -26,14 +28,24 @@ struct Found {
 }
 
 impl Ops {
-    /// Lists the orphans; with `apply`, removes them.
+    /// Lists the orphans and the failed environments; with `apply`,
+    /// finishes those environments' teardown and removes the orphans.
     pub async fn gc(&self, apply: bool) -> Result<GcReport, OpError> {
+        let failed_rows: Vec<EnvRow> =
+            self.store.all().await?.into_iter().filter(|r| r.phase == Phase::Failed).collect();
         let found = self.find_orphans().await?;
         let mut errors = Vec::new();
         if apply {
+            for row in &failed_rows {
+                if let Err(e) = self.finish_failed(row).await {
+                    errors.push(e.to_string());
+                }
+            }
             // Re-read the rows: an environment registered since keeps its own.
             let owners = self.owners().await?;
-            for orphan in found.orphans.iter().filter(|o| !owners.contains(&o.owner)) {
+            for orphan in
+                found.orphans.iter().filter(|o| o.kind == OrphanKind::Link || !owners.contains(&o.owner))
+            {
                 if let Err(e) = self.remove_orphan(orphan).await {
                     errors.push(e);
                 }
@@ -69,7 +81,34 @@ impl Ops {
             let summary = format!("removed {} orphan(s), {} error(s)", found.orphans.len(), errors.len());
             self.log.write(std::time::Instant::now(), "gc", &summary);
         }
-        Ok(GcReport { orphans: found.orphans, applied: apply, skipped: found.skipped, errors })
+        let failed = failed_rows
+            .into_iter()
+            .map(|r| FailedEnv { name: r.name, path: r.path, failure: r.failure })
+            .collect();
+        Ok(GcReport { orphans: found.orphans, applied: apply, skipped: found.skipped, errors, failed })
+    }
+
+    /// Finishes the teardown of an environment left `failed`, as
+    /// `mono destroy` would (without its destroy script).
+    async fn finish_failed(&self, row: &EnvRow) -> Result<(), OpError> {
+        let _guard = self.claim(&row.path, "gc")?;
+        // Re-read under the claim: a destroy may have finished it meanwhile.
+        let Some(row) = self.store.by_path(&row.path).await?.filter(|r| r.phase == Phase::Failed) else {
+            return Ok(());
+        };
+        let mut progress = self.progress("gc", None);
+        progress.set_env(&row.name);
+        progress.step(format!("finishing failed environment {} ({})", row.name, row.path));
+        let mut warnings = Vec::new();
+        let result = self.teardown(&row, "gc", &progress, &mut warnings).await;
+        if result.is_ok() {
+            progress.step("destroyed");
+            progress.flush_events().await;
+            let data = serde_json::json!({"warnings": warnings, "gc": true});
+            self.events.emit(Some(&row.name), event_kinds::ENV_DESTROYED, data).await;
+        }
+        progress.finish().await;
+        result
     }
 
     /// The orphans, and what could not be checked.
@@ -94,8 +133,8 @@ impl Ops {
                 Vec::new()
             }
         };
-        let data_dirs = subdirectories(&self.home.data_root());
-        let log_dirs = subdirectories(&self.home.logs_root());
+        let (data_dirs, data_links) = subdirectories(&self.home.data_root());
+        let (log_dirs, log_links) = subdirectories(&self.home.logs_root());
         let (engine, docker) = match Engine::connect().await {
             Ok(engine) => match owned::owned_by(&engine, &home).await {
                 Ok(objects) => (Some(engine), objects),
@@ -130,6 +169,10 @@ impl Ops {
                 }
             }
         }
+        // A link is listed whoever's name it has: mono never uses one.
+        for (name, path) in data_links.into_iter().chain(log_links) {
+            orphans.push(Orphan { kind: OrphanKind::Link, owner: name, name: path });
+        }
         let docker: Vec<Owned> = docker.into_iter().filter(|o| !owners.contains(&o.project)).collect();
         for object in &docker {
             let kind = match object.kind {
@@ -156,17 +199,36 @@ impl Ops {
                 }
                 _ => Ok(()),
             },
+            // The link itself (unlink never follows it); a directory that
+            // replaced it meanwhile is not removed.
+            OrphanKind::Link => match std::fs::remove_file(&orphan.name) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(format!("cannot remove the link {}: {e}", orphan.name))
+                }
+                _ => Ok(()),
+            },
             OrphanKind::Container | OrphanKind::Network | OrphanKind::Volume => Ok(()),
         }
     }
 }
 
-/// `(name, path)` of each directory in `root`; none when it does not exist.
-fn subdirectories(root: &std::path::Path) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
-    entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path().display().to_string())))
-        .collect()
+/// A directory entry's name and path.
+type Named = (String, String);
+
+/// `(name, path)` of each directory in `root`, and of each symbolic link
+/// there; none when it does not exist.
+fn subdirectories(root: &std::path::Path) -> (Vec<Named>, Vec<Named>) {
+    let (mut dirs, mut links) = (Vec::new(), Vec::new());
+    let Ok(entries) = std::fs::read_dir(root) else { return (dirs, links) };
+    for e in entries.flatten() {
+        let Ok(kind) = e.file_type() else { continue };
+        let Ok(name) = e.file_name().into_string() else { continue };
+        let found = (name, e.path().display().to_string());
+        if kind.is_dir() {
+            dirs.push(found);
+        } else if kind.is_symlink() {
+            links.push(found);
+        }
+    }
+    (dirs, links)
 }

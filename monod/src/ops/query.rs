@@ -1,6 +1,7 @@
 //! `env.list` and `env.status`: rows joined with one tmux query.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 
 use mono_proto::{ContainerInfo, EnvInfo, EnvStatus};
@@ -15,7 +16,7 @@ impl Ops {
     pub async fn list(self: &Arc<Self>) -> Result<Vec<EnvInfo>, OpError> {
         let (rows, sessions) = tokio::join!(self.store.all(), live_sessions());
         let rows = rows?;
-        let containers = containers_if_any(&rows).await;
+        let containers = containers_if_any(&rows, self.home.root()).await;
         Ok(rows.iter().map(|row| self.info_with(row, &sessions, &containers)).collect())
     }
 
@@ -29,7 +30,8 @@ impl Ops {
             .await?
             .ok_or_else(|| OpError::NotRegistered { path: key.to_string() })?;
         let rows = [row];
-        let (sessions, containers) = tokio::join!(live_sessions(), containers_if_any(&rows));
+        let (sessions, containers) =
+            tokio::join!(live_sessions(), containers_if_any(&rows, self.home.root()));
         Ok(self.info_with(&rows[0], &sessions, &containers))
     }
 
@@ -79,6 +81,7 @@ impl Ops {
             created_at: row.created_at.clone(),
             docker_project: row.docker_project.clone(),
             containers: Vec::new(),
+            failure: row.failure.clone(),
             activity: log.as_ref().map(|l| l.activity()).unwrap_or_default(),
             run: log.and_then(|l| l.run()),
         }
@@ -87,11 +90,12 @@ impl Ops {
 
 /// Containers of every docker-mode environment, from one Engine query;
 /// none when no environment uses Docker or the Engine does not answer.
-async fn containers_if_any(rows: &[EnvRow]) -> HashMap<String, Vec<ContainerState>> {
+async fn containers_if_any(rows: &[EnvRow], home: &Path) -> HashMap<String, Vec<ContainerState>> {
     if rows.iter().all(|r| r.docker_project.is_none()) {
         return HashMap::new();
     }
-    let result = async { docker::project_containers(&Engine::connect().await?).await }.await;
+    let home = home.display().to_string();
+    let result = async { docker::project_containers(&Engine::connect().await?, &home).await }.await;
     result.unwrap_or_else(|e| {
         tracing::debug!(error = %e, "cannot list containers");
         HashMap::new()

@@ -48,16 +48,18 @@ impl Ops {
         let doing = if op == "init" { "rolling it back" } else { "finishing it" };
         progress.step(format!("monod stopped during `mono {op}` of {}; {doing}", row.path));
         let mut warnings = Vec::new();
-        let outcome = self.teardown(&row, &progress, &mut warnings).await;
+        let what = format!("start-up recovery of the interrupted {op}");
+        let outcome = self.teardown(&row, &what, &progress, &mut warnings).await;
         let summary = match &outcome {
             Ok(()) if op == "init" => format!("{}: interrupted init rolled back", row.name),
             Ok(()) => format!("{}: interrupted destroy finished", row.name),
             Err(e) => {
-                let _ = self.store.set_phase(row.id, Phase::Failed).await;
-                format!(
-                    "{}: recovery of the interrupted {op} failed ({e}); `mono destroy {}` retries",
-                    row.name, row.path
-                )
+                // A teardown that stopped part-way has recorded what is
+                // left; anything else is recorded here.
+                if !matches!(e, OpError::Unfinished { .. }) {
+                    let _ = self.store.set_failed(row.id, format!("{what} failed: {e}")).await;
+                }
+                format!("{}: {what} failed ({e})", row.name)
             }
         };
         progress.step(summary.clone());

@@ -31,7 +31,7 @@ impl Ops {
 
     async fn run_task(&self, raw: &str) -> Result<RunStarted, OpError> {
         let (row, _guard) = self.claim_registered(raw, "run").await?;
-        let config = MonoConfig::load(Path::new(&row.path))?;
+        let config = MonoConfig::load_blocking(Path::new(&row.path)).await?;
         let script = config.scripts.run.clone().ok_or_else(|| OpError::Unavailable {
             env: row.name.clone(),
             reason: format!("no run script; add `scripts: {{run: ...}}` to {}", config_file(&config)),
@@ -65,7 +65,9 @@ impl Ops {
     async fn stop_task(&self, raw: &str) -> Result<Stopped, OpError> {
         let (row, _guard) = self.claim_registered(raw, "stop").await?;
         // A broken or missing mono.yml must not prevent stopping.
-        let grace = MonoConfig::load(Path::new(&row.path)).map_or_else(|_| RunSettings::default(), |c| c.run);
+        let grace = MonoConfig::load_blocking(Path::new(&row.path))
+            .await
+            .map_or_else(|_| RunSettings::default(), |c| c.run);
         let log = self.env_log(&row)?;
         let exit = self.monitor.stop_run(&log, grace.stop_grace).await;
         if let Some(exit) = &exit {

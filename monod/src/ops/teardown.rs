@@ -5,23 +5,27 @@
 //! `data/<name>`), so the same teardown finishes a destroy, a destroy or an
 //! init that a crash interrupted, and is safe to repeat: whatever is already
 //! gone is noted and skipped. The row goes last, so a teardown that fails
-//! part-way leaves a row (phase `failed`) that the next destroy finishes.
+//! part-way leaves a row (phase `failed`, with what failed and what it left)
+//! that the next destroy, or `mono gc --yes`, finishes.
 
 use std::path::Path;
 
 use super::{OpError, Ops, docker_mode};
 use crate::config::{MonoConfig, RunSettings};
 use crate::progress::Progress;
-use crate::state::{EnvRow, Phase};
+use crate::state::EnvRow;
 use crate::{crashpoint, tmux};
 
 impl Ops {
     /// Kills the session, removes the docker project, the log and data
     /// directories, then the row. What cannot be removed but does not
-    /// block the rest is added to `warnings`.
+    /// block the rest is added to `warnings`. When the docker project or the
+    /// data directory cannot be removed, the row is kept, `failed`, with
+    /// what is left; `what` (`destroy`, ...) names the operation in it.
     pub(super) async fn teardown(
         &self,
         row: &EnvRow,
+        what: &str,
         progress: &Progress,
         warnings: &mut Vec<String>,
     ) -> Result<(), OpError> {
@@ -34,7 +38,8 @@ impl Ops {
         if let Some(log) = self.monitor.get(&row.name)
             && log.run().is_some()
         {
-            let grace = MonoConfig::load(Path::new(&row.path))
+            let grace = MonoConfig::load_blocking(Path::new(&row.path))
+                .await
                 .map_or_else(|_| RunSettings::default(), |c| c.run)
                 .stop_grace;
             if let Some(exit) = self.monitor.stop_run(&log, grace).await {
@@ -50,10 +55,10 @@ impl Ops {
         crashpoint::reached("destroy.session-killed");
 
         if let Some(project) = &row.docker_project
-            && let Err(e) = docker_mode::down(&row.name, project, progress).await
+            && let Err(e) = docker_mode::down(&row.name, project, self.home.root(), progress).await
+            && let Some(left) = docker_mode::left_after(project, self.home.root(), Some(&e)).await
         {
-            self.store.set_phase(row.id, Phase::Failed).await?;
-            return Err(e);
+            return Err(self.unfinished(row, what, e, left).await);
         }
         crashpoint::reached("destroy.docker-removed");
 
@@ -69,18 +74,34 @@ impl Ops {
                 progress.step("data directory was already gone")
             }
             Err(source) => {
-                self.store.set_phase(row.id, Phase::Failed).await?;
-                return Err(OpError::Io {
+                let left = format!("the data directory {}", data_dir.display());
+                let e = OpError::Io {
                     env: row.name.clone(),
                     action: "remove",
                     path: data_dir.display().to_string(),
                     source,
-                });
+                };
+                return Err(self.unfinished(row, what, e, left).await);
             }
         }
         crashpoint::reached("destroy.data-removed");
 
         self.store.remove(row.id).await?;
         Ok(())
+    }
+
+    /// Keeps the environment, `failed`, recording why `what` stopped and
+    /// what is left; the error says so and how to finish.
+    async fn unfinished(&self, row: &EnvRow, what: &str, cause: OpError, left: String) -> OpError {
+        let failure = format!("{what} failed: {cause}. Left: {left}");
+        if let Err(e) = self.store.set_failed(row.id, failure).await {
+            tracing::warn!(env = %row.name, error = %e, "cannot record the failure");
+        }
+        OpError::Unfinished {
+            cause: Box::new(cause),
+            env: row.name.clone(),
+            path: super::shell_quote(&row.path),
+            left,
+        }
     }
 }

@@ -260,14 +260,15 @@ mod tests {
     #[tokio::test]
     async fn registered_methods_are_exactly_the_published_names() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _thread) = Store::open(&dir.path().join("s.db")).unwrap();
-        let log = MonoLog::open(&dir.path().join("mono.log")).unwrap();
+        let home = Home::open(dir.path()).unwrap();
+        let (store, _thread) = Store::open(&home.state_db()).unwrap();
+        let log = MonoLog::open(&home.mono_log()).unwrap();
         let events = crate::events::EventBus::new(store.clone(), Default::default());
         let monitor =
-            crate::monitor::Monitor::start(dir.path().join("logs"), events.clone(), CancellationToken::new())
+            crate::monitor::Monitor::start(home.logs_root(), events.clone(), CancellationToken::new())
                 .unwrap();
         let settings = crate::settings::Settings::default();
-        let ops = Ops::new(Home::new(dir.path().to_path_buf()), store, log, events, monitor, &settings);
+        let ops = Ops::new(home, store, log, events, monitor, &settings);
         let tmux = Component { available: false, detail: String::new() };
         let module = Api::new(ops, tmux, CancellationToken::new(), 1, "0".into()).into_rpc();
         let registered: BTreeSet<&str> = module.method_names().collect();

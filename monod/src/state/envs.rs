@@ -66,6 +66,8 @@ pub struct EnvRow {
     pub phase: Phase,
     /// RFC 3339 UTC registration time.
     pub created_at: String,
+    /// Phase `failed`: what failed and what it left.
+    pub failure: Option<String>,
 }
 
 /// What registration needs.
@@ -91,7 +93,7 @@ pub struct Registered {
     pub skipped: Vec<(u32, u16)>,
 }
 
-const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at, docker_project";
+const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at, docker_project, failure";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
     let mode: String = r.get(5)?;
@@ -106,6 +108,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
         phase: Phase::parse(&phase),
         created_at: r.get(7)?,
         docker_project: r.get(8)?,
+        failure: r.get(9)?,
     })
 }
 
@@ -151,12 +154,28 @@ impl Store {
         .await
     }
 
-    /// Records a phase change.
+    /// Records a phase change (clearing any earlier failure).
     pub async fn set_phase(&self, id: u32, phase: Phase) -> Result<(), StateError> {
         self.call(move |conn, path| {
-            conn.execute("UPDATE environments SET phase = ?2 WHERE id = ?1", params![id, phase.as_str()])
-                .map(drop)
-                .map_err(sql(path))
+            conn.execute(
+                "UPDATE environments SET phase = ?2, failure = NULL WHERE id = ?1",
+                params![id, phase.as_str()],
+            )
+            .map(drop)
+            .map_err(sql(path))
+        })
+        .await
+    }
+
+    /// Marks an environment `failed`, with what failed and what it left.
+    pub async fn set_failed(&self, id: u32, failure: String) -> Result<(), StateError> {
+        self.call(move |conn, path| {
+            conn.execute(
+                "UPDATE environments SET phase = 'failed', failure = ?2 WHERE id = ?1",
+                params![id, failure],
+            )
+            .map(drop)
+            .map_err(sql(path))
         })
         .await
     }
@@ -332,6 +351,20 @@ mod tests {
         assert_eq!(store.register(new("/c", "c"), taken, 1).await.unwrap().row.id, 1);
         // A first slot keeps environments off the low blocks.
         assert_eq!(store.register(new("/d", "d"), |_| None, 100).await.unwrap().row.id, 100);
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_kept_until_the_next_phase() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        let row = store.register_free(new("/a", "a")).await.unwrap();
+        assert_eq!(row.failure, None);
+        store.set_failed(row.id, "destroy failed: docker is down; left: container x".into()).await.unwrap();
+        let failed = store.by_path("/a").await.unwrap().unwrap();
+        assert_eq!(failed.phase, Phase::Failed);
+        assert_eq!(failed.failure.as_deref(), Some("destroy failed: docker is down; left: container x"));
+        store.set_phase(row.id, Phase::Destroying).await.unwrap();
+        assert_eq!(store.by_path("/a").await.unwrap().unwrap().failure, None);
     }
 
     #[tokio::test]

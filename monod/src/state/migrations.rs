@@ -48,6 +48,9 @@ const MIGRATIONS: &[&str] = &[
         saved_at   INTEGER,
         last_used  INTEGER NOT NULL
     );",
+    // 4: why an environment is `failed` and what it left (a rollback or
+    // teardown that could not finish), shown by list, status and doctor.
+    "ALTER TABLE environments ADD COLUMN failure TEXT;",
 ];
 
 /// The schema version this build writes.

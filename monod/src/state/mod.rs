@@ -35,6 +35,14 @@ pub enum StateError {
         /// The SQLite error.
         source: rusqlite::Error,
     },
+    /// The database file could not be created or opened.
+    #[error("cannot open state database {path}: {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The database was written by a newer mono.
     #[error(
         "state database {path} has schema version {found}, newer than this monod understands ({known}); upgrade mono"
@@ -162,9 +170,15 @@ impl Store {
 fn open_connection(path: &Path) -> Result<Connection, StateError> {
     use std::os::unix::fs::PermissionsExt;
     let err = |source| StateError::Sqlite { path: path.to_path_buf(), source };
-    let conn = Connection::open(path).map_err(err)?;
-    // Owner-only, like the rest of MONO_HOME; SQLite gives the WAL and
-    // shared-memory files the database's mode.
+    // Created owner-only before SQLite sees it (SQLite would make it 0644
+    // and give the WAL and shared-memory files the database's mode); never
+    // opened through a link.
+    let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CREATE;
+    crate::nofollow::open_file(path, flags, crate::nofollow::PRIVATE_FILE)
+        .map_err(|source| StateError::Open { path: path.to_path_buf(), source })?;
+    let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    // A database of an older mono may be 0644.
     if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
         tracing::warn!(path = %path.display(), error = %e, "cannot make the state database private");
     }

@@ -18,12 +18,29 @@
 //! The frames are OpenBSD imsg frames (16-byte header, host byte order) of
 //! protocol version 8, unchanged from tmux 2.x to 3.7. Every message is
 //! sized exactly as the server checks it: the server aborts on a malformed
-//! one. Whatever this module cannot handle (no server yet, another protocol
-//! version, an unsafe socket directory, a client option such as `-V`) is
-//! reported as [`Reply::Unavailable`] before anything ran, and the caller
-//! starts a `tmux` process instead, which also starts a server when needed.
+//! one. Whatever this module cannot handle (no server, another protocol
+//! version, an unsafe socket directory, a client option such as `-V`, a
+//! command longer than one frame) is reported as [`Reply::NotRun`], with
+//! the reason, before anything ran; the caller decides what to do instead.
+//!
+//! This is also the only way a command carrying variable values reaches
+//! tmux: an argv sent here is on no process's command line, where any local
+//! user could read it. The client sends the server no environment of its
+//! own: a client's variables would reach the session through
+//! `update-environment` and a new pane's `PATH`, and a session must have
+//! exactly its caller's.
+//!
+//! Whether a command ran is known exactly when the connection breaks before
+//! the reply: the request ends with the command, and on Linux a peer that
+//! closes without having read everything it was sent (or a listener that
+//! closes with the connection never accepted, as a server on its way out
+//! does) resets the connection. A reset before monod sent anything beyond
+//! the request therefore means the command was never read: [`Reply::NotRun`].
+//! A plain end of stream after the server read it all leaves the command's
+//! fate unknown: [`Reply::Lost`], never to be sent again.
 
 use std::ffi::OsString;
+use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -38,6 +55,9 @@ const PROTOCOL_VERSION: u32 = 8;
 /// The largest frame, header included.
 const MAX_FRAME: usize = 16384;
 const HEADER: usize = 16;
+/// What a command's frame carries at most: the argument count, then each
+/// argument and its terminating NUL (see [`command_size`]).
+pub const COMMAND_ROOM: usize = MAX_FRAME - HEADER;
 /// Output kept per stream; more is cut (with a note).
 const MAX_OUTPUT: usize = 4 << 20;
 /// `CLIENT_UTF8`: output is sent as is, not sanitised to ASCII.
@@ -50,7 +70,6 @@ mod msg {
     pub const IDENTIFY_FLAGS: u32 = 100;
     pub const IDENTIFY_TERM: u32 = 101;
     pub const IDENTIFY_TTYNAME: u32 = 102;
-    pub const IDENTIFY_ENVIRON: u32 = 105;
     pub const IDENTIFY_DONE: u32 = 106;
     pub const IDENTIFY_CLIENTPID: u32 = 107;
     pub const IDENTIFY_CWD: u32 = 108;
@@ -84,11 +103,56 @@ pub enum Reply {
         /// What it printed to standard error (or its exit message).
         stderr: String,
     },
-    /// Nothing was run: start a `tmux` process instead.
-    Unavailable,
-    /// The server went away after the command was sent; whether it ran is
-    /// unknown, so it must not be sent again.
+    /// Nothing was run, for this reason.
+    NotRun(NotRun),
+    /// The server went away after it had read the command; whether it ran
+    /// is unknown, so it must not be sent again.
     Lost(String),
+}
+
+/// Why a command was not run (nothing of it reached the server's queue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRun {
+    /// No server listens on the socket: none was started, or it has exited
+    /// or is exiting.
+    NoServer,
+    /// The server speaks another protocol version.
+    OtherProtocol,
+    /// The socket directory is not safely the user's (owner or mode).
+    UnsafeDirectory(PathBuf),
+    /// The command is longer than one frame carries.
+    TooLong {
+        /// Its size in the frame.
+        bytes: usize,
+    },
+    /// A client option (`-V`) that only a `tmux` process handles.
+    ClientOption,
+    /// The socket could not be connected to for another reason.
+    Connect(String),
+}
+
+impl std::fmt::Display for NotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotRun::NoServer => f.write_str("no tmux server is running"),
+            NotRun::OtherProtocol => f.write_str("the tmux server speaks another client protocol version"),
+            NotRun::UnsafeDirectory(dir) => {
+                write!(
+                    f,
+                    "the tmux socket directory {} is not safely this user's (owner or mode)",
+                    dir.display()
+                )
+            }
+            NotRun::TooLong { bytes } => {
+                write!(
+                    f,
+                    "the command takes {bytes} bytes, more than the {COMMAND_ROOM} one tmux command carries"
+                )
+            }
+            NotRun::ClientOption => f.write_str("a client option only the tmux program handles"),
+            NotRun::Connect(detail) => write!(f, "cannot connect to the tmux server: {detail}"),
+        }
+    }
 }
 
 /// Set once a server answered with another protocol version: from then
@@ -98,16 +162,48 @@ static OTHER_PROTOCOL: AtomicBool = AtomicBool::new(false);
 /// Runs `argv` (a tmux command line without the program name) in the
 /// server of the daemon's user, as a client whose directory is `cwd`.
 pub async fn run(argv: &[OsString], cwd: &Path) -> Reply {
-    if OTHER_PROTOCOL.load(Ordering::Relaxed) || argv.first().is_none_or(|a| a.as_bytes().starts_with(b"-")) {
-        return Reply::Unavailable;
+    if OTHER_PROTOCOL.load(Ordering::Relaxed) {
+        return Reply::NotRun(NotRun::OtherProtocol);
     }
-    let Some(socket) = socket_path() else { return Reply::Unavailable };
-    let Some(request) = request(argv, cwd) else { return Reply::Unavailable };
-    let Ok(mut stream) = UnixStream::connect(&socket).await else { return Reply::Unavailable };
-    if stream.write_all(&request).await.is_err() {
-        return Reply::Lost("server exited unexpectedly".into());
+    if argv.first().is_none_or(|a| a.as_bytes().starts_with(b"-")) {
+        return Reply::NotRun(NotRun::ClientOption);
     }
-    converse(&mut stream).await
+    let socket = match socket_path() {
+        Ok(socket) => socket,
+        Err(why) => return Reply::NotRun(why),
+    };
+    let Some(request) = request(argv, cwd) else {
+        return Reply::NotRun(NotRun::TooLong { bytes: command_size(argv) });
+    };
+    let mut stream = match UnixStream::connect(&socket).await {
+        Ok(stream) => stream,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+            return Reply::NotRun(NotRun::NoServer);
+        }
+        Err(e) => return Reply::NotRun(NotRun::Connect(format!("{}: {e}", socket.display()))),
+    };
+    exchange(&mut stream, &request).await
+}
+
+/// Sends the request on a connected stream and reads how it ended.
+async fn exchange(stream: &mut UnixStream, request: &[u8]) -> Reply {
+    // A write that fails did not deliver the end of the request, which is
+    // the command: the server cannot have run it.
+    if stream.write_all(request).await.is_err() {
+        return Reply::NotRun(NotRun::NoServer);
+    }
+    converse(stream).await
+}
+
+/// How a broken connection is reported: before monod answered anything, a
+/// reset means the server never read the whole request (see the module
+/// docs). Other systems may reset in other cases, so there the command
+/// counts as lost.
+fn broken(e: &std::io::Error, answered: bool) -> Reply {
+    if cfg!(target_os = "linux") && !answered && e.kind() == ErrorKind::ConnectionReset {
+        return Reply::NotRun(NotRun::NoServer);
+    }
+    Reply::Lost("server exited unexpectedly".into())
 }
 
 /// Reads the server's messages until it says how the command ended,
@@ -116,9 +212,10 @@ async fn converse(stream: &mut UnixStream) -> Reply {
     let mut out = Output::default();
     let mut header = [0u8; HEADER];
     let mut body = Vec::new();
+    let mut answered = false;
     loop {
-        if stream.read_exact(&mut header).await.is_err() {
-            return Reply::Lost("server exited unexpectedly".into());
+        if let Err(e) = stream.read_exact(&mut header).await {
+            return broken(&e, answered);
         }
         let kind = u32::from_ne_bytes(header[0..4].try_into().unwrap_or_default());
         let len = usize::from(u16::from_ne_bytes(header[4..6].try_into().unwrap_or_default()));
@@ -126,16 +223,14 @@ async fn converse(stream: &mut UnixStream) -> Reply {
             return Reply::Lost(format!("tmux sent a frame of {len} bytes"));
         }
         body.resize(len - HEADER, 0);
-        if stream.read_exact(&mut body).await.is_err() {
-            return Reply::Lost("server exited unexpectedly".into());
+        if let Err(e) = stream.read_exact(&mut body).await {
+            return broken(&e, answered);
         }
         let answer = match kind {
             msg::VERSION => {
                 OTHER_PROTOCOL.store(true, Ordering::Relaxed);
-                tracing::debug!(
-                    "the tmux server speaks another protocol version; starting tmux clients instead"
-                );
-                return Reply::Unavailable;
+                tracing::debug!("the tmux server speaks another protocol version");
+                return Reply::NotRun(NotRun::OtherProtocol);
             }
             msg::EXIT => return out.exited(&body),
             msg::SHUTDOWN => return Reply::Lost("the tmux server shut down".into()),
@@ -152,10 +247,11 @@ async fn converse(stream: &mut UnixStream) -> Reply {
             msg::READ_OPEN => Some(frame(msg::READ_DONE, &pair(int_at(&body, 0), EBADF))),
             _ => None,
         };
-        if let Some(answer) = answer
-            && stream.write_all(&answer).await.is_err()
-        {
-            return Reply::Lost("server exited unexpectedly".into());
+        if let Some(answer) = answer {
+            answered = true;
+            if stream.write_all(&answer).await.is_err() {
+                return Reply::Lost("server exited unexpectedly".into());
+            }
         }
     }
 }
@@ -210,18 +306,33 @@ impl Output {
 }
 
 /// The socket of the default server: `tmux-<uid>/default` under the first
-/// of `$TMUX_TMPDIR` and `/tmp` that exists, as tmux finds it. `None` when
-/// the directory is missing or not safely the user's, which tmux itself
-/// then reports.
-fn socket_path() -> Option<PathBuf> {
+/// of `$TMUX_TMPDIR` and `/tmp` that exists, as tmux finds it. No
+/// directory yet means no server; one not safely the user's is refused, as
+/// tmux itself refuses it.
+fn socket_path() -> Result<PathBuf, NotRun> {
     let tmp = std::env::var_os("TMUX_TMPDIR")
         .filter(|d| !d.is_empty())
         .and_then(|d| std::fs::canonicalize(d).ok())
-        .or_else(|| std::fs::canonicalize("/tmp").ok())?;
+        .or_else(|| std::fs::canonicalize("/tmp").ok())
+        .ok_or(NotRun::NoServer)?;
     let uid = rustix::process::getuid().as_raw();
     let dir = tmp.join(format!("tmux-{uid}"));
-    let meta = std::fs::symlink_metadata(&dir).ok()?;
-    (meta.is_dir() && meta.uid() == uid && meta.mode() & 0o007 == 0).then(|| dir.join("default"))
+    let meta = match std::fs::symlink_metadata(&dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(NotRun::NoServer),
+        Err(e) => return Err(NotRun::Connect(format!("{}: {e}", dir.display()))),
+    };
+    if meta.is_dir() && meta.uid() == uid && meta.mode() & 0o007 == 0 {
+        Ok(dir.join("default"))
+    } else {
+        Err(NotRun::UnsafeDirectory(dir))
+    }
+}
+
+/// The size of `argv` in a command frame: the argument count, then each
+/// argument with its NUL.
+pub fn command_size(argv: &[OsString]) -> usize {
+    4 + argv.iter().map(|a| a.len() + 1).sum::<usize>()
 }
 
 /// All the frames of one request: identify, directory, done, command.
@@ -233,7 +344,7 @@ fn request(argv: &[OsString], cwd: &Path) -> Option<Vec<u8>> {
         command.extend_from_slice(arg.as_bytes());
         command.push(0);
     }
-    if HEADER + command.len() > MAX_FRAME {
+    if command.len() > COMMAND_ROOM {
         return None;
     }
     let mut cwd = cwd.as_os_str().as_bytes().to_vec();
@@ -245,9 +356,8 @@ fn request(argv: &[OsString], cwd: &Path) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The identify frames that do not change between commands: flags,
-/// terminal (none), process id and environment (less tmux's own
-/// variables, which would point at another server's session).
+/// The identify frames, the same for every command: flags, terminal
+/// (none), process id, and no environment (see the module docs).
 fn identity() -> &'static [u8] {
     static IDENTITY: OnceLock<Vec<u8>> = OnceLock::new();
     IDENTITY.get_or_init(|| {
@@ -262,18 +372,6 @@ fn identity() -> &'static [u8] {
         out.extend(frame(msg::IDENTIFY_FEATURES, &0i32.to_ne_bytes()));
         out.extend(frame(msg::IDENTIFY_TTYNAME, b"\0"));
         out.extend(frame(msg::IDENTIFY_CLIENTPID, &(std::process::id() as i32).to_ne_bytes()));
-        for (key, value) in std::env::vars_os() {
-            if key == "TMUX" || key == "TMUX_PANE" {
-                continue;
-            }
-            let mut entry = key.as_bytes().to_vec();
-            entry.push(b'=');
-            entry.extend_from_slice(value.as_bytes());
-            entry.push(0);
-            if HEADER + entry.len() <= MAX_FRAME {
-                out.extend(frame(msg::IDENTIFY_ENVIRON, &entry));
-            }
-        }
         out
     })
 }
@@ -318,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn a_command_too_long_for_one_frame_is_left_to_a_process() {
+    fn a_command_too_long_for_one_frame_is_not_sent() {
         let long = vec![OsString::from("x".repeat(MAX_FRAME))];
         assert!(request(&long, Path::new("/")).is_none());
         let fine = vec![OsString::from("kill-session"), OsString::from("-t"), OsString::from("=a")];
@@ -326,6 +424,66 @@ mod tests {
         let command = [&3i32.to_ne_bytes()[..], b"kill-session\0-t\0=a\0"].concat();
         assert!(bytes.ends_with(&command));
         assert!(bytes.windows(4).any(|w| w == b"/w\0\0") || bytes.windows(3).any(|w| w == b"/w\0"));
+    }
+
+    /// A request as `run` sends it, and where a listener may take it.
+    fn socket_pair() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("default");
+        let argv = [OsString::from("new-session"), OsString::from("-d")];
+        (dir, path, request(&argv, Path::new("/")).unwrap())
+    }
+
+    /// A listener on `path`, replacing the socket file an earlier one left.
+    fn listen(path: &Path) -> tokio::net::UnixListener {
+        let _ = std::fs::remove_file(path);
+        tokio::net::UnixListener::bind(path).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_server_exiting_before_it_read_the_command_did_not_run_it() {
+        // Never accepted: a server on its way out no longer accepts, and its
+        // exit drops the connections still waiting.
+        let (_dir, path, request) = socket_pair();
+        let listener = listen(&path);
+        let mut stream = UnixStream::connect(&path).await.unwrap();
+        stream.write_all(&request).await.unwrap();
+        drop(listener);
+        let expected = if cfg!(target_os = "linux") { Reply::NotRun(NotRun::NoServer) } else { lost() };
+        assert_eq!(converse(&mut stream).await, expected);
+
+        // Gone before the request was written.
+        let listener = listen(&path);
+        let mut stream = UnixStream::connect(&path).await.unwrap();
+        drop(listener);
+        assert_eq!(exchange(&mut stream, &request).await, Reply::NotRun(NotRun::NoServer));
+
+        // Accepted, but closed with part of the request unread.
+        let listener = listen(&path);
+        let mut stream = UnixStream::connect(&path).await.unwrap();
+        stream.write_all(&request).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let mut head = [0u8; HEADER];
+        server.read_exact(&mut head).await.unwrap();
+        drop(server);
+        assert_eq!(converse(&mut stream).await, expected);
+    }
+
+    #[tokio::test]
+    async fn a_server_gone_after_reading_the_command_leaves_its_fate_unknown() {
+        let (_dir, path, request) = socket_pair();
+        let listener = listen(&path);
+        let mut stream = UnixStream::connect(&path).await.unwrap();
+        stream.write_all(&request).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let mut all = vec![0u8; request.len()];
+        server.read_exact(&mut all).await.unwrap();
+        drop(server);
+        assert_eq!(converse(&mut stream).await, lost());
+    }
+
+    fn lost() -> Reply {
+        Reply::Lost("server exited unexpectedly".into())
     }
 
     #[test]
