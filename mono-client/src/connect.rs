@@ -150,6 +150,12 @@ impl Endpoint {
                 "permission denied: monod at {} belongs to another user; set MONO_HOME to a directory of your own",
                 self.socket.display()
             ),
+            // The socket's limit (the daemon's JSON-RPC error says the same).
+            Err(WsHandshakeError::Rejected { status_code: 503 }) => bail!(
+                "monod at {} has too many connections open; close idle clients (`mono events` followers, \
+                 WebSockets) or raise socket.max_connections in monod.yml",
+                self.socket.display()
+            ),
             Err(e) => {
                 return Err(e)
                     .with_context(|| format!("monod at {} refused the connection", self.socket.display()));

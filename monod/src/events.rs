@@ -1,13 +1,17 @@
 //! The event log: every state change as an [`Event`], stored in SQLite and
 //! broadcast to live subscribers.
 //!
-//! Storing and broadcasting happen in one job on the state thread, and so
-//! does a new subscriber's replay query plus its subscription to the live
-//! channel. Jobs on that thread run one at a time, so every event is either
-//! in a subscriber's replay or on its live channel, never both and never
-//! neither: the seam has no gap and no duplicate. The live channel is
-//! bounded; a subscriber that falls behind is told so and can resume with
-//! `since`, and never slows the daemon or anyone else down.
+//! Storing and broadcasting happen in one job on the state thread. A
+//! subscriber that asks for stored events reads them in bounded pages, one
+//! job per page, taking the next page only once it has sent the last one:
+//! however long the log and however slow the subscriber, it holds one page.
+//! Events stored meanwhile are simply on a later page. The page that comes
+//! back short (the log is exhausted) also subscribes to the live channel,
+//! in the same job; jobs on that thread run one at a time, so every event is
+//! either on a page or on the live channel, never both and never neither:
+//! the seam has no gap and no duplicate. The live channel is bounded; a
+//! subscriber that falls behind is told so and can resume with `since`, and
+//! never slows the daemon or anyone else down.
 
 use mono_proto::Event;
 use rusqlite::{OptionalExtension, params};
@@ -18,6 +22,18 @@ use crate::state::{StateError, Store, sql};
 
 /// Pruning runs once per this many events.
 const PRUNE_EVERY: u64 = 256;
+
+/// Stored events read per page of a replay.
+pub const PAGE: usize = 64;
+
+/// One page of a replay: stored events in order and, once the log is
+/// exhausted, the live channel from exactly after them.
+pub struct Page {
+    /// Stored events after the seq asked for, at most the page size.
+    pub events: Vec<Event>,
+    /// The live channel, when this page reached the end of the log.
+    pub live: Option<broadcast::Receiver<Event>>,
+}
 
 /// The event log and its live channel; clones share both.
 #[derive(Clone)]
@@ -74,24 +90,25 @@ impl EventBus {
         result.map_err(|e| tracing::warn!(error = %e, "cannot record an event")).ok()
     }
 
-    /// Stored events after `since` (none when `since` is absent) and the live
-    /// channel from exactly after them.
-    pub async fn subscribe(
-        &self,
-        since: Option<u64>,
-    ) -> Result<(Vec<Event>, broadcast::Receiver<Event>), StateError> {
+    /// The live channel from now on (a subscriber that wants no stored events).
+    pub fn live(&self) -> broadcast::Receiver<Event> {
+        self.live.subscribe()
+    }
+
+    /// Up to `limit` stored events after seq `after`; when fewer come back,
+    /// the log is exhausted and the page carries the live channel from
+    /// exactly after them (see the module docs).
+    pub async fn page(&self, after: u64, limit: usize) -> Result<Page, StateError> {
         let live = self.live.clone();
         self.store
             .call(move |conn, path| {
-                let rx = live.subscribe();
-                let Some(since) = since else { return Ok((Vec::new(), rx)) };
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT seq, time, env, kind, data FROM events WHERE seq > ?1 ORDER BY seq",
+                        "SELECT seq, time, env, kind, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                     )
                     .map_err(sql(path))?;
                 let rows = stmt
-                    .query_map([since as i64], |r| {
+                    .query_map(params![after as i64, limit as i64], |r| {
                         let data: String = r.get(4)?;
                         Ok(Event {
                             seq: r.get::<_, i64>(0)? as u64,
@@ -102,8 +119,9 @@ impl EventBus {
                         })
                     })
                     .map_err(sql(path))?;
-                let replay = rows.collect::<Result<Vec<_>, _>>().map_err(sql(path))?;
-                Ok((replay, rx))
+                let events = rows.collect::<Result<Vec<_>, _>>().map_err(sql(path))?;
+                let live = (events.len() < limit).then(|| live.subscribe());
+                Ok(Page { events, live })
             })
             .await
     }
@@ -127,6 +145,23 @@ impl EventBus {
 mod tests {
     use super::*;
 
+    /// Every stored event after `since`, page by page, and the live channel.
+    async fn replay(bus: &EventBus, since: u64, limit: usize) -> (Vec<u64>, broadcast::Receiver<Event>) {
+        let mut seqs = Vec::new();
+        let mut after = since;
+        loop {
+            let page = bus.page(after, limit).await.unwrap();
+            assert!(page.events.len() <= limit);
+            for e in page.events {
+                after = e.seq;
+                seqs.push(e.seq);
+            }
+            if let Some(live) = page.live {
+                return (seqs, live);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn replay_then_live_without_gap_or_duplicate() {
         let dir = tempfile::tempdir().unwrap();
@@ -144,14 +179,53 @@ mod tests {
                 }
             })
         };
-        let (replay, mut rx) = bus.subscribe(Some(10)).await.unwrap();
+        let (mut seqs, mut rx) = replay(&bus, 10, PAGE).await;
         emitter.await.unwrap();
-        let mut seqs: Vec<u64> = replay.iter().map(|e| e.seq).collect();
         while let Ok(e) = rx.try_recv() {
             seqs.push(e.seq);
         }
         assert_eq!(seqs, (11..=150).collect::<Vec<u64>>());
         assert_eq!(bus.last_seq().await.unwrap(), 150);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_stored_during_a_long_paged_replay_join_without_gap_or_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        let bus = std::sync::Arc::new(EventBus::new(store, EventSettings::default()));
+        for i in 0..2000 {
+            bus.emit(None, "k", serde_json::json!({ "i": i })).await;
+        }
+        let emitter = {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                for i in 2000..3000 {
+                    bus.emit(None, "k", serde_json::json!({ "i": i })).await;
+                }
+            })
+        };
+        // Small pages: the replay takes many jobs, interleaved with the
+        // emitter's; the emitter outlasts some of it.
+        let mut pages = 0;
+        let mut seqs = Vec::new();
+        let mut after = 0;
+        let mut live = loop {
+            let page = bus.page(after, 7).await.unwrap();
+            pages += 1;
+            for e in page.events {
+                after = e.seq;
+                seqs.push(e.seq);
+            }
+            if let Some(live) = page.live {
+                break live;
+            }
+        };
+        emitter.await.unwrap();
+        while let Ok(e) = live.try_recv() {
+            seqs.push(e.seq);
+        }
+        assert!(pages > 2000 / 7, "{pages} pages");
+        assert_eq!(seqs, (1..=3000).collect::<Vec<u64>>());
     }
 
     #[tokio::test]
@@ -163,12 +237,9 @@ mod tests {
         for _ in 0..PRUNE_EVERY {
             bus.emit(None, "k", serde_json::Value::Null).await;
         }
-        let (replay, _) = bus.subscribe(Some(0)).await.unwrap();
+        let (replay, _) = replay(&bus, 0, PAGE).await;
         let first = PRUNE_EVERY - 100 + 1;
-        assert_eq!(
-            replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            (first..=PRUNE_EVERY).collect::<Vec<_>>()
-        );
+        assert_eq!(replay, (first..=PRUNE_EVERY).collect::<Vec<_>>());
     }
 
     #[tokio::test]
@@ -192,9 +263,9 @@ mod tests {
         for _ in 10..PRUNE_EVERY {
             bus.emit(None, "k", serde_json::Value::Null).await;
         }
-        let (replay, _) = bus.subscribe(Some(0)).await.unwrap();
-        assert_eq!(replay.first().map(|e| e.seq), Some(11));
-        assert!(replay.iter().all(|e| e.kind == "k"));
+        let page = bus.page(0, 1000).await.unwrap();
+        assert_eq!(page.events.first().map(|e| e.seq), Some(11));
+        assert!(page.events.iter().all(|e| e.kind == "k"));
     }
 
     #[tokio::test]
@@ -212,7 +283,6 @@ mod tests {
         let (store, _t) = Store::open(&path).unwrap();
         let bus = EventBus::new(store, EventSettings::default());
         bus.emit(None, "k", serde_json::Value::Null).await;
-        let (replay, _) = bus.subscribe(Some(0)).await.unwrap();
-        assert_eq!(replay.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(replay(&bus, 0, 2).await.0, vec![1, 2, 3]);
     }
 }

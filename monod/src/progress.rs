@@ -2,14 +2,17 @@
 //! `mono.log` and, when a client watches the operation, to that client.
 //!
 //! A client picks an operation id, subscribes to `ops.watch` with it, then
-//! starts the operation with the same id. The operation takes the watcher's
-//! channel; the subscription ends when the operation drops it. Delivery never
-//! slows the operation down: past a bounded buffer, lines are dropped for the
-//! watcher (never for `mono.log`) and a note says how many.
+//! starts the operation with the same id. Any number of clients may watch
+//! one id: each subscription is its own registration, the operation takes
+//! all of them and sends every line to each, and a subscription that ends
+//! first removes only its own. The subscription ends when the operation
+//! drops its channel. Delivery never slows the operation down: past a
+//! bounded buffer, lines are dropped for that watcher (never for `mono.log`
+//! or the other watchers) and a note says how many.
 //!
 //! An operation's reply must not overtake its last lines, so an operation
-//! ends with [`Progress::finish`], which waits (briefly) until the watcher's
-//! subscription has forwarded everything to the connection.
+//! ends with [`Progress::finish`], which waits (briefly) until every
+//! watcher's subscription has forwarded everything to its connection.
 //!
 //! Once the environment is known ([`Progress::set_env`]), every line is
 //! also published on the event stream as an `env.progress` event, in order,
@@ -48,6 +51,8 @@ const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct Watcher {
     tx: mpsc::Sender<OpOutput>,
     flushed: oneshot::Receiver<()>,
+    /// Lines this watcher missed since its last note.
+    dropped: AtomicU64,
 }
 
 /// The subscription's end of a watcher: lines to forward, and the signal to
@@ -57,34 +62,49 @@ pub struct WatchFeed {
     pub lines: mpsc::Receiver<OpOutput>,
     /// Dropped by the subscription once it has forwarded every line.
     pub flushed: oneshot::Sender<()>,
+    /// This registration, for [`Watchers::forget`].
+    pub id: WatchId,
 }
 
-/// Watchers waiting for their operation to start.
+/// One registration of a watcher (several may watch one operation id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchId(u64);
+
+/// Watchers waiting for their operation to start, by operation id.
 #[derive(Default)]
 pub struct Watchers {
-    waiting: Mutex<HashMap<String, Watcher>>,
+    waiting: Mutex<HashMap<String, Vec<(WatchId, Watcher)>>>,
+    next: AtomicU64,
 }
 
 impl Watchers {
-    /// Registers a watcher for operation `op`.
+    /// Registers a watcher for operation `op`, beside any others of it.
     pub fn watch(&self, op: &str) -> WatchFeed {
         let (tx, lines) = mpsc::channel(WATCH_BUFFER);
         let (flushed, flushed_rx) = oneshot::channel();
-        self.waiting
-            .lock()
-            .expect("watchers lock")
-            .insert(op.to_string(), Watcher { tx, flushed: flushed_rx });
-        WatchFeed { lines, flushed }
+        let id = WatchId(self.next.fetch_add(1, Ordering::Relaxed));
+        let watcher = Watcher { tx, flushed: flushed_rx, dropped: AtomicU64::new(0) };
+        self.waiting.lock().expect("watchers lock").entry(op.to_string()).or_default().push((id, watcher));
+        WatchFeed { lines, flushed, id }
     }
 
-    /// Hands the watcher of `op`, if any, to the operation.
-    pub fn claim(&self, op: Option<&str>) -> Option<Watcher> {
-        op.and_then(|op| self.waiting.lock().expect("watchers lock").remove(op))
+    /// Hands every watcher of `op` to the operation.
+    pub fn claim(&self, op: Option<&str>) -> Vec<Watcher> {
+        let Some(op) = op else { return Vec::new() };
+        let claimed = self.waiting.lock().expect("watchers lock").remove(op).unwrap_or_default();
+        claimed.into_iter().map(|(_, w)| w).collect()
     }
 
-    /// Forgets a watcher whose subscription ended before its operation ran.
-    pub fn forget(&self, op: &str) {
-        self.waiting.lock().expect("watchers lock").remove(op);
+    /// Forgets registration `id` of `op` if its operation has not taken it
+    /// (its subscription ended first); other watchers of `op` stay.
+    pub fn forget(&self, op: &str, id: WatchId) {
+        let mut waiting = self.waiting.lock().expect("watchers lock");
+        if let Some(list) = waiting.get_mut(op) {
+            list.retain(|(w, _)| *w != id);
+            if list.is_empty() {
+                waiting.remove(op);
+            }
+        }
     }
 }
 
@@ -93,8 +113,7 @@ pub struct Progress {
     tag: String,
     started: Instant,
     log: Arc<MonoLog>,
-    watcher: Option<Watcher>,
-    dropped: AtomicU64,
+    watchers: Vec<Watcher>,
     events: Option<(EventBus, Option<String>)>,
     publisher: Option<mpsc::Sender<Publish>>,
 }
@@ -106,18 +125,10 @@ impl Progress {
     pub fn new(
         env: &str,
         log: Arc<MonoLog>,
-        watcher: Option<Watcher>,
+        watchers: Vec<Watcher>,
         events: Option<(EventBus, Option<String>)>,
     ) -> Progress {
-        Progress {
-            tag: env.to_string(),
-            started: Instant::now(),
-            log,
-            watcher,
-            dropped: AtomicU64::new(0),
-            events,
-            publisher: None,
-        }
+        Progress { tag: env.to_string(), started: Instant::now(), log, watchers, events, publisher: None }
     }
 
     /// Names the environment in later lines (once its unique name is known)
@@ -154,13 +165,19 @@ impl Progress {
         }
     }
 
-    /// Ends the stream of lines and waits until the watcher has forwarded
+    /// Ends the stream of lines and waits until every watcher has forwarded
     /// them, so the operation's reply arrives after its output.
     pub async fn finish(self) {
-        if let Some(Watcher { tx, flushed }) = self.watcher {
-            drop(tx);
-            let _ = tokio::time::timeout(FLUSH_WAIT, flushed).await;
+        let flushed: Vec<_> = self.watchers.into_iter().map(|w| w.flushed).collect();
+        if flushed.is_empty() {
+            return;
         }
+        let all = async {
+            for f in flushed {
+                let _ = f.await;
+            }
+        };
+        let _ = tokio::time::timeout(FLUSH_WAIT, all).await;
     }
 
     /// A step of mono's own.
@@ -184,18 +201,52 @@ impl Progress {
             // A full queue drops the line from the event stream only.
             let _ = tx.try_send(Publish::Line(stream, line.to_string()));
         }
-        let Some(Watcher { tx, .. }) = &self.watcher else {
-            return;
-        };
+        for watcher in &self.watchers {
+            watcher.send(&self.log, stream, line);
+        }
+    }
+}
+
+impl Watcher {
+    /// Queues a line without waiting; a full buffer drops it and counts it,
+    /// and the next line that fits is preceded by a note of how many.
+    fn send(&self, log: &MonoLog, stream: OpStream, line: &str) {
         let dropped = self.dropped.load(Ordering::Relaxed);
-        if dropped > 0 && tx.capacity() > 1 {
-            let note = format!("[{dropped} lines not shown; see {}]", self.log.path().display());
-            if tx.try_send(OpOutput { stream: OpStream::Log, line: note }).is_ok() {
+        if dropped > 0 && self.tx.capacity() > 1 {
+            let note = format!("[{dropped} lines not shown; see {}]", log.path().display());
+            if self.tx.try_send(OpOutput { stream: OpStream::Log, line: note }).is_ok() {
                 self.dropped.store(0, Ordering::Relaxed);
             }
         }
-        if tx.try_send(OpOutput { stream, line: line.to_string() }).is_err() {
+        if self.tx.try_send(OpOutput { stream, line: line.to_string() }).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watchers_of_one_id_are_claimed_together_and_forgotten_alone() {
+        let watchers = Watchers::default();
+        let first = watchers.watch("op");
+        let second = watchers.watch("op");
+        let leaving = watchers.watch("op");
+        let other = watchers.watch("other");
+        watchers.forget("op", leaving.id);
+        // Forgetting an id of another operation removes nothing.
+        watchers.forget("op", other.id);
+        let claimed = watchers.claim(Some("op"));
+        assert_eq!(claimed.len(), 2);
+        for w in &claimed {
+            w.tx.try_send(OpOutput { stream: OpStream::Out, line: "x".into() }).unwrap();
+        }
+        let (mut a, mut b) = (first.lines, second.lines);
+        assert_eq!(a.try_recv().unwrap().line, "x");
+        assert_eq!(b.try_recv().unwrap().line, "x");
+        assert!(watchers.claim(Some("op")).is_empty(), "claimed once");
+        assert_eq!(watchers.claim(Some("other")).len(), 1);
     }
 }

@@ -12,6 +12,11 @@
 //!   first_slot: 1      # lowest MONO_ENV_ID handed out (ports 19000 + id*100)
 //! cache:
 //!   max_size: 10GiB    # least recently used entries go beyond this
+//! socket:
+//!   max_connections: 4096  # open at once, at most half of them WebSockets
+//!                          # (default: 4096, or less to fit the open-file limit)
+//!   request_timeout: 5s    # a request's head and body must arrive within this
+//!   websocket_timeout: 60s # a WebSocket that answers no ping this long is closed
 //! ```
 //!
 //! Everything is optional. Unknown keys and bad values stop the daemon with
@@ -66,6 +71,43 @@ pub struct Settings {
     /// The dependency cache.
     #[serde(default)]
     pub cache: CacheSettings,
+    /// The JSON-RPC socket's limits and timeouts.
+    #[serde(default)]
+    pub socket: SocketSettings,
+}
+
+/// The JSON-RPC socket's limits and timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketSettings {
+    /// Connections served at once (at most half of them WebSockets); by
+    /// default as many as the open-file limit leaves room for, up to 4096.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// A request's head and body must arrive within this from connecting.
+    #[serde(default = "default_request_timeout", deserialize_with = "crate::units::duration")]
+    pub request_timeout: Duration,
+    /// A WebSocket that answers no ping for this long is closed.
+    #[serde(default = "default_websocket_timeout", deserialize_with = "crate::units::duration")]
+    pub websocket_timeout: Duration,
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_websocket_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for SocketSettings {
+    fn default() -> Self {
+        SocketSettings {
+            max_connections: None,
+            request_timeout: default_request_timeout(),
+            websocket_timeout: default_websocket_timeout(),
+        }
+    }
 }
 
 /// The dependency cache's limits.
@@ -203,6 +245,18 @@ impl Settings {
         if settings.log.max_size == 0 {
             return Err(invalid(1, 1, "log.max_size must be more than 0".to_string()));
         }
+        let socket = settings.socket;
+        if socket.max_connections.is_some_and(|n| n < 2) {
+            return Err(invalid(1, 1, "socket.max_connections must be at least 2".to_string()));
+        }
+        let second = Duration::from_secs(1);
+        if socket.request_timeout < second || socket.websocket_timeout < second {
+            return Err(invalid(
+                1,
+                1,
+                "socket.request_timeout and socket.websocket_timeout must be at least 1s".to_string(),
+            ));
+        }
         if !(1..=crate::ports::MAX_SLOT).contains(&settings.ports.first_slot) {
             let max = crate::ports::MAX_SLOT;
             return Err(invalid(1, 1, format!("ports.first_slot must be between 1 and {max}")));
@@ -234,5 +288,16 @@ mod tests {
         assert!(Settings::parse(p, "events:\n  live_buffer: 0\n").is_err());
         assert_eq!(Settings::parse(p, "ports:\n  first_slot: 101\n").unwrap().ports.first_slot, 101);
         assert!(Settings::parse(p, "ports:\n  first_slot: 465\n").is_err());
+        let s = Settings::parse(p, "socket:\n  max_connections: 16\n  request_timeout: 2s\n").unwrap();
+        assert_eq!(
+            s.socket,
+            SocketSettings {
+                max_connections: Some(16),
+                request_timeout: Duration::from_secs(2),
+                websocket_timeout: Duration::from_secs(60)
+            }
+        );
+        assert!(Settings::parse(p, "socket:\n  max_connections: 1\n").is_err());
+        assert!(Settings::parse(p, "socket:\n  websocket_timeout: 10ms\n").is_err());
     }
 }

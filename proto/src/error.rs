@@ -39,11 +39,14 @@ pub enum ErrorCode {
     Cancelled,
     /// The Docker Engine is unreachable or a service failed to come up.
     Docker,
+    /// A limit of the socket was reached: too many connections, or a
+    /// request too large or not sent in time.
+    Limit,
 }
 
 impl ErrorCode {
     /// Every code, for tables and round-trip tests.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::Busy,
@@ -58,6 +61,7 @@ impl ErrorCode {
         ErrorCode::ShuttingDown,
         ErrorCode::Cancelled,
         ErrorCode::Docker,
+        ErrorCode::Limit,
     ];
 
     /// The numeric JSON-RPC code.
@@ -77,6 +81,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => -32012,
             ErrorCode::Cancelled => -32013,
             ErrorCode::Docker => -32014,
+            ErrorCode::Limit => -32015,
         }
     }
 
@@ -98,6 +103,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::Docker => "docker",
+            ErrorCode::Limit => "limit",
         }
     }
 
@@ -123,6 +129,9 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "The daemon is shutting down and takes no new operations.",
             ErrorCode::Cancelled => "The operation was cancelled before it finished, and rolled back.",
             ErrorCode::Docker => "The Docker Engine is unreachable or a service failed to come up.",
+            ErrorCode::Limit => {
+                "A limit of the socket was reached: too many connections, or a request too large or not sent in time."
+            }
         }
     }
 

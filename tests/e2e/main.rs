@@ -21,5 +21,6 @@ mod recovery;
 mod run;
 mod secrets;
 mod service;
+mod socket;
 mod tmux_socket;
 mod upgrade;

@@ -15,6 +15,7 @@ use tempfile::TempDir;
 pub mod cmdlines;
 pub mod docker;
 pub mod proxy;
+pub mod ws;
 
 /// How long one `mono` command of a test may take (docker-mode inits pull
 /// and build, so this is generous).
@@ -617,4 +618,29 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     let (head, body) = raw.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?;
     (status == "200").then(|| body.to_string())
+}
+
+/// The resident memory of a process in KiB (`VmRSS` of `/proc/PID/status`).
+pub fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// Raises this process's open-file limit to its hard limit and fails the
+/// test when that is still below `needed` (tests that hold many
+/// connections).
+pub fn raise_fd_limit(needed: u64) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    assert!(
+        now >= needed,
+        "this test needs {needed} open files, and the hard limit is {now}: raise `ulimit -Hn`"
+    );
 }

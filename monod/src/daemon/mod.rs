@@ -15,7 +15,11 @@
 //! are also reported to the manager when it asks (`NOTIFY_SOCKET`).
 
 pub mod activation;
+mod budget;
+mod connection;
 pub mod lock;
+mod refusal;
+mod request_head;
 mod serve;
 
 use std::io::Write;
@@ -168,6 +172,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
         stop_handle,
         stop.clone(),
         connections.clone(),
+        settings.socket,
     ));
     tracing::info!(home = %home.root().display(), pid = std::process::id(), version = mono_proto::VERSION, "monod ready");
     if config.notify_stdout {

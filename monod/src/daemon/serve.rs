@@ -1,11 +1,14 @@
 //! Serving JSON-RPC on the Unix socket: HTTP POST and WebSocket on the same
-//! connection type, one jsonrpsee service per accepted connection.
+//! connection type, one jsonrpsee service per accepted connection
+//! ([`connection`](super::connection) serves it).
 //!
 //! Each connection's peer credentials are checked first: a process of
 //! another user gets a 403 with a JSON-RPC error and is disconnected, even
-//! if file permissions were loosened by hand.
+//! if file permissions were loosened by hand. Then it takes a permit from
+//! the [`Budget`]; with none left it is answered at once with a JSON-RPC
+//! error saying so, never left waiting in the backlog.
 
-use jsonrpsee::server::{Methods, Server, ServerConfig, StopHandle, serve_with_graceful_shutdown};
+use jsonrpsee::server::{Methods, PingConfig, Server, ServerConfig, StopHandle};
 use mono_proto::ErrorCode;
 use std::time::Duration;
 
@@ -14,8 +17,14 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Largest request body accepted (environments are forwarded with requests).
-const MAX_REQUEST: u32 = 4 * 1024 * 1024;
+use super::budget::Budget;
+use super::connection::{self, Limits, MAX_REQUEST};
+use super::refusal::Refusal;
+use crate::settings::SocketSettings;
+
+/// Messages queued per WebSocket towards its client (replies and
+/// notifications together); a subscription waits while it is full.
+const SEND_BUFFER: u32 = 64;
 
 /// Accepts connections until `stop` is cancelled; connection tasks are
 /// spawned on `connections` and finish gracefully once `stop_handle` fires.
@@ -25,20 +34,32 @@ pub async fn accept_loop(
     stop_handle: StopHandle,
     stop: CancellationToken,
     connections: TaskTracker,
+    settings: SocketSettings,
 ) {
+    let budget = Budget::sized(settings.max_connections);
+    let websocket = settings.websocket_timeout;
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST)
         .max_response_body_size(64 * 1024 * 1024)
-        .max_connections(1024)
+        // Never the binding limit: the budget counts every connection first.
+        .max_connections(u32::try_from(budget.max() * 2).unwrap_or(u32::MAX))
+        .set_message_buffer_capacity(SEND_BUFFER)
+        .enable_ws_ping(PingConfig::new().ping_interval(websocket / 3).inactive_limit(websocket * 2 / 3))
         .build();
     let builder = Server::builder().set_config(config).to_service_builder();
+    let limits = Limits { budget: budget.clone(), request_timeout: settings.request_timeout };
+    tracing::debug!(max = budget.max(), websockets = budget.max_websockets(), "connection budget");
     let owner = rustix::process::geteuid().as_raw();
+    let mut saturated = false;
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
+                    // Out of descriptors, typically: the backlog keeps the
+                    // connection until some are free again.
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -49,12 +70,34 @@ pub async fn accept_loop(
             connections.spawn(refuse(stream, peer.ok(), owner));
             continue;
         }
-        let service = builder.clone().build(methods.clone(), stop_handle.clone());
-        let stopped = stop_handle.clone().shutdown();
-        connections.spawn(async move {
-            if let Err(e) = serve_with_graceful_shutdown(stream, service, stopped).await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        let Some(permit) = budget.connection() else {
+            if !saturated {
+                tracing::warn!(
+                    max = budget.max(),
+                    "every connection permit is taken; refusing new connections"
+                );
+                saturated = true;
             }
+            turn_away(stream, &budget, &connections);
+            continue;
+        };
+        saturated = false;
+        let service = builder.clone().build(methods.clone(), stop_handle.clone());
+        connections.spawn(connection::serve(stream, permit, service, limits.clone(), stop_handle.clone()));
+    }
+}
+
+/// Answers a connection over the budget and closes it. The answer fits a
+/// fresh socket's buffer, so it is written without waiting; the request is
+/// then read (briefly, by a bounded number of tasks) so the client's send
+/// completes and it reads the answer.
+fn turn_away(stream: UnixStream, budget: &Budget, connections: &TaskTracker) {
+    let _ = stream.try_write(&Refusal::TooManyConnections { max: budget.max() }.http());
+    if let Some(permit) = budget.refuser() {
+        connections.spawn(async move {
+            let mut stream = stream;
+            let _ = tokio::time::timeout(Duration::from_secs(1), read_request(&mut stream)).await;
+            drop(permit);
         });
     }
 }

@@ -1,6 +1,7 @@
 //! The JSON-RPC handlers: parse, call one operation, map the error.
 
 mod error;
+mod event_stream;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,8 +10,8 @@ use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use mono_proto::api::MonoApiServer;
 use mono_proto::{
-    CacheCleaned, CacheStats, CallerEnv, Component, DaemonStatus, Destroyed, DoctorReport, EnvInfo, Event,
-    GcReport, LogItem, RunStarted, Stopped,
+    CacheCleaned, CacheStats, CallerEnv, Component, DaemonStatus, Destroyed, DoctorReport, EnvInfo, GcReport,
+    LogItem, RunStarted, Stopped,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -161,51 +162,23 @@ impl MonoApiServer for Api {
         follow: Option<bool>,
         op: Option<String>,
     ) -> SubscriptionResult {
-        let (replay, mut live) = match self.ops.events().subscribe(since).await {
-            Ok(pair) => pair,
-            Err(e) => {
-                pending.reject(rpc_error(mono_proto::ErrorCode::Internal, e.to_string())).await;
-                return Ok(());
-            }
+        let bus = self.ops.events();
+        let start = match since {
+            None => event_stream::Start::Live(bus.live()),
+            Some(since) => match bus.page(since, crate::events::PAGE).await {
+                Ok(first) => event_stream::Start::Replay { since, first },
+                Err(e) => {
+                    pending.reject(rpc_error(mono_proto::ErrorCode::Internal, e.to_string())).await;
+                    return Ok(());
+                }
+            },
         };
         let sink = pending.accept().await?;
-        let wanted = |e: &Event| {
-            env.as_ref().is_none_or(|n| e.env.as_ref() == Some(n))
-                && kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
-                && op.as_ref().is_none_or(|op| e.data.get("op").and_then(|v| v.as_str()) == Some(op))
-        };
-        let send = |e: &Event| serde_json::value::to_raw_value(e).map(SubscriptionMessage::from);
-        let mut last = since.unwrap_or(0);
-        for e in replay {
-            last = e.seq;
-            if wanted(&e) && sink.send(send(&e)?).await.is_err() {
-                return Ok(());
-            }
-        }
-        if follow == Some(false) {
-            let _ = sink.send(send(&marker(mono_proto::event_kinds::END, last))?).await;
-            return Ok(());
-        }
-        loop {
-            tokio::select! {
-                received = live.recv() => match received {
-                    Ok(e) if e.seq <= last => {}
-                    Ok(e) => {
-                        last = e.seq;
-                        if wanted(&e) && sink.send(send(&e)?).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let _ = sink.send(send(&marker(mono_proto::event_kinds::LAGGED, last))?).await;
-                        break;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
-                _ = sink.closed() => break,
-            }
-        }
-        Ok(())
+        let filter = event_stream::Filter { env, kinds, op };
+        event_stream::forward(&sink, bus, start, &filter, follow != Some(false)).await.map_err(|e| {
+            tracing::warn!(error = %e, "an event subscription ended early");
+            e.to_string().into()
+        })
     }
 
     async fn events_publish(
@@ -249,7 +222,7 @@ impl MonoApiServer for Api {
         let sink = match pending.accept().await {
             Ok(sink) => sink,
             Err(e) => {
-                self.ops.watchers().forget(&op);
+                self.ops.watchers().forget(&op, feed.id);
                 return Err(e.into());
             }
         };
@@ -265,24 +238,13 @@ impl MonoApiServer for Api {
                 _ = sink.closed() => break,
             }
         }
-        self.ops.watchers().forget(&op);
+        self.ops.watchers().forget(&op, feed.id);
         drop(feed.flushed);
         Ok(())
     }
 
     async fn rpc_discover(&self) -> RpcResult<serde_json::Value> {
         Ok(mono_proto::openrpc::document())
-    }
-}
-
-/// A control notice on the event stream (not a stored event: `seq` 0).
-fn marker(kind: &str, last_seq: u64) -> Event {
-    Event {
-        seq: 0,
-        time: jiff::Timestamp::now().to_string(),
-        env: None,
-        kind: kind.to_string(),
-        data: serde_json::json!({ "last_seq": last_seq }),
     }
 }
 
