@@ -344,7 +344,10 @@ pub fn find_monod() -> anyhow::Result<PathBuf> {
     bail!("cannot find monod beside {exe} or on PATH; install both binaries together")
 }
 
+/// The last line monod wrote to its log, without its `monod: error: `
+/// prefix (the client's line has its own).
 fn last_line(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string)
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(line.strip_prefix("monod: error: ").unwrap_or(line).to_string())
 }

@@ -66,4 +66,18 @@ impl Home {
     pub fn data_dir(&self, env: &str) -> PathBuf {
         self.data_root().join(env)
     }
+
+    /// The data and log directories of environments found on disk (whether
+    /// or not a row knows them), sorted.
+    pub fn environment_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = [self.data_root(), self.logs_root()]
+            .iter()
+            .filter_map(|root| std::fs::read_dir(root).ok())
+            .flat_map(|entries| entries.flatten())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        dirs.sort();
+        dirs
+    }
 }

@@ -16,5 +16,6 @@ mod protocol;
 mod recovery;
 mod run;
 mod service;
+mod state;
 mod tmux_socket;
 mod upgrade;
