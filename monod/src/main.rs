@@ -81,8 +81,8 @@ fn take_activation() -> anyhow::Result<monod::daemon::activation::Activation> {
         // SAFETY: `remove_var` is sound only while no other thread reads or
         // writes the environment. This runs in `main` before the tokio
         // runtime (monod's first other thread) is built, and nothing before
-        // it spawns a thread: parsing arguments and installing the tracing
-        // subscriber do not.
+        // it spawns a thread: parsing arguments, reading monod.yml and
+        // installing the tracing subscriber do not.
         #[allow(unsafe_code)]
         unsafe {
             std::env::remove_var(var)
@@ -102,19 +102,14 @@ fn run() -> anyhow::Result<()> {
         // signals and hang-up do not reach the daemon.
         let _ = rustix::process::setsid();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MONO_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-    let activation = take_activation()?;
     let home = args
         .home
         .or_else(mono_proto::paths::mono_home)
         .context("cannot find a home directory: set MONO_HOME or HOME")?;
     let home = std::path::absolute(&home).with_context(|| format!("invalid home {}", home.display()))?;
+    let settings = monod::settings::Settings::load(&home)?;
+    monod::daemonlog::init(&home.join(mono_proto::paths::DAEMON_LOG_FILE), settings.daemon_log);
+    let activation = take_activation()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -124,6 +119,7 @@ fn run() -> anyhow::Result<()> {
     runtime
         .block_on(monod::daemon::run(monod::daemon::DaemonConfig {
             home,
+            settings,
             notify_stdout: args.notify_stdout,
             report_protocol: std::env::var("MONO_TEST_REPORT_PROTOCOL").ok().and_then(|v| v.parse().ok()),
             report_version: std::env::var("MONO_TEST_REPORT_VERSION").ok(),

@@ -7,6 +7,7 @@ mod concurrency;
 mod conductor;
 mod daemon;
 mod demo;
+mod diagnostics;
 mod docker;
 mod events;
 mod lifecycle;

@@ -16,6 +16,7 @@
 
 pub mod activation;
 pub mod lock;
+mod refusals;
 mod serve;
 
 use std::io::Write;
@@ -36,7 +37,7 @@ use crate::monitor::{Monitor, MonitorError};
 use crate::monolog::MonoLog;
 use crate::ops::Ops;
 use crate::rpc::Api;
-use crate::settings::{Settings, SettingsError};
+use crate::settings::Settings;
 use crate::state::{StateError, Store};
 
 /// How long connections get to deliver their last replies at shutdown.
@@ -85,9 +86,6 @@ pub enum DaemonError {
         /// Some of the directories, for the message.
         dirs: String,
     },
-    /// `monod.yml` is unreadable or invalid.
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
     /// The log directories could not be watched.
     #[error(transparent)]
     Monitor(#[from] MonitorError),
@@ -98,6 +96,9 @@ pub enum DaemonError {
 pub struct DaemonConfig {
     /// The home directory (`MONO_HOME`).
     pub home: PathBuf,
+    /// `monod.yml`, read by the caller (it also sets up the diagnostics,
+    /// before this runs).
+    pub settings: Settings,
     /// Write `ready` on stdout once the socket accepts (used by the client
     /// that starts the daemon, instead of polling for the socket).
     pub notify_stdout: bool,
@@ -129,7 +130,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
 
     refuse_truncated_state(&home)?;
     let (store, store_thread) = Store::open(&home.state_db())?;
-    let settings = Settings::load(home.root())?;
+    let settings = config.settings.clone();
     let log = MonoLog::open_with(&home.mono_log(), settings.log).map_err(|source| DaemonError::Io {
         what: "open",
         path: home.mono_log(),
