@@ -41,6 +41,11 @@ enum Command {
         #[arg(long)]
         done: bool,
     },
+    /// Prints, as JSON, the doctor's checks that need no running daemon
+    /// (the state database, read-only); run by `mono doctor` when no
+    /// daemon answers.
+    #[command(hide = true)]
+    Doctor,
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,22 +96,32 @@ fn take_activation() -> anyhow::Result<monod::daemon::activation::Activation> {
     Ok(activation)
 }
 
+/// `--home`, else `MONO_HOME`, else `~/.mono`, made absolute.
+fn daemon_home(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let home = given
+        .or_else(mono_proto::paths::mono_home)
+        .context("cannot find a home directory: set MONO_HOME or HOME")?;
+    std::path::absolute(&home).with_context(|| format!("invalid home {}", home.display()))
+}
+
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(Command::Capture { dir, max_bytes, keep, done }) = args.command {
         let limits = monod::capture::Limits { max_bytes, keep };
         return capture(&dir, limits, done).with_context(|| format!("monod capture into {}", dir.display()));
     }
+    if let Some(Command::Doctor) = args.command {
+        let home = daemon_home(args.home)?;
+        let report = monod::ops::doctor::offline(&monod::home::Home::new(home));
+        println!("{}", serde_json::to_string(&report).context("cannot write the report")?);
+        return Ok(());
+    }
     if args.background {
         // Leaves the caller's session and process group, so the terminal's
         // signals and hang-up do not reach the daemon.
         let _ = rustix::process::setsid();
     }
-    let home = args
-        .home
-        .or_else(mono_proto::paths::mono_home)
-        .context("cannot find a home directory: set MONO_HOME or HOME")?;
-    let home = std::path::absolute(&home).with_context(|| format!("invalid home {}", home.display()))?;
+    let home = daemon_home(args.home)?;
     let settings = monod::settings::Settings::load(&home)?;
     monod::daemonlog::init(&home.join(mono_proto::paths::DAEMON_LOG_FILE), settings.daemon_log);
     let activation = take_activation()?;

@@ -11,6 +11,7 @@ mod diagnostics;
 mod docker;
 mod events;
 mod lifecycle;
+mod liveness;
 mod logs;
 mod names;
 mod protocol;

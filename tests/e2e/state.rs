@@ -1,6 +1,6 @@
 //! The state database's edge cases: a database from a newer mono, a damaged
 //! one and a truncated one are refused with one clear line, before anything
-//! is written.
+//! is written, and `mono doctor` names them.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -63,6 +63,14 @@ fn a_damaged_database_gives_one_clear_line_with_the_fix() {
     std::fs::write(&db, &bytes).unwrap();
     let line = sb.mono(["list"]).fails_with("is damaged");
     assert_eq!(line.matches("malformed").count(), 1, "{line}");
+
+    // doctor names it (monod cannot start), with the fix, instead of
+    // "any command starts it".
+    let doctor = sb.mono(["doctor"]);
+    assert_eq!(doctor.code, 1, "{doctor:?}");
+    assert!(doctor.stdout.contains(&format!("{} is damaged", db.display())), "{}", doctor.stdout);
+    assert!(doctor.stdout.contains("restore state.db from a backup"), "{}", doctor.stdout);
+    assert!(!doctor.stdout.contains("any command starts it"), "{}", doctor.stdout);
 }
 
 #[test]
@@ -81,6 +89,8 @@ fn an_empty_database_beside_environments_is_not_started_empty() {
         "{line}"
     );
     assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "the empty database was initialised");
+    let doctor = sb.mono(["doctor"]);
+    assert!(doctor.stdout.contains("is empty (0 bytes)"), "{}", doctor.stdout);
 
     // Removing it is the explicit fresh start; what the environment left
     // is then an orphan.

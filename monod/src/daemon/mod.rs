@@ -73,19 +73,6 @@ pub enum DaemonError {
     /// The state database could not be opened.
     #[error(transparent)]
     State(#[from] StateError),
-    /// `state.db` has no bytes although environments' directories exist:
-    /// it was truncated, and starting would forget those environments.
-    #[error(
-        "state database {path} is empty (0 bytes), but environments' directories exist ({dirs}); \
-         starting would forget those environments: restore state.db from a backup, or remove the empty file \
-         to start with none (`mono gc --yes` then removes what they left)"
-    )]
-    EmptyState {
-        /// The database file.
-        path: PathBuf,
-        /// Some of the directories, for the message.
-        dirs: String,
-    },
     /// The log directories could not be watched.
     #[error(transparent)]
     Monitor(#[from] MonitorError),
@@ -128,7 +115,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
         lock::clear_stale_socket(&socket)?;
     }
 
-    refuse_truncated_state(&home)?;
+    crate::state::refuse_truncated(&home.state_db(), || home.environment_dirs())?;
     let (store, store_thread) = Store::open(&home.state_db())?;
     let settings = config.settings.clone();
     let log = MonoLog::open_with(&home.mono_log(), settings.log).map_err(|source| DaemonError::Io {
@@ -216,25 +203,6 @@ fn prepare_home(home: &Home) -> Result<(), DaemonError> {
         .map_err(io("set permissions of", root.to_path_buf()))?;
     std::fs::create_dir_all(home.data_root()).map_err(io("create", home.data_root()))?;
     Ok(())
-}
-
-/// A zero-byte `state.db` is what SQLite would take for a new database; in a
-/// home with environments' directories it is a truncated one, refused
-/// rather than silently started empty.
-fn refuse_truncated_state(home: &Home) -> Result<(), DaemonError> {
-    let path = home.state_db();
-    if crate::state::header::inspect(&path)? != crate::state::header::Header::Empty {
-        return Ok(());
-    }
-    let found = home.environment_dirs();
-    if found.is_empty() {
-        return Ok(());
-    }
-    let mut dirs: Vec<String> = found.iter().take(3).map(|d| d.display().to_string()).collect();
-    if found.len() > 3 {
-        dirs.push(format!("{} more", found.len() - 3));
-    }
-    Err(DaemonError::EmptyState { path, dirs: dirs.join(", ") })
 }
 
 /// The listening socket, and whether a service manager handed it over

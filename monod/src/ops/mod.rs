@@ -8,7 +8,7 @@
 mod cache;
 mod destroy;
 mod docker_mode;
-mod doctor;
+pub mod doctor;
 mod error;
 mod init;
 mod orphans;

@@ -56,6 +56,19 @@ pub enum StateError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// `state.db` has no bytes although environments' directories exist:
+    /// it was truncated, and starting would forget those environments.
+    #[error(
+        "state database {path} is empty (0 bytes), but environments' directories exist ({dirs}); \
+         starting would forget those environments: restore state.db from a backup, or remove the empty file \
+         to start with none (`mono gc --yes` then removes what they left)"
+    )]
+    Truncated {
+        /// The database file.
+        path: PathBuf,
+        /// Some of the directories, for the message.
+        dirs: String,
+    },
     /// The database was written by a newer mono.
     #[error(
         "state database {path} has schema version {found}, newer than this monod understands ({known}); upgrade mono \
@@ -180,6 +193,27 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Refuses a zero-byte database (what SQLite would take for a new one)
+/// when `environment_dirs` finds environments' directories: it was
+/// truncated, and starting empty would forget them.
+pub fn refuse_truncated(
+    path: &Path,
+    environment_dirs: impl FnOnce() -> Vec<PathBuf>,
+) -> Result<(), StateError> {
+    if header::inspect(path)? != header::Header::Empty {
+        return Ok(());
+    }
+    let found = environment_dirs();
+    if found.is_empty() {
+        return Ok(());
+    }
+    let mut dirs: Vec<String> = found.iter().take(3).map(|d| d.display().to_string()).collect();
+    if found.len() > 3 {
+        dirs.push(format!("{} more", found.len() - 3));
+    }
+    Err(StateError::Truncated { path: path.to_path_buf(), dirs: dirs.join(", ") })
 }
 
 /// What [`check_file`] found.
