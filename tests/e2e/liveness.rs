@@ -211,7 +211,7 @@ fn doctor_names_a_full_disk() {
     let ws = sb.workspace("p/full-disk");
     sb.mono(["init", ws.to_str().unwrap()]).ok();
     assert!(sb.mono(["doctor"]).stdout.contains("ok    disk"));
-    fill(&sb.home.join("filler"));
+    sb.fill(&sb.home.join("filler"));
     let doctor = sb.mono(["doctor"]);
     assert_eq!(doctor.code, 1, "{doctor:?}");
     assert!(
@@ -221,19 +221,6 @@ fn doctor_names_a_full_disk() {
     );
     assert!(doctor.stdout.contains("fix: free space on it"), "{}", doctor.stdout);
     std::fs::remove_file(sb.home.join("filler")).unwrap();
-}
-
-/// Writes `path` until the file system is full.
-pub fn fill(path: &Path) {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path).unwrap();
-    let block = vec![0u8; 64 * 1024];
-    loop {
-        if let Err(e) = file.write_all(&block) {
-            assert_eq!(e.raw_os_error(), Some(28), "{e}");
-            return;
-        }
-    }
 }
 
 #[test]

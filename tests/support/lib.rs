@@ -210,23 +210,37 @@ impl Sandbox {
     }
 
     /// Mounts a tmpfs of `size` (`4m`) as `MONO_HOME` (mode 0700), so tests
-    /// can fill it or make it read-only; unmounted when the sandbox drops,
-    /// after its daemon and tmux server are gone. `None` (the test should
-    /// skip) when not root.
+    /// can fill it; see [`Sandbox::tmpfs`].
     pub fn tmpfs_home(&self, size: &str) -> Option<()> {
+        self.tmpfs(&self.home, size)
+    }
+
+    /// Mounts a tmpfs of `size` at `dir` (created, mode 0700), so tests can
+    /// fill it; unmounted when the sandbox drops, after its daemon and tmux
+    /// server are gone. `None` (the test should skip) when not root.
+    pub fn tmpfs(&self, dir: &Path, size: &str) -> Option<()> {
         if !rustix::process::geteuid().is_root() {
             eprintln!("skipped: mounting a file system needs root");
             return None;
         }
-        assert!(self.daemon_pid().is_none(), "call tmpfs_home before the daemon starts");
-        std::fs::create_dir_all(&self.home).unwrap();
+        assert!(self.daemon_pid().is_none(), "mount before the daemon starts");
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700)).unwrap();
         let options = format!("size={size},mode=700");
-        let out =
-            Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(&self.home).output();
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(dir).output();
         let out = out.expect("run mount");
         assert!(out.status.success(), "mount: {}", String::from_utf8_lossy(&out.stderr));
-        self.mounts.lock().unwrap().push(self.home.clone());
+        self.mounts.lock().unwrap().push(dir.to_path_buf());
         Some(())
+    }
+
+    /// Writes `path` until its file system is full.
+    pub fn fill(&self, path: &Path) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while let Ok(()) = file.write_all(&block) {}
+        let _ = file.write_all(&[0; 512]);
     }
 
     /// Makes `MONO_HOME` read-only while files stay open in it, as when its

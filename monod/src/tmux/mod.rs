@@ -75,6 +75,20 @@ const HOME_OPTION: &str = "@mono-home";
 /// again, so nothing in the command (paths included) is read as a format.
 const CAPTURE_PANE: &str = "pipe-pane -O \"#{@mono-capture}#{?#{==:#{window_name},mono-run}, --done,}\"";
 
+/// The session option the run window's status is kept in, without the
+/// disk: `<pane id> <exit status> <signal>` (one of the two is empty).
+const RUN_EXIT_OPTION: &str = "@mono-run-exit";
+
+/// Makes the run window's pane outlive its shell for an instant: when the
+/// shell exits, tmux keeps the pane with its exit status, and the pane's
+/// `pane-died` hook copies that status into the session's
+/// [`RUN_EXIT_OPTION`], then closes the pane (which ends its capture as
+/// before). Set as a hook of new windows, so it is in place before the
+/// shell can exit; formats are expanded when the pane dies.
+const RUN_PANE: &str = "if-shell -F \"#{==:#{window_name},mono-run}\" { set-option -p remain-on-exit on ; \
+    set-hook -p pane-died { set-option -F @mono-run-exit \"#{pane_id} #{pane_dead_status} #{pane_dead_signal}\" ; \
+    kill-pane } }";
+
 /// Creates a detached session running `shell -i` in `cwd` with `env`, every
 /// pane of it (now and later) piped into `capture`, a shell command, and
 /// tagged as `home`'s. The
@@ -109,12 +123,19 @@ pub async fn new_session(
     let option = SetOption::new().target_pane(session.as_str()).option(CAPTURE_OPTION).value(capture).build();
     let owner = SetOption::new().target_pane(session.as_str()).option(HOME_OPTION).value(home).build();
     let hook = |h| SetHook::new().target_session(session.as_str()).hook_name(h).command(CAPTURE_PANE).build();
+    let run_pane = SetHook::new()
+        .append()
+        .target_session(session.as_str())
+        .hook_name("after-new-window")
+        .command(RUN_PANE)
+        .build();
     let first =
         PipePane::new().stdin().target_pane(session.as_str()).shell_command("#{@mono-capture}").build();
     let tmux = TmuxCmd::with_command(cmd)
         .add_command(option)
         .add_command(owner)
         .add_command(hook("after-new-window"))
+        .add_command(run_pane)
         .add_command(hook("after-split-window"))
         .add_command(first);
     run_in("new-session", tmux, Some(cwd)).await?;
@@ -131,10 +152,12 @@ pub struct RunPane {
 }
 
 /// Opens the run window in the background and runs `script` there through
-/// `sh -c`; when it ends, its exit status is written to `exit_file` and the
-/// window closes. The script and the file name travel as environment
-/// variables, never through tmux's command or format parsers. The window
-/// starts in `cwd` (tmux takes a detached client's directory).
+/// `sh -c`; when it ends, its exit status is written to `exit_file`, the
+/// window's shell exits with it (which [`run_exit`] reports when the file
+/// could not be written) and the window closes. The script and the file
+/// name travel as environment variables, never through tmux's command or
+/// format parsers. The window starts in `cwd` (tmux takes a detached
+/// client's directory).
 pub async fn new_run_window(
     session: &str,
     cwd: &Path,
@@ -151,7 +174,8 @@ pub async fn new_run_window(
     // the foreground command ends.)
     const WRAPPER: &str = "trap : INT TERM; s=$MONO_RUN_SCRIPT; e=$MONO_RUN_EXIT; \
         unset MONO_RUN_SCRIPT MONO_RUN_EXIT; sh -c \"$s\"; code=$?; \
-        printf '%s\\n' \"$code\" > \"$e.tmp\" && mv -f \"$e.tmp\" \"$e\"";
+        printf '%s\\n' \"$code\" > \"$e.tmp\" && mv -f \"$e.tmp\" \"$e\"; \
+        exit \"$code\"";
     let target = format!("={session}:");
     let script_var = format!("MONO_RUN_SCRIPT={script}");
     let exit_var = format!("MONO_RUN_EXIT={}", exit_file.display());
@@ -166,6 +190,35 @@ pub async fn new_run_window(
     match (parts.next(), parts.next().and_then(|p| p.parse().ok())) {
         (Some(pane), Some(pid)) => Ok(RunPane { pane: pane.to_string(), pid }),
         _ => Err(TmuxError::Failed { command: "new-window", stderr: format!("unexpected reply {out:?}") }),
+    }
+}
+
+/// How the run window's pane `pane` of session `name` ended, as its
+/// `pane-died` hook recorded it (see [`new_session`]): the exit status, or
+/// 128 + the signal that ended it. `None` when nothing was recorded for
+/// that pane (a session made by an older monod, a pane that was killed
+/// rather than ended, a tmux too old to name the signal).
+pub async fn run_exit(name: &str, pane: &str) -> Result<Option<i32>, TmuxError> {
+    let mut show = TmuxCommand::new_full("show-options");
+    show.push_flag("-v").push_option("-t", format!("={name}:")).push_param(RUN_EXIT_OPTION);
+    match run("show-options", TmuxCmd::with_command(show)).await {
+        Ok(out) => Ok(parse_run_exit(&out, pane)),
+        Err(TmuxError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `<pane> <status> <signal>` as the hook writes it, for `pane`.
+fn parse_run_exit(value: &str, pane: &str) -> Option<i32> {
+    let mut parts = value.trim_end_matches('\n').split(' ');
+    if parts.next()? != pane {
+        return None;
+    }
+    let (status, signal) = (parts.next()?, parts.next().unwrap_or(""));
+    match (status.parse::<i32>(), signal.parse::<i32>()) {
+        (Ok(status), _) => Some(status),
+        (_, Ok(signal)) => Some(128 + signal),
+        _ => None,
     }
 }
 
@@ -355,6 +408,16 @@ mod tests {
         assert_eq!(argv_literal(OsStr::new("a\\;")), "a\\\\;");
         assert_eq!(argv_literal(OsStr::new(";")), ";");
         assert_eq!(argv_literal(OsStr::new("x;y")), "x;y");
+    }
+
+    #[test]
+    fn the_run_windows_recorded_status_is_read_for_its_pane_only() {
+        assert_eq!(parse_run_exit("%12 3 \n", "%12"), Some(3));
+        assert_eq!(parse_run_exit("%12  9\n", "%12"), Some(137));
+        assert_eq!(parse_run_exit("%12 0 ", "%12"), Some(0));
+        assert_eq!(parse_run_exit("%11 3 ", "%12"), None);
+        assert_eq!(parse_run_exit("%12  ", "%12"), None);
+        assert_eq!(parse_run_exit("", "%12"), None);
     }
 
     #[test]
