@@ -91,8 +91,11 @@ pub fn post(
 /// blocking connect to a Unix socket waits for room, up to the socket's
 /// send timeout).
 pub fn connect_within(socket: &Path, limit: Duration) -> io::Result<UnixStream> {
-    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType, sockopt};
-    let fd = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketType, sockopt};
+    // Close-on-exec at once (macOS has no SOCK_CLOEXEC), so monod, started
+    // by this client, does not inherit it.
+    let fd = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None)?;
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
     sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(limit))?;
     rustix::net::connect(&fd, &SocketAddrUnix::new(socket)?)?;
     sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, None)?;

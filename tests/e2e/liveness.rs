@@ -131,7 +131,7 @@ fn a_stopped_daemon_is_named_within_seconds_by_every_command() {
 /// Connections the stopped daemon never accepts, until the listen backlog
 /// is full (a connect then waits); closed when dropped.
 fn fill_backlog(socket: &Path) -> Vec<rustix::fd::OwnedFd> {
-    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     let wanted = limit.maximum.map_or(8192, |m| m.min(8192));
@@ -139,13 +139,8 @@ fn fill_backlog(socket: &Path) -> Vec<rustix::fd::OwnedFd> {
     let addr = SocketAddrUnix::new(socket).unwrap();
     let mut held = Vec::new();
     loop {
-        let fd = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )
-        .unwrap();
+        let fd = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None).unwrap();
+        rustix::io::ioctl_fionbio(&fd, true).unwrap();
         match rustix::net::connect(&fd, &addr) {
             Ok(()) => held.push(fd),
             Err(rustix::io::Errno::AGAIN) => return held,
