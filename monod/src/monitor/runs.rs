@@ -8,9 +8,9 @@
 //! progress is also written to `run.json`, so a restarted daemon picks it
 //! up again.
 //!
-//! The status also travels without the disk: the window's shell exits with
-//! it, and tmux hands it to the session (see [`tmux::run_exit`]); that is
-//! what is reported when `run.exit` could not be written (a full disk).
+//! The status also travels without the disk: when `run.exit` cannot be
+//! written (a full disk), the window's shell hands it to tmux as a session
+//! option (see [`tmux::run_exit`]).
 //! When neither tells, the exit is reported as unknown, with the reason,
 //! never as a made-up status.
 
@@ -111,13 +111,12 @@ async fn wait_exit(
 /// Reports the end of the run in progress (once): reads its status, clears
 /// its files, tells followers, then emits `run.exited`.
 ///
-/// The status is the one the window's shell wrote, else the one tmux kept
-/// when the shell exited (the disk refused the file). A run stopped by
-/// `stop_run` whose window could tell neither (one made by an older monod,
-/// or interrupted so soon after it started that the shell had not set its
-/// trap yet) is reported as 130 (128 + SIGINT) or 137 (killed), what the
-/// shell would have said. Otherwise the status is unknown, and the reason
-/// is given.
+/// The status is the one the window's shell wrote, else the one it handed
+/// to tmux (the disk refused the file). A run stopped by `stop_run` whose
+/// shell could tell neither (killed, or interrupted so soon after it
+/// started that the shell had not set its trap yet) is reported as 137
+/// (128 + SIGKILL) or 130 (128 + SIGINT), what a shell would say.
+/// Otherwise the status is unknown, and the reason is given.
 pub(super) async fn finish(monitor: &Monitor, log: &Arc<EnvLog>) {
     let (run, interrupted, killed) = {
         let mut state = log.state();
@@ -148,7 +147,7 @@ pub(super) async fn finish(monitor: &Monitor, log: &Arc<EnvLog>) {
 fn unknown_reason(dir: &std::path::Path) -> String {
     if dir.join(EXIT_TMP).exists() {
         format!(
-            "the run window's shell could not write {} (is the disk full? `mono doctor` checks), and tmux kept no status",
+            "the run window's shell could not write {} (is the disk full? `mono doctor` checks), nor hand the status to tmux",
             dir.join(EXIT_FILE).display()
         )
     } else {

@@ -75,19 +75,9 @@ const HOME_OPTION: &str = "@mono-home";
 /// again, so nothing in the command (paths included) is read as a format.
 const CAPTURE_PANE: &str = "pipe-pane -O \"#{@mono-capture}#{?#{==:#{window_name},mono-run}, --done,}\"";
 
-/// The session option the run window's status is kept in, without the
-/// disk: `<pane id> <exit status> <signal>` (one of the two is empty).
+/// The session option the run window's shell leaves its status in when it
+/// cannot write its status file (a full disk): `<pane id> <exit status>`.
 const RUN_EXIT_OPTION: &str = "@mono-run-exit";
-
-/// Makes the run window's pane outlive its shell for an instant: when the
-/// shell exits, tmux keeps the pane with its exit status, and the pane's
-/// `pane-died` hook copies that status into the session's
-/// [`RUN_EXIT_OPTION`], then closes the pane (which ends its capture as
-/// before). Set as a hook of new windows, so it is in place before the
-/// shell can exit; formats are expanded when the pane dies.
-const RUN_PANE: &str = "if-shell -F \"#{==:#{window_name},mono-run}\" { set-option -p remain-on-exit on ; \
-    set-hook -p pane-died { set-option -F @mono-run-exit \"#{pane_id} #{pane_dead_status} #{pane_dead_signal}\" ; \
-    kill-pane } }";
 
 /// Creates a detached session running `shell -i` in `cwd` with `env`, every
 /// pane of it (now and later) piped into `capture`, a shell command, and
@@ -123,19 +113,12 @@ pub async fn new_session(
     let option = SetOption::new().target_pane(session.as_str()).option(CAPTURE_OPTION).value(capture).build();
     let owner = SetOption::new().target_pane(session.as_str()).option(HOME_OPTION).value(home).build();
     let hook = |h| SetHook::new().target_session(session.as_str()).hook_name(h).command(CAPTURE_PANE).build();
-    let run_pane = SetHook::new()
-        .append()
-        .target_session(session.as_str())
-        .hook_name("after-new-window")
-        .command(RUN_PANE)
-        .build();
     let first =
         PipePane::new().stdin().target_pane(session.as_str()).shell_command("#{@mono-capture}").build();
     let tmux = TmuxCmd::with_command(cmd)
         .add_command(option)
         .add_command(owner)
         .add_command(hook("after-new-window"))
-        .add_command(run_pane)
         .add_command(hook("after-split-window"))
         .add_command(first);
     run_in("new-session", tmux, Some(cwd)).await?;
@@ -152,9 +135,9 @@ pub struct RunPane {
 }
 
 /// Opens the run window in the background and runs `script` there through
-/// `sh -c`; when it ends, its exit status is written to `exit_file`, the
-/// window's shell exits with it (which [`run_exit`] reports when the file
-/// could not be written) and the window closes. The script and the file
+/// `sh -c`; when it ends, its exit status is written to `exit_file` (or,
+/// when that cannot be written, handed to tmux for [`run_exit`]) and the
+/// window closes. The script and the file
 /// name travel as environment variables, never through tmux's command or
 /// format parsers. The window starts in `cwd` (tmux takes a detached
 /// client's directory).
@@ -171,11 +154,16 @@ pub async fn new_run_window(
     // pane's session, dies of it, and the kernel then hangs up the whole
     // foreground process group, so a server the script started does not
     // outlive its session. (A trap would not help: sh runs traps only after
-    // the foreground command ends.)
+    // the foreground command ends.) When the status file cannot be written
+    // (a full disk), the shell hands the status to its tmux server (the pane
+    // knows it through TMUX and TMUX_PANE), which needs no disk. The pane is
+    // not kept after its shell exits (`remain-on-exit`): tmux would then
+    // wait for SIGCHLD to close it, and Debian's tmux (built with
+    // libutempter) can miss one, leaving the run unfinished.
     const WRAPPER: &str = "trap : INT TERM; s=$MONO_RUN_SCRIPT; e=$MONO_RUN_EXIT; \
         unset MONO_RUN_SCRIPT MONO_RUN_EXIT; sh -c \"$s\"; code=$?; \
-        printf '%s\\n' \"$code\" > \"$e.tmp\" && mv -f \"$e.tmp\" \"$e\"; \
-        exit \"$code\"";
+        printf '%s\\n' \"$code\" > \"$e.tmp\" && mv -f \"$e.tmp\" \"$e\" \
+        || tmux set-option -t \"$TMUX_PANE\" @mono-run-exit \"$TMUX_PANE $code\"";
     let target = format!("={session}:");
     let script_var = format!("MONO_RUN_SCRIPT={script}");
     let exit_var = format!("MONO_RUN_EXIT={}", exit_file.display());
@@ -193,11 +181,9 @@ pub async fn new_run_window(
     }
 }
 
-/// How the run window's pane `pane` of session `name` ended, as its
-/// `pane-died` hook recorded it (see [`new_session`]): the exit status, or
-/// 128 + the signal that ended it. `None` when nothing was recorded for
-/// that pane (a session made by an older monod, a pane that was killed
-/// rather than ended, a tmux too old to name the signal).
+/// The status the run window's shell of pane `pane` in session `name`
+/// handed to tmux because it could not write its status file (see
+/// [`new_run_window`]). `None` when it handed none for that pane.
 pub async fn run_exit(name: &str, pane: &str) -> Result<Option<i32>, TmuxError> {
     let mut show = TmuxCommand::new_full("show-options");
     show.push_flag("-v").push_option("-t", format!("={name}:")).push_param(RUN_EXIT_OPTION);
@@ -208,7 +194,8 @@ pub async fn run_exit(name: &str, pane: &str) -> Result<Option<i32>, TmuxError> 
     }
 }
 
-/// `<pane> <status> <signal>` as the hook writes it, for `pane`.
+/// `<pane> <status>` as the shell writes it (`<pane>  <signal>`, a signal
+/// instead, is read too), for `pane`.
 fn parse_run_exit(value: &str, pane: &str) -> Option<i32> {
     let mut parts = value.trim_end_matches('\n').split(' ');
     if parts.next()? != pane {
