@@ -14,10 +14,13 @@
 //! A daemon of another version (after an upgrade) is replaced when it is
 //! idle (no operation in progress). A busy one is left alone: used, with a
 //! note, when it speaks our protocol; refused, saying what to do, when not.
+//!
+//! A daemon that holds the lock but does not answer (stopped, hung, its
+//! backlog full) is named within seconds rather than waited for
+//! ([`crate::liveness`]).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::BufRead;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -31,6 +34,7 @@ use mono_proto::{DaemonStatus, PROTOCOL_VERSION, paths};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::liveness::{self, PATIENCE, Probe};
 use crate::unary;
 
 /// Notifications a subscription may hold before the client reads them.
@@ -42,6 +46,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long an old daemon gets to exit when replaced or stopped.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a WebSocket handshake may take while its daemon answers checks.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the daemon lives.
 pub struct Endpoint {
@@ -71,11 +77,16 @@ impl Endpoint {
         Ok(Endpoint { home, socket })
     }
 
+    /// The single-instance lock file.
+    pub fn lock(&self) -> PathBuf {
+        self.home.join(paths::LOCK_FILE)
+    }
+
     /// Whether a daemon runs for this home: one holds the lock. Unlike
     /// [`Endpoint::answering`] this never connects, so it does not start a
     /// socket-activated monod.
     pub fn daemon_alive(&self) -> bool {
-        let Ok(file) = File::open(self.home.join(paths::LOCK_FILE)) else { return false };
+        let Ok(file) = File::open(self.lock()) else { return false };
         match file.try_lock_shared() {
             Ok(()) => false,
             Err(std::fs::TryLockError::WouldBlock) => true,
@@ -88,12 +99,13 @@ impl Endpoint {
     /// alone is not enough: the socket of a daemon that is being killed
     /// still accepts connections it will never answer.
     pub fn answering(&self) -> bool {
-        self.call::<serde_json::Value>(methods::DAEMON_STATUS, NoParams {}).is_ok()
+        liveness::probe(&self.socket) == Probe::Answered
     }
 
-    /// One call to a running daemon, without starting or checking it.
+    /// One call to a running daemon, without starting it or checking its
+    /// version (a hung one is [`liveness::Hung`]).
     pub fn call<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> anyhow::Result<R> {
-        unary::call(&self.socket, method, params)
+        unary::call(&self.socket, &self.lock(), method, params)
     }
 
     /// Makes sure a daemon of our protocol runs (starting or replacing one
@@ -117,10 +129,11 @@ impl Endpoint {
     pub fn query<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> anyhow::Result<R> {
         let params = serde_json::to_value(params)?;
         let calls = [(methods::DAEMON_STATUS, serde_json::json!({})), (method, params.clone())];
-        let mut replies = match unary::batch(&self.socket, &calls) {
+        let lock = self.lock();
+        let mut replies = match unary::batch(&self.socket, &lock, &calls) {
             Err(e) if e.is::<unary::NotRunning>() => {
                 self.start()?;
-                unary::batch(&self.socket, &calls)?
+                unary::batch(&self.socket, &lock, &calls)?
             }
             other => other?,
         };
@@ -130,21 +143,46 @@ impl Endpoint {
         if is_current(&status) || !self.replace(&status)? {
             return unary::decode(method, answer?);
         }
-        unary::call(&self.socket, method, params)
+        unary::call(&self.socket, &lock, method, params)
     }
 
     /// Opens a WebSocket JSON-RPC client (for calls whose output streams).
+    /// Connecting and the handshake wait in slices of [`PATIENCE`], checking
+    /// that the daemon is alive after each silent one.
     pub async fn websocket(&self) -> anyhow::Result<Client> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .with_context(|| format!("cannot connect to monod at {}", self.socket.display()))?;
+        let lock = self.lock();
+        let check = || liveness::check(&self.socket, &lock);
+        let deadline = std::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        let stream = loop {
+            match crate::http::connect_within(&self.socket, PATIENCE) {
+                Ok(stream) => break stream,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+                {
+                    check()?
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot connect to monod at {}", self.socket.display()));
+                }
+            }
+        };
+        stream.set_nonblocking(true).context("cannot use the socket")?;
+        let stream = tokio::net::UnixStream::from_std(stream).context("cannot use the socket")?;
         let url: Url = "ws://localhost/".parse().expect("static URL");
-        let (tx, rx) = match WsTransportClientBuilder::default()
+        let handshake = WsTransportClientBuilder::default()
             .max_request_size(64 * 1024 * 1024)
             .max_response_size(64 * 1024 * 1024)
-            .build_with_stream(url, stream)
-            .await
-        {
+            .connection_timeout(HANDSHAKE_TIMEOUT)
+            .build_with_stream(url, stream);
+        tokio::pin!(handshake);
+        let shaken = loop {
+            tokio::select! {
+                shaken = &mut handshake => break shaken,
+                () = tokio::time::sleep(PATIENCE) => check()?,
+            }
+        };
+        let (tx, rx) = match shaken {
             Ok(pair) => pair,
             Err(WsHandshakeError::Rejected { status_code: 403 }) => bail!(
                 "permission denied: monod at {} belongs to another user; set MONO_HOME to a directory of your own",
@@ -208,9 +246,14 @@ impl Endpoint {
     }
 
     /// Waits until no daemon holds the home's lock, i.e. it has exited.
+    /// The lock file is only read (a home may have become read-only).
     pub fn wait_for_exit(&self) -> anyhow::Result<()> {
-        let lock = self.home.join(paths::LOCK_FILE);
-        let file = open_lock(&lock)?;
+        let lock = self.lock();
+        let file = match File::open(&lock) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("cannot open {}", lock.display())),
+        };
         with_timeout(STOP_TIMEOUT, move || file.lock().and_then(|()| file.unlock()))
             .with_context(|| format!("monod did not exit within {}s", STOP_TIMEOUT.as_secs()))?
             .context("cannot wait for monod to exit")
@@ -276,12 +319,13 @@ impl Endpoint {
 
 impl Endpoint {
     /// A daemon that holds the instance lock but does not answer is either
-    /// still starting (started by a service manager or by hand), or dying:
-    /// a killed daemon's threads may hold its files a moment after its pid
-    /// is gone. Waits for it to answer (`true`) or to release the lock
-    /// (`false`: start one); a holder that does neither is reported.
+    /// still starting (started by a service manager or by hand; its socket
+    /// is not there yet), or dying: a killed daemon's threads may hold its
+    /// files a moment after its pid is gone. Waits for it to answer (`true`)
+    /// or to release the lock (`false`: start one); one whose socket accepts
+    /// but stays silent is hung, and one that does neither is reported.
     fn wait_for_holder(&self) -> anyhow::Result<bool> {
-        let lock = self.home.join(paths::LOCK_FILE);
+        let lock = self.lock();
         let held = || {
             File::open(&lock)
                 .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
@@ -289,8 +333,10 @@ impl Endpoint {
         let deadline = std::time::Instant::now() + START_TIMEOUT;
         let mut pause = Duration::from_millis(2);
         while held() {
-            if self.answering() {
-                return Ok(true);
+            match liveness::probe(&self.socket) {
+                Probe::Answered => return Ok(true),
+                Probe::Silent => liveness::check(&self.socket, &lock)?,
+                Probe::Absent => {}
             }
             if std::time::Instant::now() >= deadline {
                 let pid = std::fs::read_to_string(&lock).unwrap_or_default();
@@ -322,18 +368,6 @@ fn with_timeout<T: Send + 'static>(timeout: Duration, f: impl FnOnce() -> T + Se
     rx.recv_timeout(timeout).ok()
 }
 
-fn open_lock(path: &Path) -> anyhow::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))
-}
-
 /// monod beside this executable, else on PATH.
 pub fn find_monod() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().ok();
@@ -351,7 +385,10 @@ pub fn find_monod() -> anyhow::Result<PathBuf> {
     bail!("cannot find monod beside {exe} or on PATH; install both binaries together")
 }
 
+/// The last line monod wrote to its log, without its `monod: error: `
+/// prefix (the client's line has its own).
 fn last_line(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string)
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(line.strip_prefix("monod: error: ").unwrap_or(line).to_string())
 }

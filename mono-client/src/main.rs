@@ -9,6 +9,7 @@ mod commands;
 mod connect;
 mod error;
 mod http;
+mod liveness;
 mod render;
 mod service;
 mod unary;

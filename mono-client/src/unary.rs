@@ -8,10 +8,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::http;
+use crate::{http, liveness};
 
-/// Replies to one-shot calls come quickly; a daemon that does not answer in
-/// this time is stuck.
+/// Replies to one-shot calls come quickly; one that takes longer than this
+/// (while its daemon answers checks, see [`liveness`]) is given up on.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A JSON-RPC error reply: the daemon's message says what, where and what
@@ -32,31 +32,34 @@ pub struct NotRunning;
 
 /// Whether `e` (or what it wraps) says no daemon serves the socket.
 pub fn is_absent_error(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(is_absent))
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(http::is_absent))
 }
 
-/// No daemon serves the socket: none there, or one that died (a dying
-/// daemon's socket may still accept, then reset the connection).
-fn is_absent(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::{BrokenPipe, ConnectionRefused, ConnectionReset, NotFound, UnexpectedEof};
-    matches!(e.kind(), NotFound | ConnectionRefused | ConnectionReset | BrokenPipe | UnexpectedEof)
-}
-
-/// Sends one request per `(method, params)` as a single JSON-RPC batch and
-/// returns each reply in order, as its result or its error.
-pub fn batch(socket: &Path, calls: &[(&str, Value)]) -> anyhow::Result<Vec<Result<Value, RpcError>>> {
+/// Sends one request per `(method, params)` as a single JSON-RPC batch to
+/// the daemon of `socket` and `lock` and returns each reply in order, as its
+/// result or its error. A daemon that holds `lock` but does not answer is
+/// [`liveness::Hung`], within seconds.
+pub fn batch(
+    socket: &Path,
+    lock: &Path,
+    calls: &[(&str, Value)],
+) -> anyhow::Result<Vec<Result<Value, RpcError>>> {
     let requests: Vec<Value> = calls
         .iter()
         .enumerate()
         .map(|(id, (method, params))| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
         .collect();
     let body = if requests.len() == 1 { requests[0].to_string() } else { Value::Array(requests).to_string() };
-    let response = http::post(socket, body.as_bytes(), Some(TIMEOUT)).map_err(|e| {
-        if is_absent(&e) {
-            anyhow::Error::new(NotRunning)
-        } else {
-            anyhow::Error::new(e).context(format!("cannot talk to monod at {}", socket.display()))
+    let mut check = || liveness::check(socket, lock).map_err(std::io::Error::other);
+    let response = http::post(socket, body.as_bytes(), TIMEOUT, &mut check).map_err(|e| {
+        if http::is_absent(&e) {
+            return anyhow::Error::new(NotRunning);
         }
+        if liveness::as_hung(&e).is_some() {
+            let hung = e.into_inner().and_then(|inner| inner.downcast::<liveness::Hung>().ok());
+            return anyhow::Error::new(*hung.expect("checked"));
+        }
+        anyhow::Error::new(e).context(format!("cannot talk to monod at {}", socket.display()))
     })?;
     let reply: Value = serde_json::from_slice(&response.body).map_err(|e| {
         anyhow!("monod at {} answered HTTP {} with no JSON ({e})", socket.display(), response.status)
@@ -83,9 +86,14 @@ pub fn batch(socket: &Path, calls: &[(&str, Value)]) -> anyhow::Result<Vec<Resul
 }
 
 /// Calls one method and decodes its result.
-pub fn call<R: DeserializeOwned>(socket: &Path, method: &str, params: impl Serialize) -> anyhow::Result<R> {
+pub fn call<R: DeserializeOwned>(
+    socket: &Path,
+    lock: &Path,
+    method: &str,
+    params: impl Serialize,
+) -> anyhow::Result<R> {
     let params = serde_json::to_value(params)?;
-    let result = batch(socket, &[(method, params)])?.pop().expect("one reply")?;
+    let result = batch(socket, lock, &[(method, params)])?.pop().expect("one reply")?;
     decode(method, result)
 }
 

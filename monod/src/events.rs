@@ -12,16 +12,40 @@
 //! the seam has no gap and no duplicate. The live channel is bounded; a
 //! subscriber that falls behind is told so and can resume with `since`, and
 //! never slows the daemon or anyone else down.
+//!
+//! An event is broadcast only once it is stored, with the seq the database
+//! gave it. One that cannot be stored (a full disk) is not lost: it waits,
+//! in order, in a bounded queue, and is stored and broadcast before any
+//! newer event, at the next emit or retry, once there is room again.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use mono_proto::Event;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::settings::EventSettings;
 use crate::state::{StateError, Store, sql};
 
 /// Pruning runs once per this many events.
 const PRUNE_EVERY: u64 = 256;
+/// Events kept in memory while they cannot be stored; the oldest beyond
+/// this are dropped (and counted in the log).
+const MAX_UNSTORED: usize = 4096;
+/// How often unstored events are tried again when no new event comes.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// An event that happened but is not stored yet.
+struct Unstored {
+    time: String,
+    env: Option<String>,
+    kind: String,
+    data: serde_json::Value,
+}
 
 /// Stored events read per page of a replay.
 pub const PAGE: usize = 64;
@@ -41,53 +65,145 @@ pub struct EventBus {
     store: Store,
     live: broadcast::Sender<Event>,
     keep: EventSettings,
+    /// Touched only by jobs on the state thread, so stored order is kept.
+    unstored: Arc<Mutex<VecDeque<Unstored>>>,
+    retrying: Arc<AtomicBool>,
+    /// Ends the retries (the daemon is shutting down).
+    closed: CancellationToken,
 }
 
 impl EventBus {
     /// A bus over the state store, keeping and buffering as `settings` say.
     pub fn new(store: Store, settings: EventSettings) -> EventBus {
-        EventBus { store, live: broadcast::channel(settings.live_buffer).0, keep: settings }
+        EventBus {
+            store,
+            live: broadcast::channel(settings.live_buffer).0,
+            keep: settings,
+            unstored: Arc::default(),
+            retrying: Arc::default(),
+            closed: CancellationToken::new(),
+        }
     }
 
-    /// Records and broadcasts an event, returning its seq. Failing to record
-    /// it is logged, never returned: an event log problem must not fail the
-    /// operation it reports.
+    /// Stops retrying unstored events, so the state thread can close; what
+    /// is still unstored is counted in the log.
+    pub fn close(&self) {
+        self.closed.cancel();
+        let left = self.unstored();
+        if left > 0 {
+            tracing::warn!(left, "events that could not be stored are lost at shutdown");
+        }
+    }
+
+    /// Records and broadcasts an event, returning its seq; `None` when it
+    /// could not be stored yet (it is kept and stored later, see the module
+    /// docs). Failing to record it is logged, never returned: an event log
+    /// problem must not fail the operation it reports.
     pub async fn emit(&self, env: Option<&str>, kind: &str, data: serde_json::Value) -> Option<u64> {
-        let live = self.live.clone();
-        let (env, kind) = (env.map(str::to_string), kind.to_string());
+        let event = Unstored {
+            time: jiff::Timestamp::now().to_string(),
+            env: env.map(str::to_string),
+            kind: kind.to_string(),
+            data,
+        };
+        let result = self.store_job(Some(event), true).await;
+        result.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot record an event");
+            None
+        })
+    }
+
+    /// Records and broadcasts an event whose seq is needed at once (a run's
+    /// id is its `run.started` seq), or fails and keeps nothing of it.
+    pub async fn try_emit(
+        &self,
+        env: Option<&str>,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> Result<u64, StateError> {
+        let event = Unstored {
+            time: jiff::Timestamp::now().to_string(),
+            env: env.map(str::to_string),
+            kind: kind.to_string(),
+            data,
+        };
+        let stored = self.store_job(Some(event), false).await?;
+        Ok(stored.expect("the event was stored"))
+    }
+
+    /// Stores the unstored events, then `event`, in order, broadcasting each
+    /// once stored; keeps what cannot be stored (but `event` only when
+    /// `keep`) and retries it later.
+    async fn store_job(&self, event: Option<Unstored>, keep_event: bool) -> Result<Option<u64>, StateError> {
+        let (live, unstored) = (self.live.clone(), self.unstored.clone());
         let keep = i64::try_from(self.keep.keep).unwrap_or(i64::MAX);
         let max_age = format!("-{} seconds", self.keep.max_age.as_secs());
         let result = self
             .store
             .call(move |conn, path| {
-                let time = jiff::Timestamp::now().to_string();
-                let text = data.to_string();
-                // Prepared once per connection: the hot path of every event.
-                let seq: i64 = conn
-                    .prepare_cached(
-                        "INSERT INTO events (time, env, kind, data) VALUES (?1, ?2, ?3, ?4) RETURNING seq",
-                    )
-                    .and_then(|mut stmt| stmt.query_row(params![time, env, kind, text], |r| r.get(0)))
-                    .map_err(sql(path))?;
-                let seq = seq as u64;
-                if seq.is_multiple_of(PRUNE_EVERY) {
-                    // Both by the primary key: by count, a range; by age, up to the
-                    // oldest event young enough to keep (seq and time grow together),
-                    // found by walking from the oldest. No full scan on this path.
-                    conn.execute("DELETE FROM events WHERE seq <= ?1 - ?2", params![seq as i64, keep])
-                        .map_err(sql(path))?;
-                    conn.execute(
-                        "DELETE FROM events WHERE seq < (SELECT seq FROM events \
-                         WHERE time >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1) ORDER BY seq LIMIT 1)",
-                        params![max_age],
-                    )
-                    .map_err(sql(path))?;
+                let mut queue = unstored.lock().unwrap_or_else(|p| p.into_inner());
+                let event_queued = event.is_some();
+                queue.extend(event);
+                let mut last = None;
+                while let Some(next) = queue.front() {
+                    match insert(conn, next, keep, &max_age) {
+                        Ok(seq) => {
+                            let e = queue.pop_front().expect("front");
+                            let _ = live.send(Event {
+                                seq,
+                                time: e.time,
+                                env: e.env,
+                                kind: e.kind,
+                                data: e.data,
+                            });
+                            last = Some(seq);
+                        }
+                        Err(error) => {
+                            if !keep_event && event_queued {
+                                queue.pop_back();
+                            }
+                            let dropped = queue.len().saturating_sub(MAX_UNSTORED);
+                            queue.drain(..dropped);
+                            if dropped > 0 {
+                                tracing::warn!(dropped, "dropped the oldest events that could not be stored");
+                            }
+                            return Err(sql(path)(error));
+                        }
+                    }
                 }
-                let _ = live.send(Event { seq, time, env, kind, data });
-                Ok(seq)
+                Ok(last)
             })
             .await;
-        result.map_err(|e| tracing::warn!(error = %e, "cannot record an event")).ok()
+        if result.is_err() && self.unstored() > 0 {
+            self.retry_later();
+        }
+        result
+    }
+
+    /// Tries the unstored events again every [`RETRY_EVERY`] until they are
+    /// stored (one task at a time).
+    fn retry_later(&self) {
+        if self.closed.is_cancelled() || self.retrying.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let bus = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_EVERY) => {}
+                    () = bus.closed.cancelled() => return,
+                }
+                let stored = bus.store_job(None, true).await;
+                if !matches!(stored, Err(StateError::Sqlite { .. })) {
+                    break;
+                }
+            }
+            bus.retrying.store(false, Ordering::Release);
+            // An event that failed while this task was finishing.
+            if bus.unstored() > 0 {
+                bus.retry_later();
+            }
+        });
     }
 
     /// The live channel from now on (a subscriber that wants no stored events).
@@ -126,6 +242,11 @@ impl EventBus {
             .await
     }
 
+    /// How many events wait to be stored.
+    pub fn unstored(&self) -> usize {
+        self.unstored.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// The newest seq, 0 when there is none.
     pub async fn last_seq(&self) -> Result<u64, StateError> {
         self.store
@@ -139,6 +260,33 @@ impl EventBus {
             })
             .await
     }
+}
+
+/// Stores one event and prunes now and then; its seq. The statement is
+/// stepped to its end, where the commit happens: a commit that fails (a
+/// full disk) is an error, not a seq that the next insert takes again.
+fn insert(conn: &mut Connection, e: &Unstored, keep: i64, max_age: &str) -> Result<u64, rusqlite::Error> {
+    // Prepared once per connection: the hot path of every event.
+    let mut stmt = conn
+        .prepare_cached("INSERT INTO events (time, env, kind, data) VALUES (?1, ?2, ?3, ?4) RETURNING seq")?;
+    let mut rows = stmt.query(params![e.time, e.env, e.kind, e.data.to_string()])?;
+    let seq: i64 = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?.get(0)?;
+    while rows.next()?.is_some() {}
+    drop(rows);
+    drop(stmt);
+    let seq = seq as u64;
+    if seq.is_multiple_of(PRUNE_EVERY) {
+        // Both by the primary key: by count, a range; by age, up to the
+        // oldest event young enough to keep (seq and time grow together),
+        // found by walking from the oldest. No full scan on this path.
+        conn.execute("DELETE FROM events WHERE seq <= ?1 - ?2", params![seq as i64, keep])?;
+        conn.execute(
+            "DELETE FROM events WHERE seq < (SELECT seq FROM events \
+             WHERE time >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1) ORDER BY seq LIMIT 1)",
+            params![max_age],
+        )?;
+    }
+    Ok(seq)
 }
 
 #[cfg(test)]
@@ -160,6 +308,43 @@ mod tests {
                 return (seqs, live);
             }
         }
+    }
+
+    /// A database that refuses to grow (SQLite's `max_page_count`) stands
+    /// for a full disk: events are neither lost nor numbered twice.
+    #[tokio::test]
+    async fn events_that_cannot_be_stored_wait_and_keep_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        let bus = EventBus::new(store.clone(), EventSettings::default());
+        let mut rx = bus.live();
+        assert_eq!(bus.emit(None, "k", serde_json::json!(0)).await, Some(1));
+        let limit = |pages: &'static str| {
+            store.call(move |conn, path| {
+                conn.pragma_update(None, "max_page_count", pages).map_err(sql(path))?;
+                Ok(())
+            })
+        };
+        let big = "x".repeat(64 * 1024);
+        limit("1").await.unwrap();
+        for i in 1..=3 {
+            assert_eq!(bus.emit(None, "k", serde_json::json!({ "i": i, "pad": big })).await, None);
+        }
+        assert_eq!(bus.unstored(), 3);
+        // One whose seq is needed at once fails, and is not kept.
+        assert!(bus.try_emit(None, "k", serde_json::json!({ "i": "now", "pad": big })).await.is_err());
+        assert_eq!(bus.unstored(), 3);
+        assert!(rx.try_recv().is_ok_and(|e| e.seq == 1));
+        assert!(rx.try_recv().is_err(), "an unstored event was broadcast");
+        limit("1000000").await.unwrap();
+        // Stored, in order, before the next one.
+        assert_eq!(bus.emit(None, "k", serde_json::json!({ "i": 4 })).await, Some(5));
+        assert_eq!(bus.unstored(), 0);
+        let live: Vec<(u64, serde_json::Value)> =
+            std::iter::from_fn(|| rx.try_recv().ok()).map(|e| (e.seq, e.data["i"].clone())).collect();
+        assert_eq!(live, (2..=5).map(|s| (s, serde_json::json!(s - 1))).collect::<Vec<_>>());
+        let (stored, _) = replay(&bus, 0, PAGE).await;
+        assert_eq!(stored, vec![1, 2, 3, 4, 5]);
     }
 
     #[tokio::test]

@@ -29,6 +29,15 @@ impl Home {
         Ok(Home { root, fd: Arc::new(fd) })
     }
 
+    /// Checks the home at `path` and opens it when it exists; creates
+    /// nothing (`mono doctor` without a daemon).
+    pub fn existing(path: &Path) -> Result<Option<Home>, HomeError> {
+        Ok(mono_proto::home::open(path)?.map(|dir| {
+            let (root, fd) = dir.into_parts();
+            Home { root, fd: Arc::new(fd) }
+        }))
+    }
+
     /// The home directory itself (canonical).
     pub fn root(&self) -> &Path {
         &self.root
@@ -90,5 +99,19 @@ impl Home {
     /// One environment's data directory.
     pub fn data_dir(&self, env: &str) -> PathBuf {
         self.data_root().join(env)
+    }
+
+    /// The data and log directories of environments found on disk (whether
+    /// or not a row knows them), sorted.
+    pub fn environment_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = [self.data_root(), self.logs_root()]
+            .iter()
+            .filter_map(|root| std::fs::read_dir(root).ok())
+            .flat_map(|entries| entries.flatten())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        dirs.sort();
+        dirs
     }
 }

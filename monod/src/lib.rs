@@ -15,6 +15,7 @@ pub mod compose;
 pub mod config;
 pub mod crashpoint;
 pub mod daemon;
+pub mod daemonlog;
 pub mod docker;
 pub mod docker_probe;
 pub mod events;

@@ -62,6 +62,11 @@ enum Command {
         #[arg(long)]
         done: bool,
     },
+    /// Prints, as JSON, the doctor's checks that need no running daemon
+    /// (the state database, read-only); run by `mono doctor` when no
+    /// daemon answers.
+    #[command(hide = true)]
+    Doctor,
 }
 
 fn main() -> std::process::ExitCode {
@@ -102,8 +107,8 @@ fn take_activation() -> anyhow::Result<monod::daemon::activation::Activation> {
         // SAFETY: `remove_var` is sound only while no other thread reads or
         // writes the environment. This runs in `main` before the tokio
         // runtime (monod's first other thread) is built, and nothing before
-        // it spawns a thread: parsing arguments and installing the tracing
-        // subscriber do not.
+        // it spawns a thread: parsing arguments, reading monod.yml and
+        // installing the tracing subscriber do not.
         #[allow(unsafe_code)]
         unsafe {
             std::env::remove_var(var)
@@ -112,31 +117,41 @@ fn take_activation() -> anyhow::Result<monod::daemon::activation::Activation> {
     Ok(activation)
 }
 
+/// `--home`, else `MONO_HOME`, else `~/.mono`, made absolute.
+fn daemon_home(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let home = given
+        .or_else(mono_proto::paths::mono_home)
+        .context("cannot find a home directory: set MONO_HOME or HOME")?;
+    std::path::absolute(&home).with_context(|| format!("invalid home {}", home.display()))
+}
+
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(Command::Capture { dir, max_bytes, keep, done }) = args.command {
         let limits = monod::capture::Limits { max_bytes, keep };
         return capture(&dir, limits, done).with_context(|| format!("monod capture into {}", dir.display()));
     }
+    if let Some(Command::Doctor) = args.command {
+        let home = daemon_home(args.home)?;
+        // The client checked the home; one that is refused or absent has
+        // no database to check.
+        let report = match monod::home::Home::existing(&home) {
+            Ok(Some(home)) => monod::ops::doctor::offline(&home),
+            Ok(None) | Err(_) => mono_proto::DoctorReport { findings: Vec::new() },
+        };
+        println!("{}", serde_json::to_string(&report).context("cannot write the report")?);
+        return Ok(());
+    }
     if args.background {
         // Leaves the caller's session and process group, so the terminal's
         // signals and hang-up do not reach the daemon.
         let _ = rustix::process::setsid();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MONO_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    let home = daemon_home(args.home)?;
+    let settings = monod::settings::Settings::load(&home)?;
+    monod::daemonlog::init(&home.join(mono_proto::paths::DAEMON_LOG_FILE), settings.daemon_log);
     let activation = take_activation()?;
     return_freed_memory();
-    let home = args
-        .home
-        .or_else(mono_proto::paths::mono_home)
-        .context("cannot find a home directory: set MONO_HOME or HOME")?;
-    let home = std::path::absolute(&home).with_context(|| format!("invalid home {}", home.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -146,6 +161,7 @@ fn run() -> anyhow::Result<()> {
     runtime
         .block_on(monod::daemon::run(monod::daemon::DaemonConfig {
             home,
+            settings,
             notify_stdout: args.notify_stdout,
             report_protocol: std::env::var("MONO_TEST_REPORT_PROTOCOL").ok().and_then(|v| v.parse().ok()),
             report_version: std::env::var("MONO_TEST_REPORT_VERSION").ok(),

@@ -72,24 +72,31 @@ impl MonoLog {
         }
     }
 
-    /// Shifts `mono.log.N` up by one, drops the oldest, moves the current
-    /// file to `.1` and opens a new one.
+    /// Rotates the file away and opens a new one.
     fn rotate(&self) -> std::io::Result<File> {
-        let numbered = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
-        if self.limits.keep == 0 {
-            std::fs::remove_file(&self.path)?;
-        } else {
-            let _ = std::fs::remove_file(numbered(self.limits.keep));
-            for n in (1..self.limits.keep).rev() {
-                let _ = std::fs::rename(numbered(n), numbered(n + 1));
-            }
-            std::fs::rename(&self.path, numbered(1))?;
-        }
+        rotate_files(&self.path, self.limits.keep)?;
         open_append(&self.path)
     }
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
+/// Shifts `path.N` up by one, drops the oldest beyond `keep` and moves
+/// `path` to `path.1` (`path.1` is the newest old file); with `keep` 0,
+/// removes `path`. Shared by `mono.log` and `monod.log`
+/// ([`crate::daemonlog`]).
+pub fn rotate_files(path: &Path, keep: u32) -> std::io::Result<()> {
+    let numbered = |n: u32| PathBuf::from(format!("{}.{n}", path.display()));
+    if keep == 0 {
+        return std::fs::remove_file(path);
+    }
+    let _ = std::fs::remove_file(numbered(keep));
+    for n in (1..keep).rev() {
+        let _ = std::fs::rename(numbered(n), numbered(n + 1));
+    }
+    std::fs::rename(path, numbered(1))
+}
+
+/// Opens `path` for appending, creating it owner-only.
+pub fn open_append(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
     OpenOptions::new().create(true).append(true).mode(0o600).custom_flags(nofollow).open(path)

@@ -8,6 +8,9 @@
 //! log:                 # $MONO_HOME/mono.log
 //!   max_size: 10MiB    # rotated at this size
 //!   keep: 3            # mono.log.1 .. mono.log.3 kept
+//! daemon_log:          # $MONO_HOME/monod.log, when monod writes it
+//!   max_size: 10MiB
+//!   keep: 3
 //! ports:
 //!   first_slot: 1      # lowest MONO_ENV_ID handed out (ports 19000 + id*100)
 //! cache:
@@ -65,6 +68,10 @@ pub struct Settings {
     /// `mono.log`.
     #[serde(default)]
     pub log: LogFileSettings,
+    /// `monod.log`, when a client or launchd started monod (see
+    /// [`crate::daemonlog`]).
+    #[serde(default)]
+    pub daemon_log: LogFileSettings,
     /// Which slots (port blocks) environments get.
     #[serde(default)]
     pub ports: PortSettings,
@@ -187,7 +194,7 @@ impl Default for EventSettings {
     }
 }
 
-/// Rotation of `mono.log`.
+/// Rotation of a log file (`mono.log`, `monod.log`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogFileSettings {
@@ -242,8 +249,12 @@ impl Settings {
         if settings.events.live_buffer == 0 || settings.events.keep == 0 {
             return Err(invalid(1, 1, "events.keep and events.live_buffer must be at least 1".to_string()));
         }
-        if settings.log.max_size == 0 {
-            return Err(invalid(1, 1, "log.max_size must be more than 0".to_string()));
+        if settings.log.max_size == 0 || settings.daemon_log.max_size == 0 {
+            return Err(invalid(
+                1,
+                1,
+                "log.max_size and daemon_log.max_size must be more than 0".to_string(),
+            ));
         }
         let socket = settings.socket;
         if socket.max_connections.is_some_and(|n| n < 2) {
@@ -283,6 +294,10 @@ mod tests {
             (50, Duration::from_secs(3600), 8)
         );
         assert_eq!((s.log.max_size, s.log.keep), (1024, 0));
+        assert_eq!(s.daemon_log, LogFileSettings::default());
+        let s = Settings::parse(p, "daemon_log:\n  max_size: 4KiB\n  keep: 1\n").unwrap();
+        assert_eq!((s.daemon_log.max_size, s.daemon_log.keep), (4096, 1));
+        assert!(Settings::parse(p, "daemon_log:\n  max_size: 0\n").is_err());
         let e = Settings::parse(p, "event:\n  keep: 1\n").unwrap_err().to_string();
         assert!(e.starts_with("/h/monod.yml:1:1: unknown field `event`"), "{e}");
         assert!(Settings::parse(p, "events:\n  live_buffer: 0\n").is_err());

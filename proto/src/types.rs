@@ -140,19 +140,27 @@ pub struct RunInfo {
 
 /// How a run ended.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunExit {
     /// The run's id.
     pub run: u64,
-    /// The exit status (128 + N when ended by signal N); absent when the
-    /// run was killed before its status could be recorded.
+    /// The exit status (128 + N when ended by signal N, 137 when killed);
+    /// null when it is not known, and `reason` says why.
     pub code: Option<i32>,
+    /// Why the status is not known (only when `code` is null), e.g. the
+    /// run window was closed before the run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl RunExit {
-    /// The status a shell would report: `code`, or 137 (killed).
-    pub fn status(&self) -> i32 {
-        self.code.unwrap_or(128 + 9)
+    /// `exit 3`, or `exit status unknown: <reason>`.
+    pub fn describe(&self) -> String {
+        match (self.code, &self.reason) {
+            (Some(code), _) => format!("exit {code}"),
+            (None, Some(reason)) => format!("exit status unknown: {reason}"),
+            (None, None) => "exit status unknown".to_string(),
+        }
     }
 }
 

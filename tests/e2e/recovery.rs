@@ -255,3 +255,34 @@ fn docker_mode_crashes_leave_no_containers_and_gc_collects_labelled_orphans() {
     assert!(docker(["inspect", &other]).0, "another home's container was removed");
     docker(["rm", "-f", &other]);
 }
+
+#[test]
+fn crash_recoveries_report_no_false_orphans_and_a_real_one_still_is() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("p/flaky");
+    sb.mono_yml(&ws, "scripts:\n  init: echo init-ran\n");
+    for round in 0..20 {
+        let step = INIT_STEPS[round % INIT_STEPS.len()];
+        let out = sb.crash_at(step, ["init", ws.to_str().unwrap()]);
+        assert_ne!(out.code, 0, "{step}: init succeeded although monod died");
+        // The restart rolls the init back; stopping waits for its orphan scan.
+        wait_until(RECOVERY, "the interrupted init to be rolled back", || {
+            sb.mono(["list", "--json"]).ok().json().as_array().is_some_and(|a| a.is_empty())
+        });
+        sb.mono(["daemon", "stop"]).ok();
+    }
+    let reported =
+        sb.mono(["events", "--since", "0", "--no-follow", "--json", "--kind", "daemon.orphans"]).ok();
+    assert_eq!(reported.stdout, "", "orphans reported where there were none");
+    assert!(!sb.mono_log().contains("orphaned resource(s) found"), "{}", sb.mono_log());
+
+    // A real orphan is still reported at the next start.
+    sb.mono(["daemon", "stop"]).ok();
+    std::fs::create_dir_all(sb.home.join("data/ghost")).unwrap();
+    sb.mono(["daemon", "start"]).ok();
+    let mut follower = sb.follow_events(&["--since", "0", "--kind", "daemon.orphans"]);
+    follower.collect_until("the orphans event", |seen| !seen.is_empty());
+    let orphans = &follower.seen[0]["data"]["orphans"];
+    assert_eq!(orphans.as_array().map(Vec::len), Some(1), "{orphans}");
+    assert_eq!(orphans[0]["owner"], "ghost", "{orphans}");
+}

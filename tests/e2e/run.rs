@@ -73,7 +73,7 @@ fn start_foreground(sb: &Sandbox, ws: &std::path::Path, marker: &str) -> std::pr
         .mono_cmd()
         .args(["run", ws.to_str().unwrap()])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let rx = stdout_lines(&mut child);
@@ -141,8 +141,8 @@ fn stop_interrupts_then_kills_after_the_grace_period() {
     let t = Instant::now();
     let stopped = sb.mono(["stop", ws.to_str().unwrap(), "--json"]).ok().json();
     assert!(t.elapsed() >= Duration::from_millis(600), "killed before the grace period");
-    // Killed: no status was recorded, reported as 137.
-    assert_eq!(stopped["exit"]["code"], serde_json::Value::Null, "{stopped}");
+    // Killed: tmux kept the signal, reported as a shell would, 137.
+    assert_eq!(stopped["exit"]["code"], 137, "{stopped}");
     assert!(!alive(pid));
     let again = sb.mono(["stop", ws.to_str().unwrap()]).ok();
     assert!(again.stdout.contains("no run in progress"), "{again:?}");
@@ -167,4 +167,81 @@ fn detach_returns_at_once_and_a_new_run_stops_the_previous_one() {
     let windows = sb.tmux(["list-windows", "-t", "=mono-r-again:", "-F", "#{window_name}"]).stdout;
     assert_eq!(windows.matches("mono-run").count(), 1, "{windows}");
     sb.mono(["stop", ws.to_str().unwrap()]).ok();
+}
+
+/// The stored events of `kind`.
+fn events_of(sb: &Sandbox, kind: &str) -> Vec<serde_json::Value> {
+    let out = sb.mono(["events", "--since", "0", "--no-follow", "--json", "--kind", kind]).ok();
+    out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn a_full_log_disk_still_reports_the_true_exit_status() {
+    let sb = Sandbox::new();
+    // The logs (and so run.exit) on a small file system of their own.
+    if sb.tmpfs(&sb.home.join("logs"), "1m").is_none() {
+        return;
+    }
+    let ws = sb.workspace("r/full");
+    sb.mono_yml(&ws, "scripts:\n  run: echo ran; exit 3\n");
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.fill(&sb.home.join("logs/filler"));
+    let run = sb.mono(["run", ws.to_str().unwrap()]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(!run.stderr.contains("mono: error"), "{run:?}");
+    let exited = events_of(&sb, "run.exited");
+    assert_eq!(exited.len(), 1, "{exited:?}");
+    assert_eq!(exited[0]["data"]["code"], 3, "{exited:?}");
+    std::fs::remove_file(sb.home.join("logs/filler")).unwrap();
+}
+
+#[test]
+fn a_full_home_keeps_the_true_status_and_the_run_exited_event() {
+    let sb = Sandbox::new();
+    if sb.tmpfs_home("16m").is_none() {
+        return;
+    }
+    let ws = sb.workspace("r/fills");
+    // The run itself fills the disk, then exits 3.
+    sb.mono_yml(&ws, "scripts:\n  run: cat /dev/zero > \"$MONO_DATA_DIR/fill\"; exit 3\n");
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let started = sb.mono(["run", "--detach", "--json", ws.to_str().unwrap()]).ok().json();
+    let id = started["run"]["run"].as_u64().unwrap();
+    wait_until(WAIT, "the run to end", || run_pid(&sb, &ws).is_none());
+    // Recorded once there is room again.
+    std::fs::remove_file(sb.home.join("data/r-fills/fill")).unwrap();
+    let mut exited = Vec::new();
+    wait_until(WAIT, "run.exited to be recorded", || {
+        exited = events_of(&sb, "run.exited");
+        !exited.is_empty()
+    });
+    assert_eq!(exited.len(), 1, "{exited:?}");
+    assert_eq!(exited[0]["data"], serde_json::json!({"run": id, "code": 3}), "{exited:?}");
+    let seqs: Vec<u64> =
+        events_of(&sb, "env.progress").iter().chain(&exited).map(|e| e["seq"].as_u64().unwrap()).collect();
+    let mut unique = seqs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seqs.len(), "a seq was given twice: {seqs:?}");
+}
+
+#[test]
+fn a_run_whose_window_is_closed_reports_an_unknown_status_with_the_reason() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace("r/closed");
+    sb.mono_yml(&ws, "scripts:\n  run: echo serving; exec sleep 1000\n");
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let mut child = start_foreground(&sb, &ws, "serving");
+    let pane = sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()["run"]["pane"].clone();
+    sb.tmux(["kill-pane", "-t", pane.as_str().unwrap()]).ok();
+    assert_eq!(wait_exit(&mut child), 1, "not a made-up status");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("mono: error:")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("ended, but its exit status unknown: the run window was closed"), "{stderr}");
+    let exited = events_of(&sb, "run.exited");
+    assert_eq!(exited.len(), 1, "{exited:?}");
+    assert_eq!(exited[0]["data"]["code"], serde_json::Value::Null, "{exited:?}");
+    assert!(exited[0]["data"]["reason"].as_str().is_some_and(|r| r.contains("closed")), "{exited:?}");
 }

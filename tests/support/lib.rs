@@ -67,6 +67,8 @@ pub struct Sandbox {
     /// Variables every command gets besides the sandbox's own (see
     /// [`Sandbox::set_env`]).
     extra_env: std::sync::Mutex<Vec<(String, String)>>,
+    /// File systems mounted for the test, unmounted on drop.
+    mounts: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 /// An init script that holds its operation open until the test lets it go,
@@ -205,12 +207,84 @@ impl Sandbox {
             tmux_dir,
             bins: bin_dir(),
             extra_env: Default::default(),
+            mounts: Default::default(),
         }
     }
 
     /// The sandbox's root directory.
     pub fn root(&self) -> &Path {
         self.root.path()
+    }
+
+    /// Mounts a tmpfs of `size` (`4m`) as `MONO_HOME` (mode 0700), so tests
+    /// can fill it; see [`Sandbox::tmpfs`].
+    pub fn tmpfs_home(&self, size: &str) -> Option<()> {
+        self.tmpfs(&self.home, size)
+    }
+
+    /// Mounts a tmpfs of `size` at `dir` (created, mode 0700), so tests can
+    /// fill it; unmounted when the sandbox drops, after its daemon and tmux
+    /// server are gone. `None` (the test should skip) when not root.
+    pub fn tmpfs(&self, dir: &Path, size: &str) -> Option<()> {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: mounting a file system needs root");
+            return None;
+        }
+        assert!(self.daemon_pid().is_none(), "mount before the daemon starts");
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let options = format!("size={size},mode=700");
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(dir).output();
+        let out = out.expect("run mount");
+        assert!(out.status.success(), "mount: {}", String::from_utf8_lossy(&out.stderr));
+        self.mounts.lock().unwrap().push(dir.to_path_buf());
+        Some(())
+    }
+
+    /// Writes `path` until its file system is full.
+    pub fn fill(&self, path: &Path) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while let Ok(()) = file.write_all(&block) {}
+        let _ = file.write_all(&[0; 512]);
+    }
+
+    /// Makes `MONO_HOME` read-only while files stay open in it, as when its
+    /// file system turns read-only under a running daemon: a read-only bind
+    /// mount of it over itself (files opened before keep writing; new ones
+    /// cannot be made). Undone by [`Sandbox::writable_home`] or on drop.
+    /// `None` (the test should skip) when not root.
+    pub fn read_only_home(&self) -> Option<()> {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: mounting a file system needs root");
+            return None;
+        }
+        let mount = |args: &[&str]| {
+            let out = Command::new("mount").args(args).arg(&self.home).arg(&self.home).output();
+            let out = out.expect("run mount");
+            assert!(out.status.success(), "mount {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        mount(&["--bind"]);
+        self.mounts.lock().unwrap().push(self.home.clone());
+        // Busy while a file is being opened for writing through the new
+        // mount (the daemon's or a capture's): retried.
+        let mut said = String::new();
+        wait_until(Duration::from_secs(10), "the home to become read-only", || {
+            let out = Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&self.home).output();
+            let out = out.expect("run mount");
+            said = String::from_utf8_lossy(&out.stderr).into_owned();
+            out.status.success() || !said.contains("busy")
+        });
+        assert!(!said.contains("mount:"), "mount -o remount,bind,ro: {said}");
+        Some(())
+    }
+
+    /// Undoes [`Sandbox::read_only_home`].
+    pub fn writable_home(&self) {
+        let out = Command::new("umount").arg(&self.home).output().expect("run umount");
+        assert!(out.status.success(), "umount: {}", String::from_utf8_lossy(&out.stderr));
+        self.mounts.lock().unwrap().pop();
     }
 
     /// Creates a workspace directory at `rel` (under `ws/`) and returns its
@@ -506,6 +580,10 @@ impl Drop for Sandbox {
         let _ = self.tmux_cmd().arg("kill-server").stdout(Stdio::null()).stderr(Stdio::null()).status();
         if self.used_docker.load(std::sync::atomic::Ordering::Relaxed) {
             docker::remove_projects(&format!("mono-{}", self.id));
+        }
+        for mount in self.mounts.lock().unwrap_or_else(|p| p.into_inner()).drain(..).rev() {
+            // Lazily: a capture tmux has not reaped yet must not keep it.
+            let _ = Command::new("umount").arg("-l").arg(&mount).status();
         }
         // Let tests make files read-only or private; the temp dir must go.
         let _ = std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700));

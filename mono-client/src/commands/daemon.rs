@@ -33,12 +33,20 @@ pub fn stop() -> anyhow::Result<()> {
     // still be stopped (this writes nothing there).
     let ep = Endpoint::locate()?;
     // Checking the lock first: connecting to a socket-activated monod that
-    // is not running would start it only to stop it.
-    if !ep.daemon_alive() || !ep.answering() {
-        println!("monod is not running");
+    // is not running would start it only to stop it. A hung one is named
+    // (`liveness::Hung`), not taken for absent.
+    let not_running = || println!("monod is not running");
+    if !ep.daemon_alive() {
+        not_running();
         return Ok(());
     }
-    let status: DaemonStatus = ep.call(DAEMON_STATUS, NoParams {})?;
+    let status: DaemonStatus = match ep.call(DAEMON_STATUS, NoParams {}) {
+        Err(e) if e.is::<unary::NotRunning>() => {
+            not_running();
+            return Ok(());
+        }
+        other => other?,
+    };
     let () = ep.call(DAEMON_STOP, NoParams {})?;
     ep.wait_for_exit()?;
     println!("monod stopped (pid {})", status.pid);

@@ -31,7 +31,7 @@ pub fn run(path: Option<&Path>, lines: Option<u64>, follow: bool, json: bool) ->
                     let _ = out.write_all(data.as_bytes());
                 }
                 LogItem::RunExited(exit) if !json => {
-                    eprintln!("[mono] run {} exited ({})", exit.run, exit.status());
+                    eprintln!("[mono] run {} exited ({})", exit.run, exit.describe());
                 }
                 LogItem::End { reason } => {
                     if follow {

@@ -53,7 +53,7 @@ async fn foreground(ep: &Endpoint, path: String, json: bool) -> anyhow::Result<u
     loop {
         if let Some(s) = &started {
             if let Some(exit) = ended.iter().find(|e| e.run == s.run.run) {
-                return Ok(exit_status(exit));
+                return exit_status(exit);
             }
             // One stop request per signal: the run's exit follows on the log
             // stream, and a repeated request could find no run to stop.
@@ -74,7 +74,7 @@ async fn foreground(ep: &Endpoint, path: String, json: bool) -> anyhow::Result<u
             item = logs.next() => match item {
                 Some(Ok(item)) => match &item {
                     LogItem::Output { data } => print(&item, data, json),
-                    LogItem::RunExited(exit) => ended.push(*exit),
+                    LogItem::RunExited(exit) => ended.push(exit.clone()),
                     LogItem::End { reason } => bail!("the run's output ended: {reason}"),
                 },
                 Some(Err(e)) => bail!("unreadable output from monod: {e}"),
@@ -92,9 +92,13 @@ async fn foreground(ep: &Endpoint, path: String, json: bool) -> anyhow::Result<u
     }
 }
 
-/// The status `mono run` exits with: the run's, within 0..=255.
-fn exit_status(exit: &RunExit) -> u8 {
-    u8::try_from(exit.status()).unwrap_or(1)
+/// The status `mono run` exits with: the run's, within 0..=255; a failure
+/// saying why when it is not known (rather than a made-up status).
+fn exit_status(exit: &RunExit) -> anyhow::Result<u8> {
+    match exit.code {
+        Some(code) => Ok(u8::try_from(code).unwrap_or(1)),
+        None => bail!("run {} ended, but its {}", exit.run, exit.describe()),
+    }
 }
 
 fn print(item: &LogItem, data: &str, json: bool) {
@@ -114,7 +118,7 @@ fn announce(s: &RunStarted) {
 
 fn announce_to(out: &mut impl Write, s: &RunStarted) {
     if let Some(prev) = &s.stopped {
-        let _ = writeln!(out, "{}: stopped the previous run {} (exit {})", s.name, prev.run, prev.status());
+        let _ = writeln!(out, "{}: stopped the previous run {} ({})", s.name, prev.run, prev.describe());
     }
     let _ =
         writeln!(out, "{}: run {} started `{}` in {}:{}", s.name, s.run.run, s.script, s.session, s.window);

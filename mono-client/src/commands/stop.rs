@@ -19,7 +19,7 @@ pub fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
         render::json(&stopped);
     } else {
         match &stopped.exit {
-            Some(exit) => println!("{}: run {} stopped (exit {})", stopped.name, exit.run, exit.status()),
+            Some(exit) => println!("{}: run {} stopped ({})", stopped.name, exit.run, exit.describe()),
             None => println!("{}: no run in progress", stopped.name),
         }
     }

@@ -19,6 +19,7 @@ mod budget;
 mod connection;
 pub mod lock;
 mod refusal;
+mod refusals;
 mod request_head;
 mod serve;
 
@@ -40,7 +41,7 @@ use crate::monitor::{Monitor, MonitorError};
 use crate::monolog::MonoLog;
 use crate::ops::Ops;
 use crate::rpc::Api;
-use crate::settings::{Settings, SettingsError};
+use crate::settings::Settings;
 use crate::state::{StateError, Store};
 
 /// How long connections get to deliver their last replies at shutdown.
@@ -86,9 +87,6 @@ pub enum DaemonError {
     /// The state database could not be opened.
     #[error(transparent)]
     State(#[from] StateError),
-    /// `monod.yml` is unreadable or invalid.
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
     /// The log directories could not be watched.
     #[error(transparent)]
     Monitor(#[from] MonitorError),
@@ -102,6 +100,9 @@ pub enum DaemonError {
 pub struct DaemonConfig {
     /// The home directory (`MONO_HOME`).
     pub home: PathBuf,
+    /// `monod.yml`, read by the caller (it also sets up the diagnostics,
+    /// before this runs).
+    pub settings: Settings,
     /// Write `ready` on stdout once the socket accepts (used by the client
     /// that starts the daemon, instead of polling for the socket).
     pub notify_stdout: bool,
@@ -131,8 +132,9 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
         lock::clear_stale_socket(&socket)?;
     }
 
+    crate::state::refuse_truncated(&home.state_db(), || home.environment_dirs())?;
     let (store, store_thread) = Store::open(&home.state_db())?;
-    let settings = Settings::load(home.root())?;
+    let settings = config.settings.clone();
     let log = MonoLog::open_with(&home.mono_log(), settings.log).map_err(|source| DaemonError::Io {
         what: "open",
         path: home.mono_log(),

@@ -133,7 +133,7 @@ async fn read_request(stream: &mut UnixStream) {
 async fn refuse(mut stream: UnixStream, peer: Option<u32>, owner: u32) {
     let _ = tokio::time::timeout(Duration::from_secs(1), read_request(&mut stream)).await;
     let who = peer.map_or_else(|| "unknown uid".to_string(), |u| format!("uid {u}"));
-    tracing::warn!(peer = %who, "refused a connection from another user");
+    super::refusals::log_refused(&who);
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,

@@ -37,7 +37,7 @@ impl Follower {
     /// output when `None`); `None` when the runtime is shutting down.
     pub async fn open(log: Arc<EnvLog>, lines: Option<u64>) -> Option<Follower> {
         let tick = log.tick.subscribe();
-        let seen_exit = log.state().last_exit.map(|e| e.run);
+        let seen_exit = log.state().last_exit.as_ref().map(|e| e.run);
         let dir = log.dir.clone();
         let (reader, replay) = tokio::task::spawn_blocking(move || Reader::open(&dir, lines)).await.ok()?;
         Some(Follower { log, tick, seen_exit, reader, replay })
@@ -78,7 +78,7 @@ impl Follower {
                     return;
                 }
             }
-            let exit = log.state().last_exit;
+            let exit = log.state().last_exit.clone();
             if let Some(exit) = exit
                 && seen_exit.is_none_or(|seen| exit.run > seen)
             {

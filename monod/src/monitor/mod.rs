@@ -11,7 +11,8 @@
 //! keeps one timer per active environment, so nothing runs while every
 //! environment is quiet. The run window's capture leaves a marker once the
 //! run's last byte is on disk; the task then reports the run's exit, after
-//! its output, both to followers and as a `run.exited` event.
+//! its output, both to followers and as a `run.exited` event (its status
+//! travels through a file, or through tmux when the disk refuses it).
 
 mod activity;
 mod follow;
@@ -82,6 +83,8 @@ struct EnvState {
     last_exit: Option<RunExit>,
     /// `stop_run` interrupted the run in progress (and has not killed it).
     interrupted: bool,
+    /// `stop_run` killed the run in progress.
+    killed: bool,
 }
 
 impl EnvLog {

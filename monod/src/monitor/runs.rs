@@ -7,6 +7,12 @@
 //! follower always has all of a run's output before its exit. The run in
 //! progress is also written to `run.json`, so a restarted daemon picks it
 //! up again.
+//!
+//! The status also travels without the disk: when `run.exit` cannot be
+//! written (a full disk), the window's shell hands it to tmux as a session
+//! option (see [`tmux::run_exit`]).
+//! When neither tells, the exit is reported as unknown, with the reason,
+//! never as a made-up status.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,12 +30,14 @@ const EXIT_FILE: &str = "run.exit";
 const RUN_FILE: &str = "run.json";
 /// How long a killed run's window gets to close.
 const AFTER_KILL: Duration = Duration::from_secs(5);
+/// What the shell left when it could not write [`EXIT_FILE`].
+const EXIT_TMP: &str = "run.exit.tmp";
 
 impl Monitor {
     /// Prepares the log directory for a new run of `log` and returns the
     /// path its window writes its exit status to.
     pub fn begin_run(&self, log: &EnvLog) -> PathBuf {
-        for stale in [EXIT_FILE, capture::RUN_DONE, RUN_FILE] {
+        for stale in [EXIT_FILE, EXIT_TMP, capture::RUN_DONE, RUN_FILE] {
             let _ = std::fs::remove_file(log.dir.join(stale));
         }
         log.dir.join(EXIT_FILE)
@@ -44,6 +52,7 @@ impl Monitor {
             let mut state = log.state();
             state.run = Some(run);
             state.interrupted = false;
+            state.killed = false;
         }
         // It may have ended before it was recorded.
         if log.dir.join(capture::RUN_DONE).exists() {
@@ -65,7 +74,10 @@ impl Monitor {
             return Some(exit);
         }
         if let Some(group) = group {
-            log.state().interrupted = false;
+            let mut state = log.state();
+            state.interrupted = false;
+            state.killed = true;
+            drop(state);
             let _ = kill_process_group(group, Signal::KILL);
         }
         if let Some(exit) = wait_exit(log, &mut tick, run.run, AFTER_KILL).await {
@@ -73,7 +85,7 @@ impl Monitor {
         }
         // The window never reported; say it was killed.
         finish(self, log).await;
-        log.state().last_exit.filter(|e| e.run == run.run)
+        log.state().last_exit.clone().filter(|e| e.run == run.run)
     }
 }
 
@@ -86,7 +98,7 @@ async fn wait_exit(
 ) -> Option<RunExit> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        if let Some(exit) = log.state().last_exit.filter(|e| e.run == id) {
+        if let Some(exit) = log.state().last_exit.clone().filter(|e| e.run == id) {
             return Some(exit);
         }
         match tokio::time::timeout_at(deadline, tick.changed()).await {
@@ -99,28 +111,49 @@ async fn wait_exit(
 /// Reports the end of the run in progress (once): reads its status, clears
 /// its files, tells followers, then emits `run.exited`.
 ///
-/// A run interrupted by `stop_run` so soon after it started that the
-/// window's shell had not set its trap yet dies of the interrupt without
-/// writing a status; that is reported as 130 (128 + SIGINT), what the
-/// shell would have written.
+/// The status is the one the window's shell wrote, else the one it handed
+/// to tmux (the disk refused the file). A run stopped by `stop_run` whose
+/// shell could tell neither (killed, or interrupted so soon after it
+/// started that the shell had not set its trap yet) is reported as 137
+/// (128 + SIGKILL) or 130 (128 + SIGINT), what a shell would say.
+/// Otherwise the status is unknown, and the reason is given.
 pub(super) async fn finish(monitor: &Monitor, log: &Arc<EnvLog>) {
-    let (run, interrupted) = {
+    let (run, interrupted, killed) = {
         let mut state = log.state();
         let Some(run) = state.run.take() else { return };
-        (run, std::mem::take(&mut state.interrupted))
+        (run, std::mem::take(&mut state.interrupted), std::mem::take(&mut state.killed))
     };
-    let code = std::fs::read_to_string(log.dir.join(EXIT_FILE))
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .or(interrupted.then_some(128 + 2));
-    for file in [EXIT_FILE, capture::RUN_DONE, RUN_FILE] {
+    let written = std::fs::read_to_string(log.dir.join(EXIT_FILE)).ok().and_then(|t| t.trim().parse().ok());
+    let kept = match written {
+        Some(_) => None,
+        None => tmux::run_exit(&mono_proto::paths::session_name(&log.name), &run.pane).await.ok().flatten(),
+    };
+    let code = written.or(kept).or(interrupted.then_some(128 + 2)).or(killed.then_some(128 + 9));
+    let reason = code.is_none().then(|| unknown_reason(&log.dir));
+    for file in [EXIT_FILE, EXIT_TMP, capture::RUN_DONE, RUN_FILE] {
         let _ = std::fs::remove_file(log.dir.join(file));
     }
-    let exit = RunExit { run: run.run, code };
+    let exit = RunExit { run: run.run, code, reason };
+    let mut data = serde_json::json!({"run": exit.run, "code": exit.code});
+    if let Some(reason) = &exit.reason {
+        data["reason"] = reason.as_str().into();
+    }
     log.state().last_exit = Some(exit);
     log.bump();
-    let data = serde_json::json!({"run": exit.run, "code": exit.code});
     monitor.events.emit(Some(&log.name), event_kinds::RUN_EXITED, data).await;
+}
+
+/// Why neither the file nor tmux told a run's status.
+fn unknown_reason(dir: &std::path::Path) -> String {
+    if dir.join(EXIT_TMP).exists() {
+        format!(
+            "the run window's shell could not write {} (is the disk full? `mono doctor` checks), nor hand the status to tmux",
+            dir.join(EXIT_FILE).display()
+        )
+    } else {
+        "the run window was closed (or its tmux server ended) before the run's shell could report its status"
+            .to_string()
+    }
 }
 
 /// Picks up a run recorded before a restart: ended while the daemon was

@@ -1,7 +1,12 @@
 //! `mono doctor`, the daemon's half: every check says what it found and,
 //! when something is wrong, what to do. The client adds what only it can
-//! see (the home's permissions, the lock, whether the daemon answers, and
-//! version mismatches) and renders both.
+//! see (the home's permissions and file system, the lock, whether the
+//! daemon answers, and version mismatches) and renders both.
+//!
+//! When no daemon answers (none runs, it cannot start, it is hung), the
+//! client still gets the checks that need none from `monod doctor`
+//! ([`offline`]): a damaged, truncated or too new `state.db` is what keeps
+//! a daemon from starting.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -10,8 +15,9 @@ use mono_proto::{DoctorReport, Finding, Mode, Severity};
 
 use super::{Ops, shell_quote};
 use crate::docker::{Engine, owned};
+use crate::home::Home;
 use crate::ports::{self, listening};
-use crate::state::{EnvRow, Phase};
+use crate::state::{self, EnvRow, FileCheck, Phase, StateError};
 use crate::tmux;
 
 fn finding(check: &str, severity: Severity, message: String, fix: Option<String>) -> Finding {
@@ -55,6 +61,7 @@ impl Ops {
             }
         });
         findings.extend(self.check_environments(&rows));
+        findings.extend(check_sessions(&rows).await);
         let published = match &engine {
             Ok(engine) => owned::published_ports(engine, &self.home.root().display().to_string())
                 .await
@@ -70,19 +77,9 @@ impl Ops {
     }
 
     async fn check_state(&self) -> Finding {
-        let path = self.store.path().display().to_string();
-        match self.store.check().await {
-            Ok((version, verdict)) if verdict == "ok" => {
-                finding("state", Severity::Ok, format!("{path}: schema {version}, intact"), None)
-            }
-            Ok((_, verdict)) => finding(
-                "state",
-                Severity::Error,
-                format!("{path} is damaged: {verdict}"),
-                Some("stop monod, keep a copy of the file, and restore state.db from a backup".into()),
-            ),
-            Err(e) => finding("state", Severity::Error, e.to_string(), None),
-        }
+        let checked =
+            self.store.check().await.map(|(version, verdict)| FileCheck::Checked { version, verdict });
+        state_finding(self.store.path(), checked)
     }
 
     fn check_environments(&self, rows: &[EnvRow]) -> Vec<Finding> {
@@ -152,6 +149,108 @@ impl Ops {
             Err(e) => vec![finding("orphans", Severity::Error, e.to_string(), None)],
         }
     }
+}
+
+/// The checks that need no daemon, for `monod doctor` (run by the client
+/// when no daemon answers): the state database, opened read-only.
+pub fn offline(home: &Home) -> DoctorReport {
+    let path = home.state_db();
+    let checked =
+        state::refuse_truncated(&path, || home.environment_dirs()).and_then(|()| state::check_file(&path));
+    DoctorReport { findings: vec![state_finding(&path, checked)] }
+}
+
+/// What a check of the state database found, with the fix.
+fn state_finding(path: &Path, checked: Result<FileCheck, StateError>) -> Finding {
+    let shown = path.display();
+    let restore = "stop monod, keep a copy of the file, and restore state.db from a backup; or move it away to \
+                   start with no environments (`mono gc` then lists what they left)";
+    match checked {
+        Ok(FileCheck::Missing) => {
+            finding("state", Severity::Ok, format!("{shown} does not exist yet (monod creates it)"), None)
+        }
+        Ok(FileCheck::Empty) => finding(
+            "state",
+            Severity::Ok,
+            format!("{shown} is empty (monod sets it up when it starts)"),
+            None,
+        ),
+        Ok(FileCheck::Checked { version, verdict }) if verdict == "ok" => {
+            finding("state", Severity::Ok, format!("{shown}: schema {version}, intact"), None)
+        }
+        Ok(FileCheck::Checked { verdict, .. }) => {
+            finding("state", Severity::Error, format!("{shown} is damaged: {verdict}"), Some(restore.into()))
+        }
+        Err(StateError::Damaged { reason, .. }) => {
+            finding("state", Severity::Error, format!("{shown} is damaged ({reason})"), Some(restore.into()))
+        }
+        Err(e @ StateError::TooNew { .. }) => {
+            finding("state", Severity::Error, e.to_string(), Some("upgrade mono (both binaries)".into()))
+        }
+        Err(e @ StateError::Truncated { .. }) => finding(
+            "state",
+            Severity::Error,
+            e.to_string(),
+            Some(
+                "restore state.db from a backup, or remove the empty file to start with no environments"
+                    .into(),
+            ),
+        ),
+        Err(e) => finding("state", Severity::Error, e.to_string(), None),
+    }
+}
+
+/// Ready environments whose tmux session is gone: their shells and runs
+/// ended with it. All of them at once means the tmux server went away.
+async fn check_sessions(rows: &[EnvRow]) -> Vec<Finding> {
+    let ready: Vec<&EnvRow> = rows.iter().filter(|r| r.phase == Phase::Ready).collect();
+    if ready.is_empty() {
+        return Vec::new();
+    }
+    let Ok(sessions) = tmux::list_sessions().await else { return Vec::new() };
+    let gone: Vec<&EnvRow> = ready
+        .iter()
+        .copied()
+        .filter(|r| !sessions.contains(&mono_proto::paths::session_name(&r.name)))
+        .collect();
+    let recreate = |r: &EnvRow| {
+        let path = shell_quote(&r.path);
+        format!("mono destroy {path} && mono init {path}")
+    };
+    if gone.is_empty() {
+        return vec![finding(
+            "sessions",
+            Severity::Ok,
+            format!("all {} have their tmux session", ready.len()),
+            None,
+        )];
+    }
+    if gone.len() == ready.len() && ready.len() > 1 {
+        let names: Vec<&str> = gone.iter().map(|r| r.name.as_str()).collect();
+        return vec![finding(
+            "sessions",
+            Severity::Warning,
+            format!(
+                "every environment's tmux session is gone ({}): the tmux server was killed or restarted, and their shells and runs with it",
+                names.join(", ")
+            ),
+            Some(format!("recreate each: {} (and so on)", recreate(gone[0]))),
+        )];
+    }
+    gone.iter()
+        .map(|r| {
+            finding(
+                "sessions",
+                Severity::Warning,
+                format!(
+                    "{}: its tmux session {} is gone (status stopped)",
+                    r.name,
+                    mono_proto::paths::session_name(&r.name)
+                ),
+                Some(recreate(r)),
+            )
+        })
+        .collect()
 }
 
 /// Ports in an environment's block that a program other than the

@@ -8,7 +8,7 @@
 mod cache;
 mod destroy;
 mod docker_mode;
-mod doctor;
+pub mod doctor;
 mod error;
 mod init;
 mod orphans;
@@ -127,11 +127,12 @@ impl Ops {
     }
 
     /// Refuses new operations, cancels running ones (they roll back) and
-    /// waits until all have finished.
+    /// waits until all have finished; then stops retrying unstored events.
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        self.events.close();
     }
 
     /// Runs `task` as a tracked task and waits for its result.

@@ -11,7 +11,10 @@
 //! socket accepts, so no client can race them; they may take a while
 //! (containers get their stop grace period), so the daemon serves meanwhile.
 //! Resources no row owns are reported (mono.log and a `daemon.orphans`
-//! event); `mono gc --yes` removes them.
+//! event); `mono gc --yes` removes them. The scan waits until every
+//! recovery has finished: a teardown in progress removes a session and
+//! directories before the row, so a scan running beside it would take what
+//! it is removing for orphans.
 
 use std::sync::Arc;
 
@@ -21,9 +24,11 @@ use super::{OpError, Ops};
 use crate::state::{EnvRow, Phase};
 
 impl Ops {
-    /// Claims every interrupted environment and starts its recovery; then
-    /// looks for orphans. Returns once the claims are held.
+    /// Claims every interrupted environment and starts its recovery; once
+    /// every recovery has finished, looks for orphans. Returns once the
+    /// claims are held.
     pub async fn recover(self: &Arc<Self>) -> Result<(), OpError> {
+        let mut recoveries = tokio::task::JoinSet::new();
         for row in self.store.all().await? {
             let op = match row.phase {
                 Phase::Creating => "init",
@@ -32,13 +37,16 @@ impl Ops {
             };
             let guard = self.claim(&row.path, op)?;
             let ops = self.clone();
-            self.tasks.spawn(async move {
+            recoveries.spawn(async move {
                 ops.recover_one(row, op).await;
                 drop(guard);
             });
         }
         let ops = self.clone();
-        self.tasks.spawn(async move { ops.report_orphans().await });
+        self.tasks.spawn(async move {
+            while recoveries.join_next().await.is_some() {}
+            ops.report_orphans().await;
+        });
         Ok(())
     }
 

@@ -55,7 +55,22 @@ impl Ops {
             .await
             .map_err(tmux_err)?;
         let data = serde_json::json!({"script": script, "pid": pane.pid, "pane": pane.pane});
-        let id = self.events.emit(Some(&row.name), event_kinds::RUN_STARTED, data).await.unwrap_or(0);
+        // The run's id is this event's seq: a run that cannot be recorded
+        // (a full disk) is not started, rather than run under no id.
+        let id = match self.events.try_emit(Some(&row.name), event_kinds::RUN_STARTED, data).await {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some(group) = rustix::process::Pid::from_raw(pane.pid) {
+                    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                }
+                return Err(OpError::Unavailable {
+                    env: row.name.clone(),
+                    reason: format!(
+                        "the run was not started: it cannot be recorded ({e}); is the disk full? `mono doctor` checks"
+                    ),
+                });
+            }
+        };
         let run = RunInfo { run: id, pid: pane.pid, pane: pane.pane };
         self.monitor.run_started(&log, run.clone());
         self.progress(&row.name, None).step(format!("mono run: started run {id} in {session}: {script}"));

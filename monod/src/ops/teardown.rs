@@ -43,7 +43,7 @@ impl Ops {
                 .map_or_else(|_| RunSettings::default(), |c| c.run)
                 .stop_grace;
             if let Some(exit) = self.monitor.stop_run(&log, grace).await {
-                progress.step(format!("stopped run {} ({})", exit.run, exit.status()));
+                progress.step(format!("stopped run {} ({})", exit.run, exit.describe()));
             }
         }
         let session = mono_proto::paths::session_name(&row.name);

@@ -56,12 +56,18 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// Refuses a schema version newer than this build's.
+pub fn check_version(found: i64, path: &Path) -> Result<(), StateError> {
+    if found > SCHEMA_VERSION {
+        return Err(StateError::TooNew { path: path.to_path_buf(), found, known: SCHEMA_VERSION });
+    }
+    Ok(())
+}
+
 /// Brings the database up to [`SCHEMA_VERSION`].
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql(path))?;
-    if current > SCHEMA_VERSION {
-        return Err(StateError::TooNew { path: path.to_path_buf(), found: current, known: SCHEMA_VERSION });
-    }
+    check_version(current, path)?;
     for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction().map_err(sql(path))?;
         tx.execute_batch(step).map_err(sql(path))?;

@@ -110,6 +110,10 @@ const HOME_OPTION: &str = "@mono-home";
 /// again, so nothing in the command (paths included) is read as a format.
 const CAPTURE_PANE: &str = "pipe-pane -O \"#{@mono-capture}#{?#{==:#{window_name},mono-run}, --done,}\"";
 
+/// The session option the run window's shell leaves its status in when it
+/// cannot write its status file (a full disk): `<pane id> <exit status>`.
+const RUN_EXIT_OPTION: &str = "@mono-run-exit";
+
 /// A session to create, as [`new_session`] makes it.
 pub struct SessionSpec<'a> {
     /// The session's name.
@@ -229,10 +233,12 @@ pub struct RunPane {
 }
 
 /// Opens the run window in the background and runs `script` there through
-/// `sh -c`; when it ends, its exit status is written to `exit_file` and the
-/// window closes. The script and the file name travel as environment
-/// variables, never through tmux's command or format parsers. The window
-/// starts in `cwd` (tmux takes a detached client's directory).
+/// `sh -c`; when it ends, its exit status is written to `exit_file` (or,
+/// when that cannot be written, handed to tmux for [`run_exit`]) and the
+/// window closes. The script and the file
+/// name travel as environment variables, never through tmux's command or
+/// format parsers. The window starts in `cwd` (tmux takes a detached
+/// client's directory).
 pub async fn new_run_window(
     session: &str,
     cwd: &Path,
@@ -248,9 +254,16 @@ pub async fn new_run_window(
     // outlive its session. (A trap would not help: sh runs traps only after
     // the foreground command ends.) The status file is written owner-only
     // under a umask of its own, so the script keeps the caller's umask.
+    // When it cannot be written (a full disk), the shell hands the status
+    // to its tmux server (the pane knows it through TMUX and TMUX_PANE),
+    // which needs no disk. The pane is not kept after its shell exits
+    // (`remain-on-exit`): tmux would then wait for SIGCHLD to close it, and
+    // Debian's tmux (built with libutempter) can miss one, leaving the run
+    // unfinished.
     const WRAPPER: &str = "trap : INT TERM; s=$MONO_RUN_SCRIPT; e=$MONO_RUN_EXIT; \
         unset MONO_RUN_SCRIPT MONO_RUN_EXIT; sh -c \"$s\"; code=$?; \
-        (umask 077; printf '%s\\n' \"$code\" > \"$e.tmp\") && mv -f \"$e.tmp\" \"$e\"";
+        (umask 077; printf '%s\\n' \"$code\" > \"$e.tmp\") && mv -f \"$e.tmp\" \"$e\" \
+        || tmux set-option -t \"$TMUX_PANE\" @mono-run-exit \"$TMUX_PANE $code\"";
     let target = format!("={session}:");
     let script_var = format!("MONO_RUN_SCRIPT={script}");
     let exit_var = format!("MONO_RUN_EXIT={}", exit_file.display());
@@ -265,6 +278,34 @@ pub async fn new_run_window(
     match (parts.next(), parts.next().and_then(|p| p.parse().ok())) {
         (Some(pane), Some(pid)) => Ok(RunPane { pane: pane.to_string(), pid }),
         _ => Err(TmuxError::Failed { command: "new-window", stderr: format!("unexpected reply {out:?}") }),
+    }
+}
+
+/// The status the run window's shell of pane `pane` in session `name`
+/// handed to tmux because it could not write its status file (see
+/// [`new_run_window`]). `None` when it handed none for that pane.
+pub async fn run_exit(name: &str, pane: &str) -> Result<Option<i32>, TmuxError> {
+    let mut show = TmuxCommand::new_full("show-options");
+    show.push_flag("-v").push_option("-t", format!("={name}:")).push_param(RUN_EXIT_OPTION);
+    match run("show-options", TmuxCmd::with_command(show), Carries::Names).await {
+        Ok(out) => Ok(parse_run_exit(&out, pane)),
+        Err(TmuxError::Failed { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `<pane> <status>` as the shell writes it (`<pane>  <signal>`, a signal
+/// instead, is read too), for `pane`.
+fn parse_run_exit(value: &str, pane: &str) -> Option<i32> {
+    let mut parts = value.trim_end_matches('\n').split(' ');
+    if parts.next()? != pane {
+        return None;
+    }
+    let (status, signal) = (parts.next()?, parts.next().unwrap_or(""));
+    match (status.parse::<i32>(), signal.parse::<i32>()) {
+        (Ok(status), _) => Some(status),
+        (_, Ok(signal)) => Some(128 + signal),
+        _ => None,
     }
 }
 
@@ -530,6 +571,16 @@ mod tests {
 
     fn var(k: &str, v: &str) -> (String, String) {
         (k.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn the_run_windows_recorded_status_is_read_for_its_pane_only() {
+        assert_eq!(parse_run_exit("%12 3 \n", "%12"), Some(3));
+        assert_eq!(parse_run_exit("%12  9\n", "%12"), Some(137));
+        assert_eq!(parse_run_exit("%12 0 ", "%12"), Some(0));
+        assert_eq!(parse_run_exit("%11 3 ", "%12"), None);
+        assert_eq!(parse_run_exit("%12  ", "%12"), None);
+        assert_eq!(parse_run_exit("", "%12"), None);
     }
 
     #[test]
