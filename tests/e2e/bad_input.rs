@@ -147,11 +147,7 @@ fn another_user_is_refused() {
     sb.mono(["daemon", "start"]).ok();
     // Loosen permissions so the kernel lets uid 65534 reach the socket; the
     // daemon's peer-credential check must still refuse it.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(sb.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&sb.home, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let sock = sb.home.join("monod.sock");
-    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let sock = sb.open_socket_to_others();
     let as_nobody = |program: &Path| {
         let mut cmd = std::process::Command::new(program);
         cmd.env_clear().env("MONO_HOME", &sb.home).env("PATH", "/usr/bin:/bin").uid(65534).gid(65534);

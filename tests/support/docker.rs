@@ -138,19 +138,7 @@ pub const ENGINE_SOCKET: &str = "/var/run/docker.sock";
 /// POSTs a JSON body to the Engine API directly (no `docker` CLI, which
 /// adds safety checks of its own); returns (status, body).
 pub fn engine_post(path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(ENGINE_SOCKET).expect("connect to the Engine");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    let _ = s.read_to_string(&mut raw);
-    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    crate::unix_post(Path::new(ENGINE_SOCKET), path, "docker", body)
 }
 
 /// Ids of the networks named exactly `name` (the Engine's name filter

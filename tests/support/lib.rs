@@ -216,6 +216,18 @@ impl Sandbox {
         self.root.path()
     }
 
+    /// Loosens the modes of the sandbox, the home and the socket so that
+    /// the kernel lets another user (uid 65534) reach monod's socket: what
+    /// such a test checks is the daemon's own refusal. Returns the socket.
+    pub fn open_socket_to_others(&self) -> PathBuf {
+        use std::fs::Permissions;
+        std::fs::set_permissions(self.root(), Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&self.home, Permissions::from_mode(0o755)).unwrap();
+        let sock = self.home.join("monod.sock");
+        std::fs::set_permissions(&sock, Permissions::from_mode(0o666)).unwrap();
+        sock
+    }
+
     /// Mounts a tmpfs of `size` (`4m`) as `MONO_HOME` (mode 0700), so tests
     /// can fill it; see [`Sandbox::tmpfs`].
     pub fn tmpfs_home(&self, size: &str) -> Option<()> {
@@ -669,11 +681,18 @@ pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool
 /// A minimal HTTP/1.1 POST over a Unix socket, to talk to the daemon the
 /// way any non-mono client would.
 pub fn http_post(socket: &Path, body: &str) -> (u16, String) {
+    unix_post(socket, "/", "localhost", body)
+}
+
+/// POSTs JSON `body` to `path` over the Unix socket `socket` (one request,
+/// `Connection: close`) and returns the status and body of the reply.
+pub fn unix_post(socket: &Path, path: &str, host: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(socket).expect("connect to monod.sock");
+    let mut s = std::os::unix::net::UnixStream::connect(socket)
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", socket.display()));
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let req = format!(
-        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).unwrap();
