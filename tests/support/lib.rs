@@ -322,7 +322,10 @@ impl Sandbox {
             assert!(self.daemon_pid().is_none(), "call docker_workspace before the daemon starts");
             std::fs::create_dir_all(&self.home).unwrap();
             std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700)).unwrap();
-            std::fs::write(&settings, "ports:\n  first_slot: 101\n").unwrap();
+            // MONO_TEST_FIRST_SLOT moves them elsewhere, for test runs that
+            // share one engine (and so the host's ports) at the same time.
+            let slot = std::env::var("MONO_TEST_FIRST_SLOT").unwrap_or_else(|_| "101".to_string());
+            std::fs::write(&settings, format!("ports:\n  first_slot: {slot}\n")).unwrap();
         }
         self.workspace(&format!("{}/{name}", self.id))
     }
