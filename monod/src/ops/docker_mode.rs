@@ -237,3 +237,28 @@ pub(super) async fn left_after(project: &str, home: &Path, failure: Option<&OpEr
         Err(e) => Some(format!("the containers, networks and volumes of {project} (not checked: {e})")),
     }
 }
+
+/// The plan `mono init` makes of the workspace `dir` for environment `name`
+/// in `slot`, and the load's warnings: no engine, no state, nothing
+/// written. For comparing mono's reading of a compose project with
+/// compose's own (the corpus test) and for tools; errors are init's.
+pub fn plan_offline(
+    dir: &Path,
+    caller: &CallerEnv,
+    name: &str,
+    slot: u32,
+    home: &Path,
+) -> Result<(Plan, Vec<String>), OpError> {
+    let config = MonoConfig::load(dir)?;
+    let file = find(dir, &config)?.ok_or_else(|| OpError::InvalidPath {
+        path: dir.display().to_string(),
+        reason: "no compose file here (compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml)"
+            .into(),
+    })?;
+    let ws = ComposeWorkspace { dir, file: &file, config: &config, caller, home };
+    let data_dir = home.join("data").join(name);
+    let path = dir.display().to_string();
+    let mono = crate::vars::MonoVars { name, id: slot, path: &path, data_dir: &data_dir, ports: &[] }.pairs();
+    let (plan, _, warnings) = ws.plan(&mono, &format!("mono-{name}"), slot)?;
+    Ok((plan, warnings))
+}

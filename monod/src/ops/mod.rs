@@ -24,6 +24,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use docker_mode::plan_offline;
 pub use error::OpError;
 
 use crate::busy::{BusyGuard, BusyPaths};
