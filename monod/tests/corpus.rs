@@ -203,6 +203,40 @@ fn lay_out(corpus: &Path, project: &str, entries: &[Entry], into: &Path) -> Resu
     Ok(())
 }
 
+/// [`compose_config`], answered from the cache under the target directory
+/// when every input is the same as when it was kept.
+fn cached_compose_config(
+    compose: &Path,
+    dir: &Path,
+    s: &Settings,
+    env: &BTreeMap<String, String>,
+    entries: &[Entry],
+) -> Result<Value, String> {
+    let mut key = Sha256::new();
+    let binary = std::fs::metadata(compose).ok();
+    let stamp = binary.as_ref().map(|m| (m.len(), m.modified().ok()));
+    key.update(format!("{}\0{stamp:?}\0{}\0", compose.display(), dir.display()));
+    for e in entries {
+        key.update(format!("{}\0{}\0", e.file, e.sha256));
+    }
+    for name in ["mono.yml", "caller.env"] {
+        key.update(std::fs::read(dir.join(name)).unwrap_or_default());
+        key.update([0]);
+    }
+    key.update(format!("{env:?}"));
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corpus-compose-cache");
+    let file = cache.join(format!("{:x}.json", key.finalize()));
+    let kept = std::fs::read_to_string(&file).ok();
+    if let Some(Ok(kept)) = kept.map(|text| serde_json::from_str::<Result<Value, String>>(&text)) {
+        return kept;
+    }
+    let answer = compose_config(compose, dir, s, env);
+    if std::fs::create_dir_all(&cache).is_ok() {
+        let _ = std::fs::write(&file, serde_json::to_string(&answer).expect("serialise compose's answer"));
+    }
+    answer
+}
+
 /// Runs `docker-compose config --format json` on the project as mono would
 /// read it: its files in order (else compose's own discovery, which also
 /// merges the default override file), the first file's folder as project
@@ -568,10 +602,17 @@ fn first_line(s: &str) -> String {
 }
 
 /// Plans and compares one project.
+///
+/// The project is laid out afresh in a fixed folder under the target
+/// directory, so compose's answer (whose paths name that folder) can be
+/// kept: it is reused while the project's files, overlay, variables and the
+/// compose binary are the same, which makes a rerun cost mono's planning
+/// only.
 fn check(corpus: &Path, compose: &Path, project: &str, entries: &[Entry], tally: &mut Tally) -> Outcome {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let dir = tmp.path().join("ws");
-    let home = tmp.path().join("home");
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corpus").join(project);
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = root.join("ws");
+    let home = root.join("home");
     std::fs::create_dir_all(&dir).expect("mkdir ws");
     std::fs::create_dir_all(&home).expect("mkdir home");
     if let Err(e) = lay_out(corpus, project, entries, &dir) {
@@ -579,9 +620,9 @@ fn check(corpus: &Path, compose: &Path, project: &str, entries: &[Entry], tally:
     }
     let s = settings(&dir);
     let env = caller_env(&dir, &home);
-    let mono_home = tmp.path().join("mono-home");
+    let mono_home = root.join("mono-home");
     let planned = monod::ops::plan_offline(&dir, &env, ENV_NAME, 1, &mono_home);
-    let reference = compose_config(compose, &dir, &s, &env);
+    let reference = cached_compose_config(compose, &dir, &s, &env, entries);
     // Messages name the project's folder as `.`, so reports compare.
     let ws = format!("{}/", dir.display());
     let local = |line: String| line.replace(&ws, "./").replace(&dir.display().to_string(), ".");
