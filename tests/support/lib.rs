@@ -22,7 +22,7 @@ pub mod ws;
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
 
 /// Variables of the test process that must not leak into the sandbox.
-const SCRUBBED: [&str; 10] = [
+const SCRUBBED: [&str; 17] = [
     "TMUX",
     "TMUX_PANE",
     "MONO_HOME",
@@ -35,6 +35,16 @@ const SCRUBBED: [&str; 10] = [
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
+    // The test run's own knobs, read by the harness and the tests, never by
+    // mono: passed on, they would be the caller's variables of every command
+    // (a test that counts an environment's variables saw one more).
+    "MONO_TEST_FIRST_SLOT",
+    "MONO_TEST_NO_DOCKER",
+    "MONO_TEST_NO_CORPUS",
+    "MONO_COMPOSE_V2",
+    "MONO_COMPOSE_CORPUS",
+    "MONO_CORPUS_ONLY",
+    "MONO_CORPUS_REPORT",
 ];
 
 /// Directory holding the built `mono` and `monod` (`target/<profile>`).
