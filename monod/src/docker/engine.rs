@@ -1,7 +1,10 @@
-//! Reaching the Docker Engine: where it is, which API version it speaks, and
-//! errors that say which object failed and what to do.
+//! Reaching the Docker Engine at an [`Endpoint`] (a Unix socket, TCP with
+//! verified TLS, plain TCP, or SSH), agreeing on the API version it speaks,
+//! and errors that say which object failed, where, and what to do.
 
 use bollard::Docker;
+
+use super::endpoint::{Endpoint, EndpointError};
 
 /// Seconds a single Engine request may take (pulls and builds stream, so
 /// this bounds silence, not their length).
@@ -12,10 +15,10 @@ const REQUEST_TIMEOUT_SECS: u64 = 600;
 pub enum EngineError {
     /// Nothing answers where Docker was looked for.
     #[error(
-        "Docker is not reachable at {endpoint}: {reason}; start Docker (or set DOCKER_HOST) and try again"
+        "Docker is not reachable at {endpoint}: {reason}; start Docker (or set DOCKER_HOST or DOCKER_CONTEXT) and try again"
     )]
     Unreachable {
-        /// Where mono looked.
+        /// Where mono looked, and why there.
         endpoint: String,
         /// Why it failed.
         reason: String,
@@ -37,6 +40,20 @@ pub enum EngineError {
         what: String,
         /// The Engine's message.
         message: String,
+    },
+    /// A registry refused a pull for want of a (valid) login.
+    #[error("{service}: pull of {image} was refused by registry {registry} ({message}); {fix}")]
+    Login {
+        /// The service.
+        service: String,
+        /// The image.
+        image: String,
+        /// The registry host.
+        registry: String,
+        /// The Engine's message.
+        message: String,
+        /// What to do.
+        fix: String,
     },
     /// A service did not reach the state the plan requires.
     #[error("service {service} {state}{detail}; fix it and run `mono init` again")]
@@ -70,6 +87,9 @@ pub enum EngineError {
         /// How to get it out of the way.
         fix: String,
     },
+    /// Where the Engine is cannot be decided.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
     /// The operation was cancelled (daemon shutdown).
     #[error("cancelled")]
     Cancelled,
@@ -98,33 +118,51 @@ pub fn is_conflict(e: &bollard::errors::Error) -> bool {
 pub struct Engine {
     /// The bollard client, at the API version the Engine speaks.
     pub docker: Docker,
-    /// Where it was found, for messages.
+    /// Where it was found and why there, for messages.
     pub endpoint: String,
+    /// The endpoint itself.
+    pub at: Endpoint,
+    /// Registry logins for pulls (the caller's `docker login` state).
+    pub logins: Option<super::credentials::Logins>,
 }
 
 impl Engine {
-    /// The Engine's socket: `DOCKER_HOST` (`unix://...`) else the default.
-    pub fn endpoint() -> String {
-        match std::env::var("DOCKER_HOST") {
-            Ok(h) if !h.is_empty() => h,
-            _ => "unix:///var/run/docker.sock".to_string(),
-        }
+    /// Connects to the endpoint monod's own variables give (for the
+    /// daemon's own checks: status, doctor, the cache).
+    pub async fn connect_own() -> Result<Engine, EngineError> {
+        Engine::connect(&Endpoint::resolve(&super::cli_config::DockerVars::own())?).await
     }
 
-    /// Connects, agrees on an API version and checks the Engine answers.
-    pub async fn connect() -> Result<Engine, EngineError> {
-        let endpoint = Self::endpoint();
+    /// Connects to `at`, agrees on an API version and checks the Engine answers.
+    pub async fn connect(at: &Endpoint) -> Result<Engine, EngineError> {
+        let endpoint = at.to_string();
         let unreachable = |reason: String| EngineError::Unreachable { endpoint: endpoint.clone(), reason };
-        let Some(path) = endpoint.strip_prefix("unix://") else {
-            return Err(unreachable("only unix:// endpoints are supported".into()));
-        };
-        let docker = Docker::connect_with_socket(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-            .map_err(|e| unreachable(e.to_string()))?
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
+        let version = bollard::API_DEFAULT_VERSION;
+        let docker = match (at.host.split_once("://").map_or("", |(s, _)| s), &at.tls) {
+            ("unix", _) => Docker::connect_with_socket(&at.host, REQUEST_TIMEOUT_SECS, version),
+            ("tcp", Some(tls)) => Docker::connect_with_ssl(
+                &at.host,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                REQUEST_TIMEOUT_SECS,
+                version,
+            ),
+            ("tcp", None) => Docker::connect_with_http(&at.host, REQUEST_TIMEOUT_SECS, version),
+            ("ssh", _) => Docker::connect_with_ssh(&at.host, REQUEST_TIMEOUT_SECS, version, None),
+            _ => return Err(unreachable("use unix://, tcp:// or ssh://".into())),
+        }
+        .map_err(|e| unreachable(e.to_string()))?
+        .negotiate_version()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
         docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
-        Ok(Engine { docker, endpoint })
+        Ok(Engine { docker, endpoint, at: at.clone(), logins: None })
+    }
+
+    /// This client, pulling with `logins`.
+    pub fn with_logins(self, logins: super::credentials::Logins) -> Engine {
+        Engine { logins: Some(logins), ..self }
     }
 
     /// Whether network create refuses a taken name by itself: from API

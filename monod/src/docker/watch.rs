@@ -44,7 +44,7 @@ pub async fn watch_containers(ops: Arc<Ops>, stop: CancellationToken) {
 }
 
 async fn follow(ops: &Ops) -> Result<(), super::EngineError> {
-    let engine = Engine::connect().await?;
+    let engine = Engine::connect_own().await?;
     // Both labels: the Engine may be shared with other mono homes (another
     // user, a test suite, another machine), whose containers are not ours.
     let home = format!("{MONO_HOME_LABEL}={}", ops.home().root().display());

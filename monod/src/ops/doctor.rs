@@ -36,7 +36,7 @@ impl Ops {
             finding("tmux", Severity::Error, tmux.detail, Some("install tmux (3.2 or newer)".into()))
         });
         let rows = self.store.all().await.unwrap_or_default();
-        let engine = Engine::connect().await;
+        let engine = Engine::connect_own().await;
         findings.push(match &engine {
             Ok(engine) => {
                 let version = engine.docker.version().await.ok().and_then(|v| v.version).unwrap_or_default();

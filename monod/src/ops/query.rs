@@ -95,7 +95,7 @@ async fn containers_if_any(rows: &[EnvRow], home: &Path) -> HashMap<String, Vec<
         return HashMap::new();
     }
     let home = home.display().to_string();
-    let result = async { docker::project_containers(&Engine::connect().await?, &home).await }.await;
+    let result = async { docker::project_containers(&Engine::connect_own().await?, &home).await }.await;
     result.unwrap_or_else(|e| {
         tracing::debug!(error = %e, "cannot list containers");
         HashMap::new()
