@@ -23,7 +23,7 @@ pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 /// The TLS files of a `tcp://` endpoint: the CA that signed the server's
 /// certificate, and the client's certificate and key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TlsFiles {
     /// `ca.pem`.
     pub ca: PathBuf,

@@ -113,6 +113,21 @@ pub fn is_conflict(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 409, .. })
 }
 
+/// An error with its causes (`client error (Connect): tls: ...`): the
+/// outermost alone rarely says what to fix.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A connected Engine client.
 #[derive(Clone)]
 pub struct Engine {
@@ -152,11 +167,11 @@ impl Engine {
             ("ssh", _) => Docker::connect_with_ssh(&at.host, REQUEST_TIMEOUT_SECS, version, None),
             _ => return Err(unreachable("use unix://, tcp:// or ssh://".into())),
         }
-        .map_err(|e| unreachable(e.to_string()))?
+        .map_err(|e| unreachable(causes(&e)))?
         .negotiate_version()
         .await
-        .map_err(|e| unreachable(e.to_string()))?;
-        docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| unreachable(causes(&e)))?;
+        docker.ping().await.map_err(|e| unreachable(causes(&e)))?;
         Ok(Engine { docker, endpoint, at: at.clone(), logins: None })
     }
 
