@@ -15,7 +15,7 @@ const REQUEST_TIMEOUT_SECS: u64 = 600;
 pub enum EngineError {
     /// Nothing answers where Docker was looked for.
     #[error(
-        "Docker is not reachable at {endpoint}: {reason}; start Docker (or set DOCKER_HOST or DOCKER_CONTEXT) and try again"
+        "Docker is not reachable at {endpoint}: {reason}; start Docker (or set DOCKER_HOST) and try again"
     )]
     Unreachable {
         /// Where mono looked, and why there.
@@ -42,19 +42,8 @@ pub enum EngineError {
         message: String,
     },
     /// A registry refused a pull for want of a (valid) login.
-    #[error("{service}: pull of {image} was refused by registry {registry} ({message}); {fix}")]
-    Login {
-        /// The service.
-        service: String,
-        /// The image.
-        image: String,
-        /// The registry host.
-        registry: String,
-        /// The Engine's message.
-        message: String,
-        /// What to do.
-        fix: String,
-    },
+    #[error(transparent)]
+    Login(Box<LoginRefused>),
     /// A service did not reach the state the plan requires.
     #[error("service {service} {state}{detail}; fix it and run `mono init` again")]
     Service {
@@ -89,10 +78,32 @@ pub enum EngineError {
     },
     /// Where the Engine is cannot be decided.
     #[error(transparent)]
-    Endpoint(#[from] EndpointError),
+    Endpoint(Box<EndpointError>),
     /// The operation was cancelled (daemon shutdown).
     #[error("cancelled")]
     Cancelled,
+}
+
+/// A pull a registry refused for want of a (valid) login.
+#[derive(Debug, thiserror::Error)]
+#[error("{service}: pull of {image} was refused by registry {registry} ({message}); {fix}")]
+pub struct LoginRefused {
+    /// The service.
+    pub service: String,
+    /// The image.
+    pub image: String,
+    /// The registry host.
+    pub registry: String,
+    /// The Engine's message.
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+}
+
+impl From<EndpointError> for EngineError {
+    fn from(e: EndpointError) -> EngineError {
+        EngineError::Endpoint(Box::new(e))
+    }
 }
 
 impl EngineError {

@@ -167,7 +167,7 @@ async fn pull(engine: &Engine, service: &str, image: &str, progress: &Progress) 
     }
     let refused = |message: String| {
         if is_auth_failure(&message) {
-            EngineError::Login {
+            EngineError::Login(Box::new(super::engine::LoginRefused {
                 service: service.to_string(),
                 image: image.to_string(),
                 registry: registry.to_string(),
@@ -183,7 +183,7 @@ async fn pull(engine: &Engine, service: &str, image: &str, progress: &Progress) 
                     )
                 },
                 message,
-            }
+            }))
         } else {
             failed(message)
         }

@@ -4,11 +4,12 @@
 //! (start, die with exit code, health changes, OOM kills, ...).
 //!
 //! Environments may live on different engines (each records the endpoint
-//! it was created on), so one follower runs per distinct engine in use,
-//! and each reports only the environments recorded on it (two endpoints
-//! may reach one engine: a context and the default socket). The set is
-//! recomputed when an environment is created or destroyed (events on the
-//! bus, no polling); with no docker-mode environment nothing is followed.
+//! it was created on), so one follower runs for monod's own engine, as
+//! always, and one for each other engine in use, which reports only the
+//! environments recorded on it; the own one leaves those out (two
+//! endpoints may reach one engine: a context and the default socket). The
+//! set is recomputed when an environment is created, fails or is destroyed
+//! (events on the bus, no polling).
 //!
 //! A stream is followed until its engine is no longer used. When an Engine
 //! is not reachable there is no event that says it came back, so
@@ -35,9 +36,29 @@ const ACTIONS: [&str; 8] = ["create", "start", "die", "stop", "kill", "oom", "de
 /// One engine: its host and TLS files (not why it was chosen).
 type EngineKey = (String, Option<super::endpoint::TlsFiles>);
 
-/// A running follower: its projects, and how to stop it.
+/// Which containers a follower reports, by their project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reported {
+    /// The projects of the environments created on its engine.
+    Only(HashSet<String>),
+    /// monod's own engine: every container of this home except those of
+    /// environments created on another engine (so leftovers are reported,
+    /// as they always were).
+    AllBut(HashSet<String>),
+}
+
+impl Reported {
+    fn includes(&self, project: &str) -> bool {
+        match self {
+            Reported::Only(set) => set.contains(project),
+            Reported::AllBut(set) => !set.contains(project),
+        }
+    }
+}
+
+/// A running follower: what it reports, and how to stop it.
 struct Follower {
-    projects: watch::Sender<HashSet<String>>,
+    projects: watch::Sender<Reported>,
     stop: CancellationToken,
 }
 
@@ -46,10 +67,23 @@ pub async fn watch_containers(ops: Arc<Ops>, stop: CancellationToken) {
     let mut bus = ops.events().live();
     let mut followers: HashMap<EngineKey, Follower> = HashMap::new();
     loop {
-        let mut wanted: HashMap<EngineKey, (Endpoint, HashSet<String>)> = HashMap::new();
+        let own = Endpoint::resolve(&super::cli_config::DockerVars::own()).ok();
+        let own_key = own.as_ref().map(|at| (at.host.clone(), at.tls.clone()));
+        let mut wanted: HashMap<EngineKey, (Endpoint, Reported)> = HashMap::new();
+        let mut elsewhere = HashSet::new();
         for (project, at) in ops.docker_endpoints().await {
             let key = (at.host.clone(), at.tls.clone());
-            wanted.entry(key).or_insert_with(|| (at, HashSet::new())).1.insert(project);
+            if Some(&key) == own_key.as_ref() {
+                continue;
+            }
+            elsewhere.insert(project.clone());
+            let entry = wanted.entry(key).or_insert_with(|| (at, Reported::Only(HashSet::new())));
+            if let Reported::Only(set) = &mut entry.1 {
+                set.insert(project);
+            }
+        }
+        if let (Some(at), Some(key)) = (own, own_key) {
+            wanted.insert(key, (at, Reported::AllBut(elsewhere)));
         }
         followers.retain(|key, f| {
             let keep = wanted.contains_key(key);
@@ -58,13 +92,13 @@ pub async fn watch_containers(ops: Arc<Ops>, stop: CancellationToken) {
             }
             keep
         });
-        for (key, (at, projects)) in wanted {
+        for (key, (at, reported)) in wanted {
             match followers.get(&key) {
                 Some(f) => {
-                    f.projects.send_replace(projects);
+                    f.projects.send_replace(reported);
                 }
                 None => {
-                    let (tx, rx) = watch::channel(projects);
+                    let (tx, rx) = watch::channel(reported);
                     let token = stop.child_token();
                     tokio::spawn(follow_forever(ops.clone(), at, rx, token.clone()));
                     followers.insert(key, Follower { projects: tx, stop: token });
@@ -94,7 +128,7 @@ pub async fn watch_containers(ops: Arc<Ops>, stop: CancellationToken) {
 async fn follow_forever(
     ops: Arc<Ops>,
     at: Endpoint,
-    projects: watch::Receiver<HashSet<String>>,
+    projects: watch::Receiver<Reported>,
     stop: CancellationToken,
 ) {
     let mut backoff = Duration::from_secs(1);
@@ -118,7 +152,7 @@ async fn follow_forever(
 async fn follow(
     ops: &Ops,
     at: &Endpoint,
-    projects: &watch::Receiver<HashSet<String>>,
+    projects: &watch::Receiver<Reported>,
 ) -> Result<(), super::EngineError> {
     let engine = Engine::connect(at).await?;
     // Both labels: the Engine may be shared with other mono homes (another
@@ -141,7 +175,7 @@ async fn follow(
         }
         let attrs = event.actor.and_then(|a| a.attributes).unwrap_or_default();
         let Some(project) = attrs.get(MONO_ENV_LABEL) else { continue };
-        if !projects.borrow().contains(project) {
+        if !projects.borrow().includes(project) {
             continue;
         }
         let env = project.strip_prefix("mono-").unwrap_or(project);
