@@ -191,8 +191,7 @@ async fn pull(engine: &Engine, service: &str, image: &str, progress: &Progress) 
     let (name, tag) = split_tag(image);
     let options = CreateImageOptionsBuilder::new().from_image(name).tag(tag).build();
     let mut stream = engine.docker.create_image(Some(options), None, login.clone());
-    let mut last: HashMap<String, String> = HashMap::new();
-    let mut sent_bytes: HashMap<String, Instant> = HashMap::new();
+    let mut throttle = PullThrottle::default();
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| refused(engine_message(e)))?;
         if let Some(err) = info.error_detail.and_then(|d| d.message) {
@@ -200,37 +199,56 @@ async fn pull(engine: &Engine, service: &str, image: &str, progress: &Progress) 
         }
         let Some(status) = info.status else { continue };
         let id = info.id.unwrap_or_default();
-        let detail = info.progress_detail.unwrap_or_default();
         let bytes = status.starts_with("Downloading") || status.starts_with("Extracting");
-        let changed = last.get(&id) != Some(&status);
-        let due = bytes && sent_bytes.get(&id).is_none_or(|t| t.elapsed() >= PULL_EVENT_INTERVAL);
-        if (changed && !bytes) || due {
-            let mut data = serde_json::json!({
-                "service": service,
-                "image": image,
-                "layer": (!id.is_empty() && id != tag).then_some(&id),
-                "status": status,
-            });
-            if bytes {
-                data["current"] = detail.current.into();
-                data["total"] = detail.total.into();
-                sent_bytes.insert(id.clone(), Instant::now());
-            }
-            progress.event(mono_proto::event_kinds::IMAGE_PULL, data);
-        }
-        // Byte-level progress would flood the log; keep status changes.
-        if bytes || status == "Waiting" {
+        if !throttle.admit(&id, &status, bytes, Instant::now()) {
             continue;
         }
-        if changed {
-            progress.step(format!(
-                "pull {image}: {}{status}",
-                if id.is_empty() { String::new() } else { format!("{id} ") }
-            ));
-            last.insert(id, status);
+        let mut data = serde_json::json!({
+            "service": service,
+            "image": image,
+            "layer": (!id.is_empty() && id != tag).then_some(&id),
+            "status": status,
+        });
+        if bytes {
+            let detail = info.progress_detail.unwrap_or_default();
+            data["current"] = detail.current.into();
+            data["total"] = detail.total.into();
+        }
+        progress.event(mono_proto::event_kinds::IMAGE_PULL, data);
+        // Byte-level progress would flood the log; lines are status changes.
+        if !bytes && status != "Waiting" {
+            let layer = if id.is_empty() { String::new() } else { format!("{id} ") };
+            progress.step(format!("pull {image}: {layer}{status}"));
         }
     }
     Ok(())
+}
+
+/// Which of a pull's status messages are reported: every status change of
+/// a layer (or of the image, id empty), and its byte counts at most once
+/// per [`PULL_EVENT_INTERVAL`].
+#[derive(Default)]
+struct PullThrottle {
+    last: HashMap<String, String>,
+    bytes_sent: HashMap<String, Instant>,
+}
+
+impl PullThrottle {
+    /// Whether `status` of layer `id` (a byte count when `bytes`) at `now` is reported.
+    fn admit(&mut self, id: &str, status: &str, bytes: bool, now: Instant) -> bool {
+        if bytes {
+            let due = self.bytes_sent.get(id).is_none_or(|t| now.duration_since(*t) >= PULL_EVENT_INTERVAL);
+            if due {
+                self.bytes_sent.insert(id.to_string(), now);
+            }
+            return due;
+        }
+        if self.last.get(id).is_some_and(|s| s == status) {
+            return false;
+        }
+        self.last.insert(id.to_string(), status.to_string());
+        true
+    }
 }
 
 /// The Engine's own words for a failed request.
@@ -335,7 +353,34 @@ fn split_tag(image: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_tag;
+    use super::{Duration, Instant, PULL_EVENT_INTERVAL, PullThrottle, is_auth_failure, split_tag};
+
+    #[test]
+    fn pull_reports_status_changes_and_byte_counts_once_a_second_per_layer() {
+        let mut t = PullThrottle::default();
+        let t0 = Instant::now();
+        assert!(t.admit("a", "Pulling fs layer", false, t0));
+        assert!(!t.admit("a", "Pulling fs layer", false, t0), "a repeated status");
+        assert!(t.admit("a", "Downloading", true, t0));
+        assert!(t.admit("b", "Downloading", true, t0), "per layer");
+        let sent = (1..100)
+            .filter(|ms| t.admit("a", "Downloading", true, t0 + Duration::from_millis(ms * 10)))
+            .count();
+        assert_eq!(sent, 0, "within the interval");
+        assert!(t.admit("a", "Downloading", true, t0 + PULL_EVENT_INTERVAL));
+        assert!(t.admit("a", "Download complete", false, t0), "status changes always");
+        assert!(t.admit("", "Digest: sha256:x", false, t0));
+    }
+
+    #[test]
+    fn login_refusals_are_told_from_other_failures() {
+        assert!(is_auth_failure("Head \"http://r:5000/v2/x/manifests/1\": no basic auth credentials"));
+        assert!(is_auth_failure(
+            "pull access denied for x, repository does not exist or may require 'docker login'"
+        ));
+        assert!(is_auth_failure("unauthorized: authentication required"));
+        assert!(!is_auth_failure("manifest for x:1 not found: manifest unknown"));
+    }
 
     #[test]
     fn tags_are_split_from_references() {
