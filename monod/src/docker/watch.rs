@@ -194,3 +194,18 @@ async fn follow(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_engine_reports_its_own_environments_once() {
+        let elsewhere: HashSet<String> = ["mono-a".to_string()].into();
+        let own = Reported::AllBut(elsewhere.clone());
+        let other = Reported::Only(elsewhere);
+        assert!(other.includes("mono-a") && !own.includes("mono-a"));
+        // A leftover of this home, or an environment on monod's own engine.
+        assert!(own.includes("mono-b") && !other.includes("mono-b"));
+    }
+}
