@@ -18,6 +18,14 @@ pub fn progress(line: &OpOutput, json: bool) {
     }
 }
 
+/// Prints an event as one JSON line on stderr (beside the progress lines
+/// of `--json`, which keep stdout for the result).
+pub fn event_line(event: &mono_proto::Event) {
+    if let Ok(line) = serde_json::to_string(event) {
+        eprintln!("{line}");
+    }
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: serde::Serialize>(value: &T) {
     let mut out = std::io::stdout().lock();

@@ -30,9 +30,19 @@ pub const SYSTEMD_UNITS: [&str; 2] = ["monod.service", "monod.socket"];
 
 /// Variables monod reads besides `MONO_HOME`, copied into the unit when set
 /// at install time: a service manager starts monod with its own minimal
-/// environment, in which tmux (e.g. Homebrew's) or a `DOCKER_HOST` the user
-/// relies on would be missing.
-const CAPTURED_VARS: [&str; 4] = ["PATH", "TMUX_TMPDIR", "DOCKER_HOST", "MONO_LOG"];
+/// environment, in which tmux (e.g. Homebrew's) or a `DOCKER_HOST` or Docker
+/// context the user relies on would be missing (monod's own endpoint, for
+/// status, doctor and callers that forward no environment).
+const CAPTURED_VARS: [&str; 8] = [
+    "PATH",
+    "TMUX_TMPDIR",
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+    "MONO_LOG",
+];
 
 /// Which service manager the units are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -37,6 +37,7 @@ const PUBLISH_BUFFER: usize = 4096;
 /// A message to the task that publishes an operation's lines as events.
 enum Publish {
     Line(OpStream, String),
+    Event(&'static str, serde_json::Value),
     Flush(oneshot::Sender<()>),
 }
 
@@ -145,6 +146,10 @@ impl Progress {
                             let data = serde_json::json!({"op": op, "stream": stream, "line": line});
                             bus.emit(Some(&env), mono_proto::event_kinds::ENV_PROGRESS, data).await;
                         }
+                        Publish::Event(kind, mut data) => {
+                            data["op"] = serde_json::json!(op);
+                            bus.emit(Some(&env), kind, data).await;
+                        }
                         Publish::Flush(done) => {
                             let _ = done.send(());
                         }
@@ -183,6 +188,16 @@ impl Progress {
     /// A step of mono's own.
     pub fn step(&self, message: impl AsRef<str>) {
         self.emit(OpStream::Log, message.as_ref());
+    }
+
+    /// An event of kind `kind` of this operation (its `op` added to
+    /// `data`), in order with its lines; nothing before the environment is
+    /// known, and dropped, like lines, when the queue is full. The caller
+    /// bounds how many it sends (see `docker::images`).
+    pub fn event(&self, kind: &'static str, data: serde_json::Value) {
+        if let Some(tx) = &self.publisher {
+            let _ = tx.try_send(Publish::Event(kind, data));
+        }
     }
 
     /// A line of a script's output.

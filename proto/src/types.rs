@@ -512,6 +512,12 @@ pub mod event_kinds {
     /// `{op, stream, line}`; `op` is the id the client gave, `stream` is
     /// `log` for mono's own steps, `out`/`err` for script output).
     pub const ENV_PROGRESS: &str = "env.progress";
+    /// Docker mode: progress of an image pull of an operation (`data`:
+    /// `{op, service, image, layer, status, current?, total?}`; `layer` is
+    /// null for the image's own steps, `current`/`total` bytes come with
+    /// `Downloading` and `Extracting`). Every status change of a layer is
+    /// sent; byte counts at most once a second per layer.
+    pub const IMAGE_PULL: &str = "image.pull";
     /// An environment was destroyed (`data`: `{warnings}`; `recovered:
     /// true` when monod finished, at start-up, a destroy a crash
     /// interrupted).

@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod diagnostics;
 mod docker;
+mod docker_engines;
 mod docker_faults;
 mod docker_ownership;
 mod events;

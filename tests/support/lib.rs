@@ -14,6 +14,7 @@ use tempfile::TempDir;
 
 pub mod cmdlines;
 pub mod docker;
+pub mod engines;
 pub mod proxy;
 pub mod ws;
 
@@ -152,7 +153,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    /// The result of a finished command.
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -41,7 +41,8 @@ where
 const FINAL_EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs a long operation, printing its progress from the event stream
-/// (`env.progress` events of its `op` id), the way any dashboard sees it.
+/// (`env.progress` events of its `op` id), the way any dashboard sees it;
+/// with `json`, its `image.pull` events too, one JSON object a line on stderr.
 ///
 /// The subscription is made before the call, so nothing is missed; after the
 /// reply the client waits for the operation's final event (`env.ready` or
@@ -55,6 +56,7 @@ where
         let (client, op, sub) = subscribed(ep, |client, op| async move {
             let kinds = vec![
                 event_kinds::ENV_PROGRESS.to_string(),
+                event_kinds::IMAGE_PULL.into(),
                 event_kinds::ENV_READY.into(),
                 event_kinds::ENV_FAILED.into(),
             ];
@@ -132,6 +134,13 @@ async fn print_events_until_done<T>(
                         _ => OpStream::Log,
                     };
                     render::progress(&OpOutput { stream, line: text("line") }, json);
+                }
+                // Pull progress is in the lines already; `--json` consumers get the events too.
+                Some(Ok(e)) if e.kind == event_kinds::IMAGE_PULL => {
+                    progressed = true;
+                    if json {
+                        render::event_line(&e);
+                    }
                 }
                 Some(Ok(_)) | None => finished = true,
                 Some(Err(_)) => {}

@@ -1,7 +1,10 @@
-//! Reaching the Docker Engine: where it is, which API version it speaks, and
-//! errors that say which object failed and what to do.
+//! Reaching the Docker Engine at an [`Endpoint`] (a Unix socket, TCP with
+//! verified TLS, plain TCP, or SSH), agreeing on the API version it speaks,
+//! and errors that say which object failed, where, and what to do.
 
 use bollard::Docker;
+
+use super::endpoint::{Endpoint, EndpointError};
 
 /// Seconds a single Engine request may take (pulls and builds stream, so
 /// this bounds silence, not their length).
@@ -15,7 +18,7 @@ pub enum EngineError {
         "Docker is not reachable at {endpoint}: {reason}; start Docker (or set DOCKER_HOST) and try again"
     )]
     Unreachable {
-        /// Where mono looked.
+        /// Where mono looked, and why there.
         endpoint: String,
         /// Why it failed.
         reason: String,
@@ -38,6 +41,9 @@ pub enum EngineError {
         /// The Engine's message.
         message: String,
     },
+    /// A registry refused a pull for want of a (valid) login.
+    #[error(transparent)]
+    Login(Box<LoginRefused>),
     /// A service did not reach the state the plan requires.
     #[error("service {service} {state}{detail}; fix it and run `mono init` again")]
     Service {
@@ -70,9 +76,34 @@ pub enum EngineError {
         /// How to get it out of the way.
         fix: String,
     },
+    /// Where the Engine is cannot be decided.
+    #[error(transparent)]
+    Endpoint(Box<EndpointError>),
     /// The operation was cancelled (daemon shutdown).
     #[error("cancelled")]
     Cancelled,
+}
+
+/// A pull a registry refused for want of a (valid) login.
+#[derive(Debug, thiserror::Error)]
+#[error("{service}: pull of {image} was refused by registry {registry} ({message}); {fix}")]
+pub struct LoginRefused {
+    /// The service.
+    pub service: String,
+    /// The image.
+    pub image: String,
+    /// The registry host.
+    pub registry: String,
+    /// The Engine's message.
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+}
+
+impl From<EndpointError> for EngineError {
+    fn from(e: EndpointError) -> EngineError {
+        EngineError::Endpoint(Box::new(e))
+    }
 }
 
 impl EngineError {
@@ -93,38 +124,71 @@ pub fn is_conflict(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 409, .. })
 }
 
+/// An error with its causes (`client error (Connect): tls: ...`): the
+/// outermost alone rarely says what to fix.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A connected Engine client.
 #[derive(Clone)]
 pub struct Engine {
     /// The bollard client, at the API version the Engine speaks.
     pub docker: Docker,
-    /// Where it was found, for messages.
+    /// Where it was found and why there, for messages.
     pub endpoint: String,
+    /// The endpoint itself.
+    pub at: Endpoint,
+    /// Registry logins for pulls (the caller's `docker login` state).
+    pub logins: Option<super::credentials::Logins>,
 }
 
 impl Engine {
-    /// The Engine's socket: `DOCKER_HOST` (`unix://...`) else the default.
-    pub fn endpoint() -> String {
-        match std::env::var("DOCKER_HOST") {
-            Ok(h) if !h.is_empty() => h,
-            _ => "unix:///var/run/docker.sock".to_string(),
-        }
+    /// Connects to the endpoint monod's own variables give (for the
+    /// daemon's own checks: status, doctor, the cache).
+    pub async fn connect_own() -> Result<Engine, EngineError> {
+        Engine::connect(&Endpoint::resolve(&super::cli_config::DockerVars::own())?).await
     }
 
-    /// Connects, agrees on an API version and checks the Engine answers.
-    pub async fn connect() -> Result<Engine, EngineError> {
-        let endpoint = Self::endpoint();
+    /// Connects to `at`, agrees on an API version and checks the Engine answers.
+    pub async fn connect(at: &Endpoint) -> Result<Engine, EngineError> {
+        let endpoint = at.to_string();
         let unreachable = |reason: String| EngineError::Unreachable { endpoint: endpoint.clone(), reason };
-        let Some(path) = endpoint.strip_prefix("unix://") else {
-            return Err(unreachable("only unix:// endpoints are supported".into()));
-        };
-        let docker = Docker::connect_with_socket(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-            .map_err(|e| unreachable(e.to_string()))?
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
-        Ok(Engine { docker, endpoint })
+        let version = bollard::API_DEFAULT_VERSION;
+        let docker = match (at.host.split_once("://").map_or("", |(s, _)| s), &at.tls) {
+            ("unix", _) => Docker::connect_with_socket(&at.host, REQUEST_TIMEOUT_SECS, version),
+            ("tcp", Some(tls)) => Docker::connect_with_ssl(
+                &at.host,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                REQUEST_TIMEOUT_SECS,
+                version,
+            ),
+            ("tcp", None) => Docker::connect_with_http(&at.host, REQUEST_TIMEOUT_SECS, version),
+            ("ssh", _) => Docker::connect_with_ssh(&at.host, REQUEST_TIMEOUT_SECS, version, None),
+            _ => return Err(unreachable("use unix://, tcp:// or ssh://".into())),
+        }
+        .map_err(|e| unreachable(causes(&e)))?
+        .negotiate_version()
+        .await
+        .map_err(|e| unreachable(causes(&e)))?;
+        docker.ping().await.map_err(|e| unreachable(causes(&e)))?;
+        Ok(Engine { docker, endpoint, at: at.clone(), logins: None })
+    }
+
+    /// This client, pulling with `logins`.
+    pub fn with_logins(self, logins: super::credentials::Logins) -> Engine {
+        Engine { logins: Some(logins), ..self }
     }
 
     /// Whether network create refuses a taken name by itself: from API

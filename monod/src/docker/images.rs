@@ -1,6 +1,7 @@
 //! Making every service's image available: inspect, pull what is missing
-//! (progress reported per layer status, not per byte), build `build:`
-//! services from a tar of their context.
+//! (with the caller's registry login; progress lines per layer status, not
+//! per byte, and `image.pull` events), build `build:` services from a tar
+//! of their context.
 //!
 //! Built images are part of the dependency cache: each carries the label
 //! [`CACHE_LABEL`] with a hash of its context (every file's bytes, as sent
@@ -9,6 +10,7 @@
 //! building again.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
@@ -17,6 +19,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::credentials;
 use super::engine::{Engine, EngineError, is_not_found};
 use crate::compose::{BuildPlan, ImageSource, Plan};
 use crate::progress::Progress;
@@ -140,41 +143,128 @@ pub async fn remove_cached(engine: &Engine, key: &str) -> Result<bool, EngineErr
     Ok(true)
 }
 
-/// `docker pull`, with one progress line per layer status change.
+/// How often a layer's byte counts may be sent as an `image.pull` event.
+const PULL_EVENT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `docker pull`, with the caller's login for the image's registry, one
+/// progress line per layer status change, and `image.pull` events (every
+/// status change; byte counts at most once per [`PULL_EVENT_INTERVAL`] per
+/// layer, so a big pull does not flood the event log).
 async fn pull(engine: &Engine, service: &str, image: &str, progress: &Progress) -> Result<(), EngineError> {
     progress.step(format!("pulling {image} for {service}"));
+    let registry = credentials::registry_of(image);
+    let failed = |message: String| EngineError::Image {
+        service: service.to_string(),
+        what: format!("pull of {image}"),
+        message,
+    };
+    let login = match &engine.logins {
+        Some(logins) => logins.for_image(image).await.map_err(|e| failed(e.to_string()))?,
+        None => None,
+    };
+    if login.is_some() {
+        progress.step(format!("pull {image}: with the docker login for {registry}"));
+    }
+    let refused = |message: String| {
+        if is_auth_failure(&message) {
+            EngineError::Login(Box::new(super::engine::LoginRefused {
+                service: service.to_string(),
+                image: image.to_string(),
+                registry: registry.to_string(),
+                fix: if login.is_some() {
+                    format!(
+                        "the login mono used was refused; run `{}` again",
+                        credentials::login_command(registry)
+                    )
+                } else {
+                    format!(
+                        "log in with `{}` (as the user who runs mono)",
+                        credentials::login_command(registry)
+                    )
+                },
+                message,
+            }))
+        } else {
+            failed(message)
+        }
+    };
     let (name, tag) = split_tag(image);
     let options = CreateImageOptionsBuilder::new().from_image(name).tag(tag).build();
-    let mut stream = engine.docker.create_image(Some(options), None, None);
-    let mut last: HashMap<String, String> = HashMap::new();
+    let mut stream = engine.docker.create_image(Some(options), None, login.clone());
+    let mut throttle = PullThrottle::default();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| EngineError::Image {
-            service: service.to_string(),
-            what: format!("pull of {image}"),
-            message: e.to_string(),
-        })?;
+        let info = item.map_err(|e| refused(engine_message(e)))?;
         if let Some(err) = info.error_detail.and_then(|d| d.message) {
-            return Err(EngineError::Image {
-                service: service.into(),
-                what: format!("pull of {image}"),
-                message: err,
-            });
+            return Err(refused(err));
         }
         let Some(status) = info.status else { continue };
-        // Byte-level progress would flood the log; keep status changes.
-        if status.starts_with("Downloading") || status.starts_with("Extracting") || status == "Waiting" {
+        let id = info.id.unwrap_or_default();
+        let bytes = status.starts_with("Downloading") || status.starts_with("Extracting");
+        if !throttle.admit(&id, &status, bytes, Instant::now()) {
             continue;
         }
-        let id = info.id.unwrap_or_default();
-        if last.get(&id) != Some(&status) {
-            progress.step(format!(
-                "pull {image}: {}{status}",
-                if id.is_empty() { String::new() } else { format!("{id} ") }
-            ));
-            last.insert(id, status);
+        let mut data = serde_json::json!({
+            "service": service,
+            "image": image,
+            "layer": (!id.is_empty() && id != tag).then_some(&id),
+            "status": status,
+        });
+        if bytes {
+            let detail = info.progress_detail.unwrap_or_default();
+            data["current"] = detail.current.into();
+            data["total"] = detail.total.into();
+        }
+        progress.event(mono_proto::event_kinds::IMAGE_PULL, data);
+        // Byte-level progress would flood the log; lines are status changes.
+        if !bytes && status != "Waiting" {
+            let layer = if id.is_empty() { String::new() } else { format!("{id} ") };
+            progress.step(format!("pull {image}: {layer}{status}"));
         }
     }
     Ok(())
+}
+
+/// Which of a pull's status messages are reported: every status change of
+/// a layer (or of the image, id empty), and its byte counts at most once
+/// per [`PULL_EVENT_INTERVAL`].
+#[derive(Default)]
+struct PullThrottle {
+    last: HashMap<String, String>,
+    bytes_sent: HashMap<String, Instant>,
+}
+
+impl PullThrottle {
+    /// Whether `status` of layer `id` (a byte count when `bytes`) at `now` is reported.
+    fn admit(&mut self, id: &str, status: &str, bytes: bool, now: Instant) -> bool {
+        if bytes {
+            let due = self.bytes_sent.get(id).is_none_or(|t| now.duration_since(*t) >= PULL_EVENT_INTERVAL);
+            if due {
+                self.bytes_sent.insert(id.to_string(), now);
+            }
+            return due;
+        }
+        if self.last.get(id).is_some_and(|s| s == status) {
+            return false;
+        }
+        self.last.insert(id.to_string(), status.to_string());
+        true
+    }
+}
+
+/// The Engine's own words for a failed request.
+fn engine_message(e: bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+        e => e.to_string(),
+    }
+}
+
+/// Whether a pull failed because the registry wants a (valid) login.
+fn is_auth_failure(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["no basic auth credentials", "unauthorized", "authentication required", "access denied", "docker login"]
+        .iter()
+        .any(|p| m.contains(p))
 }
 
 /// `docker build` through the Engine API, streaming the build's output.
@@ -263,7 +353,34 @@ fn split_tag(image: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_tag;
+    use super::{Duration, Instant, PULL_EVENT_INTERVAL, PullThrottle, is_auth_failure, split_tag};
+
+    #[test]
+    fn pull_reports_status_changes_and_byte_counts_once_a_second_per_layer() {
+        let mut t = PullThrottle::default();
+        let t0 = Instant::now();
+        assert!(t.admit("a", "Pulling fs layer", false, t0));
+        assert!(!t.admit("a", "Pulling fs layer", false, t0), "a repeated status");
+        assert!(t.admit("a", "Downloading", true, t0));
+        assert!(t.admit("b", "Downloading", true, t0), "per layer");
+        let sent = (1..100)
+            .filter(|ms| t.admit("a", "Downloading", true, t0 + Duration::from_millis(ms * 10)))
+            .count();
+        assert_eq!(sent, 0, "within the interval");
+        assert!(t.admit("a", "Downloading", true, t0 + PULL_EVENT_INTERVAL));
+        assert!(t.admit("a", "Download complete", false, t0), "status changes always");
+        assert!(t.admit("", "Digest: sha256:x", false, t0));
+    }
+
+    #[test]
+    fn login_refusals_are_told_from_other_failures() {
+        assert!(is_auth_failure("Head \"http://r:5000/v2/x/manifests/1\": no basic auth credentials"));
+        assert!(is_auth_failure(
+            "pull access denied for x, repository does not exist or may require 'docker login'"
+        ));
+        assert!(is_auth_failure("unauthorized: authentication required"));
+        assert!(!is_auth_failure("manifest for x:1 not found: manifest unknown"));
+    }
 
     #[test]
     fn tags_are_split_from_references() {

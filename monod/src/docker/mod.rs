@@ -10,6 +10,10 @@
 //! taken name may be used at all ([`ownership`]).
 
 mod apply;
+pub mod cli_config;
+pub mod context;
+pub mod credentials;
+pub mod endpoint;
 mod engine;
 pub mod images;
 pub mod owned;
@@ -19,6 +23,7 @@ mod teardown;
 mod watch;
 
 pub use apply::{apply, check_names};
+pub use endpoint::Endpoint;
 pub use engine::{Engine, EngineError};
 pub use ownership::EnvLabels;
 pub use status::{ContainerState, project_containers};

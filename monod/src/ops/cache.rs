@@ -220,7 +220,7 @@ impl Ops {
         let mut records = self.cache.records().await.map_err(|e| cache_err("cache", e))?;
         // Images: the Engine says whether they are still there, and their size.
         if records.iter().any(|r| r.kind == "image")
-            && let Ok(engine) = Engine::connect().await
+            && let Ok(engine) = Engine::connect_own().await
         {
             for r in records.iter_mut().filter(|r| r.kind == "image") {
                 match images::cached_image(&engine, &r.key).await {
@@ -287,7 +287,7 @@ impl Ops {
         if old.is_empty() {
             return Ok(());
         }
-        let engine = match Engine::connect().await {
+        let engine = match Engine::connect_own().await {
             Ok(engine) => engine,
             Err(e) => {
                 busy.extend(old.iter().map(|r| format!("{} (Docker is not reachable: {e})", r.key)));

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::OpError;
 use crate::compose::{self, Plan, PlanSettings};
 use crate::config::MonoConfig;
-use crate::docker::{self, Engine, EngineError, EnvLabels};
+use crate::docker::{self, Endpoint, Engine, EngineError, EnvLabels};
 use crate::progress::Progress;
 
 /// The compose file of a workspace, if it has one.
@@ -176,9 +176,9 @@ impl OwnedWorkspace {
     }
 }
 
-/// Connects to the Engine for the environment `env`.
-pub(super) async fn connect(env: &str) -> Result<Engine, OpError> {
-    Engine::connect().await.map_err(|source| OpError::Docker { env: env.to_string(), source })
+/// Connects to the Engine at `at` for the environment `env`.
+pub(super) async fn connect(env: &str, at: &Endpoint) -> Result<Engine, OpError> {
+    Engine::connect(at).await.map_err(|source| OpError::Docker { env: env.to_string(), source })
 }
 
 /// Checks that no object that is not this environment's holds a name the
@@ -209,10 +209,17 @@ pub(super) async fn up(
     }
 }
 
-/// Removes everything of the environment's project in `home`.
-pub(super) async fn down(env: &str, project: &str, home: &Path, progress: &Progress) -> Result<(), OpError> {
+/// Removes everything of the environment's project in `home` on the
+/// Engine at `at` (as recorded with the environment).
+pub(super) async fn down(
+    env: &str,
+    project: &str,
+    home: &Path,
+    at: &Endpoint,
+    progress: &Progress,
+) -> Result<(), OpError> {
     let docker_err = |source| OpError::Docker { env: env.to_string(), source };
-    let engine = Engine::connect().await.map_err(docker_err)?;
+    let engine = Engine::connect(at).await.map_err(docker_err)?;
     let home = home.display().to_string();
     docker::teardown(&engine, EnvLabels { home: &home, project }, progress).await.map_err(docker_err)
 }
@@ -220,10 +227,15 @@ pub(super) async fn down(env: &str, project: &str, home: &Path, progress: &Progr
 /// What is left of the project in `home`, as the Engine tells it, for a
 /// failed environment's record: `None` when nothing is. `failure` is why a
 /// teardown stopped, if it did.
-pub(super) async fn left_after(project: &str, home: &Path, failure: Option<&OpError>) -> Option<String> {
+pub(super) async fn left_after(
+    project: &str,
+    home: &Path,
+    at: &Endpoint,
+    failure: Option<&OpError>,
+) -> Option<String> {
     let home = home.display().to_string();
     let listed =
-        async { docker::leftovers(&Engine::connect().await?, EnvLabels { home: &home, project }).await };
+        async { docker::leftovers(&Engine::connect(at).await?, EnvLabels { home: &home, project }).await };
     match listed.await {
         Ok(left) if left.is_empty() => None,
         Ok(left) => {

@@ -11,10 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use mono_proto::{DoctorReport, Finding, Mode, Severity};
+use mono_proto::{DoctorReport, Finding, Severity};
 
 use super::{Ops, shell_quote};
-use crate::docker::{Engine, owned};
+use crate::docker::cli_config::DockerVars;
+use crate::docker::{Endpoint, Engine, EngineError, owned};
 use crate::home::Home;
 use crate::ports::{self, listening};
 use crate::state::{self, EnvRow, FileCheck, Phase, StateError};
@@ -36,30 +37,8 @@ impl Ops {
             finding("tmux", Severity::Error, tmux.detail, Some("install tmux (3.2 or newer)".into()))
         });
         let rows = self.store.all().await.unwrap_or_default();
-        let engine = Engine::connect().await;
-        findings.push(match &engine {
-            Ok(engine) => {
-                let version = engine.docker.version().await.ok().and_then(|v| v.version).unwrap_or_default();
-                finding(
-                    "docker",
-                    Severity::Ok,
-                    format!("Docker Engine {version} at {}", engine.endpoint),
-                    None,
-                )
-            }
-            Err(e) => {
-                let needed = rows.iter().any(|r| r.mode == Mode::Docker);
-                let severity = if needed { Severity::Error } else { Severity::Warning };
-                let why =
-                    if needed { "docker-mode environments need it" } else { "only docker mode needs it" };
-                finding(
-                    "docker",
-                    severity,
-                    format!("{e} ({why})"),
-                    Some("start Docker, or set DOCKER_HOST".into()),
-                )
-            }
-        });
+        let (engine, docker_findings) = check_engines(&rows).await;
+        findings.extend(docker_findings);
         findings.extend(self.check_environments(&rows));
         findings.extend(check_sessions(&rows).await);
         let published = match &engine {
@@ -149,6 +128,86 @@ impl Ops {
             Err(e) => vec![finding("orphans", Severity::Error, e.to_string(), None)],
         }
     }
+}
+
+/// The `docker` findings: every engine an environment was created on
+/// (its endpoint as recorded, and why it was chosen), then the one monod's
+/// own environment leads to, which status and the cache use and which
+/// callers that forward no environment get. Returns that one's client.
+async fn check_engines(rows: &[EnvRow]) -> (Result<Engine, EngineError>, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut used: Vec<(Endpoint, usize)> = Vec::new();
+    for row in rows.iter().filter(|r| r.docker_project.is_some()) {
+        match super::teardown::endpoint_of(row) {
+            Ok(at) => match used.iter_mut().find(|(u, _)| u.host == at.host && u.tls == at.tls) {
+                Some((_, n)) => *n += 1,
+                None => used.push((at, 1)),
+            },
+            Err(e) => findings.push(finding("docker", Severity::Error, e.to_string(), None)),
+        }
+    }
+    let own = Endpoint::resolve(&DockerVars::own());
+    for (at, n) in &used {
+        if own.as_ref().is_ok_and(|o| o.host == at.host && o.tls == at.tls) {
+            continue;
+        }
+        let of = format!("{n} environment(s) were created on it");
+        findings.push(match Engine::connect(at).await {
+            Ok(engine) => finding(
+                "docker",
+                Severity::Ok,
+                format!("{} at {at}; {of}", engine_version(&engine).await),
+                None,
+            ),
+            Err(e) => finding(
+                "docker",
+                Severity::Error,
+                format!("{e} ({of})"),
+                Some("start that engine (its destroy and events need it)".into()),
+            ),
+        });
+    }
+    let own_users = match &own {
+        Ok(o) => used.iter().find(|(u, _)| u.host == o.host && u.tls == o.tls).map_or(0, |(_, n)| *n),
+        Err(_) => 0,
+    };
+    let engine = match own {
+        Ok(at) => Engine::connect(&at).await,
+        Err(e) => Err(e.into()),
+    };
+    let whose = "monod's environment; `mono init` follows the caller's";
+    findings.push(match &engine {
+        Ok(engine) => {
+            let of = if own_users > 0 {
+                format!("; {own_users} environment(s) were created on it")
+            } else {
+                String::new()
+            };
+            finding(
+                "docker",
+                Severity::Ok,
+                format!("{} at {} ({whose}){of}", engine_version(engine).await, engine.endpoint),
+                None,
+            )
+        }
+        Err(e) => {
+            let needed = own_users > 0;
+            let severity = if needed { Severity::Error } else { Severity::Warning };
+            let why = if needed { "docker-mode environments need it" } else { "only docker mode needs it" };
+            finding(
+                "docker",
+                severity,
+                format!("{e} ({why}; {whose})"),
+                Some("start Docker, or set DOCKER_HOST or DOCKER_CONTEXT".into()),
+            )
+        }
+    });
+    (engine, findings)
+}
+
+async fn engine_version(engine: &Engine) -> String {
+    let version = engine.docker.version().await.ok().and_then(|v| v.version).unwrap_or_default();
+    format!("Docker Engine {version}")
 }
 
 /// The checks that need no daemon, for `monod doctor` (run by the client

@@ -12,6 +12,9 @@ use mono_proto::{CallerEnv, EnvInfo, Mode, event_kinds};
 use super::docker_mode::{self, ComposeWorkspace};
 use super::{OpError, Ops};
 use crate::config::MonoConfig;
+use crate::docker::Endpoint;
+use crate::docker::cli_config::DockerVars;
+use crate::docker::credentials::Logins;
 use crate::progress::Progress;
 use crate::script::Outcome;
 use crate::state::{EnvRow, NewEnv, Phase, StateError};
@@ -22,6 +25,8 @@ use crate::{crashpoint, names, ports, tmux, workspace};
 struct Checked {
     config: MonoConfig,
     compose_file: Option<PathBuf>,
+    /// Docker mode: the Engine the caller's environment leads to.
+    endpoint: Option<Endpoint>,
     derived: names::DerivedName,
 }
 
@@ -77,7 +82,7 @@ impl Ops {
         if let Some(row) = self.store.by_path(&ws_str).await? {
             return Err(OpError::AlreadyRegistered { path: ws_str, name: row.name });
         }
-        let Checked { config, compose_file, derived } = self.check_input(&ws, caller).await?;
+        let Checked { config, compose_file, endpoint, derived } = self.check_input(&ws, caller).await?;
         let config = &config;
         let registered = self
             .store
@@ -87,6 +92,7 @@ impl Ops {
                     project: derived.project,
                     workspace: derived.workspace,
                     mode: if compose_file.is_some() { Mode::Docker } else { Mode::Simple },
+                    docker_endpoint: endpoint.as_ref().map(Endpoint::to_json),
                 },
                 ports::listening::first_unbindable,
                 self.first_slot,
@@ -196,7 +202,9 @@ impl Ops {
         }
         self.save_caches(&row.name, ws, &mut cache);
         if let Some((plan, _)) = &planned {
-            let engine = docker_mode::connect(&row.name).await?;
+            let at = super::teardown::endpoint_of(row)?;
+            let logins = Logins::of(&DockerVars::of_caller(caller));
+            let engine = docker_mode::connect(&row.name, &at).await?.with_logins(logins);
             docker_mode::check(&row.name, &engine, plan).await?;
             created.docker_project = Some(plan.project.clone());
             let builds = docker_mode::up(&row.name, &engine, plan, progress, &self.shutdown).await?;
@@ -266,9 +274,17 @@ impl Ops {
             }
             None => Vec::new(),
         };
+        // Where the Engine is, as `docker` would find it in the caller's shell.
+        let endpoint = match &compose_file {
+            Some(_) => Some(
+                Endpoint::resolve(&DockerVars::of_caller(caller))
+                    .map_err(|e| OpError::Docker { env: ws.display().to_string(), source: e.into() })?,
+            ),
+            None => None,
+        };
         let derived = names::derive(ws, caller);
         self.check_session_fits(ws, &config, caller, &derived.joined(), &ports)?;
-        Ok(Checked { config, compose_file, derived })
+        Ok(Checked { config, compose_file, endpoint, derived })
     }
 
     /// Fails an environment whose protected variables (`PATH`, `MONO_*`,
@@ -357,11 +373,17 @@ impl Ops {
             left.push(format!("tmux session {session} ({e})"));
         }
         if let Some(project) = &created.docker_project {
-            let removed = docker_mode::down(&row.name, project, self.home.root(), progress).await;
-            if let Some(what) =
-                docker_mode::left_after(project, self.home.root(), removed.err().as_ref()).await
-            {
-                left.push(what);
+            match super::teardown::endpoint_of(row) {
+                Ok(at) => {
+                    let removed =
+                        docker_mode::down(&row.name, project, self.home.root(), &at, progress).await;
+                    if let Some(what) =
+                        docker_mode::left_after(project, self.home.root(), &at, removed.err().as_ref()).await
+                    {
+                        left.push(what);
+                    }
+                }
+                Err(e) => left.push(format!("the containers, networks and volumes of {project} ({e})")),
             }
         }
         if created.log_dir

@@ -112,6 +112,16 @@ impl Ops {
         Ok(())
     }
 
+    /// The Engine endpoint of each docker-mode environment's project
+    /// (`mono-<name>`), as recorded (monod's own for older rows); an
+    /// environment whose record cannot be read is left out.
+    pub async fn docker_endpoints(&self) -> Vec<(String, crate::docker::Endpoint)> {
+        let rows = self.store.all().await.unwrap_or_default();
+        rows.iter()
+            .filter_map(|row| Some((row.docker_project.clone()?, teardown::endpoint_of(row).ok()?)))
+            .collect()
+    }
+
     /// Watchers of operation progress (`ops.watch`).
     pub fn watchers(&self) -> &Watchers {
         &self.watchers

@@ -135,7 +135,7 @@ impl Ops {
         };
         let (data_dirs, data_links) = subdirectories(&self.home.data_root());
         let (log_dirs, log_links) = subdirectories(&self.home.logs_root());
-        let (engine, docker) = match Engine::connect().await {
+        let (engine, docker) = match Engine::connect_own().await {
             Ok(engine) => match owned::owned_by(&engine, &home).await {
                 Ok(objects) => (Some(engine), objects),
                 Err(e) => {

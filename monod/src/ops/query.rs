@@ -88,18 +88,30 @@ impl Ops {
     }
 }
 
-/// Containers of every docker-mode environment, from one Engine query;
-/// none when no environment uses Docker or the Engine does not answer.
+/// Containers of every docker-mode environment, one Engine query per
+/// engine they were created on (one, usually); none for an engine that
+/// does not answer.
 async fn containers_if_any(rows: &[EnvRow], home: &Path) -> HashMap<String, Vec<ContainerState>> {
-    if rows.iter().all(|r| r.docker_project.is_none()) {
-        return HashMap::new();
+    let mut engines: Vec<(docker::Endpoint, Vec<&str>)> = Vec::new();
+    for row in rows {
+        let (Some(project), Ok(at)) = (&row.docker_project, super::teardown::endpoint_of(row)) else {
+            continue;
+        };
+        match engines.iter_mut().find(|(e, _)| e.host == at.host && e.tls == at.tls) {
+            Some((_, projects)) => projects.push(project),
+            None => engines.push((at, vec![project])),
+        }
     }
     let home = home.display().to_string();
-    let result = async { docker::project_containers(&Engine::connect().await?, &home).await }.await;
-    result.unwrap_or_else(|e| {
-        tracing::debug!(error = %e, "cannot list containers");
-        HashMap::new()
-    })
+    let mut all = HashMap::new();
+    for (at, projects) in engines {
+        let listed = async { docker::project_containers(&Engine::connect(&at).await?, &home).await }.await;
+        match listed {
+            Ok(mut found) => all.extend(projects.iter().filter_map(|p| found.remove_entry(*p))),
+            Err(e) => tracing::debug!(error = %e, endpoint = %at, "cannot list containers"),
+        }
+    }
+    all
 }
 
 /// Sessions that exist now; none when tmux is missing or has no server.

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use super::{OpError, Ops, docker_mode};
 use crate::config::{MonoConfig, RunSettings};
+use crate::docker::Endpoint;
 use crate::progress::Progress;
 use crate::state::EnvRow;
 use crate::{crashpoint, tmux};
@@ -54,11 +55,19 @@ impl Ops {
         }
         crashpoint::reached("destroy.session-killed");
 
-        if let Some(project) = &row.docker_project
-            && let Err(e) = docker_mode::down(&row.name, project, self.home.root(), progress).await
-            && let Some(left) = docker_mode::left_after(project, self.home.root(), Some(&e)).await
-        {
-            return Err(self.unfinished(row, what, e, left).await);
+        if let Some(project) = &row.docker_project {
+            let at = match endpoint_of(row) {
+                Ok(at) => at,
+                Err(e) => {
+                    let left = format!("the containers, networks and volumes of {project}");
+                    return Err(self.unfinished(row, what, e, left).await);
+                }
+            };
+            if let Err(e) = docker_mode::down(&row.name, project, self.home.root(), &at, progress).await
+                && let Some(left) = docker_mode::left_after(project, self.home.root(), &at, Some(&e)).await
+            {
+                return Err(self.unfinished(row, what, e, left).await);
+            }
         }
         crashpoint::reached("destroy.docker-removed");
 
@@ -104,4 +113,11 @@ impl Ops {
             left,
         }
     }
+}
+
+/// The Engine endpoint a docker-mode environment was created on (monod's
+/// own for environments older than the record).
+pub(super) fn endpoint_of(row: &EnvRow) -> Result<Endpoint, OpError> {
+    Endpoint::recorded(row.docker_endpoint.as_deref())
+        .map_err(|e| OpError::Docker { env: row.name.clone(), source: e.into() })
 }

@@ -68,6 +68,9 @@ pub struct EnvRow {
     pub created_at: String,
     /// Phase `failed`: what failed and what it left.
     pub failure: Option<String>,
+    /// Docker mode: the Engine endpoint it was created on (JSON, see
+    /// `docker::Endpoint`); `None` for environments made before it was recorded.
+    pub docker_endpoint: Option<String>,
 }
 
 /// What registration needs.
@@ -81,6 +84,8 @@ pub struct NewEnv {
     pub workspace: String,
     /// Simple or docker.
     pub mode: Mode,
+    /// Docker mode: the Engine endpoint (JSON).
+    pub docker_endpoint: Option<String>,
 }
 
 /// A registration: the row, and the free slots passed over because some
@@ -93,7 +98,8 @@ pub struct Registered {
     pub skipped: Vec<(u32, u16)>,
 }
 
-const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at, docker_project, failure";
+const COLUMNS: &str =
+    "id, name, path, project, workspace, mode, phase, created_at, docker_project, failure, docker_endpoint";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
     let mode: String = r.get(5)?;
@@ -109,6 +115,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
         created_at: r.get(7)?,
         docker_project: r.get(8)?,
         failure: r.get(9)?,
+        docker_endpoint: r.get(10)?,
     })
 }
 
@@ -266,10 +273,10 @@ fn register(
     };
     let row = tx.query_row(
         &format!(
-            "INSERT INTO environments (id, name, path, project, workspace, mode, phase, docker_project)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'creating', ?7) RETURNING {COLUMNS}"
+            "INSERT INTO environments (id, name, path, project, workspace, mode, phase, docker_project, docker_endpoint)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'creating', ?7, ?8) RETURNING {COLUMNS}"
         ),
-        params![slot, name, new.path, new.project, new.workspace, mode, docker_project],
+        params![slot, name, new.path, new.project, new.workspace, mode, docker_project, new.docker_endpoint],
         from_row,
     )?;
     tx.commit()?;
@@ -288,7 +295,13 @@ mod tests {
     }
 
     fn new(path: &str, ws: &str) -> NewEnv {
-        NewEnv { path: path.into(), project: "p".into(), workspace: ws.into(), mode: Mode::Simple }
+        NewEnv {
+            path: path.into(),
+            project: "p".into(),
+            workspace: ws.into(),
+            mode: Mode::Simple,
+            docker_endpoint: None,
+        }
     }
 
     #[tokio::test]

@@ -51,6 +51,11 @@ const MIGRATIONS: &[&str] = &[
     // 4: why an environment is `failed` and what it left (a rollback or
     // teardown that could not finish), shown by list, status and doctor.
     "ALTER TABLE environments ADD COLUMN failure TEXT;",
+    // 5: docker mode: the Engine endpoint an environment was created on
+    // (JSON: host, TLS file paths, why), so its teardown and its container
+    // events reach that engine whoever asks later. NULL for older rows:
+    // they use monod's own endpoint, as before.
+    "ALTER TABLE environments ADD COLUMN docker_endpoint TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -131,6 +136,7 @@ mod tests {
             project: "web-app".into(),
             workspace: "tokyo".into(),
             mode: mono_proto::Mode::Simple,
+            docker_endpoint: None,
         };
         let registered = store.register(new, |_| None, 1).await.unwrap();
         assert_eq!((registered.row.id, registered.row.name.as_str()), (3, "web-app-tokyo-3"));
