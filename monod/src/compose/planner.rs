@@ -61,8 +61,8 @@ impl<'a> Planner<'a> {
         Ok(Plan {
             project: project.clone(),
             home: self.settings.home.clone(),
-            working_dir: self.settings.workspace.clone(),
-            config_files: vec![file.path.clone()],
+            working_dir: file.project_dir.clone(),
+            config_files: file.files.clone(),
             networks,
             volumes,
             services,
@@ -326,13 +326,13 @@ impl<'a> Planner<'a> {
 
         let mut labels = s.labels.clone();
         let config_files =
-            [&self.file.path].iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",");
+            self.file.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",");
         for (key, value) in [
             ("com.docker.compose.project", project.clone()),
             ("com.docker.compose.service", s.name.clone()),
             ("com.docker.compose.container-number", "1".to_string()),
             ("com.docker.compose.oneoff", "False".to_string()),
-            ("com.docker.compose.project.working_dir", self.settings.workspace.display().to_string()),
+            ("com.docker.compose.project.working_dir", self.file.project_dir.display().to_string()),
             ("com.docker.compose.project.config_files", config_files),
             ("com.docker.compose.version", COMPOSE_VERSION.to_string()),
             ("com.docker.compose.depends_on", depends_label),
@@ -618,7 +618,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// A host path of the file, absolute: relative to the workspace, `~`
+    /// A host path of the file, absolute: relative to the project directory, `~`
     /// from the caller's `HOME`; `.` and `..` resolved lexically, as
     /// compose does.
     fn host_path(&self, text: &str) -> Result<PathBuf, String> {
@@ -631,7 +631,7 @@ impl<'a> Planner<'a> {
             })?;
             PathBuf::from(home).join(rest.trim_start_matches('/'))
         } else {
-            self.settings.workspace.join(text)
+            self.file.project_dir.join(text)
         };
         Ok(normalise(&path))
     }
