@@ -2,15 +2,18 @@
 //! file before anything exists, plan it for the environment's slot, bring
 //! it up, take it down, and say what is left when that could not finish.
 //!
-//! Interpolation sees, in increasing precedence, the workspace's `.env`, the
-//! caller's environment, and mono's variables (`MONO_ENV_*`, `MONO_DATA_DIR`
-//! and the `MONO_<SERVICE>_PORT*` variables of the plan), so a compose file
-//! may use `${MONO_DATA_DIR}` or another service's port.
+//! The compose files are picked as compose picks them ([`find`]).
+//! Interpolation sees, in increasing precedence, the `.env` compose would
+//! read, the caller's environment, and mono's variables (`MONO_ENV_*`,
+//! `MONO_DATA_DIR` and the `MONO_<SERVICE>_PORT*` variables of the plan),
+//! so a compose file may use `${MONO_DATA_DIR}` or another service's port;
+//! `COMPOSE_PROJECT_NAME` is the environment's project name, `mono-<env>`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mono_proto::CallerEnv;
+use mono_proto::paths::normalise;
 use tokio_util::sync::CancellationToken;
 
 use super::OpError;
@@ -19,30 +22,92 @@ use crate::config::MonoConfig;
 use crate::docker::{self, Engine, EngineError, EnvLabels};
 use crate::progress::Progress;
 
-/// The compose file of a workspace, if it has one.
-pub(super) fn find(ws: &Path, config: &MonoConfig) -> Result<Option<PathBuf>, OpError> {
-    match &config.compose.file {
-        Some(rel) => {
-            let path = ws.join(rel);
-            if path.is_file() {
-                Ok(Some(path))
-            } else {
-                Err(OpError::InvalidPath {
-                    path: path.display().to_string(),
-                    reason: format!("compose.file in {} names no file", super::init::config_file(config)),
-                })
-            }
-        }
-        None => Ok(compose::find(ws)),
-    }
+/// The compose files of a docker-mode workspace, as compose would pick
+/// them, and what goes with them.
+#[derive(Debug, Clone)]
+pub(super) struct ComposeFiles {
+    /// The files, merged in order.
+    pub files: Vec<PathBuf>,
+    /// Where the `.env` for interpolation is: the project directory (the
+    /// first file's folder) when mono.yml names the files, as with compose's
+    /// `-f`; the workspace otherwise, as compose reads its working folder's.
+    pub dotenv_dir: PathBuf,
+    /// `COMPOSE_PROFILES`, used when mono.yml lists no profiles.
+    pub env_profiles: Vec<String>,
 }
 
-/// A docker-mode workspace: its folder, compose file, settings and caller.
+/// The compose files of a workspace, if it has some. In order of
+/// precedence: mono.yml's `compose.files` or `compose.file` (like
+/// compose's `-f`); else `COMPOSE_FILE` from the caller's environment, else
+/// from the workspace's `.env` (split at `COMPOSE_PATH_SEPARATOR`, `:` by
+/// default); else the first of compose's file names in the workspace and
+/// the override file beside it (`compose.override.yaml`...), merged over it
+/// as compose does.
+pub(super) fn find(
+    ws: &Path,
+    config: &MonoConfig,
+    caller: &CallerEnv,
+) -> Result<Option<ComposeFiles>, OpError> {
+    let dotenv = ws.join(".env");
+    let dotenv_vars: BTreeMap<String, String> =
+        if dotenv.is_file() { compose::read_dotenv(&dotenv)?.into_iter().collect() } else { BTreeMap::new() };
+    let setting = |name: &str| -> Option<(String, String)> {
+        match caller.get(name) {
+            Some(v) => Some((v.clone(), "the caller's environment".to_string())),
+            None => dotenv_vars.get(name).map(|v| (v.clone(), dotenv.display().to_string())),
+        }
+    };
+    let env_profiles = setting("COMPOSE_PROFILES")
+        .map(|(v, _)| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    let exists = |rel: &str, from: String| -> Result<PathBuf, OpError> {
+        let path = normalise(&ws.join(rel));
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(OpError::InvalidPath {
+                path: path.display().to_string(),
+                reason: format!("{from} names no file"),
+            })
+        }
+    };
+    let explicit = match (&config.compose.files, &config.compose.file) {
+        (Some(files), _) => Some(files.clone()),
+        (None, Some(file)) => Some(vec![file.clone()]),
+        (None, None) => None,
+    };
+    if let Some(list) = explicit {
+        let key = if config.compose.files.is_some() { "compose.files" } else { "compose.file" };
+        let from = format!("{key} in {}", super::init::config_file(config));
+        let files = list.iter().map(|rel| exists(rel, from.clone())).collect::<Result<Vec<_>, _>>()?;
+        let dotenv_dir = files[0].parent().map_or_else(|| ws.to_path_buf(), Path::to_path_buf);
+        return Ok(Some(ComposeFiles { files, dotenv_dir, env_profiles }));
+    }
+    if let Some((value, from)) = setting("COMPOSE_FILE").filter(|(v, _)| !v.is_empty()) {
+        let separator = setting("COMPOSE_PATH_SEPARATOR").map(|(v, _)| v).filter(|v| !v.is_empty());
+        let separator = separator.as_deref().unwrap_or(":");
+        let from = format!("COMPOSE_FILE (from {from})");
+        let files = value
+            .split(separator)
+            .filter(|f| !f.is_empty())
+            .map(|rel| exists(rel, from.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !files.is_empty() {
+            return Ok(Some(ComposeFiles { files, dotenv_dir: ws.to_path_buf(), env_profiles }));
+        }
+    }
+    let Some(main) = compose::find(ws) else { return Ok(None) };
+    let mut files = vec![main];
+    files.extend(compose::find_override(&files[0]));
+    Ok(Some(ComposeFiles { files, dotenv_dir: ws.to_path_buf(), env_profiles }))
+}
+
+/// A docker-mode workspace: its folder, compose files, settings and caller.
 pub(super) struct ComposeWorkspace<'a> {
     /// The workspace folder.
     pub dir: &'a Path,
-    /// Its compose file.
-    pub file: &'a Path,
+    /// Its compose files.
+    pub files: &'a ComposeFiles,
     /// Its `mono.yml`.
     pub config: &'a MonoConfig,
     /// The caller's environment.
@@ -55,7 +120,7 @@ impl ComposeWorkspace<'_> {
     /// Variables for interpolation: `.env`, then the caller's, then `mono`.
     fn variables(&self, mono: &[(String, String)]) -> Result<BTreeMap<String, String>, OpError> {
         let mut vars = BTreeMap::new();
-        let dotenv = self.dir.join(".env");
+        let dotenv = self.files.dotenv_dir.join(".env");
         if dotenv.is_file() {
             vars.extend(compose::read_dotenv(&dotenv)?);
         }
@@ -71,14 +136,23 @@ impl ComposeWorkspace<'_> {
         project: &str,
         slot: u32,
     ) -> Result<(Plan, Vec<String>), OpError> {
-        let lookup = |name: &str| vars.get(name).cloned();
-        let loaded = compose::load(self.file, &lookup)?;
+        // Compose sets it to the project's name for interpolation.
+        let project_name = ("COMPOSE_PROJECT_NAME", project);
+        let lookup = |name: &str| {
+            if name == project_name.0 { Some(project_name.1.to_string()) } else { vars.get(name).cloned() }
+        };
+        let loaded = compose::load_files(&self.files.files, &lookup)?;
+        let profiles = if self.config.compose.profiles.is_empty() {
+            self.files.env_profiles.clone()
+        } else {
+            self.config.compose.profiles.clone()
+        };
         let settings = PlanSettings {
             project: project.to_string(),
             home: self.home.display().to_string(),
             slot,
             host_ip: self.config.compose.host_ip.clone(),
-            profiles: self.config.compose.profiles.clone(),
+            profiles,
             workspace: self.dir.to_path_buf(),
             vars: vars.clone(),
         };
@@ -126,8 +200,8 @@ impl ComposeWorkspace<'_> {
 pub(super) struct OwnedWorkspace {
     /// The workspace folder.
     pub dir: PathBuf,
-    /// Its compose file.
-    pub file: PathBuf,
+    /// Its compose files.
+    pub files: ComposeFiles,
     /// Its `mono.yml`.
     pub config: MonoConfig,
     /// The caller's environment.
@@ -150,7 +224,7 @@ impl OwnedWorkspace {
         let (plan, ports, load_warnings) = tokio::task::spawn_blocking(move || {
             let ws = ComposeWorkspace {
                 dir: &self.dir,
-                file: &self.file,
+                files: &self.files,
                 config: &self.config,
                 caller: &self.caller,
                 home: &self.home,
@@ -250,12 +324,12 @@ pub fn plan_offline(
     home: &Path,
 ) -> Result<(Plan, Vec<String>), OpError> {
     let config = MonoConfig::load(dir)?;
-    let file = find(dir, &config)?.ok_or_else(|| OpError::InvalidPath {
+    let files = find(dir, &config, caller)?.ok_or_else(|| OpError::InvalidPath {
         path: dir.display().to_string(),
         reason: "no compose file here (compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml)"
             .into(),
     })?;
-    let ws = ComposeWorkspace { dir, file: &file, config: &config, caller, home };
+    let ws = ComposeWorkspace { dir, files: &files, config: &config, caller, home };
     let data_dir = home.join("data").join(name);
     let path = dir.display().to_string();
     let mono = crate::vars::MonoVars { name, id: slot, path: &path, data_dir: &data_dir, ports: &[] }.pairs();
