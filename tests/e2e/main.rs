@@ -8,6 +8,7 @@ mod conductor;
 mod daemon;
 mod demo;
 mod diagnostics;
+mod compose_files;
 mod docker;
 mod docker_faults;
 mod docker_ownership;
