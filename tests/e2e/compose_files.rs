@@ -21,7 +21,8 @@ fn compose_config(ws: &Path, project: &str, args: &[&str], env: &[(&str, &str)])
     }
     cmd.envs(env.iter().copied());
     let out = run_with_deadline(cmd).ok();
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("compose config is not JSON ({e}): {}", out.stdout))
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("compose config is not JSON ({e}): {}", out.stdout))
 }
 
 fn inspect(container: &str) -> Value {
@@ -108,13 +109,15 @@ fn the_override_file_beside_the_compose_file_is_merged_as_compose_does() {
     let name = env_name(&sb, &ws);
     let project = format!("mono-{name}");
     let container = inspect(&format!("{project}-web-1"));
-    let env: Vec<&str> = container["Config"]["Env"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let env: Vec<&str> =
+        container["Config"]["Env"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(env.contains(&"B=override") && env.contains(&"C=3"), "{env:?}");
     assert!(env.contains(&format!("PROJECT={project}").as_str()), "COMPOSE_PROJECT_NAME: {env:?}");
     let labels = &container["Config"]["Labels"];
     assert_eq!(
         labels["com.docker.compose.project.config_files"],
-        format!("{},{}", ws.join("compose.yaml").display(), ws.join("compose.override.yaml").display()).as_str()
+        format!("{},{}", ws.join("compose.yaml").display(), ws.join("compose.override.yaml").display())
+            .as_str()
     );
     assert_matches_compose(&compose_config(&ws, &project, &[], &[]), "web", &container);
     destroy(&sb, &ws, &project);
@@ -157,7 +160,8 @@ fn compose_files_with_include_and_extends_file_in_a_subfolder_match_compose() {
     sb.mono(["init", ws.to_str().unwrap()]).ok();
     let name = env_name(&sb, &ws);
     let project = format!("mono-{name}");
-    let compose = compose_config(&ws, &project, &["-f", "deploy/compose.yaml", "-f", "deploy/extra.yaml"], &[]);
+    let compose =
+        compose_config(&ws, &project, &["-f", "deploy/compose.yaml", "-f", "deploy/extra.yaml"], &[]);
     let web = inspect(&format!("{project}-web-1"));
     assert_eq!(web["Config"]["Cmd"], Value::Null, "command: !reset dropped the base's command");
     assert_eq!(
@@ -200,7 +204,10 @@ fn compose_file_from_the_caller_wins_over_the_dotenv_one() {
     let app = inspect(&format!("{project}-app-1"));
     let env: Vec<&str> = app["Config"]["Env"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(env.contains(&"WORD=three"), "the caller's COMPOSE_FILE: {env:?}");
-    assert!(inspect(&format!("{project}-extra-1"))["State"]["Running"].as_bool().unwrap(), "COMPOSE_PROFILES");
+    assert!(
+        inspect(&format!("{project}-extra-1"))["State"]["Running"].as_bool().unwrap(),
+        "COMPOSE_PROFILES"
+    );
     let compose = compose_config(
         &ws,
         &project,

@@ -3,12 +3,12 @@
 
 mod bad_input;
 mod cache;
+mod compose_files;
 mod concurrency;
 mod conductor;
 mod daemon;
 mod demo;
 mod diagnostics;
-mod compose_files;
 mod docker;
 mod docker_faults;
 mod docker_ownership;

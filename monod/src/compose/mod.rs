@@ -208,6 +208,31 @@ impl ComposeFile {
     pub(crate) fn error(&self, problem: Problem) -> ComposeError {
         error_at(&self.sources, &self.extended, problem)
     }
+
+    /// The file a key path's value came from (see [`error_at`]).
+    pub(crate) fn origin(&self, path: &keypath::KeyPath) -> &Path {
+        locate(&self.sources, &self.extended, path).map_or(self.path.as_path(), |(file, _)| file)
+    }
+}
+
+/// The file of highest precedence that has the whole key path, else the one
+/// with the deepest part of it, and the position there.
+fn locate<'s>(
+    sources: &'s [Source],
+    extended: &[String],
+    path: &keypath::KeyPath,
+) -> Option<(&'s Path, Position)> {
+    let segments = path.segments();
+    let searched = match path.service() {
+        Some(name) if extended.iter().any(|e| e == name) => &segments[..2],
+        _ => segments,
+    };
+    (1..=searched.len()).rev().find_map(|n| {
+        sources
+            .iter()
+            .rev()
+            .find_map(|s| document::seek(&s.text, &searched[..n]).map(|p| (s.path.as_path(), p)))
+    })
 }
 
 /// Attaches the file the key path's value came from and its line and
@@ -217,17 +242,9 @@ impl ComposeFile {
 /// the service's own position is trusted: the rest of the path may come
 /// from its base.
 pub(crate) fn error_at(sources: &[Source], extended: &[String], problem: Problem) -> ComposeError {
-    let segments = problem.path.segments();
     let service = problem.path.service().map(str::to_string);
-    let searched = match &service {
-        Some(name) if extended.contains(name) => &segments[..2],
-        _ => segments,
-    };
-    let found = (1..=searched.len()).rev().find_map(|n| {
-        sources.iter().rev().find_map(|s| document::seek(&s.text, &searched[..n]).map(|p| (s, p)))
-    });
-    let (path, position) = match found {
-        Some((source, position)) => (source.path.as_path(), Some(position)),
+    let (path, position) = match locate(sources, extended, &problem.path) {
+        Some((file, position)) => (file, Some(position)),
         None => (sources.last().map_or(Path::new(""), |s| s.path.as_path()), None),
     };
     let key = problem.path.to_string();

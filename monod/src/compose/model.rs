@@ -62,11 +62,13 @@ pub struct Note {
     pub key: String,
     /// What mono does instead.
     pub message: String,
+    /// The key path, to find the file it is in.
+    pub(crate) path: super::keypath::KeyPath,
 }
 
 impl Note {
     fn new(at: At<'_>, message: impl Into<String>) -> Note {
-        Note { key: at.to_string(), message: message.into() }
+        Note { key: at.to_string(), message: message.into(), path: at.path() }
     }
 }
 

@@ -46,7 +46,7 @@ impl<'a> Planner<'a> {
             ));
         }
         for note in &file.notes {
-            self.warn(note.to_string());
+            self.warn_note(None, note);
         }
         let active = self.active_services()?;
         self.check_port_var_names(&active);
@@ -73,6 +73,17 @@ impl<'a> Planner<'a> {
 
     fn warn(&mut self, message: String) {
         self.warnings.push(format!("{}: {message}", self.file.path.display()));
+    }
+
+    /// A note, naming the file its key is in (of several, the one whose
+    /// value is used).
+    fn warn_note(&mut self, service: Option<&str>, note: &super::model::Note) {
+        let file = self.file.origin(&note.path).display().to_string();
+        let message = match service {
+            Some(service) => format!("{file}: service {service}: {note}"),
+            None => format!("{file}: {note}"),
+        };
+        self.warnings.push(message);
     }
 
     fn warn_service(&mut self, service: &str, message: String) {
@@ -175,7 +186,7 @@ impl<'a> Planner<'a> {
         let mut plans = Vec::new();
         for network in file.networks.iter().filter(|n| uses(&n.key)) {
             for note in &network.notes {
-                self.warn(note.to_string());
+                self.warn_note(None, note);
             }
             if let (false, Some(name)) = (network.external, &network.name) {
                 self.warn(format!(
@@ -221,7 +232,7 @@ impl<'a> Planner<'a> {
         let mut plans = Vec::new();
         for volume in file.volumes.iter().filter(|v| uses(&v.key)) {
             for note in &volume.notes {
-                self.warn(note.to_string());
+                self.warn_note(None, note);
             }
             if let (false, Some(name)) = (volume.external, &volume.name) {
                 self.warn(format!(
@@ -278,7 +289,7 @@ impl<'a> Planner<'a> {
         let container_name = format!("{project}-{}-1", s.name);
 
         for note in &s.notes {
-            self.warn_service(&s.name, note.to_string());
+            self.warn_note(Some(&s.name), note);
         }
         if let Some(original) = &s.container_name {
             self.warn_service(
@@ -557,7 +568,7 @@ impl<'a> Planner<'a> {
                 return Err(self.error(here.problem(format!("secret {} is not declared", secret.source))));
             };
             for note in &definition.notes {
-                self.warn(note.to_string());
+                self.warn_note(None, note);
             }
             let target = match secret.target.as_deref() {
                 Some(t) if t.starts_with('/') => t.to_string(),

@@ -1212,3 +1212,17 @@ fn a_file_in_a_subfolder_resolves_paths_against_its_folder() {
     assert_eq!(web.mounts[1].kind, MountKind::Bind { source: ws.root().join("src") });
     assert_eq!(plan.working_dir, ws.root().join("deploy"));
 }
+
+#[test]
+fn a_warning_names_the_file_its_key_is_in() {
+    let ws = Ws::new("services:\n  web:\n    image: app\n");
+    ws.write("compose.override.yaml", "services:\n  web:\n    deploy: {replicas: 2}\n");
+    let plan =
+        plan(&ws.load_files(&["compose.yaml", "compose.override.yaml"]).unwrap(), &ws.settings()).unwrap();
+    let over = ws.root().join("compose.override.yaml").display().to_string();
+    assert!(
+        plan.warnings.iter().any(|w| w.starts_with(&format!("{over}: service web: services.web.deploy: "))),
+        "{:?}",
+        plan.warnings
+    );
+}
