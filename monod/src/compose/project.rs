@@ -188,6 +188,9 @@ impl Loader {
             let fail = |at: At<'_>, message: String| at.problem(message);
             let mut files = Vec::new();
             for (i, p) in spec.paths.iter().enumerate() {
+                if let Some(remote) = remote(p) {
+                    return Err(self.error(file, here.problem(remote)));
+                }
                 let path = normalise(&dir.join(p));
                 if !path.is_file() {
                     let message = format!(
@@ -331,6 +334,9 @@ impl Loader {
                 self.service(services, &base_name, context, chain)?
             }
             Some(file) => {
+                if let Some(remote) = remote(&file) {
+                    return Err(self.error(context.file, at.key("file").problem(remote)));
+                }
                 let path = normalise(&context.dir.join(&file));
                 let extended = self.extended_file(&path, context, at)?;
                 if !extended.services.contains_key(base_name.as_str()) {
@@ -416,6 +422,13 @@ impl Loader {
         self.extended_files.insert(path.to_path_buf(), extended.clone());
         Ok(extended)
     }
+}
+
+/// Why a remote resource (`oci://`, a git URL) is refused, if `path` is one.
+fn remote(path: &str) -> Option<String> {
+    (path.contains("://") || path.starts_with("git@")).then(|| {
+        format!("{path:?} is a remote resource, which mono does not fetch; put the file into the workspace and name its path")
+    })
 }
 
 /// `extends: NAME` or `extends: {service: NAME, file: FILE}`.

@@ -1195,6 +1195,12 @@ fn include_and_extends_file_resolve_paths_against_their_own_folder() {
     );
     ws.write("lib/db.yaml", "include: [../compose.yaml]\nservices:\n  db: {image: db}\n");
     assert!(ws.load_error().contains("include cycle"), "{}", ws.load_error());
+    ws.write("compose.yaml", "include: ['oci://registry/app:1']\nservices:\n  web: {image: app}\n");
+    assert!(
+        ws.load_error().contains(":1:11: include[0]: \"oci://registry/app:1\" is a remote resource"),
+        "{}",
+        ws.load_error()
+    );
 }
 
 #[test]
