@@ -375,9 +375,15 @@ pub(crate) fn enforce_unicity(root: &mut Value) {
 
 fn walk_unicity(v: &mut Value, path: &mut Vec<String>) {
     match v {
-        Value::Mapping(m) => {
+        // Lists with identities are at most five keys deep, under
+        // `services` or `networks`.
+        Value::Mapping(m) if path.len() < 5 => {
             for (k, child) in m.iter_mut() {
-                path.push(scalar_text(k).unwrap_or_default());
+                let key = scalar_text(k).unwrap_or_default();
+                if path.is_empty() && key != "services" && key != "networks" {
+                    continue;
+                }
+                path.push(key);
                 walk_unicity(child, path);
                 path.pop();
             }

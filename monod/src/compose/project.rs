@@ -129,7 +129,9 @@ impl Loader {
     fn read(&mut self, path: &Path, vars: Lookup<'_>) -> Result<Doc, ComposeError> {
         let text = super::read(path)?;
         let mut root = document::parse(path, &text)?;
-        let resets = document::take_tags(&mut root);
+        // Most files have no tags: skip the walk for them.
+        let tagged = text.contains("!reset") || text.contains("!override");
+        let resets = if tagged { document::take_tags(&mut root) } else { Vec::new() };
         let interpolated = document::interpolate_document(path, &mut root, vars);
         if !self.sources.iter().any(|s| s.path == path) {
             self.sources.push(Source { path: path.to_path_buf(), text });
