@@ -48,19 +48,7 @@ pub(super) fn find(
     config: &MonoConfig,
     caller: &CallerEnv,
 ) -> Result<Option<ComposeFiles>, OpError> {
-    let dotenv = ws.join(".env");
-    let dotenv_vars: BTreeMap<String, String> =
-        if dotenv.is_file() { compose::read_dotenv(&dotenv)?.into_iter().collect() } else { BTreeMap::new() };
-    let setting = |name: &str| -> Option<(String, String)> {
-        match caller.get(name) {
-            Some(v) => Some((v.clone(), "the caller's environment".to_string())),
-            None => dotenv_vars.get(name).map(|v| (v.clone(), dotenv.display().to_string())),
-        }
-    };
-    let env_profiles = setting("COMPOSE_PROFILES")
-        .map(|(v, _)| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default();
-    let exists = |rel: &str, from: String| -> Result<PathBuf, OpError> {
+    let exists = |rel: &str, from: &str| -> Result<PathBuf, OpError> {
         let path = normalise(&ws.join(rel));
         if path.is_file() {
             Ok(path)
@@ -72,34 +60,60 @@ pub(super) fn find(
         }
     };
     let explicit = match (&config.compose.files, &config.compose.file) {
-        (Some(files), _) => Some(files.clone()),
-        (None, Some(file)) => Some(vec![file.clone()]),
+        (Some(files), _) => Some(("compose.files", files.clone())),
+        (None, Some(file)) => Some(("compose.file", vec![file.clone()])),
         (None, None) => None,
     };
-    if let Some(list) = explicit {
-        let key = if config.compose.files.is_some() { "compose.files" } else { "compose.file" };
-        let from = format!("{key} in {}", super::init::config_file(config));
-        let files = list.iter().map(|rel| exists(rel, from.clone())).collect::<Result<Vec<_>, _>>()?;
-        let dotenv_dir = files[0].parent().map_or_else(|| ws.to_path_buf(), Path::to_path_buf);
-        return Ok(Some(ComposeFiles { files, dotenv_dir, env_profiles }));
-    }
-    if let Some((value, from)) = setting("COMPOSE_FILE").filter(|(v, _)| !v.is_empty()) {
-        let separator = setting("COMPOSE_PATH_SEPARATOR").map(|(v, _)| v).filter(|v| !v.is_empty());
-        let separator = separator.as_deref().unwrap_or(":");
-        let from = format!("COMPOSE_FILE (from {from})");
-        let files = value
-            .split(separator)
-            .filter(|f| !f.is_empty())
-            .map(|rel| exists(rel, from.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        if !files.is_empty() {
-            return Ok(Some(ComposeFiles { files, dotenv_dir: ws.to_path_buf(), env_profiles }));
+    let (files, dotenv_dir, dotenv) = match explicit {
+        Some((key, list)) => {
+            let from = format!("{key} in {}", super::init::config_file(config));
+            let files = list.iter().map(|rel| exists(rel, &from)).collect::<Result<Vec<_>, _>>()?;
+            let dir = files[0].parent().map_or_else(|| ws.to_path_buf(), Path::to_path_buf);
+            let dotenv = read_dotenv_of(&dir)?;
+            (files, dir, dotenv)
         }
-    }
-    let Some(main) = compose::find(ws) else { return Ok(None) };
-    let mut files = vec![main];
-    files.extend(compose::find_override(&files[0]));
-    Ok(Some(ComposeFiles { files, dotenv_dir: ws.to_path_buf(), env_profiles }))
+        None => {
+            let dotenv = read_dotenv_of(ws)?;
+            let setting =
+                |name: &str| caller.get(name).or_else(|| dotenv.get(name)).filter(|v| !v.is_empty());
+            let files = match setting("COMPOSE_FILE") {
+                Some(value) => {
+                    let from = if caller.contains_key("COMPOSE_FILE") {
+                        "COMPOSE_FILE (from the caller's environment)".to_string()
+                    } else {
+                        format!("COMPOSE_FILE (from {})", ws.join(".env").display())
+                    };
+                    let separator = setting("COMPOSE_PATH_SEPARATOR").map_or(":", String::as_str);
+                    value
+                        .split(separator)
+                        .filter(|f| !f.is_empty())
+                        .map(|rel| exists(rel, &from))
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+                None => Vec::new(),
+            };
+            let files = if files.is_empty() {
+                let Some(main) = compose::find(ws) else { return Ok(None) };
+                let over = compose::find_override(&main);
+                std::iter::once(main).chain(over).collect()
+            } else {
+                files
+            };
+            (files, ws.to_path_buf(), dotenv)
+        }
+    };
+    let env_profiles = caller
+        .get("COMPOSE_PROFILES")
+        .or_else(|| dotenv.get("COMPOSE_PROFILES"))
+        .map(|v| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    Ok(Some(ComposeFiles { files, dotenv_dir, env_profiles }))
+}
+
+/// The variables of `dir`'s `.env`, if it has one.
+fn read_dotenv_of(dir: &Path) -> Result<BTreeMap<String, String>, OpError> {
+    let path = dir.join(".env");
+    if path.is_file() { Ok(compose::read_dotenv(&path)?.into_iter().collect()) } else { Ok(BTreeMap::new()) }
 }
 
 /// A docker-mode workspace: its folder, compose files, settings and caller.
@@ -119,11 +133,7 @@ pub(super) struct ComposeWorkspace<'a> {
 impl ComposeWorkspace<'_> {
     /// Variables for interpolation: `.env`, then the caller's, then `mono`.
     fn variables(&self, mono: &[(String, String)]) -> Result<BTreeMap<String, String>, OpError> {
-        let mut vars = BTreeMap::new();
-        let dotenv = self.files.dotenv_dir.join(".env");
-        if dotenv.is_file() {
-            vars.extend(compose::read_dotenv(&dotenv)?);
-        }
+        let mut vars = read_dotenv_of(&self.files.dotenv_dir)?;
         vars.extend(self.caller.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(mono.iter().cloned());
         Ok(vars)
