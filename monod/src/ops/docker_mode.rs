@@ -147,10 +147,9 @@ impl ComposeWorkspace<'_> {
         slot: u32,
     ) -> Result<(Plan, Vec<String>), OpError> {
         // Compose sets it to the project's name for interpolation.
-        let project_name = ("COMPOSE_PROJECT_NAME", project);
-        let lookup = |name: &str| {
-            if name == project_name.0 { Some(project_name.1.to_string()) } else { vars.get(name).cloned() }
-        };
+        let mut vars = vars.clone();
+        vars.insert("COMPOSE_PROJECT_NAME".to_string(), project.to_string());
+        let lookup = |name: &str| vars.get(name).cloned();
         let loaded = compose::load_files(&self.files.files, &lookup)?;
         let profiles = if self.config.compose.profiles.is_empty() {
             self.files.env_profiles.clone()
@@ -164,7 +163,7 @@ impl ComposeWorkspace<'_> {
             host_ip: self.config.compose.host_ip.clone(),
             profiles,
             workspace: self.dir.to_path_buf(),
-            vars: vars.clone(),
+            vars,
         };
         let plan = compose::plan(&loaded, &settings)?;
         Ok((plan, loaded.warnings.clone()))
