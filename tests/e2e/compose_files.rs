@@ -217,3 +217,25 @@ fn compose_file_from_the_caller_wins_over_the_dotenv_one() {
     assert_matches_compose(&compose, "app", &app);
     destroy(&sb, &ws, &project);
 }
+
+#[test]
+fn a_bad_value_in_the_override_file_fails_init_naming_that_file_and_line() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("badover");
+    sb.compose(&ws, &format!("services:\n  web:\n    image: {TEST_IMAGE}\n    ports: ['8080']\n"));
+    std::fs::write(ws.join("compose.override.yaml"), "services:\n  web:\n    ports:\n      - 'eighty'\n")
+        .unwrap();
+    let over = ws.join("compose.override.yaml");
+    let line = sb
+        .mono(["init", ws.to_str().unwrap()])
+        .fails_with(&format!("{}:4:9: services.web.ports[0]", over.display()));
+    assert!(line.contains("eighty"), "{line}");
+    assert_eq!(sb.env_rows(), 0, "nothing registered");
+    // Both compose.file and compose.files: one line naming mono.yml.
+    std::fs::remove_file(&over).unwrap();
+    sb.mono_yml(&ws, "compose:\n  file: compose.yaml\n  files: [compose.yaml]\n");
+    sb.mono(["init", ws.to_str().unwrap()])
+        .fails_with("mono.yml:1:1: compose.file and compose.files are both set");
+    assert_eq!(sb.env_rows(), 0);
+}
