@@ -9,6 +9,7 @@
 //!   run: npm run dev         # `mono run`
 //!   destroy: npm run dump    # first step of `mono destroy`
 //! compose:                   # docker mode (a compose file in the workspace)
+//!   files: [compose.yaml, compose.dev.yaml]  # merged in order (or file: one)
 //!   profiles: [debug]        # besides the default profile
 //!   host_ip: 127.0.0.1       # where published ports bind
 //! logs:                      # the session's rolling log
@@ -105,6 +106,10 @@ pub struct ComposeSettings {
     /// `docker-compose.yaml`.
     #[serde(default)]
     pub file: Option<String>,
+    /// Several compose files, relative to the workspace, merged in order
+    /// (compose's `-f a -f b`); not with `file`.
+    #[serde(default)]
+    pub files: Option<Vec<String>>,
     /// Profiles to enable besides the default one.
     #[serde(default)]
     pub profiles: Vec<String>,
@@ -119,7 +124,7 @@ fn default_host_ip() -> String {
 
 impl Default for ComposeSettings {
     fn default() -> Self {
-        ComposeSettings { file: None, profiles: Vec::new(), host_ip: default_host_ip() }
+        ComposeSettings { file: None, files: None, profiles: Vec::new(), host_ip: default_host_ip() }
     }
 }
 
@@ -314,6 +319,25 @@ impl MonoConfig {
                 message: format!("env.{key} is set by mono and cannot be overridden"),
             });
         }
+        if raw.compose.file.is_some() && raw.compose.files.is_some() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message:
+                    "compose.file and compose.files are both set; keep one (files: [a.yaml, b.yaml] merges \
+                          several in order)"
+                        .to_string(),
+            });
+        }
+        if raw.compose.files.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: "compose.files is empty; list at least one compose file, or remove it".to_string(),
+            });
+        }
         if raw.compose.host_ip.parse::<std::net::IpAddr>().is_err() {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -459,6 +483,16 @@ mod tests {
         let e = parse("logs:\n  max_size: lots\n").unwrap_err().to_string();
         assert!(e.starts_with("/w/mono.yml:2:13: logs.max_size: \"lots\" is not a size"), "{e}");
         assert_eq!(parse("").unwrap().logs, LogSettings::default());
+    }
+
+    #[test]
+    fn compose_files_are_listed_and_exclusive_with_file() {
+        let c = parse("compose:\n  files: [a.yaml, deploy/b.yaml]\n").unwrap();
+        assert_eq!(c.compose.files, Some(vec!["a.yaml".to_string(), "deploy/b.yaml".to_string()]));
+        let e = parse("compose:\n  file: a.yaml\n  files: [b.yaml]\n").unwrap_err().to_string();
+        assert!(e.starts_with("/w/mono.yml:1:1: compose.file and compose.files are both set"), "{e}");
+        let e = parse("compose:\n  files: []\n").unwrap_err().to_string();
+        assert!(e.contains("compose.files is empty"), "{e}");
     }
 
     #[test]

@@ -1,18 +1,18 @@
-//! The untyped stage of loading: YAML with anchors and merge keys,
-//! interpolation of string values, `extends` within the file, and finding a
-//! key path's line in the source for messages.
+//! The untyped stage of reading one file: YAML with anchors and merge keys
+//! (chained ones too: an anchor whose mapping has its own `<<`), compose's
+//! `!reset` and `!override` tags, interpolation of string values, and
+//! finding a key path's line in the source for messages.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
 use super::ComposeError;
 use super::error::Position;
 use super::keypath::{At, Problem, ProblemKind, Segment};
-use super::value::{is_extension, key_text, kind, scalar_text};
+use super::value::{is_extension, key_text, scalar_text};
 use crate::interpolate::interpolate;
 
 /// Parses the file's text and applies merge keys (`<<`). Flow collections
@@ -31,8 +31,145 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Value, ComposeError> {
         });
     }
     let mut value: Value = serde_yaml::from_str(text).map_err(|e| ComposeError::syntax(path, &e))?;
-    value.apply_merge().map_err(|e| ComposeError::syntax(path, &e))?;
+    apply_merge(&mut value).map_err(|message| ComposeError::Syntax {
+        path: path.to_path_buf(),
+        position: None,
+        message,
+    })?;
     Ok(value)
+}
+
+/// Applies merge keys (`<<: *base` or `<<: [*a, *b]`): the mapping's own
+/// keys win, then the first source's. A source is merged with its own
+/// merge keys applied first, so chains of anchors work (serde_yaml's
+/// `apply_merge` leaves the inner `<<` as a key).
+fn apply_merge(value: &mut Value) -> Result<(), String> {
+    match value {
+        Value::Mapping(mapping) => {
+            if let Some(merge) = mapping.remove("<<") {
+                let sources = match merge {
+                    Value::Mapping(m) => vec![m],
+                    Value::Sequence(items) => items
+                        .into_iter()
+                        .map(|item| match item {
+                            Value::Mapping(m) => Ok(m),
+                            _ => Err(
+                                "a merge key (<<) list holds something else than mappings; list anchors of \
+                                      mappings only"
+                                    .to_string(),
+                            ),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => {
+                        return Err(
+                            "a merge key (<<) needs a mapping or a list of mappings, such as <<: *base"
+                                .to_string(),
+                        );
+                    }
+                };
+                for source in sources {
+                    let mut source = Value::Mapping(source);
+                    apply_merge(&mut source)?;
+                    if let Value::Mapping(source) = source {
+                        for (k, v) in source {
+                            if !mapping.contains_key(&k) {
+                                mapping.insert(k, v);
+                            }
+                        }
+                    }
+                }
+            }
+            for v in mapping.values_mut() {
+                apply_merge(v)?;
+            }
+        }
+        Value::Sequence(items) => {
+            for item in items {
+                apply_merge(item)?;
+            }
+        }
+        Value::Tagged(tagged) => apply_merge(&mut tagged.value)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A key path (mapping keys only) whose value an earlier file or an
+/// `extends` base must lose: `!reset` (removed here too) or `!override`
+/// (kept here, replacing the earlier value instead of merging with it).
+pub(crate) type Reset = Vec<String>;
+
+/// Removes `!reset` values and untags `!override` ones, returning their key
+/// paths. Other tags stay, and are refused by the typed model.
+pub(crate) fn take_tags(value: &mut Value) -> Vec<Reset> {
+    let mut resets = Vec::new();
+    walk_tags(value, &mut Vec::new(), &mut resets);
+    resets
+}
+
+fn walk_tags(value: &mut Value, path: &mut Vec<String>, resets: &mut Vec<Reset>) {
+    match value {
+        Value::Mapping(mapping) => {
+            let mut reset_keys = Vec::new();
+            for (k, v) in mapping.iter_mut() {
+                path.push(key_text(k));
+                if let Value::Tagged(tagged) = v {
+                    if tagged.tag == "reset" {
+                        resets.push(path.clone());
+                        reset_keys.push(k.clone());
+                        path.pop();
+                        continue;
+                    }
+                    if tagged.tag == "override" {
+                        resets.push(path.clone());
+                        *v = std::mem::take(&mut tagged.value);
+                    }
+                }
+                walk_tags(v, path, resets);
+                path.pop();
+            }
+            for k in reset_keys {
+                mapping.remove(&k);
+            }
+        }
+        Value::Sequence(items) => {
+            items.retain(|item| !matches!(item, Value::Tagged(t) if t.tag == "reset"));
+            for item in items.iter_mut() {
+                if let Value::Tagged(tagged) = item
+                    && tagged.tag == "override"
+                {
+                    *item = std::mem::take(&mut tagged.value);
+                }
+                walk_tags(item, path, resets);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Removes from `target` the values at `resets` (key paths of a later
+/// file's `!reset` and `!override`), so that the later file's value is not
+/// merged with them.
+pub(crate) fn apply_resets(target: &mut Value, resets: &[Reset]) {
+    for reset in resets {
+        remove_at(target, reset);
+    }
+}
+
+fn remove_at(node: &mut Value, path: &[String]) {
+    match path {
+        [] => {}
+        [last] => {
+            if let Value::Mapping(m) = node {
+                m.remove(last.as_str());
+            }
+        }
+        [first, rest @ ..] => {
+            if let Some(next) = node.get_mut(first.as_str()) {
+                remove_at(next, rest);
+            }
+        }
+    }
 }
 
 /// Top-level sections whose entries are definitions with their own keys
@@ -126,289 +263,11 @@ impl Interpolation<'_> {
     }
 }
 
-/// Resolves `extends` between services of the same file, in place. Returns
-/// the names of the services that extended another.
-///
-/// Merging follows compose's rules: mappings merge key by key (the
-/// extending service wins), `command`, `entrypoint` and `healthcheck.test`
-/// are replaced, `environment`/`labels`/`sysctls`/`build.args` merge by
-/// name whatever their syntax, `depends_on` and `networks` by service or
-/// network, `volumes` by container path, `secrets`/`configs` by target, and
-/// other lists are appended.
-pub(crate) fn resolve_extends(root: &mut Value) -> Result<Vec<String>, Problem> {
-    let Some(Value::Mapping(services)) = root.get_mut("services") else {
-        return Ok(Vec::new());
-    };
-    let extending: Vec<String> = services
-        .iter()
-        .filter(|(_, v)| v.get("extends").is_some())
-        .filter_map(|(k, _)| k.as_str().map(str::to_string))
-        .collect();
-    let mut done = HashMap::new();
-    for name in &extending {
-        resolve(services, name, &mut Vec::new(), &mut done)?;
-    }
-    for name in &extending {
-        if let Some(merged) = done.remove(name) {
-            services.insert(Value::String(name.clone()), Value::Mapping(merged));
-        }
-    }
-    Ok(extending)
-}
-
-fn resolve(
-    services: &Mapping,
-    name: &str,
-    chain: &mut Vec<String>,
-    done: &mut HashMap<String, Mapping>,
-) -> Result<Mapping, Problem> {
-    if let Some(resolved) = done.get(name) {
-        return Ok(resolved.clone());
-    }
-    let root = At::ROOT;
-    let at_services = root.key("services");
-    let at = at_services.key(name);
-    let mut own = match services.get(name) {
-        Some(Value::Mapping(m)) => m.clone(),
-        // Reported with its key path when the service is converted.
-        _ => return Ok(Mapping::new()),
-    };
-    let Some(extends) = own.remove("extends") else {
-        return Ok(own);
-    };
-    let at = at.key("extends");
-    let base = match &extends {
-        Value::String(base) => base.clone(),
-        Value::Mapping(m) => {
-            let mut base = None;
-            for (k, v) in m {
-                match k.as_str() {
-                    Some("service") => base = scalar_text(v),
-                    Some("file") => {
-                        return Err(at.key("file").problem(format!(
-                            "extends.file is not supported: mono reads one compose file; copy the base service into \
-                             this file and write `extends: {{service: {}}}`",
-                            scalar_text(m.get("service").unwrap_or(&Value::Null)).unwrap_or_default()
-                        )));
-                    }
-                    _ => return Err(super::value::unknown_key(at, &key_text(k), &["service", "file"])),
-                }
-            }
-            base.ok_or_else(|| at.problem("extends needs `service: NAME`, the service to extend"))?
-        }
-        other => {
-            return Err(at.problem(format!(
-                "expected a service name or {{service: NAME}}, found {}; write `extends: BASE`",
-                kind(other)
-            )));
-        }
-    };
-    if base == name || chain.contains(&base) {
-        let start = chain.iter().position(|c| *c == base).unwrap_or(chain.len());
-        let cycle: Vec<&str> =
-            chain[start..].iter().map(String::as_str).chain([name, base.as_str()]).collect();
-        return Err(at.problem(format!(
-            "services extend each other in a cycle ({}); one of them must stand on its own",
-            cycle.join(" -> ")
-        )));
-    }
-    if !services.contains_key(base.as_str()) {
-        return Err(at.problem(format!(
-            "extends service {base}, which this file does not define; define it or fix the name"
-        )));
-    }
-    chain.push(name.to_string());
-    let base = resolve(services, &base, chain, done)?;
-    chain.pop();
-    let merged = merge_mappings(base, own, Rules::Service);
-    done.insert(name.to_string(), merged.clone());
-    Ok(merged)
-}
-
-/// Which merge rules apply to a mapping's keys.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Rules {
-    /// A service definition.
-    Service,
-    /// `build`.
-    Build,
-    /// Any other mapping.
-    Plain,
-}
-
-fn merge_mappings(mut base: Mapping, over: Mapping, rules: Rules) -> Mapping {
-    for (key, value) in over {
-        match base.get_mut(&key) {
-            Some(slot) => {
-                let old = std::mem::take(slot);
-                *slot = merge_field(key.as_str().unwrap_or(""), old, value, rules);
-            }
-            None => {
-                base.insert(key, value);
-            }
-        }
-    }
-    base
-}
-
-fn merge_field(key: &str, old: Value, new: Value, rules: Rules) -> Value {
-    if new.is_null() {
-        return old;
-    }
-    match (rules, key) {
-        (Rules::Service, "command" | "entrypoint") => new,
-        (Rules::Service, "environment" | "labels" | "sysctls" | "annotations") | (Rules::Build, "args") => {
-            match (as_dict(old), as_dict(new.clone())) {
-                (Some(old), Some(over)) => Value::Mapping(merge_mappings(old, over, Rules::Plain)),
-                _ => new,
-            }
-        }
-        (Rules::Service, "depends_on" | "networks") => match (as_named(old, key), as_named(new.clone(), key))
-        {
-            (Some(mut old), Some(over)) => {
-                for (k, v) in over {
-                    old.insert(k, v);
-                }
-                Value::Mapping(old)
-            }
-            _ => new,
-        },
-        (Rules::Service, "volumes") => merge_unique(old, new, volume_target),
-        (Rules::Service, "secrets" | "configs") => merge_unique(old, new, secret_target),
-        (Rules::Service, "build") => {
-            let as_map = |v: Value| match v {
-                Value::String(context) => {
-                    let mut m = Mapping::new();
-                    m.insert("context".into(), Value::String(context));
-                    Value::Mapping(m)
-                }
-                other => other,
-            };
-            match (as_map(old), as_map(new)) {
-                (Value::Mapping(old), Value::Mapping(new)) => {
-                    Value::Mapping(merge_mappings(old, new, Rules::Build))
-                }
-                (_, new) => new,
-            }
-        }
-        _ => match (old, new) {
-            (Value::Mapping(old), Value::Mapping(new)) => {
-                Value::Mapping(merge_mappings(old, new, Rules::Plain))
-            }
-            // Lists are appended; `dns: 1.1.1.1` or `tmpfs: /run` may be a
-            // single string standing for a list of one.
-            (
-                old @ (Value::Sequence(_) | Value::String(_)),
-                new @ (Value::Sequence(_) | Value::String(_)),
-            ) if rules == Rules::Service && (old.is_sequence() || new.is_sequence()) => {
-                let mut items = as_list(old);
-                for item in as_list(new) {
-                    if !items.contains(&item) {
-                        items.push(item);
-                    }
-                }
-                Value::Sequence(items)
-            }
-            (_, new) => new,
-        },
-    }
-}
-
-fn as_list(v: Value) -> Vec<Value> {
-    match v {
-        Value::Sequence(items) => items,
-        other => vec![other],
-    }
-}
-
-/// `[K=V, K]` or `{K: V}` as a mapping (`K` alone maps to null).
-fn as_dict(v: Value) -> Option<Mapping> {
-    match v {
-        Value::Mapping(m) => Some(m),
-        Value::Sequence(items) => items
-            .into_iter()
-            .map(|item| {
-                let text = scalar_text(&item)?;
-                Some(match text.split_once('=') {
-                    Some((k, v)) => (Value::String(k.to_string()), Value::String(v.to_string())),
-                    None => (Value::String(text), Value::Null),
-                })
-            })
-            .collect(),
-        _ => None,
-    }
-}
-
-/// `depends_on`/`networks` as a mapping by name.
-fn as_named(v: Value, key: &str) -> Option<Mapping> {
-    match v {
-        Value::Mapping(m) => Some(m),
-        Value::Sequence(items) => items
-            .into_iter()
-            .map(|item| {
-                let name = scalar_text(&item)?;
-                let value = if key == "depends_on" {
-                    let mut m = Mapping::new();
-                    m.insert("condition".into(), "service_started".into());
-                    Value::Mapping(m)
-                } else {
-                    Value::Null
-                };
-                Some((Value::String(name), value))
-            })
-            .collect(),
-        _ => None,
-    }
-}
-
-/// Appends `new`'s items to `old`'s, an item of `new` replacing the item of
-/// `old` with the same identity.
-fn merge_unique(old: Value, new: Value, identity: fn(&Value) -> Option<String>) -> Value {
-    let (Value::Sequence(mut items), Value::Sequence(over)) = (old, new.clone()) else {
-        return new;
-    };
-    for item in over {
-        let id = identity(&item);
-        match items.iter_mut().find(|existing| id.is_some() && identity(existing) == id) {
-            Some(existing) => *existing = item,
-            None => items.push(item),
-        }
-    }
-    Value::Sequence(items)
-}
-
-fn volume_target(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => {
-            let mut parts = s.split(':');
-            let first = parts.next()?;
-            Some(parts.next().unwrap_or(first).to_string())
-        }
-        Value::Mapping(m) => m.get("target").and_then(scalar_text),
-        _ => None,
-    }
-}
-
-fn secret_target(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Mapping(m) => m.get("target").or_else(|| m.get("source")).and_then(scalar_text),
-        _ => None,
-    }
-}
-
-/// Where the value at `path` starts in `text`, or where its deepest
-/// enclosing key that exists in the text does (a value may come from an
-/// anchor, a merge key or `extends`). For a mapping key, the position is the
-/// key's own.
-pub(crate) fn locate(text: &str, path: &[Segment]) -> Option<Position> {
-    (1..=path.len()).rev().find_map(|n| seek(text, &path[..n]))
-}
-
 /// The message of the error that stops the search at the target.
 const FOUND: &str = "\u{1}mono-compose-found\u{1}";
 
-fn seek(text: &str, path: &[Segment]) -> Option<Position> {
+/// Where the value at exactly `path` starts in `text`, if it is there.
+pub(crate) fn seek(text: &str, path: &[Segment]) -> Option<Position> {
     match Seek(path).deserialize(serde_yaml::Deserializer::from_str(text)) {
         Err(e) if e.to_string().contains(FOUND) => e.location().map(Position::of),
         _ => None,
@@ -560,6 +419,11 @@ impl<'de> Visitor<'de> for KeyProbe<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where `path` is, or its deepest enclosing key that is.
+    fn locate(text: &str, path: &[Segment]) -> Option<Position> {
+        (1..=path.len()).rev().find_map(|n| seek(text, &path[..n]))
+    }
 
     fn path(segments: &[&str]) -> Vec<Segment> {
         segments

@@ -13,14 +13,21 @@
 //! out of the container (a read-write bind of `/` or above the workspace,
 //! the Docker socket, `privileged`) are kept, with a warning (module `hazards`).
 //!
-//! Loading follows compose: YAML with anchors and merge keys, `${VAR}`
-//! interpolation of values ([`crate::interpolate`]), `extends` within the
-//! file, then a strict typed model ([`model`]) in which unknown keys are
-//! errors. Containers, networks and volumes carry compose's labels, so
-//! `docker compose -p mono-<env> ps/down` still sees them.
+//! Loading follows compose: each file of the project (several files merge
+//! in order, as `-f a -f b`) is YAML with anchors, merge keys and the
+//! `!reset`/`!override` tags, `${VAR}` interpolation of values
+//! ([`crate::interpolate`]), its `include:` imported and its `extends`
+//! (within the file or from another one) resolved ([`project`]); the files
+//! merge with compose's rules ([`merge`]), then a strict typed model
+//! ([`model`]) in which unknown keys are errors. A problem names the file
+//! and line its value came from. Relative paths resolve against the
+//! project directory, the first file's folder (those of included and
+//! extended files against their own). Containers, networks and volumes
+//! carry compose's labels, so `docker compose -p mono-<env> ps/down` still
+//! sees them.
 //!
-//! Not supported: `include`, `extends.file`, several files, `configs`;
-//! each is refused or reported by name.
+//! Not supported: `configs` (reported by name), remote `include` and
+//! `extends` files (refused: they are not files).
 
 mod document;
 mod dotenv;
@@ -28,9 +35,12 @@ mod error;
 mod hash;
 mod hazards;
 mod keypath;
+mod merge;
 pub mod model;
+mod paths;
 pub mod plan;
 mod planner;
+mod project;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -45,6 +55,7 @@ pub use dotenv::{read_dotenv, read_dotenv_with};
 pub use error::{ComposeError, Position};
 pub use model::ComposeFile;
 pub use plan::*;
+pub use project::Source;
 pub use syntax::PortRange;
 
 use keypath::{Problem, ProblemKind};
@@ -67,10 +78,26 @@ pub const MONO_ENV_LABEL: &str = "dev.mono.env";
 /// of one home never touches another home's projects.
 pub const MONO_HOME_LABEL: &str = "dev.mono.home";
 
+/// Override file names, in the order compose looks for them beside the
+/// compose file it found.
+pub const OVERRIDE_FILES: [&str; 4] = [
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
+
 /// The compose file of the workspace at `dir`: the first of
 /// [`COMPOSE_FILES`] that exists.
 pub fn find(dir: &Path) -> Option<PathBuf> {
     COMPOSE_FILES.iter().map(|name| dir.join(name)).find(|path| path.is_file())
+}
+
+/// The override file compose merges into the file it found by itself: the
+/// first of [`OVERRIDE_FILES`] beside it.
+pub fn find_override(file: &Path) -> Option<PathBuf> {
+    let dir = file.parent()?;
+    OVERRIDE_FILES.iter().map(|name| dir.join(name)).find(|path| path.is_file())
 }
 
 /// How to plan a file for one environment.
@@ -96,29 +123,46 @@ pub struct PlanSettings {
     pub vars: BTreeMap<String, String>,
 }
 
-/// Loads the compose file at `path`: parses it (anchors and merge keys
-/// included), interpolates every string value with `vars`, resolves
-/// `extends` and checks it. Unset variables become
-/// [`ComposeFile::warnings`].
+/// Loads the compose file at `path` as a project of its own (see
+/// [`load_files`]).
 pub fn load(path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<ComposeFile, ComposeError> {
-    let text = read(path)?;
-    let mut root = document::parse(path, &text)?;
-    let fail = |extended: &[String], problem: Problem| error_at(path, &text, extended, problem);
-    let warnings = document::interpolate_document(path, &mut root, vars).map_err(|p| fail(&[], p))?;
-    let extended = document::resolve_extends(&mut root).map_err(|p| fail(&[], p))?;
-    let defs = model::convert(&root).map_err(|p| fail(&extended, p))?;
-    model::check_references(&defs).map_err(|p| fail(&extended, p))?;
+    load_files(std::slice::from_ref(&path.to_path_buf()), vars)
+}
+
+/// Loads a project made of `files`, merged in order as compose's
+/// `-f a -f b`: parses each (anchors, merge keys, `!reset`/`!override`),
+/// interpolates every string value with `vars`, imports `include:`,
+/// resolves `extends`, merges them and checks the result. The project
+/// directory is the first file's folder. Unset variables become
+/// [`ComposeFile::warnings`].
+pub fn load_files(
+    files: &[PathBuf],
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<ComposeFile, ComposeError> {
+    let Some(first) = files.first() else {
+        return Err(ComposeError::Read {
+            path: PathBuf::new(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no compose file given"),
+        });
+    };
+    let project_dir = first.parent().map_or_else(PathBuf::new, Path::to_path_buf);
+    let loaded = project::load(files, &project_dir, vars)?;
+    let fail = |problem: Problem| error_at(&loaded.sources, &loaded.extended, problem);
+    let defs = model::convert(&loaded.root).map_err(fail)?;
+    model::check_references(&defs).map_err(fail)?;
     Ok(ComposeFile {
-        path: path.to_path_buf(),
+        path: first.clone(),
         name: defs.name,
         services: defs.services,
         networks: defs.networks,
         volumes: defs.volumes,
         secrets: defs.secrets,
         notes: defs.notes,
-        warnings,
-        text,
-        extended,
+        warnings: loaded.warnings,
+        files: files.to_vec(),
+        project_dir,
+        sources: loaded.sources,
+        extended: loaded.extended,
     })
 }
 
@@ -162,21 +206,47 @@ fn port_var_stem(service: &str) -> String {
 impl ComposeFile {
     /// A problem found while planning, with the file and its line.
     pub(crate) fn error(&self, problem: Problem) -> ComposeError {
-        error_at(&self.path, &self.text, &self.extended, problem)
+        error_at(&self.sources, &self.extended, problem)
+    }
+
+    /// The file a key path's value came from (see [`error_at`]).
+    pub(crate) fn origin(&self, path: &keypath::KeyPath) -> &Path {
+        locate(&self.sources, &self.extended, path).map_or(self.path.as_path(), |(file, _)| file)
     }
 }
 
-/// Attaches the file and, where the key path exists in the text, its line
-/// and column. For services built with `extends`, only the service's own
-/// position is trusted: the rest of the path may come from its base.
-fn error_at(path: &Path, text: &str, extended: &[String], problem: Problem) -> ComposeError {
-    let segments = problem.path.segments();
-    let service = problem.path.service().map(str::to_string);
-    let searched = match &service {
-        Some(name) if extended.contains(name) => &segments[..2],
+/// The file of highest precedence that has the whole key path, else the one
+/// with the deepest part of it, and the position there.
+fn locate<'s>(
+    sources: &'s [Source],
+    extended: &[String],
+    path: &keypath::KeyPath,
+) -> Option<(&'s Path, Position)> {
+    let segments = path.segments();
+    let searched = match path.service() {
+        Some(name) if extended.iter().any(|e| e == name) => &segments[..2],
         _ => segments,
     };
-    let position = document::locate(text, searched);
+    (1..=searched.len()).rev().find_map(|n| {
+        sources
+            .iter()
+            .rev()
+            .find_map(|s| document::seek(&s.text, &searched[..n]).map(|p| (s.path.as_path(), p)))
+    })
+}
+
+/// Attaches the file the key path's value came from and its line and
+/// column: the file of highest precedence that has the whole path, else
+/// the one with the deepest part of it (a merged list's items may sit at
+/// other indices in their file). For services built with `extends`, only
+/// the service's own position is trusted: the rest of the path may come
+/// from its base.
+pub(crate) fn error_at(sources: &[Source], extended: &[String], problem: Problem) -> ComposeError {
+    let service = problem.path.service().map(str::to_string);
+    let (path, position) = match locate(sources, extended, &problem.path) {
+        Some((file, position)) => (file, Some(position)),
+        None => (sources.last().map_or(Path::new(""), |s| s.path.as_path()), None),
+    };
     let key = problem.path.to_string();
     match problem.kind {
         ProblemKind::Message(message) => {

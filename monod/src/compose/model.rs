@@ -41,8 +41,15 @@ pub struct ComposeFile {
     /// Interpolation warnings: unset variables, each naming the file, the
     /// key path and the variable.
     pub warnings: Vec<String>,
-    /// The source text, to find lines for messages.
-    pub(crate) text: String,
+    /// Every compose file in the project (`-f` order), for compose's
+    /// `config_files` label.
+    pub files: Vec<PathBuf>,
+    /// The project directory: relative paths resolve against it (the
+    /// first file's folder, as in compose).
+    pub project_dir: PathBuf,
+    /// Every file read (included and extended ones too), lowest
+    /// precedence first, to find lines for messages.
+    pub(crate) sources: Vec<super::project::Source>,
     /// Services that were resolved through `extends`: their key paths do
     /// not all exist in the text.
     pub(crate) extended: Vec<String>,
@@ -55,11 +62,13 @@ pub struct Note {
     pub key: String,
     /// What mono does instead.
     pub message: String,
+    /// The key path, to find the file it is in.
+    pub(crate) path: super::keypath::KeyPath,
 }
 
 impl Note {
     fn new(at: At<'_>, message: impl Into<String>) -> Note {
-        Note { key: at.to_string(), message: message.into() }
+        Note { key: at.to_string(), message: message.into(), path: at.path() }
     }
 }
 
@@ -336,6 +345,20 @@ const TOP_LEVEL_KEYS: [&str; 9] =
 
 /// Converts an interpolated, extended document.
 pub(crate) fn convert(root: &Value) -> Result<Definitions, Problem> {
+    convert_with(root, true)
+}
+
+/// Checks the keys and values of one file of several on their own, so that
+/// a problem is reported in that file: what only the merged project must
+/// have (services, an image or a build) is not required.
+pub(crate) fn check_part(root: &Value) -> Result<(), Problem> {
+    if root.is_null() {
+        return Ok(());
+    }
+    convert_with(root, false).map(drop)
+}
+
+fn convert_with(root: &Value, whole: bool) -> Result<Definitions, Problem> {
     let at = At::ROOT;
     let top = match root {
         Value::Mapping(m) => m,
@@ -361,25 +384,26 @@ pub(crate) fn convert(root: &Value) -> Result<Definitions, Problem> {
                 "configs are not supported and no service gets them; mount the file with a bind volume instead",
             )),
             "models" => defs.notes.push(Note::new(here, "models are not supported and are ignored")),
-            "include" => {
-                return Err(here.problem(
-                    "include is not supported: mono reads one compose file; merge the included files into this one",
-                ));
-            }
+            // Imported before conversion (module `project`).
+            "include" => {}
             k if is_extension(k) => {}
             k => return Err(unknown_key(at, k, &TOP_LEVEL_KEYS)),
         }
     }
     let at = at.key("services");
-    let services = services
-        .and_then(|v| mapping_or_null(v, at).transpose())
-        .transpose()?
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| {
-            at.problem("the file defines no services; add a `services:` section with at least one")
-        })?;
+    let services =
+        services.and_then(|v| mapping_or_null(v, at).transpose()).transpose()?.filter(|m| !m.is_empty());
+    let services = match services {
+        Some(services) => services,
+        None if !whole => return Ok(defs),
+        None => {
+            return Err(
+                at.problem("the file defines no services; add a `services:` section with at least one")
+            );
+        }
+    };
     for (name, value) in entries(services, at)? {
-        defs.services.push(service(&name, value, at.key(&name))?);
+        defs.services.push(service(&name, value, at.key(&name), whole)?);
     }
     Ok(defs)
 }
@@ -511,7 +535,7 @@ fn valid_service_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-fn service(name: &str, v: &Value, at: At<'_>) -> Result<Service, Problem> {
+fn service(name: &str, v: &Value, at: At<'_>, whole: bool) -> Result<Service, Problem> {
     if !valid_service_name(name) {
         return Err(at.problem(format!(
             "{name:?} is not a valid service name; use letters, digits, `_`, `.` and `-`, starting with a letter \
@@ -583,13 +607,13 @@ fn service(name: &str, v: &Value, at: At<'_>) -> Result<Service, Problem> {
             },
         }
     }
-    if s.image.is_none() && s.build.is_none() {
+    if whole && s.image.is_none() && s.build.is_none() {
         return Err(at.problem(format!(
             "service {name} has neither `image` nor `build`; add `image: NAME` to run an image or `build: DIR` to \
              build one"
         )));
     }
-    if s.network_mode.is_some() && s.networks.is_some() {
+    if whole && s.network_mode.is_some() && s.networks.is_some() {
         return Err(at.key("network_mode").problem(
             "network_mode and networks cannot be combined (compose refuses it too); remove one of them",
         ));

@@ -20,7 +20,7 @@ pub struct Plan {
     pub project: String,
     /// The owning daemon's home (label `dev.mono.home` on every object).
     pub home: String,
-    /// The workspace (compose `working_dir` label).
+    /// The project directory (compose `working_dir` label).
     pub working_dir: PathBuf,
     /// The compose file(s) the plan came from (compose `config_files` label).
     pub config_files: Vec<PathBuf>,

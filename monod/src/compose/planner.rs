@@ -46,7 +46,7 @@ impl<'a> Planner<'a> {
             ));
         }
         for note in &file.notes {
-            self.warn(note.to_string());
+            self.warn_note(None, note);
         }
         let active = self.active_services()?;
         self.check_port_var_names(&active);
@@ -61,8 +61,8 @@ impl<'a> Planner<'a> {
         Ok(Plan {
             project: project.clone(),
             home: self.settings.home.clone(),
-            working_dir: self.settings.workspace.clone(),
-            config_files: vec![file.path.clone()],
+            working_dir: file.project_dir.clone(),
+            config_files: file.files.clone(),
             networks,
             volumes,
             services,
@@ -73,6 +73,17 @@ impl<'a> Planner<'a> {
 
     fn warn(&mut self, message: String) {
         self.warnings.push(format!("{}: {message}", self.file.path.display()));
+    }
+
+    /// A note, naming the file its key is in (of several, the one whose
+    /// value is used).
+    fn warn_note(&mut self, service: Option<&str>, note: &super::model::Note) {
+        let file = self.file.origin(&note.path).display().to_string();
+        let message = match service {
+            Some(service) => format!("{file}: service {service}: {note}"),
+            None => format!("{file}: {note}"),
+        };
+        self.warnings.push(message);
     }
 
     fn warn_service(&mut self, service: &str, message: String) {
@@ -175,7 +186,7 @@ impl<'a> Planner<'a> {
         let mut plans = Vec::new();
         for network in file.networks.iter().filter(|n| uses(&n.key)) {
             for note in &network.notes {
-                self.warn(note.to_string());
+                self.warn_note(None, note);
             }
             if let (false, Some(name)) = (network.external, &network.name) {
                 self.warn(format!(
@@ -221,7 +232,7 @@ impl<'a> Planner<'a> {
         let mut plans = Vec::new();
         for volume in file.volumes.iter().filter(|v| uses(&v.key)) {
             for note in &volume.notes {
-                self.warn(note.to_string());
+                self.warn_note(None, note);
             }
             if let (false, Some(name)) = (volume.external, &volume.name) {
                 self.warn(format!(
@@ -278,7 +289,7 @@ impl<'a> Planner<'a> {
         let container_name = format!("{project}-{}-1", s.name);
 
         for note in &s.notes {
-            self.warn_service(&s.name, note.to_string());
+            self.warn_note(Some(&s.name), note);
         }
         if let Some(original) = &s.container_name {
             self.warn_service(
@@ -326,13 +337,13 @@ impl<'a> Planner<'a> {
 
         let mut labels = s.labels.clone();
         let config_files =
-            [&self.file.path].iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",");
+            self.file.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",");
         for (key, value) in [
             ("com.docker.compose.project", project.clone()),
             ("com.docker.compose.service", s.name.clone()),
             ("com.docker.compose.container-number", "1".to_string()),
             ("com.docker.compose.oneoff", "False".to_string()),
-            ("com.docker.compose.project.working_dir", self.settings.workspace.display().to_string()),
+            ("com.docker.compose.project.working_dir", self.file.project_dir.display().to_string()),
             ("com.docker.compose.project.config_files", config_files),
             ("com.docker.compose.version", COMPOSE_VERSION.to_string()),
             ("com.docker.compose.depends_on", depends_label),
@@ -557,7 +568,7 @@ impl<'a> Planner<'a> {
                 return Err(self.error(here.problem(format!("secret {} is not declared", secret.source))));
             };
             for note in &definition.notes {
-                self.warn(note.to_string());
+                self.warn_note(None, note);
             }
             let target = match secret.target.as_deref() {
                 Some(t) if t.starts_with('/') => t.to_string(),
@@ -618,7 +629,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// A host path of the file, absolute: relative to the workspace, `~`
+    /// A host path of the file, absolute: relative to the project directory, `~`
     /// from the caller's `HOME`; `.` and `..` resolved lexically, as
     /// compose does.
     fn host_path(&self, text: &str) -> Result<PathBuf, String> {
@@ -631,7 +642,7 @@ impl<'a> Planner<'a> {
             })?;
             PathBuf::from(home).join(rest.trim_start_matches('/'))
         } else {
-            self.settings.workspace.join(text)
+            self.file.project_dir.join(text)
         };
         Ok(normalise(&path))
     }

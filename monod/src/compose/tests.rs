@@ -150,7 +150,13 @@ fn check_isolated(name: &str, path: &Path, loaded: &ComposeFile, plan: &Plan) {
             "{name}: hash label"
         );
         assert_eq!(s.config_hash.len(), 64, "{name}: hash is hex sha256");
-        assert_eq!(label("com.docker.compose.project.working_dir"), Some("/ws/app"), "{name}: working_dir");
+        // The project directory is the file's folder, as in compose.
+        let project_dir = path.parent().unwrap().display().to_string();
+        assert_eq!(
+            label("com.docker.compose.project.working_dir"),
+            Some(project_dir.as_str()),
+            "{name}: working_dir"
+        );
         assert_eq!(
             label("com.docker.compose.project.config_files"),
             Some(file.as_str()),
@@ -390,7 +396,10 @@ fn extends_within_the_file() {
 #[test]
 fn extends_errors_name_the_service() {
     let e = Ws::new("services:\n  web:\n    extends: {service: base, file: other.yaml}\n").load_error();
-    assert!(e.contains("services.web.extends.file") && e.contains("not supported"), "{e}");
+    assert!(
+        e.contains(":3:30: services.web.extends.file: ") && e.contains("other.yaml is not a file"),
+        "{e}"
+    );
     let e = Ws::new("services:\n  web:\n    extends: nothing\n").load_error();
     assert!(e.contains("services.web.extends") && e.contains("nothing"), "{e}");
     let e = Ws::new("services:\n  a:\n    extends: b\n  b:\n    extends: a\n").load_error();
@@ -1019,7 +1028,7 @@ fn missing_or_empty_file() {
     let e = Ws::new("services: {}\n").load_error();
     assert!(e.contains("no services"), "{e}");
     let e = Ws::new("include: [other.yaml]\nservices:\n  a: {image: x}\n").load_error();
-    assert!(e.contains(":1:1: include: include is not supported"), "{e}");
+    assert!(e.contains(":1:11: include[0]: ") && e.contains("other.yaml is not a file"), "{e}");
 }
 
 // ---------------------------------------------------------------------------
@@ -1077,4 +1086,149 @@ fn dangerous_binds_and_privileged_are_warned_and_kept() {
     assert_eq!(web.mounts[0].kind, MountKind::Bind { source: PathBuf::from("/") });
     assert_eq!(web.mounts[1].kind, MountKind::Bind { source: PathBuf::from("/var/run/docker.sock") });
     assert_eq!(web.mounts.len(), 5);
+}
+
+// ---------------------------------------------------------------------------
+// Projects of several files
+
+impl Ws {
+    fn load_files(&self, files: &[&str]) -> Result<ComposeFile, ComposeError> {
+        let files: Vec<PathBuf> = files.iter().map(|f| self.root().join(f)).collect();
+        load_files(&files, &|_| None)
+    }
+
+    fn mkdir(&self, rel: &str) {
+        std::fs::create_dir_all(self.root().join(rel)).unwrap();
+    }
+}
+
+#[test]
+fn several_files_merge_with_composes_rules() {
+    let ws = Ws::new(
+        "services:\n  web:\n    image: app:1\n    command: [serve, --port, '80']\n    environment: {A: '1', B: '2'}\n    ports: ['8080:80']\n    volumes: ['./a:/data', 'cache:/cache']\n    healthcheck: {test: [CMD, old], interval: 5s}\nvolumes:\n  cache: {}\n",
+    );
+    ws.write(
+        "compose.override.yaml",
+        "services:\n  web:\n    image: app:2\n    command: [debug]\n    environment: [B=3, C=4]\n    ports: ['8080:80', '9090:90']\n    volumes: ['./b:/data']\n    healthcheck: {test: [CMD, new]}\n",
+    );
+    let plan =
+        plan(&ws.load_files(&["compose.yaml", "compose.override.yaml"]).unwrap(), &ws.settings()).unwrap();
+    let web = service(&plan, "web");
+    assert_eq!(web.image, ImageSource::Pull("app:2".to_string()));
+    assert_eq!(web.command, Some(strings(&["debug"])));
+    assert_eq!(
+        web.environment,
+        BTreeMap::from([("A".into(), "1".into()), ("B".into(), "3".into()), ("C".into(), "4".into())])
+    );
+    assert_eq!(web.ports.iter().map(|p| p.container_port).collect::<Vec<_>>(), vec![80, 90]);
+    let binds: Vec<_> = web.mounts.iter().map(|m| (m.target.as_str(), m.kind.clone())).collect();
+    assert_eq!(binds[0], ("/data", MountKind::Bind { source: ws.root().join("b") }));
+    assert_eq!(binds.len(), 2);
+    assert_eq!(web.healthcheck.as_ref().unwrap().test, strings(&["CMD", "new"]));
+    let label = web.labels.get("com.docker.compose.project.config_files").unwrap();
+    let expected = format!("{},{}", ws.file().display(), ws.root().join("compose.override.yaml").display());
+    assert_eq!(label, &expected);
+}
+
+#[test]
+fn an_error_in_a_later_file_names_that_file_and_line() {
+    let ws = Ws::new("services:\n  web:\n    image: app\n    ports: ['80']\n");
+    ws.write("extra.yaml", "services:\n  web:\n    ports:\n      - 'eighty'\n    stop_signall: x\n");
+    let e = ws.load_files(&["compose.yaml", "extra.yaml"]).unwrap_err().to_string();
+    let extra = ws.root().join("extra.yaml").display().to_string();
+    assert!(e.starts_with(&format!("{extra}:4:9: services.web.ports[0]: ")), "{e}");
+    ws.write("extra.yaml", "services:\n  web:\n    depends_on: [nothing]\n");
+    let e = ws.load_files(&["compose.yaml", "extra.yaml"]).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{extra}:3:5: services.web.depends_on")), "{e}");
+}
+
+#[test]
+fn chained_merge_keys_and_reset_and_override_tags() {
+    let ws = Ws::new(
+        "x-a: &a\n  image: app\n  environment: {A: '1'}\nx-b: &b\n  <<: *a\n  command: [run]\nservices:\n  web:\n    <<: *b\n    ports: ['80']\n",
+    );
+    ws.write(
+        "compose.override.yaml",
+        "services:\n  web:\n    command: !reset null\n    ports: !override ['90']\n    environment: !override {B: '2'}\n",
+    );
+    let only = plan(&ws.load(), &ws.settings()).unwrap();
+    assert_eq!(service(&only, "web").command, Some(strings(&["run"])));
+    let plan =
+        plan(&ws.load_files(&["compose.yaml", "compose.override.yaml"]).unwrap(), &ws.settings()).unwrap();
+    let web = service(&plan, "web");
+    assert_eq!(web.command, None);
+    assert_eq!(web.ports.iter().map(|p| p.container_port).collect::<Vec<_>>(), vec![90]);
+    assert_eq!(web.environment, BTreeMap::from([("B".into(), "2".into())]));
+}
+
+#[test]
+fn include_and_extends_file_resolve_paths_against_their_own_folder() {
+    let ws = Ws::new(
+        "include:\n  - path: lib/db.yaml\nservices:\n  web:\n    extends: {file: common/base.yaml, service: base}\n    command: !reset []\n    volumes: ['./www:/www']\n",
+    );
+    ws.mkdir("lib");
+    ws.mkdir("common");
+    ws.write("lib/.env", "DB_TAG=15\n");
+    ws.write(
+        "lib/db.yaml",
+        "services:\n  db:\n    image: db:${DB_TAG}\n    volumes: ['./data:/data']\n    env_file: db.env\n",
+    );
+    ws.write("lib/db.env", "PASSWORD=x\n");
+    ws.write(
+        "common/base.yaml",
+        "services:\n  base:\n    image: app\n    command: [base]\n    volumes: ['./conf:/conf:ro']\n",
+    );
+    let plan = plan(&ws.load(), &ws.settings()).unwrap();
+    let db = service(&plan, "db");
+    assert_eq!(db.image, ImageSource::Pull("db:15".to_string()));
+    assert_eq!(db.environment.get("PASSWORD").map(String::as_str), Some("x"));
+    assert_eq!(db.mounts[0].kind, MountKind::Bind { source: ws.root().join("lib/data") });
+    let web = service(&plan, "web");
+    assert_eq!(web.command, None, "command: !reset drops the base's");
+    let sources: Vec<_> = web.mounts.iter().map(|m| m.kind.clone()).collect();
+    assert_eq!(
+        sources,
+        vec![
+            MountKind::Bind { source: ws.root().join("common/conf") },
+            MountKind::Bind { source: ws.root().join("www") }
+        ]
+    );
+    ws.write("lib/db.yaml", "include: [../compose.yaml]\nservices:\n  db: {image: db}\n");
+    assert!(ws.load_error().contains("include cycle"), "{}", ws.load_error());
+    ws.write("compose.yaml", "include: ['oci://registry/app:1']\nservices:\n  web: {image: app}\n");
+    assert!(
+        ws.load_error().contains(":1:11: include[0]: \"oci://registry/app:1\" is a remote resource"),
+        "{}",
+        ws.load_error()
+    );
+}
+
+#[test]
+fn a_file_in_a_subfolder_resolves_paths_against_its_folder() {
+    let ws = Ws::new("");
+    ws.mkdir("deploy");
+    ws.write(
+        "deploy/compose.yaml",
+        "services:\n  web:\n    image: app\n    volumes: ['./site:/site', '../src:/src']\n",
+    );
+    let loaded = ws.load_files(&["deploy/compose.yaml"]).unwrap();
+    let plan = plan(&loaded, &ws.settings()).unwrap();
+    let web = service(&plan, "web");
+    assert_eq!(web.mounts[0].kind, MountKind::Bind { source: ws.root().join("deploy/site") });
+    assert_eq!(web.mounts[1].kind, MountKind::Bind { source: ws.root().join("src") });
+    assert_eq!(plan.working_dir, ws.root().join("deploy"));
+}
+
+#[test]
+fn a_warning_names_the_file_its_key_is_in() {
+    let ws = Ws::new("services:\n  web:\n    image: app\n");
+    ws.write("compose.override.yaml", "services:\n  web:\n    deploy: {replicas: 2}\n");
+    let plan =
+        plan(&ws.load_files(&["compose.yaml", "compose.override.yaml"]).unwrap(), &ws.settings()).unwrap();
+    let over = ws.root().join("compose.override.yaml").display().to_string();
+    assert!(
+        plan.warnings.iter().any(|w| w.starts_with(&format!("{over}: service web: services.web.deploy: "))),
+        "{:?}",
+        plan.warnings
+    );
 }

@@ -2,15 +2,18 @@
 //! file before anything exists, plan it for the environment's slot, bring
 //! it up, take it down, and say what is left when that could not finish.
 //!
-//! Interpolation sees, in increasing precedence, the workspace's `.env`, the
-//! caller's environment, and mono's variables (`MONO_ENV_*`, `MONO_DATA_DIR`
-//! and the `MONO_<SERVICE>_PORT*` variables of the plan), so a compose file
-//! may use `${MONO_DATA_DIR}` or another service's port.
+//! The compose files are picked as compose picks them ([`find`]).
+//! Interpolation sees, in increasing precedence, the `.env` compose would
+//! read, the caller's environment, and mono's variables (`MONO_ENV_*`,
+//! `MONO_DATA_DIR` and the `MONO_<SERVICE>_PORT*` variables of the plan),
+//! so a compose file may use `${MONO_DATA_DIR}` or another service's port;
+//! `COMPOSE_PROJECT_NAME` is the environment's project name, `mono-<env>`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mono_proto::CallerEnv;
+use mono_proto::paths::normalise;
 use tokio_util::sync::CancellationToken;
 
 use super::OpError;
@@ -19,30 +22,106 @@ use crate::config::MonoConfig;
 use crate::docker::{self, Endpoint, Engine, EngineError, EnvLabels};
 use crate::progress::Progress;
 
-/// The compose file of a workspace, if it has one.
-pub(super) fn find(ws: &Path, config: &MonoConfig) -> Result<Option<PathBuf>, OpError> {
-    match &config.compose.file {
-        Some(rel) => {
-            let path = ws.join(rel);
-            if path.is_file() {
-                Ok(Some(path))
-            } else {
-                Err(OpError::InvalidPath {
-                    path: path.display().to_string(),
-                    reason: format!("compose.file in {} names no file", super::init::config_file(config)),
-                })
-            }
-        }
-        None => Ok(compose::find(ws)),
-    }
+/// The compose files of a docker-mode workspace, as compose would pick
+/// them, and what goes with them.
+#[derive(Debug, Clone)]
+pub(super) struct ComposeFiles {
+    /// The files, merged in order.
+    pub files: Vec<PathBuf>,
+    /// Where the `.env` for interpolation is: the project directory (the
+    /// first file's folder) when mono.yml names the files, as with compose's
+    /// `-f`; the workspace otherwise, as compose reads its working folder's.
+    pub dotenv_dir: PathBuf,
+    /// `COMPOSE_PROFILES`, used when mono.yml lists no profiles.
+    pub env_profiles: Vec<String>,
 }
 
-/// A docker-mode workspace: its folder, compose file, settings and caller.
+/// The compose files of a workspace, if it has some. In order of
+/// precedence: mono.yml's `compose.files` or `compose.file` (like
+/// compose's `-f`); else `COMPOSE_FILE` from the caller's environment, else
+/// from the workspace's `.env` (split at `COMPOSE_PATH_SEPARATOR`, `:` by
+/// default); else the first of compose's file names in the workspace and
+/// the override file beside it (`compose.override.yaml`...), merged over it
+/// as compose does.
+pub(super) fn find(
+    ws: &Path,
+    config: &MonoConfig,
+    caller: &CallerEnv,
+) -> Result<Option<ComposeFiles>, OpError> {
+    let exists = |rel: &str, from: &str| -> Result<PathBuf, OpError> {
+        let path = normalise(&ws.join(rel));
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(OpError::InvalidPath {
+                path: path.display().to_string(),
+                reason: format!("{from} names no file"),
+            })
+        }
+    };
+    let explicit = match (&config.compose.files, &config.compose.file) {
+        (Some(files), _) => Some(("compose.files", files.clone())),
+        (None, Some(file)) => Some(("compose.file", vec![file.clone()])),
+        (None, None) => None,
+    };
+    let (files, dotenv_dir, dotenv) = match explicit {
+        Some((key, list)) => {
+            let from = format!("{key} in {}", super::init::config_file(config));
+            let files = list.iter().map(|rel| exists(rel, &from)).collect::<Result<Vec<_>, _>>()?;
+            let dir = files[0].parent().map_or_else(|| ws.to_path_buf(), Path::to_path_buf);
+            let dotenv = read_dotenv_of(&dir)?;
+            (files, dir, dotenv)
+        }
+        None => {
+            let dotenv = read_dotenv_of(ws)?;
+            let setting =
+                |name: &str| caller.get(name).or_else(|| dotenv.get(name)).filter(|v| !v.is_empty());
+            let files = match setting("COMPOSE_FILE") {
+                Some(value) => {
+                    let from = if caller.contains_key("COMPOSE_FILE") {
+                        "COMPOSE_FILE (from the caller's environment)".to_string()
+                    } else {
+                        format!("COMPOSE_FILE (from {})", ws.join(".env").display())
+                    };
+                    let separator = setting("COMPOSE_PATH_SEPARATOR").map_or(":", String::as_str);
+                    value
+                        .split(separator)
+                        .filter(|f| !f.is_empty())
+                        .map(|rel| exists(rel, &from))
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+                None => Vec::new(),
+            };
+            let files = if files.is_empty() {
+                let Some(main) = compose::find(ws) else { return Ok(None) };
+                let over = compose::find_override(&main);
+                std::iter::once(main).chain(over).collect()
+            } else {
+                files
+            };
+            (files, ws.to_path_buf(), dotenv)
+        }
+    };
+    let env_profiles = caller
+        .get("COMPOSE_PROFILES")
+        .or_else(|| dotenv.get("COMPOSE_PROFILES"))
+        .map(|v| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    Ok(Some(ComposeFiles { files, dotenv_dir, env_profiles }))
+}
+
+/// The variables of `dir`'s `.env`, if it has one.
+fn read_dotenv_of(dir: &Path) -> Result<BTreeMap<String, String>, OpError> {
+    let path = dir.join(".env");
+    if path.is_file() { Ok(compose::read_dotenv(&path)?.into_iter().collect()) } else { Ok(BTreeMap::new()) }
+}
+
+/// A docker-mode workspace: its folder, compose files, settings and caller.
 pub(super) struct ComposeWorkspace<'a> {
     /// The workspace folder.
     pub dir: &'a Path,
-    /// Its compose file.
-    pub file: &'a Path,
+    /// Its compose files.
+    pub files: &'a ComposeFiles,
     /// Its `mono.yml`.
     pub config: &'a MonoConfig,
     /// The caller's environment.
@@ -54,11 +133,7 @@ pub(super) struct ComposeWorkspace<'a> {
 impl ComposeWorkspace<'_> {
     /// Variables for interpolation: `.env`, then the caller's, then `mono`.
     fn variables(&self, mono: &[(String, String)]) -> Result<BTreeMap<String, String>, OpError> {
-        let mut vars = BTreeMap::new();
-        let dotenv = self.dir.join(".env");
-        if dotenv.is_file() {
-            vars.extend(compose::read_dotenv(&dotenv)?);
-        }
+        let mut vars = read_dotenv_of(&self.files.dotenv_dir)?;
         vars.extend(self.caller.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(mono.iter().cloned());
         Ok(vars)
@@ -71,16 +146,24 @@ impl ComposeWorkspace<'_> {
         project: &str,
         slot: u32,
     ) -> Result<(Plan, Vec<String>), OpError> {
+        // Compose sets it to the project's name for interpolation.
+        let mut vars = vars.clone();
+        vars.insert("COMPOSE_PROJECT_NAME".to_string(), project.to_string());
         let lookup = |name: &str| vars.get(name).cloned();
-        let loaded = compose::load(self.file, &lookup)?;
+        let loaded = compose::load_files(&self.files.files, &lookup)?;
+        let profiles = if self.config.compose.profiles.is_empty() {
+            self.files.env_profiles.clone()
+        } else {
+            self.config.compose.profiles.clone()
+        };
         let settings = PlanSettings {
             project: project.to_string(),
             home: self.home.display().to_string(),
             slot,
             host_ip: self.config.compose.host_ip.clone(),
-            profiles: self.config.compose.profiles.clone(),
+            profiles,
             workspace: self.dir.to_path_buf(),
-            vars: vars.clone(),
+            vars,
         };
         let plan = compose::plan(&loaded, &settings)?;
         Ok((plan, loaded.warnings.clone()))
@@ -126,8 +209,8 @@ impl ComposeWorkspace<'_> {
 pub(super) struct OwnedWorkspace {
     /// The workspace folder.
     pub dir: PathBuf,
-    /// Its compose file.
-    pub file: PathBuf,
+    /// Its compose files.
+    pub files: ComposeFiles,
     /// Its `mono.yml`.
     pub config: MonoConfig,
     /// The caller's environment.
@@ -150,7 +233,7 @@ impl OwnedWorkspace {
         let (plan, ports, load_warnings) = tokio::task::spawn_blocking(move || {
             let ws = ComposeWorkspace {
                 dir: &self.dir,
-                file: &self.file,
+                files: &self.files,
                 config: &self.config,
                 caller: &self.caller,
                 home: &self.home,
@@ -262,12 +345,12 @@ pub fn plan_offline(
     home: &Path,
 ) -> Result<(Plan, Vec<String>), OpError> {
     let config = MonoConfig::load(dir)?;
-    let file = find(dir, &config)?.ok_or_else(|| OpError::InvalidPath {
+    let files = find(dir, &config, caller)?.ok_or_else(|| OpError::InvalidPath {
         path: dir.display().to_string(),
         reason: "no compose file here (compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml)"
             .into(),
     })?;
-    let ws = ComposeWorkspace { dir, file: &file, config: &config, caller, home };
+    let ws = ComposeWorkspace { dir, files: &files, config: &config, caller, home };
     let data_dir = home.join("data").join(name);
     let path = dir.display().to_string();
     let mono = crate::vars::MonoVars { name, id: slot, path: &path, data_dir: &data_dir, ports: &[] }.pairs();

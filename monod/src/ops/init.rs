@@ -24,7 +24,7 @@ use crate::{crashpoint, names, ports, tmux, workspace};
 /// The input of an init, checked.
 struct Checked {
     config: MonoConfig,
-    compose_file: Option<PathBuf>,
+    compose_file: Option<docker_mode::ComposeFiles>,
     /// Docker mode: the Engine the caller's environment leads to.
     endpoint: Option<Endpoint>,
     derived: names::DerivedName,
@@ -122,9 +122,7 @@ impl Ops {
         progress.step(format!("registered as {} (id {}, ports {}-{})", row.name, row.id, base, base + 99));
 
         let mut created = Created::default();
-        match self
-            .init_steps(&row, &ws, config, compose_file.as_deref(), caller, progress, &mut created)
-            .await
+        match self.init_steps(&row, &ws, config, compose_file.as_ref(), caller, progress, &mut created).await
         {
             Ok(()) => {
                 self.store.set_phase(row.id, Phase::Ready).await?;
@@ -155,7 +153,7 @@ impl Ops {
         row: &EnvRow,
         ws: &Path,
         config: &MonoConfig,
-        compose_file: Option<&Path>,
+        compose_file: Option<&docker_mode::ComposeFiles>,
         caller: &CallerEnv,
         progress: &Progress,
         created: &mut Created,
@@ -173,10 +171,10 @@ impl Ops {
 
         let base = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir, ports: &[] };
         let planned = match (compose_file, &row.docker_project) {
-            (Some(file), Some(project)) => {
+            (Some(files), Some(project)) => {
                 let workspace = docker_mode::OwnedWorkspace {
                     dir: ws.to_path_buf(),
-                    file: file.to_path_buf(),
+                    files: files.clone(),
                     config: config.clone(),
                     caller: caller.clone(),
                     home: self.home.root().to_path_buf(),
@@ -267,10 +265,11 @@ impl Ops {
     fn check_input_now(&self, ws: &Path, caller: &CallerEnv) -> Result<Checked, OpError> {
         let config = MonoConfig::load(ws)?;
         check_env(&config)?;
-        let compose_file = docker_mode::find(ws, &config)?;
+        let compose_file = docker_mode::find(ws, &config, caller)?;
         let ports = match &compose_file {
-            Some(file) => {
-                ComposeWorkspace { dir: ws, file, config: &config, caller, home: self.home.root() }.check()?
+            Some(files) => {
+                ComposeWorkspace { dir: ws, files, config: &config, caller, home: self.home.root() }
+                    .check()?
             }
             None => Vec::new(),
         };
