@@ -31,6 +31,8 @@ mod keypath;
 pub mod model;
 pub mod plan;
 mod planner;
+#[cfg(test)]
+mod scale_tests;
 mod syntax;
 #[cfg(test)]
 mod tests;

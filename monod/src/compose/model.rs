@@ -6,7 +6,7 @@
 //! [`Note`]s so the plan can warn about them by name; nothing is dropped
 //! silently.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -1445,10 +1445,14 @@ fn secret(key: &str, v: &Value, at: At<'_>) -> Result<Secret, Problem> {
 pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
     let root = At::ROOT;
     let services = root.key("services");
+    let service_names: HashSet<&str> = defs.services.iter().map(|s| s.name.as_str()).collect();
+    let network_keys: HashSet<&str> = defs.networks.iter().map(|n| n.key.as_str()).collect();
+    let volume_keys: HashSet<&str> = defs.volumes.iter().map(|v| v.key.as_str()).collect();
+    let secret_keys: HashSet<&str> = defs.secrets.iter().map(|d| d.key.as_str()).collect();
     for s in &defs.services {
         let at = services.key(&s.name);
         for dep in &s.depends_on {
-            if !defs.services.iter().any(|o| o.name == dep.service) {
+            if !service_names.contains(dep.service.as_str()) {
                 return Err(at.key("depends_on").problem(format!(
                     "service {} depends on {}, which this file does not define; define it or fix the name",
                     s.name, dep.service
@@ -1456,7 +1460,7 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
             }
         }
         for network in s.networks.iter().flatten() {
-            if network.name != "default" && !defs.networks.iter().any(|n| n.key == network.name) {
+            if network.name != "default" && !network_keys.contains(network.name.as_str()) {
                 return Err(at.key("networks").problem(format!(
                     "network {} is not declared; add it under the top-level `networks:` (e.g. `networks: {{{}: {{}}}}`)",
                     network.name, network.name
@@ -1465,7 +1469,7 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
         }
         for mount in &s.volumes {
             if let MountSource::Volume(name) = &mount.source
-                && !defs.volumes.iter().any(|v| v.key == *name)
+                && !volume_keys.contains(name.as_str())
             {
                 return Err(at.key("volumes").index(mount.index).problem(format!(
                     "named volume {name} is not declared; add it under the top-level `volumes:`, or write ./{name} \
@@ -1474,7 +1478,7 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
             }
         }
         for secret in &s.secrets {
-            if !defs.secrets.iter().any(|d| d.key == secret.source) {
+            if !secret_keys.contains(secret.source.as_str()) {
                 return Err(at.key("secrets").index(secret.index).problem(format!(
                     "secret {} is not declared; add it under the top-level `secrets:` with `file: PATH`",
                     secret.source
@@ -1492,7 +1496,8 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
 }
 
 /// A dependency cycle, as the services along it with the first repeated at
-/// the end.
+/// the end. Depth-first, iterative (a chain of thousands of services must
+/// not overflow the stack), each service and edge visited once.
 fn dependency_cycle(services: &[Service]) -> Option<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
@@ -1500,38 +1505,42 @@ fn dependency_cycle(services: &[Service]) -> Option<Vec<String>> {
         Open,
         Done,
     }
-    fn visit(
-        i: usize,
-        services: &[Service],
-        marks: &mut [Mark],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<String>> {
-        marks[i] = Mark::Open;
-        stack.push(i);
-        for dep in &services[i].depends_on {
-            let Some(j) = services.iter().position(|s| s.name == dep.service) else { continue };
+    let index: HashMap<&str, usize> =
+        services.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let edges: Vec<Vec<usize>> = services
+        .iter()
+        .map(|s| s.depends_on.iter().filter_map(|d| index.get(d.service.as_str()).copied()).collect())
+        .collect();
+    let mut marks = vec![Mark::New; services.len()];
+    for start in 0..services.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        // The path from `start`, each with the next edge to follow.
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::Open;
+        while let Some(&mut (i, ref mut next)) = stack.last_mut() {
+            let Some(&j) = edges[i].get(*next) else {
+                marks[i] = Mark::Done;
+                stack.pop();
+                continue;
+            };
+            *next += 1;
             match marks[j] {
                 Mark::Open => {
-                    let start = stack.iter().position(|&k| k == j).unwrap_or(0);
+                    let from = stack.iter().position(|&(k, _)| k == j).unwrap_or(0);
                     let mut cycle: Vec<String> =
-                        stack[start..].iter().map(|&k| services[k].name.clone()).collect();
+                        stack[from..].iter().map(|&(k, _)| services[k].name.clone()).collect();
                     cycle.push(services[j].name.clone());
                     return Some(cycle);
                 }
                 Mark::New => {
-                    if let Some(cycle) = visit(j, services, marks, stack) {
-                        return Some(cycle);
-                    }
+                    marks[j] = Mark::Open;
+                    stack.push((j, 0));
                 }
                 Mark::Done => {}
             }
         }
-        stack.pop();
-        marks[i] = Mark::Done;
-        None
     }
-    let mut marks = vec![Mark::New; services.len()];
-    (0..services.len()).find_map(|i| {
-        if marks[i] == Mark::New { visit(i, services, &mut marks, &mut Vec::new()) } else { None }
-    })
+    None
 }

@@ -2,7 +2,7 @@
 //! profiles applied, names scoped to the project, ports moved into the
 //! environment's block, paths resolved, labels and config hashes added.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use mono_proto::paths::normalise;
@@ -10,7 +10,7 @@ use mono_proto::paths::normalise;
 use super::hash::config_hash;
 use super::hazards;
 use super::keypath::{At, Problem};
-use super::model::{ComposeFile, MountSource, Network, SecretSource, Service, Volume};
+use super::model::{ComposeFile, MountSource, Network, Secret, SecretSource, Service, Volume};
 use super::plan::{
     BuildPlan, Condition, Dependency, ImageSource, MountKind, MountPlan, NetworkPlan, Plan, PortAssignment,
     PortBinding, Protocol, ServicePlan, VolumePlan,
@@ -26,14 +26,26 @@ pub(crate) fn plan(file: &ComposeFile, settings: &PlanSettings) -> Result<Plan, 
     if !(1..=MAX_SLOT).contains(&settings.slot) {
         return Err(ComposeError::Slot { slot: settings.slot });
     }
-    let mut planner = Planner { file, settings, warnings: Vec::new() };
+    let mut planner = Planner {
+        file,
+        settings,
+        warnings: Vec::new(),
+        services: file.services.iter().map(|s| (s.name.as_str(), s)).collect(),
+        volumes: file.volumes.iter().map(|v| (v.key.as_str(), v)).collect(),
+        secrets: file.secrets.iter().map(|d| (d.key.as_str(), d)).collect(),
+    };
     planner.run()
 }
 
+/// One planning run. Definitions are looked up by name through maps, so
+/// planning stays linear in the size of the file.
 struct Planner<'a> {
     file: &'a ComposeFile,
     settings: &'a PlanSettings,
     warnings: Vec<String>,
+    services: HashMap<&'a str, &'a Service>,
+    volumes: HashMap<&'a str, &'a Volume>,
+    secrets: HashMap<&'a str, &'a Secret>,
 }
 
 impl<'a> Planner<'a> {
@@ -53,10 +65,13 @@ impl<'a> Planner<'a> {
 
         let networks = self.networks(&active);
         let volumes = self.volumes(&active);
+        let active_names: HashSet<&str> = active.iter().map(|s| s.name.as_str()).collect();
+        let network_names: HashMap<&str, &str> =
+            networks.iter().map(|n| (n.key.as_str(), n.name.as_str())).collect();
         let mut ports = Vec::new();
         let mut services = Vec::with_capacity(active.len());
         for service in &active {
-            services.push(self.service(service, &active, &networks, &mut ports)?);
+            services.push(self.service(service, &active_names, &network_names, &mut ports)?);
         }
         Ok(Plan {
             project: project.clone(),
@@ -94,7 +109,7 @@ impl<'a> Planner<'a> {
         let active: Vec<&'a Service> = file.services.iter().filter(|s| is_active(s)).collect();
         for s in &active {
             for dep in &s.depends_on {
-                let Some(target) = file.services.iter().find(|o| o.name == dep.service) else { continue };
+                let Some(target) = self.services.get(dep.service.as_str()).copied() else { continue };
                 if is_active(target) {
                     continue;
                 }
@@ -165,12 +180,16 @@ impl<'a> Planner<'a> {
     /// `default` last when a service needs it and the file does not declare
     /// it. Networks only inactive services use are left out.
     fn networks(&mut self, active: &[&Service]) -> Vec<NetworkPlan> {
-        let uses = |key: &str| {
-            active.iter().any(|s| match (&s.networks, &s.network_mode) {
-                (Some(networks), None) => networks.iter().any(|n| n.name == key),
-                _ => key == "default",
-            })
-        };
+        let mut used: HashSet<&str> = HashSet::new();
+        for s in active {
+            match (&s.networks, &s.network_mode) {
+                (Some(networks), None) => used.extend(networks.iter().map(|n| n.name.as_str())),
+                _ => {
+                    used.insert("default");
+                }
+            }
+        }
+        let uses = |key: &str| used.contains(key);
         let file = self.file;
         let mut plans = Vec::new();
         for network in file.networks.iter().filter(|n| uses(&n.key)) {
@@ -212,11 +231,15 @@ impl<'a> Planner<'a> {
     /// The named volumes active services mount, in file order. Volumes only
     /// inactive services use are left out.
     fn volumes(&mut self, active: &[&Service]) -> Vec<VolumePlan> {
-        let uses = |key: &str| {
-            active
-                .iter()
-                .any(|s| s.volumes.iter().any(|m| matches!(&m.source, MountSource::Volume(n) if n == key)))
-        };
+        let used: HashSet<&str> = active
+            .iter()
+            .flat_map(|s| &s.volumes)
+            .filter_map(|m| match &m.source {
+                MountSource::Volume(name) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let uses = |key: &str| used.contains(key);
         let file = self.file;
         let mut plans = Vec::new();
         for volume in file.volumes.iter().filter(|v| uses(&v.key)) {
@@ -267,8 +290,8 @@ impl<'a> Planner<'a> {
     fn service(
         &mut self,
         s: &Service,
-        active: &[&Service],
-        networks: &[NetworkPlan],
+        active: &HashSet<&str>,
+        networks: &HashMap<&str, &str>,
         ports: &mut Vec<PortAssignment>,
     ) -> Result<ServicePlan, ComposeError> {
         let project = &self.settings.project;
@@ -313,13 +336,13 @@ impl<'a> Planner<'a> {
         let depends_on: Vec<Dependency> = s
             .depends_on
             .iter()
-            .filter(|d| active.iter().any(|a| a.name == d.service))
+            .filter(|d| active.contains(d.service.as_str()))
             .map(|d| Dependency { service: d.service.clone(), condition: d.condition, required: d.required })
             .collect();
         let depends_label = s
             .depends_on
             .iter()
-            .filter(|d| active.iter().any(|a| a.name == d.service))
+            .filter(|d| active.contains(d.service.as_str()))
             .map(|d| format!("{}:{}:{}", d.service, condition_name(d.condition), d.restart))
             .collect::<Vec<_>>()
             .join(",");
@@ -515,13 +538,12 @@ impl<'a> Planner<'a> {
     }
 
     fn mounts(&mut self, s: &Service, at: At<'_>) -> Result<Vec<MountPlan>, ComposeError> {
-        let file = self.file;
         let mut mounts = Vec::new();
         let volumes_at = at.key("volumes");
         for mount in &s.volumes {
             let kind = match &mount.source {
                 MountSource::Volume(key) => {
-                    let volume = file.volumes.iter().find(|v| v.key == *key).ok_or_else(|| {
+                    let volume = self.volumes.get(key.as_str()).copied().ok_or_else(|| {
                         self.error(
                             volumes_at
                                 .index(mount.index)
@@ -553,7 +575,7 @@ impl<'a> Planner<'a> {
         let secrets_at = at.key("secrets");
         for secret in &s.secrets {
             let here = secrets_at.index(secret.index);
-            let Some(definition) = file.secrets.iter().find(|d| d.key == secret.source) else {
+            let Some(definition) = self.secrets.get(secret.source.as_str()).copied() else {
                 return Err(self.error(here.problem(format!("secret {} is not declared", secret.source))));
             };
             for note in &definition.notes {
@@ -597,10 +619,9 @@ impl<'a> Planner<'a> {
     /// The engine networks the service joins, each with the service name as
     /// its first alias. `network_mode` services and services without
     /// `networks:` join the default network.
-    fn service_networks(&self, s: &Service, networks: &[NetworkPlan]) -> Vec<(String, Vec<String>)> {
-        let engine_name = |key: &str| {
-            networks.iter().find(|n| n.key == key).map_or_else(|| self.scoped(key), |n| n.name.clone())
-        };
+    fn service_networks(&self, s: &Service, networks: &HashMap<&str, &str>) -> Vec<(String, Vec<String>)> {
+        let engine_name =
+            |key: &str| networks.get(key).map_or_else(|| self.scoped(key), |name| (*name).to_string());
         match (&s.networks, &s.network_mode) {
             (Some(joined), None) => joined
                 .iter()
