@@ -55,10 +55,8 @@ pub(crate) fn interpolate_document(
     };
     let root = At::ROOT;
     for (key, value) in top.iter_mut() {
+        // Extension values are interpolated too, as compose does.
         let name = key_text(key);
-        if is_extension(&name) {
-            continue;
-        }
         let at = root.key(&name);
         match value {
             Value::Mapping(definitions) if SECTIONS.contains(&name.as_str()) => {
@@ -68,10 +66,7 @@ pub(crate) fn interpolate_document(
                     match def {
                         Value::Mapping(fields) => {
                             for (field, v) in fields.iter_mut() {
-                                let field = key_text(field);
-                                if !is_extension(&field) {
-                                    walker.walk(v, at.key(&field))?;
-                                }
+                                walker.walk(v, at.key(&key_text(field)))?;
                             }
                         }
                         other => walker.walk(other, at)?,
@@ -191,6 +186,7 @@ fn resolve(
                             scalar_text(m.get("service").unwrap_or(&Value::Null)).unwrap_or_default()
                         )));
                     }
+                    Some(k) if is_extension(k) => {}
                     _ => return Err(super::value::unknown_key(at, &key_text(k), &["service", "file"])),
                 }
             }

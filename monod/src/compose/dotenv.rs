@@ -117,7 +117,11 @@ pub(crate) fn parse(
                                 "unexpected text {after:?} after the closing quote of {key}; put it inside the quotes or after a #"
                             )));
                         }
-                        if quote == '\'' { (content.replace("\\'", "'"), true) } else { (unescape(&content), false) }
+                        if quote == '\'' {
+                            (content.replace("\\'", "'"), true)
+                        } else {
+                            (unescape(&content), false)
+                        }
                     }
                     _ => (strip_comment(raw).trim_end().to_string(), false),
                 };

@@ -25,6 +25,8 @@
 mod document;
 mod dotenv;
 mod error;
+#[cfg(test)]
+mod fidelity_tests;
 mod hash;
 mod hazards;
 mod keypath;

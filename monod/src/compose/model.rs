@@ -100,8 +100,10 @@ pub struct Service {
     pub network_mode: Option<String>,
     /// `container_name` (replaced: the plan warns).
     pub container_name: Option<String>,
-    /// `depends_on`.
+    /// `depends_on` (links included, as compose adds them).
     pub depends_on: Vec<DependsOn>,
+    /// `links`: the linked service and the name it is reached by.
+    pub links: Vec<Link>,
     /// `healthcheck`.
     pub healthcheck: Option<HealthPlan>,
     /// `restart`.
@@ -232,6 +234,15 @@ pub struct ServiceNetwork {
     pub name: String,
     /// `aliases`.
     pub aliases: Vec<String>,
+}
+
+/// One `links` entry: `SERVICE` or `SERVICE:ALIAS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The linked service.
+    pub service: String,
+    /// The name it is reached by (the service name when no alias is given).
+    pub alias: String,
 }
 
 /// One `depends_on` entry.
@@ -371,13 +382,13 @@ pub(crate) fn convert(root: &Value) -> Result<Definitions, Problem> {
         }
     }
     let at = at.key("services");
-    let services = services
-        .and_then(|v| mapping_or_null(v, at).transpose())
-        .transpose()?
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| {
-            at.problem("the file defines no services; add a `services:` section with at least one")
-        })?;
+    let services = services.and_then(|v| mapping_or_null(v, at).transpose()).transpose()?;
+    let Some(services) = services.filter(|m| !m.is_empty()) else {
+        // Valid for compose too (a file of networks or volumes, or one
+        // whose services all come from elsewhere); nothing starts.
+        defs.notes.push(Note::new(at, "the file defines no services; nothing is started"));
+        return Ok(defs);
+    };
     for (name, value) in entries(services, at)? {
         defs.services.push(service(&name, value, at.key(&name))?);
     }
@@ -396,7 +407,7 @@ fn definitions<T>(
 }
 
 /// Service keys mono honours.
-const SERVICE_KEYS: [&str; 36] = [
+const SERVICE_KEYS: [&str; 38] = [
     "build",
     "cap_add",
     "cap_drop",
@@ -433,98 +444,113 @@ const SERVICE_KEYS: [&str; 36] = [
     "working_dir",
     "scale",
     "read_only",
+    "links",
+    "provider",
 ];
 
 const RESOURCES: &str = "resource limits are not applied";
 const NOT_PASSED: &str = "mono does not pass it to the container";
 
-/// Service keys compose knows and mono does not honour, with what that
-/// means.
-const SERVICE_UNSUPPORTED: [(&str, &str); 56] = [
-    ("annotations", NOT_PASSED),
-    ("attach", "mono does not attach to service output"),
-    ("blkio_config", RESOURCES),
-    ("cgroup", NOT_PASSED),
-    ("cgroup_parent", NOT_PASSED),
-    ("configs", "configs are not supported; mount the file with a bind volume instead"),
-    ("cpu_count", RESOURCES),
-    ("cpu_percent", RESOURCES),
-    ("cpu_period", RESOURCES),
-    ("cpu_quota", RESOURCES),
-    ("cpu_rt_period", RESOURCES),
-    ("cpu_rt_runtime", RESOURCES),
-    ("cpu_shares", RESOURCES),
-    ("cpus", RESOURCES),
-    ("cpuset", RESOURCES),
-    ("credential_spec", NOT_PASSED),
-    ("deploy", "replicas, resources and placement are not applied; mono runs one container per service"),
-    ("develop", "watch mode is not supported"),
-    ("device_cgroup_rules", NOT_PASSED),
-    ("devices", "host devices are not passed to the container"),
-    ("dns", "the container uses the engine's DNS settings"),
-    ("dns_opt", "the container uses the engine's DNS settings"),
-    ("dns_search", "the container uses the engine's DNS settings"),
-    ("domainname", NOT_PASSED),
-    ("external_links", "services reach other containers only through the project's networks"),
-    ("gpus", "GPUs are not passed to the container"),
-    ("group_add", NOT_PASSED),
-    ("ipc", "IPC namespaces are not shared"),
-    ("isolation", NOT_PASSED),
-    ("label_file", "read labels with `labels:` instead"),
-    ("links", "services reach each other by name on the project network anyway"),
-    ("logging", "the engine's default logging driver is used"),
-    ("mac_address", "addresses are chosen by the engine so environments never clash"),
-    ("mem_limit", RESOURCES),
-    ("mem_reservation", RESOURCES),
-    ("mem_swappiness", RESOURCES),
-    ("memswap_limit", RESOURCES),
-    ("models", "models are not supported"),
-    ("oom_kill_disable", RESOURCES),
-    ("oom_score_adj", RESOURCES),
-    ("pid", "PID namespaces are not shared"),
-    ("pids_limit", RESOURCES),
-    ("post_start", "lifecycle hooks are not run"),
-    ("pre_stop", "lifecycle hooks are not run"),
-    ("provider", "provider services are not supported"),
-    ("pull_policy", "images are pulled only when the engine lacks them"),
-    ("runtime", "the engine's default runtime is used"),
-    ("security_opt", NOT_PASSED),
-    ("shm_size", RESOURCES),
-    ("storage_opt", NOT_PASSED),
-    ("ulimits", RESOURCES),
-    ("use_api_socket", NOT_PASSED),
-    ("userns_mode", NOT_PASSED),
-    ("uts", NOT_PASSED),
-    ("volumes_from", "mount the volumes by name instead"),
-    ("net", "the service joins the project network"),
+/// Service keys compose knows and mono does not honour: the shape compose
+/// requires of their values (still checked, so a typo is reported as compose
+/// reports it) and what not honouring them means.
+const SERVICE_UNSUPPORTED: [(&str, Shape, &str); 53] = [
+    ("annotations", Shape::Dict, NOT_PASSED),
+    ("attach", Shape::Bool, "mono does not attach to service output"),
+    ("blkio_config", Shape::Mapping, RESOURCES),
+    ("cgroup", Shape::Text, NOT_PASSED),
+    ("cgroup_parent", Shape::Text, NOT_PASSED),
+    ("configs", Shape::List, "configs are not supported; mount the file with a bind volume instead"),
+    ("cpu_count", Shape::Number, RESOURCES),
+    ("cpu_percent", Shape::Number, RESOURCES),
+    ("cpu_period", Shape::Number, RESOURCES),
+    ("cpu_quota", Shape::Number, RESOURCES),
+    ("cpu_rt_period", Shape::Text, RESOURCES),
+    ("cpu_rt_runtime", Shape::Text, RESOURCES),
+    ("cpu_shares", Shape::Number, RESOURCES),
+    ("cpus", Shape::Number, RESOURCES),
+    ("cpuset", Shape::Text, RESOURCES),
+    ("credential_spec", Shape::Mapping, NOT_PASSED),
+    (
+        "deploy",
+        Shape::Mapping,
+        "replicas, resources and placement are not applied; mono runs one container per service",
+    ),
+    ("develop", Shape::Mapping, "watch mode is not supported"),
+    ("device_cgroup_rules", Shape::List, NOT_PASSED),
+    ("devices", Shape::List, "host devices are not passed to the container"),
+    ("dns", Shape::TextOrList, "the container uses the engine's DNS settings"),
+    ("dns_opt", Shape::List, "the container uses the engine's DNS settings"),
+    ("dns_search", Shape::TextOrList, "the container uses the engine's DNS settings"),
+    ("domainname", Shape::Text, NOT_PASSED),
+    ("external_links", Shape::List, "services reach other containers only through the project's networks"),
+    ("gpus", Shape::Any, "GPUs are not passed to the container"),
+    ("group_add", Shape::List, NOT_PASSED),
+    ("ipc", Shape::Text, "IPC namespaces are not shared"),
+    ("isolation", Shape::Text, NOT_PASSED),
+    ("label_file", Shape::TextOrList, "read labels with `labels:` instead"),
+    ("logging", Shape::Mapping, "the engine's default logging driver is used"),
+    ("mac_address", Shape::Text, "addresses are chosen by the engine so environments never clash"),
+    ("mem_limit", Shape::Bytes, RESOURCES),
+    ("mem_reservation", Shape::Bytes, RESOURCES),
+    ("mem_swappiness", Shape::Number, RESOURCES),
+    ("memswap_limit", Shape::Bytes, RESOURCES),
+    ("models", Shape::Any, "models are not supported"),
+    ("oom_kill_disable", Shape::Bool, RESOURCES),
+    ("oom_score_adj", Shape::Number, RESOURCES),
+    ("pid", Shape::Text, "PID namespaces are not shared"),
+    ("pids_limit", Shape::Number, RESOURCES),
+    ("post_start", Shape::List, "lifecycle hooks are not run"),
+    ("pre_stop", Shape::List, "lifecycle hooks are not run"),
+    ("pull_policy", Shape::Text, "images are pulled only when the engine lacks them"),
+    ("runtime", Shape::Text, "the engine's default runtime is used"),
+    ("security_opt", Shape::List, NOT_PASSED),
+    ("shm_size", Shape::Bytes, RESOURCES),
+    ("storage_opt", Shape::Mapping, NOT_PASSED),
+    ("ulimits", Shape::Mapping, RESOURCES),
+    ("use_api_socket", Shape::Bool, NOT_PASSED),
+    ("userns_mode", Shape::Text, NOT_PASSED),
+    ("uts", Shape::Text, NOT_PASSED),
+    ("volumes_from", Shape::List, "mount the volumes by name instead"),
 ];
 
 fn known_service_keys() -> Vec<&'static str> {
-    SERVICE_KEYS.iter().copied().chain(SERVICE_UNSUPPORTED.iter().map(|(k, _)| *k)).collect()
+    SERVICE_KEYS.iter().copied().chain(SERVICE_UNSUPPORTED.iter().map(|(k, _, _)| *k)).collect()
 }
 
-/// True for names compose accepts for services: they become part of
-/// container names and DNS names.
+/// True for names compose accepts for services (letters, digits, `_`, `.`
+/// and `-`, in any position: compose v2 runs `_a` and `-b`); they become
+/// part of container names (`<project>-<service>-1`) and DNS names.
 fn valid_service_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 fn service(name: &str, v: &Value, at: At<'_>) -> Result<Service, Problem> {
     if !valid_service_name(name) {
         return Err(at.problem(format!(
-            "{name:?} is not a valid service name; use letters, digits, `_`, `.` and `-`, starting with a letter \
-             or digit"
+            "{name:?} is not a valid service name; use letters, digits, `_`, `.` and `-`"
         )));
     }
     let empty = Mapping::new();
     let m = mapping_or_null(v, at)?.unwrap_or(&empty);
     let mut s = Service { name: name.to_string(), ..Service::default() };
+    let mut empty_image = false;
+    if m.contains_key("provider") {
+        return Err(at.key("provider").problem(format!(
+            "service {name} is a provider service, run by a Docker Compose plugin rather than from an image; mono \
+             does not support provider services: remove it, or run the project with docker compose"
+        )));
+    }
     for (key, value) in entries(m, at)? {
         let here = at.key(&key);
         match key.as_str() {
-            "image" => s.image = opt_string(value, here)?,
+            "image" => {
+                s.image = opt_string(value, here)?;
+                if s.image.as_deref() == Some("") {
+                    s.image = None;
+                    empty_image = true;
+                }
+            }
             "build" => s.build = build(value, here, &mut s.notes)?,
             "command" => s.command = command(value, here)?,
             "entrypoint" => s.entrypoint = command(value, here)?,
@@ -540,7 +566,8 @@ fn service(name: &str, v: &Value, at: At<'_>) -> Result<Service, Problem> {
             "depends_on" => s.depends_on = depends_on(value, here)?,
             "healthcheck" => s.healthcheck = healthcheck(value, here)?,
             "restart" => {
-                s.restart = opt_string(value, here)?;
+                // `restart: ""` (often an unset variable) is no policy, as in compose.
+                s.restart = opt_string(value, here)?.filter(|p| !p.is_empty());
                 if let Some(policy) = &s.restart {
                     syntax::restart(policy).map_err(|e| here.problem(e))?;
                 }
@@ -577,11 +604,32 @@ fn service(name: &str, v: &Value, at: At<'_>) -> Result<Service, Problem> {
                 // could not be read as a mapping, reported above.
             }
             k if is_extension(k) => {}
-            k => match SERVICE_UNSUPPORTED.iter().find(|(key, _)| *key == k) {
-                Some((_, why)) => s.notes.push(Note::new(here, format!("not supported: {why}"))),
+            "links" => s.links = links(value, here)?,
+            k => match SERVICE_UNSUPPORTED.iter().find(|(key, _, _)| *key == k) {
+                Some((_, shape, why)) => {
+                    shape.check(value, here)?;
+                    s.notes.push(Note::new(here, format!("not supported: {why}")));
+                }
                 None => return Err(unknown_key(at, k, &known_service_keys())),
             },
         }
+    }
+    // A link is also a dependency, as in compose.
+    for link in &s.links {
+        if !s.depends_on.iter().any(|d| d.service == link.service) {
+            s.depends_on.push(DependsOn {
+                service: link.service.clone(),
+                condition: Condition::Started,
+                required: true,
+                restart: true,
+            });
+        }
+    }
+    if s.image.is_none() && s.build.is_none() && empty_image {
+        return Err(at.key("image").problem(format!(
+            "service {name} has an empty `image` (an unset variable?) and no `build`; set the variable or write \
+             the image name"
+        )));
     }
     if s.image.is_none() && s.build.is_none() {
         return Err(at.problem(format!(
@@ -947,6 +995,7 @@ fn long_volume(
                         "propagation" | "selinux" => {
                             notes.push(Note::new(field, "not supported and ignored"))
                         }
+                        k if is_extension(k) => {}
                         k => {
                             return Err(unknown_key(
                                 here,
@@ -962,6 +1011,7 @@ fn long_volume(
                     let field = here.key(&key);
                     match key.as_str() {
                         "nocopy" | "subpath" => notes.push(Note::new(field, "not supported and ignored")),
+                        k if is_extension(k) => {}
                         k => return Err(unknown_key(here, k, &["nocopy", "subpath"])),
                     }
                 }
@@ -972,6 +1022,7 @@ fn long_volume(
                     match key.as_str() {
                         "size" => size = Some(size_value(value, field)?),
                         "mode" => notes.push(Note::new(field, "not supported and ignored")),
+                        k if is_extension(k) => {}
                         k => return Err(unknown_key(here, k, &["size", "mode"])),
                     }
                 }
@@ -997,6 +1048,18 @@ fn long_volume(
             }
         }
     }
+    if let Some(other @ ("npipe" | "cluster" | "image")) = mount_type.as_deref() {
+        let why = match other {
+            "npipe" => "named pipes (type: npipe) exist only on Windows engines",
+            "cluster" => "cluster volumes (type: cluster) exist only in swarm mode",
+            _ => "image mounts (type: image) are not supported",
+        };
+        notes.push(Note::new(
+            at,
+            format!("{why}; nothing is mounted at {}", target.as_deref().unwrap_or("the target")),
+        ));
+        return Ok(None);
+    }
     let target = target.filter(|t| t.starts_with('/')).ok_or_else(|| {
         at.problem("the volume needs an absolute `target` (the container path); add target: /path")
     })?;
@@ -1014,13 +1077,6 @@ fn long_volume(
             }
         },
         Some("tmpfs") => MountSource::Tmpfs { size },
-        Some(other @ ("npipe" | "cluster" | "image")) => {
-            notes.push(Note::new(
-                at,
-                format!("{other} mounts are not supported; nothing is mounted at {target}"),
-            ));
-            return Ok(None);
-        }
         Some(other) => {
             return Err(at
                 .key("type")
@@ -1116,6 +1172,66 @@ fn service_networks(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<
     }
 }
 
+fn links(v: &Value, at: At<'_>) -> Result<Vec<Link>, Problem> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    sequence(v, at)?
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let here = at.index(i);
+            let text = string(item, here)?;
+            let (service, alias) = text.split_once(':').unwrap_or((&text, &text));
+            if service.is_empty() || alias.is_empty() {
+                return Err(here.problem(format!("{text:?} is not SERVICE or SERVICE:ALIAS")));
+            }
+            Ok(Link { service: service.to_string(), alias: alias.to_string() })
+        })
+        .collect()
+}
+
+/// The shape compose requires of a value, for keys mono reads only to check.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Any,
+    Bool,
+    /// A number, or a string that reads as one.
+    Number,
+    /// A byte size: a number or `512m`-like text.
+    Bytes,
+    Text,
+    TextOrList,
+    List,
+    Mapping,
+    Dict,
+}
+
+impl Shape {
+    fn check(self, v: &Value, at: At<'_>) -> Result<(), Problem> {
+        if v.is_null() {
+            return Ok(());
+        }
+        match self {
+            Shape::Any => Ok(()),
+            Shape::Bool => boolean(v, at).map(drop),
+            Shape::Number => match v {
+                Value::Number(_) => Ok(()),
+                Value::String(text) if text.trim().parse::<f64>().is_ok() => Ok(()),
+                other => {
+                    Err(at.problem(format!("expected a number, found {}", super::value::describe(other))))
+                }
+            },
+            Shape::Bytes => size_value(v, at).map(drop),
+            Shape::Text => string(v, at).map(drop),
+            Shape::TextOrList => string_or_list(v, at).map(drop),
+            Shape::List => sequence(v, at).map(drop),
+            Shape::Mapping => mapping(v, at).map(drop),
+            Shape::Dict => dict(v, at).map(drop),
+        }
+    }
+}
+
 fn depends_on(v: &Value, at: At<'_>) -> Result<Vec<DependsOn>, Problem> {
     let started = |service: String| DependsOn {
         service,
@@ -1150,6 +1266,7 @@ fn depends_on(v: &Value, at: At<'_>) -> Result<Vec<DependsOn>, Problem> {
                             }
                             "required" => dep.required = boolean(value, field)?,
                             "restart" => dep.restart = boolean(value, field)?,
+                            k if is_extension(k) => {}
                             k => return Err(unknown_key(here, k, &["condition", "required", "restart"])),
                         }
                     }
@@ -1300,6 +1417,7 @@ fn external(v: &Value, at: At<'_>) -> Result<(bool, Option<String>), Problem> {
             for (key, value) in entries(m, at)? {
                 match key.as_str() {
                     "name" => name = opt_string(value, at.key("name"))?,
+                    k if is_extension(k) => {}
                     k => return Err(unknown_key(at, k, &["name"])),
                 }
             }

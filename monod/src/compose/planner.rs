@@ -33,6 +33,7 @@ pub(crate) fn plan(file: &ComposeFile, settings: &PlanSettings) -> Result<Plan, 
         services: file.services.iter().map(|s| (s.name.as_str(), s)).collect(),
         volumes: file.volumes.iter().map(|v| (v.key.as_str(), v)).collect(),
         secrets: file.secrets.iter().map(|d| (d.key.as_str(), d)).collect(),
+        link_aliases: HashMap::new(),
     };
     planner.run()
 }
@@ -46,6 +47,8 @@ struct Planner<'a> {
     services: HashMap<&'a str, &'a Service>,
     volumes: HashMap<&'a str, &'a Volume>,
     secrets: HashMap<&'a str, &'a Secret>,
+    /// Aliases other services' `links` give a service.
+    link_aliases: HashMap<String, Vec<String>>,
 }
 
 impl<'a> Planner<'a> {
@@ -66,6 +69,14 @@ impl<'a> Planner<'a> {
         let networks = self.networks(&active);
         let volumes = self.volumes(&active);
         let active_names: HashSet<&str> = active.iter().map(|s| s.name.as_str()).collect();
+        // `links: [db:database]`: db is also reached as `database`.
+        for s in &active {
+            for link in &s.links {
+                if link.alias != link.service {
+                    self.link_aliases.entry(link.service.clone()).or_default().push(link.alias.clone());
+                }
+            }
+        }
         let network_names: HashMap<&str, &str> =
             networks.iter().map(|n| (n.key.as_str(), n.name.as_str())).collect();
         let mut ports = Vec::new();
@@ -617,25 +628,27 @@ impl<'a> Planner<'a> {
     }
 
     /// The engine networks the service joins, each with the service name as
-    /// its first alias. `network_mode` services and services without
+    /// its first alias, then its own aliases and those other services'
+    /// `links` give it. `network_mode` services and services without
     /// `networks:` join the default network.
     fn service_networks(&self, s: &Service, networks: &HashMap<&str, &str>) -> Vec<(String, Vec<String>)> {
         let engine_name =
             |key: &str| networks.get(key).map_or_else(|| self.scoped(key), |name| (*name).to_string());
+        let linked = self.link_aliases.get(&s.name).map(Vec::as_slice).unwrap_or_default();
+        let aliases = |own: &[String]| {
+            let mut aliases = vec![s.name.clone()];
+            for alias in own.iter().chain(linked) {
+                if !aliases.contains(alias) {
+                    aliases.push(alias.clone());
+                }
+            }
+            aliases
+        };
         match (&s.networks, &s.network_mode) {
-            (Some(joined), None) => joined
-                .iter()
-                .map(|n| {
-                    let mut aliases = vec![s.name.clone()];
-                    for alias in &n.aliases {
-                        if !aliases.contains(alias) {
-                            aliases.push(alias.clone());
-                        }
-                    }
-                    (engine_name(&n.name), aliases)
-                })
-                .collect(),
-            _ => vec![(engine_name("default"), vec![s.name.clone()])],
+            (Some(joined), None) => {
+                joined.iter().map(|n| (engine_name(&n.name), aliases(&n.aliases))).collect()
+            }
+            _ => vec![(engine_name("default"), aliases(&[]))],
         }
     }
 
