@@ -223,3 +223,34 @@ fn net_is_rejected_as_compose_does() {
     let e = Ws::new("services:\n  a:\n    image: x\n    net: host\n").load().unwrap_err();
     assert!(e.contains("services.a.net") && e.contains("unknown key"), "{e}");
 }
+
+#[test]
+fn build_dockerfile_empty_means_the_default_and_inline_is_carried() {
+    // compose: `dockerfile: ${UNSET}` builds ./Dockerfile.
+    let plan = Ws::new("services:\n  a:\n    build:\n      context: .\n      dockerfile: ${UNSET}\n")
+        .plan()
+        .unwrap();
+    let ImageSource::Build(build) = &service(&plan, "a").image else { panic!("not a build") };
+    assert_eq!((build.dockerfile.as_str(), build.dockerfile_inline.as_deref()), ("Dockerfile", None));
+    let plan = Ws::new("services:\n  a:\n    build:\n      dockerfile_inline: |\n        FROM scratch\n")
+        .plan()
+        .unwrap();
+    let ImageSource::Build(build) = &service(&plan, "a").image else { panic!("not a build") };
+    assert_eq!(build.dockerfile, INLINE_DOCKERFILE);
+    assert_eq!(build.dockerfile_inline.as_deref(), Some("FROM scratch\n"));
+    let e = Ws::new("services:\n  a:\n    build:\n      dockerfile: D\n      dockerfile_inline: FROM x\n")
+        .load()
+        .unwrap_err();
+    assert!(e.contains("cannot be combined"), "{e}");
+}
+
+#[test]
+fn git_contexts_are_refused_in_one_line_naming_file_and_service() {
+    for context in ["https://github.com/docker/welcome.git#main:app", "git@github.com:docker/welcome.git"] {
+        let ws = Ws::new(&format!("services:\n  web:\n    build: \"{context}\"\n"));
+        let e = ws.plan().unwrap_err();
+        let file = ws.dir.path().join("compose.yaml").display().to_string();
+        assert!(e.starts_with(&file) && e.contains("service web") && e.contains("git repository"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}

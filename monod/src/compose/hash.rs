@@ -227,10 +227,14 @@ impl Canonical for ImageSource {
                 h.tag(0);
                 image.feed(h);
             }
-            ImageSource::Build(BuildPlan { context, dockerfile, target, args, tag }) => {
+            ImageSource::Build(BuildPlan { context, dockerfile, dockerfile_inline, target, args, tag }) => {
                 h.tag(1);
                 context.feed(h);
                 dockerfile.feed(h);
+                // Only when set, so the hashes of other builds stay as they were.
+                if let Some(text) = dockerfile_inline {
+                    text.feed(h);
+                }
                 target.feed(h);
                 args.feed(h);
                 tag.feed(h);

@@ -153,6 +153,8 @@ pub struct Build {
     pub context: String,
     /// `dockerfile`.
     pub dockerfile: Option<String>,
+    /// `dockerfile_inline`.
+    pub dockerfile_inline: Option<String>,
     /// `target`.
     pub target: Option<String>,
     /// `args`; `None` takes the caller's variable.
@@ -663,7 +665,7 @@ fn labels(v: &Value, at: At<'_>) -> Result<BTreeMap<String, String>, Problem> {
     Ok(dict(v, at)?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect())
 }
 
-const BUILD_KEYS: [&str; 4] = ["context", "dockerfile", "target", "args"];
+const BUILD_KEYS: [&str; 5] = ["context", "dockerfile", "dockerfile_inline", "target", "args"];
 const BUILD_UNSUPPORTED: [&str; 19] = [
     "additional_contexts",
     "cache_from",
@@ -693,26 +695,29 @@ fn build(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Option<Build>, 
             return Ok(Some(Build {
                 context: context.clone(),
                 dockerfile: None,
+                dockerfile_inline: None,
                 target: None,
                 args: Vec::new(),
             }));
         }
         other => mapping(other, at)?,
     };
-    let mut b = Build { context: ".".to_string(), dockerfile: None, target: None, args: Vec::new() };
+    let mut b = Build {
+        context: ".".to_string(),
+        dockerfile: None,
+        dockerfile_inline: None,
+        target: None,
+        args: Vec::new(),
+    };
     for (key, value) in entries(m, at)? {
         let here = at.key(&key);
         match key.as_str() {
             "context" => b.context = opt_string(value, here)?.unwrap_or_else(|| ".".to_string()),
-            "dockerfile" => b.dockerfile = opt_string(value, here)?,
+            // Empty (an unset variable) is the default, as in compose.
+            "dockerfile" => b.dockerfile = opt_string(value, here)?.filter(|d| !d.is_empty()),
             "target" => b.target = opt_string(value, here)?,
             "args" => b.args = dict(value, here)?,
-            "dockerfile_inline" => {
-                return Err(here.problem(
-                    "dockerfile_inline is not supported; write the Dockerfile to a file and name it with \
-                     build.dockerfile",
-                ));
-            }
+            "dockerfile_inline" => b.dockerfile_inline = opt_string(value, here)?.filter(|d| !d.is_empty()),
             k if is_extension(k) => {}
             k if BUILD_UNSUPPORTED.contains(&k) => {
                 notes.push(Note::new(here, "not supported by mono's builds and ignored"));
@@ -722,6 +727,11 @@ fn build(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Option<Build>, 
                 return Err(unknown_key(at, k, &known));
             }
         }
+    }
+    if b.dockerfile.is_some() && b.dockerfile_inline.is_some() {
+        return Err(at.problem(
+            "dockerfile and dockerfile_inline cannot be combined (compose refuses it too); remove one of them",
+        ));
     }
     Ok(Some(b))
 }

@@ -81,13 +81,20 @@ pub enum ImageSource {
     Build(BuildPlan),
 }
 
+/// The name an inline Dockerfile (`build.dockerfile_inline`) is sent under,
+/// at the root of the build context.
+pub const INLINE_DOCKERFILE: &str = ".mono-dockerfile-inline";
+
 /// A `build:` section, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuildPlan {
     /// Absolute context directory.
     pub context: PathBuf,
-    /// Dockerfile path relative to the context (`Dockerfile` when unset).
+    /// Dockerfile path relative to the context (`Dockerfile` when unset or
+    /// empty, [`INLINE_DOCKERFILE`] for an inline one).
     pub dockerfile: String,
+    /// `dockerfile_inline`: the Dockerfile's text, added to the context.
+    pub dockerfile_inline: Option<String>,
     /// `target` stage.
     pub target: Option<String>,
     /// Build arguments.

@@ -12,8 +12,8 @@ use super::hazards;
 use super::keypath::{At, Problem};
 use super::model::{ComposeFile, MountSource, Network, Secret, SecretSource, Service, Volume};
 use super::plan::{
-    BuildPlan, Condition, Dependency, ImageSource, MountKind, MountPlan, NetworkPlan, Plan, PortAssignment,
-    PortBinding, Protocol, ServicePlan, VolumePlan,
+    BuildPlan, Condition, Dependency, INLINE_DOCKERFILE, ImageSource, MountKind, MountPlan, NetworkPlan,
+    Plan, PortAssignment, PortBinding, Protocol, ServicePlan, VolumePlan,
 };
 use super::{
     COMPOSE_VERSION, CONFIG_HASH_LABEL, ComposeError, MONO_ENV_LABEL, MONO_HOME_LABEL, PlanSettings, dotenv,
@@ -422,13 +422,14 @@ impl<'a> Planner<'a> {
         let at = at.key("build");
         if is_remote_context(&build.context) {
             return Err(self.error(at.problem(format!(
-                "the build context {:?} is remote, which mono does not support; clone it into the workspace and \
-                 point build.context at the folder",
-                build.context
+                "service {}: the build context {:?} is a git repository or URL, which mono does not fetch; clone \
+                 it into the workspace and point build.context at the folder",
+                s.name, build.context
             ))));
         }
         let context = self.host_path(&build.context).map_err(|e| self.error(at.problem(e)))?;
         let dockerfile = match build.dockerfile.as_deref() {
+            None if build.dockerfile_inline.is_some() => INLINE_DOCKERFILE.to_string(),
             None => "Dockerfile".to_string(),
             Some(d) if Path::new(d).is_absolute() => match Path::new(d).strip_prefix(&context) {
                 Ok(relative) => relative.to_string_lossy().into_owned(),
@@ -454,7 +455,14 @@ impl<'a> Planner<'a> {
             Some(image) => image.clone(),
             None => format!("{}-{}", self.settings.project, s.name).to_ascii_lowercase(),
         };
-        Ok(ImageSource::Build(BuildPlan { context, dockerfile, target: build.target.clone(), args, tag }))
+        Ok(ImageSource::Build(BuildPlan {
+            context,
+            dockerfile,
+            dockerfile_inline: build.dockerfile_inline.clone(),
+            target: build.target.clone(),
+            args,
+            tag,
+        }))
     }
 
     /// `env_file` values, then `environment` over them; `KEY` without a
@@ -671,6 +679,9 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// A context Docker fetches rather than reads from a folder: a git
+/// repository (`https://host/repo.git#ref:dir`, `git@host:repo`,
+/// `git://...`, `github.com/...`) or a tarball URL.
 fn is_remote_context(context: &str) -> bool {
     context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/")
 }

@@ -10,6 +10,8 @@
 //! taken name may be used at all ([`ownership`]).
 
 mod apply;
+mod build_context;
+mod dockerignore;
 mod engine;
 pub mod images;
 pub mod owned;
