@@ -254,3 +254,79 @@ fn git_contexts_are_refused_in_one_line_naming_file_and_service() {
         assert!(!e.contains('\n'), "{e}");
     }
 }
+
+
+#[test]
+fn configs_are_mounted_or_written_as_compose_gives_them() {
+    // compose: a file config is a read-only bind at /<name> (or target, a
+    // relative one under /); content and environment configs are files
+    // written into the container (mode 0444 unless set, uid/gid).
+    let ws = Ws::new(
+        r#"configs:
+  app:
+    file: ./app.conf
+  inline:
+    content: "home is ${HOME}"
+  fromenv:
+    environment: HOME
+  swarm:
+    external: true
+services:
+  a:
+    image: x
+    configs:
+      - app
+      - source: app
+        target: etc/app2.conf
+        mode: 0600
+      - source: inline
+        target: /etc/inline.txt
+        mode: 0440
+        uid: "1000"
+        gid: "1001"
+      - source: fromenv
+        mode: 420
+"#,
+    );
+    ws.write("app.conf", "x=1\n");
+    let plan = ws.plan().unwrap();
+    let a = service(&plan, "a");
+    let source = ws.dir.path().join("app.conf");
+    assert_eq!(
+        a.mounts,
+        [
+            MountPlan { kind: MountKind::Bind { source: source.clone() }, target: "/app".into(), read_only: true },
+            MountPlan { kind: MountKind::Bind { source }, target: "/etc/app2.conf".into(), read_only: true },
+        ]
+    );
+    assert_eq!(
+        a.files,
+        [
+            FilePlan {
+                target: "/etc/inline.txt".into(),
+                content: "home is /home/dev".into(),
+                mode: 0o440,
+                uid: 1000,
+                gid: 1001
+            },
+            FilePlan { target: "/fromenv".into(), content: "/home/dev".into(), mode: 0o644, uid: 0, gid: 0 },
+        ]
+    );
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("services.a.configs[1]") && w.contains("ignored for a file config")),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(!plan.warnings.iter().any(|w| w.contains("configs are not supported")), "{:?}", plan.warnings);
+    // External configs are swarm objects: refused when used.
+    let ws = Ws::new("configs:\n  s:\n    external: true\nservices:\n  a:\n    image: x\n    configs: [s]\n");
+    let e = ws.plan().unwrap_err();
+    assert!(e.contains("services.a.configs[0]") && e.contains("swarm"), "{e}");
+    // An undeclared config, an unset variable: one line naming them.
+    let e = Ws::new("services:\n  a:\n    image: x\n    configs: [nope]\n").load().unwrap_err();
+    assert!(e.contains("config nope is not declared"), "{e}");
+    let e = Ws::new("configs:\n  c:\n    environment: NOT_SET_ANYWHERE\nservices:\n  a:\n    image: x\n    configs: [c]\n")
+        .plan()
+        .unwrap_err();
+    assert!(e.contains("NOT_SET_ANYWHERE") && e.contains("config c"), "{e}");
+}

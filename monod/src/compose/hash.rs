@@ -31,6 +31,7 @@ pub(crate) fn config_hash(service: &ServicePlan) -> String {
         ports,
         expose,
         mounts,
+        files,
         networks,
         depends_on,
         healthcheck,
@@ -63,6 +64,12 @@ pub(crate) fn config_hash(service: &ServicePlan) -> String {
     h.field("ports", ports);
     h.field("expose", expose);
     h.field("mounts", mounts);
+    // Only when there are any, so the hashes of other services stay as they were.
+    if !files.is_empty() {
+        let files: Vec<((&String, &String), (u32, (u32, u32)))> =
+            files.iter().map(|f| ((&f.target, &f.content), (f.mode, (f.uid, f.gid)))).collect();
+        h.field("files", &files);
+    }
     h.field("networks", networks);
     h.field("depends_on", depends_on);
     h.field("healthcheck", healthcheck);

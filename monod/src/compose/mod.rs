@@ -19,10 +19,12 @@
 //! errors. Containers, networks and volumes carry compose's labels, so
 //! `docker compose -p mono-<env> ps/down` still sees them.
 //!
-//! Not supported: `include`, `extends.file`, several files, `configs`;
-//! each is refused or reported by name.
+//! Not supported: `include`, `extends.file`, several files; each is
+//! refused or reported by name. `configs` are mounted or written into the
+//! container as compose does ([`configs`]).
 
 mod document;
+mod configs;
 mod dotenv;
 mod error;
 #[cfg(test)]
@@ -119,6 +121,7 @@ pub fn load(path: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Result<Compos
         networks: defs.networks,
         volumes: defs.volumes,
         secrets: defs.secrets,
+        configs: defs.configs,
         notes: defs.notes,
         warnings,
         text,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
+use super::configs::{self, Config, ConfigRef};
 use super::keypath::{At, Problem};
 use super::plan::{Condition, HealthPlan, Protocol};
 use super::syntax::{self, PortRange, WrittenProtocol};
@@ -36,7 +37,9 @@ pub struct ComposeFile {
     pub volumes: Vec<Volume>,
     /// Top-level secrets, in file order.
     pub secrets: Vec<Secret>,
-    /// Top-level keys mono does not honour (`configs`, ...).
+    /// Top-level configs, in file order.
+    pub configs: Vec<Config>,
+    /// Top-level keys mono does not honour (`models`, ...).
     pub notes: Vec<Note>,
     /// Interpolation warnings: unset variables, each naming the file, the
     /// key path and the variable.
@@ -128,6 +131,8 @@ pub struct Service {
     pub extra_hosts: Vec<String>,
     /// `secrets`.
     pub secrets: Vec<SecretRef>,
+    /// `configs`.
+    pub configs: Vec<ConfigRef>,
     /// `profiles`.
     pub profiles: Vec<String>,
     /// `init`.
@@ -341,6 +346,7 @@ pub(crate) struct Definitions {
     pub networks: Vec<Network>,
     pub volumes: Vec<Volume>,
     pub secrets: Vec<Secret>,
+    pub configs: Vec<Config>,
     pub notes: Vec<Note>,
 }
 
@@ -369,10 +375,7 @@ pub(crate) fn convert(root: &Value) -> Result<Definitions, Problem> {
             "name" => defs.name = opt_string(value, here)?,
             // Obsolete since compose v2; compose ignores it too.
             "version" => {}
-            "configs" => defs.notes.push(Note::new(
-                here,
-                "configs are not supported and no service gets them; mount the file with a bind volume instead",
-            )),
+            "configs" => defs.configs = definitions(value, here, configs::config)?,
             "models" => defs.notes.push(Note::new(here, "models are not supported and are ignored")),
             "include" => {
                 return Err(here.problem(
@@ -409,7 +412,7 @@ fn definitions<T>(
 }
 
 /// Service keys mono honours.
-const SERVICE_KEYS: [&str; 38] = [
+const SERVICE_KEYS: [&str; 39] = [
     "build",
     "cap_add",
     "cap_drop",
@@ -448,6 +451,7 @@ const SERVICE_KEYS: [&str; 38] = [
     "read_only",
     "links",
     "provider",
+    "configs",
 ];
 
 const RESOURCES: &str = "resource limits are not applied";
@@ -456,13 +460,12 @@ const NOT_PASSED: &str = "mono does not pass it to the container";
 /// Service keys compose knows and mono does not honour: the shape compose
 /// requires of their values (still checked, so a typo is reported as compose
 /// reports it) and what not honouring them means.
-const SERVICE_UNSUPPORTED: [(&str, Shape, &str); 53] = [
+const SERVICE_UNSUPPORTED: [(&str, Shape, &str); 52] = [
     ("annotations", Shape::Dict, NOT_PASSED),
     ("attach", Shape::Bool, "mono does not attach to service output"),
     ("blkio_config", Shape::Mapping, RESOURCES),
     ("cgroup", Shape::Text, NOT_PASSED),
     ("cgroup_parent", Shape::Text, NOT_PASSED),
-    ("configs", Shape::List, "configs are not supported; mount the file with a bind volume instead"),
     ("cpu_count", Shape::Number, RESOURCES),
     ("cpu_percent", Shape::Number, RESOURCES),
     ("cpu_period", Shape::Number, RESOURCES),
@@ -584,6 +587,7 @@ fn service(name: &str, v: &Value, at: At<'_>) -> Result<Service, Problem> {
             "cap_drop" => s.cap_drop = string_list(value, here)?,
             "extra_hosts" => s.extra_hosts = extra_hosts(value, here)?,
             "secrets" => s.secrets = secret_refs(value, here, &mut s.notes)?,
+            "configs" => s.configs = configs::config_refs(value, here)?,
             "profiles" => s.profiles = string_list(value, here)?,
             "init" => s.init = opt_bool(value, here)?,
             "privileged" => s.privileged = opt_bool(value, here)?.unwrap_or(false),
@@ -1577,6 +1581,7 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
     let network_keys: HashSet<&str> = defs.networks.iter().map(|n| n.key.as_str()).collect();
     let volume_keys: HashSet<&str> = defs.volumes.iter().map(|v| v.key.as_str()).collect();
     let secret_keys: HashSet<&str> = defs.secrets.iter().map(|d| d.key.as_str()).collect();
+    let config_keys: HashSet<&str> = defs.configs.iter().map(|d| d.key.as_str()).collect();
     for s in &defs.services {
         let at = services.key(&s.name);
         for dep in &s.depends_on {
@@ -1602,6 +1607,15 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
                 return Err(at.key("volumes").index(mount.index).problem(format!(
                     "named volume {name} is not declared; add it under the top-level `volumes:`, or write ./{name} \
                      for a folder of the workspace"
+                )));
+            }
+        }
+        for config in &s.configs {
+            if !config_keys.contains(config.source.as_str()) {
+                return Err(at.key("configs").index(config.index).problem(format!(
+                    "config {} is not declared; add it under the top-level `configs:` with `file: PATH` or \
+                     `content: TEXT`",
+                    config.source
                 )));
             }
         }

@@ -10,9 +10,10 @@ use mono_proto::paths::normalise;
 use super::hash::config_hash;
 use super::hazards;
 use super::keypath::{At, Problem};
+use super::configs::{Config, ConfigSource};
 use super::model::{ComposeFile, MountSource, Network, Secret, SecretSource, Service, Volume};
 use super::plan::{
-    BuildPlan, Condition, Dependency, INLINE_DOCKERFILE, ImageSource, MountKind, MountPlan, NetworkPlan,
+    BuildPlan, Condition, Dependency, FilePlan, INLINE_DOCKERFILE, ImageSource, MountKind, MountPlan, NetworkPlan,
     Plan, PortAssignment, PortBinding, Protocol, ServicePlan, VolumePlan,
 };
 use super::{
@@ -33,6 +34,7 @@ pub(crate) fn plan(file: &ComposeFile, settings: &PlanSettings) -> Result<Plan, 
         services: file.services.iter().map(|s| (s.name.as_str(), s)).collect(),
         volumes: file.volumes.iter().map(|v| (v.key.as_str(), v)).collect(),
         secrets: file.secrets.iter().map(|d| (d.key.as_str(), d)).collect(),
+        configs: file.configs.iter().map(|d| (d.key.as_str(), d)).collect(),
         link_aliases: HashMap::new(),
     };
     planner.run()
@@ -47,6 +49,7 @@ struct Planner<'a> {
     services: HashMap<&'a str, &'a Service>,
     volumes: HashMap<&'a str, &'a Volume>,
     secrets: HashMap<&'a str, &'a Secret>,
+    configs: HashMap<&'a str, &'a Config>,
     /// Aliases other services' `links` give a service.
     link_aliases: HashMap<String, Vec<String>>,
 }
@@ -342,7 +345,8 @@ impl<'a> Planner<'a> {
                 expose.push((binding.container_port, binding.protocol));
             }
         }
-        let mounts = self.mounts(s, at)?;
+        let mut mounts = self.mounts(s, at)?;
+        let files = self.configs(s, at, &mut mounts)?;
         let service_networks = self.service_networks(s, networks);
         let depends_on: Vec<Dependency> = s
             .depends_on
@@ -386,6 +390,7 @@ impl<'a> Planner<'a> {
             ports: published,
             expose,
             mounts,
+            files,
             networks: service_networks,
             depends_on,
             healthcheck: s.healthcheck.clone(),
@@ -633,6 +638,81 @@ impl<'a> Planner<'a> {
             }
         }
         Ok(mounts)
+    }
+
+    /// The service's configs, as compose gives them: a `file:` config is a
+    /// read-only bind (unless a volume or secret already has its target),
+    /// `content:` and `environment:` configs are files written into the
+    /// container before it starts.
+    fn configs(
+        &mut self,
+        s: &Service,
+        at: At<'_>,
+        mounts: &mut Vec<MountPlan>,
+    ) -> Result<Vec<FilePlan>, ComposeError> {
+        let mut files = Vec::new();
+        let configs_at = at.key("configs");
+        for config in &s.configs {
+            let here = configs_at.index(config.index);
+            let Some(definition) = self.configs.get(config.source.as_str()).copied() else {
+                return Err(self.error(here.problem(format!("config {} is not declared", config.source))));
+            };
+            let target = config.target_path();
+            let content = match &definition.source {
+                ConfigSource::File(file) => {
+                    let source = self.host_path(file).map_err(|e| {
+                        let root = At::ROOT;
+                        let configs = root.key("configs");
+                        self.error(configs.key(&definition.key).key("file").problem(e))
+                    })?;
+                    if config.uid.is_some() || config.gid.is_some() || config.mode.is_some() {
+                        self.warn_service(
+                            &s.name,
+                            format!(
+                                "{here}: uid, gid and mode are ignored for a file config, as compose ignores them: \
+                                 the file is bind-mounted read-only with its own owner and mode"
+                            ),
+                        );
+                    }
+                    if !mounts.iter().any(|m| m.target == target) {
+                        mounts.push(MountPlan { kind: MountKind::Bind { source }, target, read_only: true });
+                    }
+                    continue;
+                }
+                ConfigSource::Content(text) => text.clone(),
+                ConfigSource::Environment(variable) => match self.settings.vars.get(variable) {
+                    Some(value) => value.clone(),
+                    None => {
+                        let root = At::ROOT;
+                        let configs = root.key("configs");
+                        return Err(self.error(configs.key(&definition.key).problem(format!(
+                            "environment variable {variable} required by config {} is not set; set it in the \
+                             environment or the workspace's .env",
+                            definition.key
+                        ))));
+                    }
+                },
+                ConfigSource::External => {
+                    return Err(self.error(here.problem(format!(
+                        "config {} is external: external configs exist only in swarm mode, and compose refuses \
+                         them too; define it with `file:` or `content:`",
+                        definition.key
+                    ))));
+                }
+            };
+            // An empty config is skipped, as compose skips it.
+            if content.is_empty() {
+                continue;
+            }
+            files.push(FilePlan {
+                target,
+                content,
+                mode: config.mode.unwrap_or(0o444),
+                uid: config.uid.unwrap_or(0),
+                gid: config.gid.unwrap_or(0),
+            });
+        }
+        Ok(files)
     }
 
     /// The engine networks the service joins, each with the service name as
