@@ -100,7 +100,9 @@ pub(crate) fn config(key: &str, v: &Value, at: At<'_>) -> Result<Config, Problem
         }
     }
     let source = source.ok_or_else(|| {
-        at.problem(format!("config {key} has no source; add `file: PATH`, `content: TEXT` or `environment: VAR`"))
+        at.problem(format!(
+            "config {key} has no source; add `file: PATH`, `content: TEXT` or `environment: VAR`"
+        ))
     })?;
     Ok(Config { key: key.to_string(), source })
 }
@@ -113,7 +115,8 @@ pub(crate) fn config_refs(v: &Value, at: At<'_>) -> Result<Vec<ConfigRef>, Probl
     let mut out = Vec::new();
     for (index, item) in sequence(v, at)?.iter().enumerate() {
         let here = at.index(index);
-        let mut config = ConfigRef { index, source: String::new(), target: None, uid: None, gid: None, mode: None };
+        let mut config =
+            ConfigRef { index, source: String::new(), target: None, uid: None, gid: None, mode: None };
         match item {
             Value::Mapping(m) => {
                 for (key, value) in entries(m, here)? {
@@ -142,11 +145,9 @@ pub(crate) fn config_refs(v: &Value, at: At<'_>) -> Result<Vec<ConfigRef>, Probl
 fn id(v: &Value, at: At<'_>) -> Result<Option<u32>, Problem> {
     match opt_string(v, at)? {
         None => Ok(None),
-        Some(text) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| at.problem(format!("{text:?} is not a numeric user or group id; write e.g. \"1000\""))),
+        Some(text) => text.trim().parse().map(Some).map_err(|_| {
+            at.problem(format!("{text:?} is not a numeric user or group id; write e.g. \"1000\""))
+        }),
     }
 }
 

@@ -255,7 +255,6 @@ fn git_contexts_are_refused_in_one_line_naming_file_and_service() {
     }
 }
 
-
 #[test]
 fn configs_are_mounted_or_written_as_compose_gives_them() {
     // compose: a file config is a read-only bind at /<name> (or target, a
@@ -295,7 +294,11 @@ services:
     assert_eq!(
         a.mounts,
         [
-            MountPlan { kind: MountKind::Bind { source: source.clone() }, target: "/app".into(), read_only: true },
+            MountPlan {
+                kind: MountKind::Bind { source: source.clone() },
+                target: "/app".into(),
+                read_only: true
+            },
             MountPlan { kind: MountKind::Bind { source }, target: "/etc/app2.conf".into(), read_only: true },
         ]
     );
@@ -313,7 +316,9 @@ services:
         ]
     );
     assert!(
-        plan.warnings.iter().any(|w| w.contains("services.a.configs[1]") && w.contains("ignored for a file config")),
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("services.a.configs[1]") && w.contains("ignored for a file config")),
         "{:?}",
         plan.warnings
     );

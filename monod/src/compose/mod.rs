@@ -23,8 +23,8 @@
 //! refused or reported by name. `configs` are mounted or written into the
 //! container as compose does ([`configs`]).
 
-mod document;
 mod configs;
+mod document;
 mod dotenv;
 mod error;
 #[cfg(test)]

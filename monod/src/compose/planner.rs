@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 
 use mono_proto::paths::normalise;
 
+use super::configs::{Config, ConfigSource};
 use super::hash::config_hash;
 use super::hazards;
 use super::keypath::{At, Problem};
-use super::configs::{Config, ConfigSource};
 use super::model::{ComposeFile, MountSource, Network, Secret, SecretSource, Service, Volume};
 use super::plan::{
-    BuildPlan, Condition, Dependency, FilePlan, INLINE_DOCKERFILE, ImageSource, MountKind, MountPlan, NetworkPlan,
-    Plan, PortAssignment, PortBinding, Protocol, ServicePlan, VolumePlan,
+    BuildPlan, Condition, Dependency, FilePlan, INLINE_DOCKERFILE, ImageSource, MountKind, MountPlan,
+    NetworkPlan, Plan, PortAssignment, PortBinding, Protocol, ServicePlan, VolumePlan,
 };
 use super::{
     COMPOSE_VERSION, CONFIG_HASH_LABEL, ComposeError, MONO_ENV_LABEL, MONO_HOME_LABEL, PlanSettings, dotenv,

@@ -501,7 +501,10 @@ async fn write_files(engine: &Engine, s: &ServicePlan) -> Result<(), EngineError
         .docker
         .upload_to_container(&s.container_name, Some(options.build()), bollard::body_full(tar.into()))
         .await
-        .map_err(EngineError::api(format!("write the configs of service {} into {}", s.name, s.container_name)))
+        .map_err(EngineError::api(format!(
+            "write the configs of service {} into {}",
+            s.name, s.container_name
+        )))
 }
 
 /// What the event stream has told about a service.
