@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use super::CONFIG_HASH_LABEL;
 use super::plan::{
-    BuildPlan, Condition, Dependency, HealthPlan, ImageSource, MountKind, MountPlan, PortBinding, Protocol,
-    ServicePlan,
+    BuildPlan, Condition, Dependency, FilePlan, HealthPlan, ImageSource, MountKind, MountPlan, PortBinding,
+    Protocol, ServicePlan,
 };
 
 /// The hash of `service`, ignoring its `config_hash` and the label that
@@ -66,9 +66,7 @@ pub(crate) fn config_hash(service: &ServicePlan) -> String {
     h.field("mounts", mounts);
     // Only when there are any, so the hashes of other services stay as they were.
     if !files.is_empty() {
-        let files: Vec<((&String, &String), (u32, (u32, u32)))> =
-            files.iter().map(|f| ((&f.target, &f.content), (f.mode, (f.uid, f.gid)))).collect();
-        h.field("files", &files);
+        h.field("files", files);
     }
     h.field("networks", networks);
     h.field("depends_on", depends_on);
@@ -280,6 +278,17 @@ impl Canonical for MountPlan {
         }
         target.feed(h);
         read_only.feed(h);
+    }
+}
+
+impl Canonical for FilePlan {
+    fn feed(&self, h: &mut Hasher) {
+        let FilePlan { target, content, mode, uid, gid } = self;
+        target.feed(h);
+        content.feed(h);
+        mode.feed(h);
+        uid.feed(h);
+        gid.feed(h);
     }
 }
 

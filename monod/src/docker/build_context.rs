@@ -60,10 +60,10 @@ impl Context {
                 let path = rel.join(entry.file_name());
                 let text = path.to_string_lossy();
                 let excluded = patterns.as_ref().is_some_and(|p| p.excludes(&text));
-                if entry.file_type().map_err(io)?.is_dir() {
-                    if !excluded || patterns.as_ref().is_some_and(|p| p.may_keep_inside(&text)) {
-                        stack.push(path.clone());
-                    }
+                if entry.file_type().map_err(io)?.is_dir()
+                    && (!excluded || patterns.as_ref().is_some_and(|p| p.may_keep_inside(&text)))
+                {
+                    stack.push(path.clone());
                 }
                 if !excluded {
                     paths.push(path);
