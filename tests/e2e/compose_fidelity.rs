@@ -107,6 +107,10 @@ fn dockerignore_decides_what_a_build_is_sent() {
     assert_eq!(exec(&inline, "cat /built-inline"), (true, "inline\n".to_string()));
     assert!(!exec(&inline, "test -e /ctx/node_modules").0, "the inline build is sent the same context");
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    // The built images are cache entries: leave none behind.
+    sb.mono(["cache", "clean", "--all"]).ok();
+    let tag = format!("mono-{}-ignored-web", sb.id);
+    assert!(!docker(["image", "inspect", &tag]).0, "{tag} is still there");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
