@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cache;
+mod compose_fidelity;
 mod compose_files;
 mod concurrency;
 mod conductor;

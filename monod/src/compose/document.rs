@@ -12,7 +12,7 @@ use serde_yaml::Value;
 use super::ComposeError;
 use super::error::Position;
 use super::keypath::{At, Problem, ProblemKind, Segment};
-use super::value::{is_extension, key_text, scalar_text};
+use super::value::{key_text, scalar_text};
 use crate::interpolate::interpolate;
 
 /// Parses the file's text and applies merge keys (`<<`). Flow collections
@@ -192,10 +192,8 @@ pub(crate) fn interpolate_document(
     };
     let root = At::ROOT;
     for (key, value) in top.iter_mut() {
+        // Extension values are interpolated too, as compose does.
         let name = key_text(key);
-        if is_extension(&name) {
-            continue;
-        }
         let at = root.key(&name);
         match value {
             Value::Mapping(definitions) if SECTIONS.contains(&name.as_str()) => {
@@ -205,10 +203,7 @@ pub(crate) fn interpolate_document(
                     match def {
                         Value::Mapping(fields) => {
                             for (field, v) in fields.iter_mut() {
-                                let field = key_text(field);
-                                if !is_extension(&field) {
-                                    walker.walk(v, at.key(&field))?;
-                                }
+                                walker.walk(v, at.key(&key_text(field)))?;
                             }
                         }
                         other => walker.walk(other, at)?,

@@ -9,7 +9,13 @@
 //! MULTI="spans
 //! lines"
 //! BARE                 # no `=`: taken from the environment, if set
+//! YAML_STYLE: value    # `:` ends a name as `=` does
+//! ESCAPED='Let\'s go!'  # `\'` is a quote inside single quotes
 //! ```
+//!
+//! This is compose-go's dotenv syntax (checked against its fixtures): a
+//! UTF-8 byte order mark is skipped, names are letters, digits, `_`, `.`,
+//! `-`, `[` and `]`.
 //!
 //! Unquoted and double-quoted values are interpolated like the compose
 //! file, with variables defined earlier in the same file first, then the
@@ -54,6 +60,7 @@ pub(crate) fn parse(
     lookup: &dyn Fn(&str) -> Option<String>,
     format: Format,
 ) -> Result<Vec<(String, String)>, ComposeError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out: Vec<(String, String)> = Vec::new();
     let mut lines = text.lines().enumerate();
     while let Some((index, line)) = lines.next() {
@@ -65,13 +72,16 @@ pub(crate) fn parse(
             continue;
         }
         let trimmed = trimmed.strip_prefix("export ").map(str::trim_start).unwrap_or(trimmed);
-        let (key, raw) = match trimmed.split_once('=') {
-            Some((k, v)) => (k.trim_end(), Some(v)),
+        let separator = if format == Format::Raw { trimmed.find('=') } else { trimmed.find(['=', ':']) };
+        let (key, raw) = match separator {
+            Some(i) => (trimmed[..i].trim_end(), Some(&trimmed[i + 1..])),
             None => (strip_comment(trimmed).trim_end(), None),
         };
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        if key.is_empty()
+            || !key.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']'))
+        {
             return Err(error(format!(
-                "{key:?} is not a variable name; write NAME=value (letters, digits, `_`, `.` and `-`)"
+                "{key:?} is not a variable name; write NAME=value (letters, digits, `_`, `.`, `-`, `[` and `]`)"
             )));
         }
         let known = |name: &str| {
@@ -107,7 +117,11 @@ pub(crate) fn parse(
                                 "unexpected text {after:?} after the closing quote of {key}; put it inside the quotes or after a #"
                             )));
                         }
-                        if quote == '\'' { (content, true) } else { (unescape(&content), false) }
+                        if quote == '\'' {
+                            (content.replace("\\'", "'"), true)
+                        } else {
+                            (unescape(&content), false)
+                        }
                     }
                     _ => (strip_comment(raw).trim_end().to_string(), false),
                 };
@@ -138,13 +152,14 @@ fn strip_comment(text: &str) -> &str {
         .map_or(text, |i| &text[..i])
 }
 
-/// Splits `body` at its closing `quote` (not escaped, for double quotes):
-/// the content and what follows the quote.
+/// Splits `body` at its closing `quote` (one not escaped with `\`, for
+/// either quote, as compose-go reads them): the content and what follows
+/// the quote.
 fn closing(body: &str, quote: char) -> Option<(String, &str)> {
     let mut escaped = false;
     for (i, c) in body.char_indices() {
         match c {
-            '\\' if quote == '"' && !escaped => escaped = true,
+            '\\' if !escaped => escaped = true,
             c if c == quote && !escaped => return Some((body[..i].to_string(), &body[i + 1..])),
             _ => escaped = false,
         }
@@ -164,6 +179,10 @@ fn unescape(content: &str) -> String {
         }
         match chars.next() {
             Some('n') => out.push('\n'),
+            Some('a') => out.push('\u{7}'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('v') => out.push('\u{b}'),
             Some('r') => out.push('\r'),
             Some('t') => out.push('\t'),
             Some('"') => out.push('"'),
@@ -181,6 +200,8 @@ fn unescape(content: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn parse_text(text: &str) -> Result<Vec<(String, String)>, ComposeError> {
@@ -236,6 +257,66 @@ line\" # done
         assert!(e.contains("after the closing quote"), "{e}");
         let e = parse_text("A=${NOPE:?is required}\n").unwrap_err().to_string();
         assert!(e.contains("NOPE") && e.contains("is required"), "{e}");
+    }
+
+    /// The cases of compose-go's dotenv fixtures (BOM, `KEY:VALUE`,
+    /// quoting and escapes, odd names, `export`, substitutions, inherited
+    /// names), with the values Docker Compose v2.40 gives for them
+    /// (`docker-compose config` of a service with these env files).
+    #[test]
+    fn compose_go_fixture_cases() {
+        let text = "\u{feff}BOM_A=1\nBOM_B = 2\n\
+COLON:VALUE\nCOLON_SPACED: spaced value\nURL=http://x:80/y\n\
+Q_A='1'\nQ_C=''\nQ_D='\\n'\nQ_H=\"\\n\"\nQ_I = \"echo 'asd'\" # Inline comment\n\
+Q_J = 'first line\nsecond line'\nQ_K='Let\\'s go!'\nQ_L=\"say \\\"hi\\\"\"\nQ_M='a\\\\b'\n\
+P_C= 3\nP_D =4\n456 = ABC\nP_F = \nP_H = my string # Inline comment\n\
+VAR.WITH.DOTS=dots\nVAR-WITH-DASHES=dashes\nARR[0]=zero\nP_U = then unquoted special \u{e8} char\n\
+export EXP_A=2\nexport EXP_B='\\n'\nEQ='postgres://localhost:5432/db?sslmode=disable'\n\
+S_A=1\nS_B=${S_A}\nS_C=$S_B\nS_D=${S_A}_${S_B}\nS_E=${NOT_DEFINED}\nS_F=${S_A:-x}\n\
+FROM_ENV\nNOT_IN_ENV\n";
+        let got: BTreeMap<String, String> = parse_text(text).unwrap().into_iter().collect();
+        let want: BTreeMap<String, String> = [
+            ("456", "ABC"),
+            ("ARR[0]", "zero"),
+            ("BOM_A", "1"),
+            ("BOM_B", "2"),
+            ("COLON", "VALUE"),
+            ("COLON_SPACED", "spaced value"),
+            ("EQ", "postgres://localhost:5432/db?sslmode=disable"),
+            ("EXP_A", "2"),
+            ("EXP_B", "\\n"),
+            ("FROM_ENV", "env"),
+            ("P_C", "3"),
+            ("P_D", "4"),
+            ("P_F", ""),
+            ("P_H", "my string"),
+            ("P_U", "then unquoted special \u{e8} char"),
+            ("Q_A", "1"),
+            ("Q_C", ""),
+            ("Q_D", "\\n"),
+            ("Q_H", "\n"),
+            ("Q_I", "echo 'asd'"),
+            ("Q_J", "first line\nsecond line"),
+            ("Q_K", "Let's go!"),
+            ("Q_L", "say \"hi\""),
+            ("Q_M", "a\\\\b"),
+            ("S_A", "1"),
+            ("S_B", "1"),
+            ("S_C", "1"),
+            ("S_D", "1_1"),
+            ("S_E", ""),
+            ("S_F", "1"),
+            ("URL", "http://x:80/y"),
+            ("VAR-WITH-DASHES", "dashes"),
+            ("VAR.WITH.DOTS", "dots"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(got, want);
+        // compose-go: "line 2: key cannot contain a space".
+        let e = parse_text("# c\nINVALID LINE\nzot=qix").unwrap_err().to_string();
+        assert!(e.starts_with("/ws/.env:2: ") && e.contains("INVALID LINE"), "{e}");
     }
 
     #[test]

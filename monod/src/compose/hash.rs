@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use super::CONFIG_HASH_LABEL;
 use super::plan::{
-    BuildPlan, Condition, Dependency, HealthPlan, ImageSource, MountKind, MountPlan, PortBinding, Protocol,
-    ServicePlan,
+    BuildPlan, Condition, Dependency, FilePlan, HealthPlan, ImageSource, MountKind, MountPlan, PortBinding,
+    Protocol, ServicePlan,
 };
 
 /// The hash of `service`, ignoring its `config_hash` and the label that
@@ -31,6 +31,7 @@ pub(crate) fn config_hash(service: &ServicePlan) -> String {
         ports,
         expose,
         mounts,
+        files,
         networks,
         depends_on,
         healthcheck,
@@ -63,6 +64,10 @@ pub(crate) fn config_hash(service: &ServicePlan) -> String {
     h.field("ports", ports);
     h.field("expose", expose);
     h.field("mounts", mounts);
+    // Only when there are any, so the hashes of other services stay as they were.
+    if !files.is_empty() {
+        h.field("files", files);
+    }
     h.field("networks", networks);
     h.field("depends_on", depends_on);
     h.field("healthcheck", healthcheck);
@@ -227,10 +232,14 @@ impl Canonical for ImageSource {
                 h.tag(0);
                 image.feed(h);
             }
-            ImageSource::Build(BuildPlan { context, dockerfile, target, args, tag }) => {
+            ImageSource::Build(BuildPlan { context, dockerfile, dockerfile_inline, target, args, tag }) => {
                 h.tag(1);
                 context.feed(h);
                 dockerfile.feed(h);
+                // Only when set, so the hashes of other builds stay as they were.
+                if let Some(text) = dockerfile_inline {
+                    text.feed(h);
+                }
                 target.feed(h);
                 args.feed(h);
                 tag.feed(h);
@@ -269,6 +278,17 @@ impl Canonical for MountPlan {
         }
         target.feed(h);
         read_only.feed(h);
+    }
+}
+
+impl Canonical for FilePlan {
+    fn feed(&self, h: &mut Hasher) {
+        let FilePlan { target, content, mode, uid, gid } = self;
+        target.feed(h);
+        content.feed(h);
+        mode.feed(h);
+        uid.feed(h);
+        gid.feed(h);
     }
 }
 

@@ -26,12 +26,16 @@
 //! carry compose's labels, so `docker compose -p mono-<env> ps/down` still
 //! sees them.
 //!
-//! Not supported: `configs` (reported by name), remote `include` and
-//! `extends` files (refused: they are not files).
+//! Not supported: remote `include` and `extends` files (refused: they are
+//! not files). `configs` are mounted or written into the container as
+//! compose does ([`configs`]).
 
+mod configs;
 mod document;
 mod dotenv;
 mod error;
+#[cfg(test)]
+mod fidelity_tests;
 mod hash;
 mod hazards;
 mod keypath;
@@ -41,6 +45,8 @@ mod paths;
 pub mod plan;
 mod planner;
 mod project;
+#[cfg(test)]
+mod scale_tests;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -157,6 +163,7 @@ pub fn load_files(
         networks: defs.networks,
         volumes: defs.volumes,
         secrets: defs.secrets,
+        configs: defs.configs,
         notes: defs.notes,
         warnings: loaded.warnings,
         files: files.to_vec(),

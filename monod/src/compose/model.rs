@@ -6,13 +6,14 @@
 //! [`Note`]s so the plan can warn about them by name; nothing is dropped
 //! silently.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
+use super::configs::{self, Config, ConfigRef};
 use super::keypath::{At, Problem};
 use super::plan::{Condition, HealthPlan, Protocol};
 use super::syntax::{self, PortRange, WrittenProtocol};
@@ -36,7 +37,9 @@ pub struct ComposeFile {
     pub volumes: Vec<Volume>,
     /// Top-level secrets, in file order.
     pub secrets: Vec<Secret>,
-    /// Top-level keys mono does not honour (`configs`, ...).
+    /// Top-level configs, in file order.
+    pub configs: Vec<Config>,
+    /// Top-level keys mono does not honour (`models`, ...).
     pub notes: Vec<Note>,
     /// Interpolation warnings: unset variables, each naming the file, the
     /// key path and the variable.
@@ -109,8 +112,10 @@ pub struct Service {
     pub network_mode: Option<String>,
     /// `container_name` (replaced: the plan warns).
     pub container_name: Option<String>,
-    /// `depends_on`.
+    /// `depends_on` (links included, as compose adds them).
     pub depends_on: Vec<DependsOn>,
+    /// `links`: the linked service and the name it is reached by.
+    pub links: Vec<Link>,
     /// `healthcheck`.
     pub healthcheck: Option<HealthPlan>,
     /// `restart`.
@@ -135,6 +140,8 @@ pub struct Service {
     pub extra_hosts: Vec<String>,
     /// `secrets`.
     pub secrets: Vec<SecretRef>,
+    /// `configs`.
+    pub configs: Vec<ConfigRef>,
     /// `profiles`.
     pub profiles: Vec<String>,
     /// `init`.
@@ -160,6 +167,8 @@ pub struct Build {
     pub context: String,
     /// `dockerfile`.
     pub dockerfile: Option<String>,
+    /// `dockerfile_inline`.
+    pub dockerfile_inline: Option<String>,
     /// `target`.
     pub target: Option<String>,
     /// `args`; `None` takes the caller's variable.
@@ -241,6 +250,15 @@ pub struct ServiceNetwork {
     pub name: String,
     /// `aliases`.
     pub aliases: Vec<String>,
+}
+
+/// One `links` entry: `SERVICE` or `SERVICE:ALIAS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The linked service.
+    pub service: String,
+    /// The name it is reached by (the service name when no alias is given).
+    pub alias: String,
 }
 
 /// One `depends_on` entry.
@@ -337,6 +355,7 @@ pub(crate) struct Definitions {
     pub networks: Vec<Network>,
     pub volumes: Vec<Volume>,
     pub secrets: Vec<Secret>,
+    pub configs: Vec<Config>,
     pub notes: Vec<Note>,
 }
 
@@ -379,10 +398,7 @@ fn convert_with(root: &Value, whole: bool) -> Result<Definitions, Problem> {
             "name" => defs.name = opt_string(value, here)?,
             // Obsolete since compose v2; compose ignores it too.
             "version" => {}
-            "configs" => defs.notes.push(Note::new(
-                here,
-                "configs are not supported and no service gets them; mount the file with a bind volume instead",
-            )),
+            "configs" => defs.configs = definitions(value, here, configs::config)?,
             "models" => defs.notes.push(Note::new(here, "models are not supported and are ignored")),
             // Imported before conversion (module `project`).
             "include" => {}
@@ -391,16 +407,14 @@ fn convert_with(root: &Value, whole: bool) -> Result<Definitions, Problem> {
         }
     }
     let at = at.key("services");
-    let services =
-        services.and_then(|v| mapping_or_null(v, at).transpose()).transpose()?.filter(|m| !m.is_empty());
-    let services = match services {
-        Some(services) => services,
-        None if !whole => return Ok(defs),
-        None => {
-            return Err(
-                at.problem("the file defines no services; add a `services:` section with at least one")
-            );
+    let services = services.and_then(|v| mapping_or_null(v, at).transpose()).transpose()?;
+    let Some(services) = services.filter(|m| !m.is_empty()) else {
+        if whole {
+            // Valid for compose too (a file of networks or volumes, or one
+            // whose services all come from elsewhere); nothing starts.
+            defs.notes.push(Note::new(at, "the file defines no services; nothing is started"));
         }
+        return Ok(defs);
     };
     for (name, value) in entries(services, at)? {
         defs.services.push(service(&name, value, at.key(&name), whole)?);
@@ -420,7 +434,7 @@ fn definitions<T>(
 }
 
 /// Service keys mono honours.
-const SERVICE_KEYS: [&str; 36] = [
+const SERVICE_KEYS: [&str; 39] = [
     "build",
     "cap_add",
     "cap_drop",
@@ -457,98 +471,113 @@ const SERVICE_KEYS: [&str; 36] = [
     "working_dir",
     "scale",
     "read_only",
+    "links",
+    "provider",
+    "configs",
 ];
 
 const RESOURCES: &str = "resource limits are not applied";
 const NOT_PASSED: &str = "mono does not pass it to the container";
 
-/// Service keys compose knows and mono does not honour, with what that
-/// means.
-const SERVICE_UNSUPPORTED: [(&str, &str); 56] = [
-    ("annotations", NOT_PASSED),
-    ("attach", "mono does not attach to service output"),
-    ("blkio_config", RESOURCES),
-    ("cgroup", NOT_PASSED),
-    ("cgroup_parent", NOT_PASSED),
-    ("configs", "configs are not supported; mount the file with a bind volume instead"),
-    ("cpu_count", RESOURCES),
-    ("cpu_percent", RESOURCES),
-    ("cpu_period", RESOURCES),
-    ("cpu_quota", RESOURCES),
-    ("cpu_rt_period", RESOURCES),
-    ("cpu_rt_runtime", RESOURCES),
-    ("cpu_shares", RESOURCES),
-    ("cpus", RESOURCES),
-    ("cpuset", RESOURCES),
-    ("credential_spec", NOT_PASSED),
-    ("deploy", "replicas, resources and placement are not applied; mono runs one container per service"),
-    ("develop", "watch mode is not supported"),
-    ("device_cgroup_rules", NOT_PASSED),
-    ("devices", "host devices are not passed to the container"),
-    ("dns", "the container uses the engine's DNS settings"),
-    ("dns_opt", "the container uses the engine's DNS settings"),
-    ("dns_search", "the container uses the engine's DNS settings"),
-    ("domainname", NOT_PASSED),
-    ("external_links", "services reach other containers only through the project's networks"),
-    ("gpus", "GPUs are not passed to the container"),
-    ("group_add", NOT_PASSED),
-    ("ipc", "IPC namespaces are not shared"),
-    ("isolation", NOT_PASSED),
-    ("label_file", "read labels with `labels:` instead"),
-    ("links", "services reach each other by name on the project network anyway"),
-    ("logging", "the engine's default logging driver is used"),
-    ("mac_address", "addresses are chosen by the engine so environments never clash"),
-    ("mem_limit", RESOURCES),
-    ("mem_reservation", RESOURCES),
-    ("mem_swappiness", RESOURCES),
-    ("memswap_limit", RESOURCES),
-    ("models", "models are not supported"),
-    ("oom_kill_disable", RESOURCES),
-    ("oom_score_adj", RESOURCES),
-    ("pid", "PID namespaces are not shared"),
-    ("pids_limit", RESOURCES),
-    ("post_start", "lifecycle hooks are not run"),
-    ("pre_stop", "lifecycle hooks are not run"),
-    ("provider", "provider services are not supported"),
-    ("pull_policy", "images are pulled only when the engine lacks them"),
-    ("runtime", "the engine's default runtime is used"),
-    ("security_opt", NOT_PASSED),
-    ("shm_size", RESOURCES),
-    ("storage_opt", NOT_PASSED),
-    ("ulimits", RESOURCES),
-    ("use_api_socket", NOT_PASSED),
-    ("userns_mode", NOT_PASSED),
-    ("uts", NOT_PASSED),
-    ("volumes_from", "mount the volumes by name instead"),
-    ("net", "the service joins the project network"),
+/// Service keys compose knows and mono does not honour: the shape compose
+/// requires of their values (still checked, so a typo is reported as compose
+/// reports it) and what not honouring them means.
+const SERVICE_UNSUPPORTED: [(&str, Shape, &str); 52] = [
+    ("annotations", Shape::Dict, NOT_PASSED),
+    ("attach", Shape::Bool, "mono does not attach to service output"),
+    ("blkio_config", Shape::Mapping, RESOURCES),
+    ("cgroup", Shape::Text, NOT_PASSED),
+    ("cgroup_parent", Shape::Text, NOT_PASSED),
+    ("cpu_count", Shape::Number, RESOURCES),
+    ("cpu_percent", Shape::Number, RESOURCES),
+    ("cpu_period", Shape::Number, RESOURCES),
+    ("cpu_quota", Shape::Number, RESOURCES),
+    ("cpu_rt_period", Shape::Text, RESOURCES),
+    ("cpu_rt_runtime", Shape::Text, RESOURCES),
+    ("cpu_shares", Shape::Number, RESOURCES),
+    ("cpus", Shape::Number, RESOURCES),
+    ("cpuset", Shape::Text, RESOURCES),
+    ("credential_spec", Shape::Mapping, NOT_PASSED),
+    (
+        "deploy",
+        Shape::Mapping,
+        "replicas, resources and placement are not applied; mono runs one container per service",
+    ),
+    ("develop", Shape::Mapping, "watch mode is not supported"),
+    ("device_cgroup_rules", Shape::List, NOT_PASSED),
+    ("devices", Shape::List, "host devices are not passed to the container"),
+    ("dns", Shape::TextOrList, "the container uses the engine's DNS settings"),
+    ("dns_opt", Shape::List, "the container uses the engine's DNS settings"),
+    ("dns_search", Shape::TextOrList, "the container uses the engine's DNS settings"),
+    ("domainname", Shape::Text, NOT_PASSED),
+    ("external_links", Shape::List, "services reach other containers only through the project's networks"),
+    ("gpus", Shape::Any, "GPUs are not passed to the container"),
+    ("group_add", Shape::List, NOT_PASSED),
+    ("ipc", Shape::Text, "IPC namespaces are not shared"),
+    ("isolation", Shape::Text, NOT_PASSED),
+    ("label_file", Shape::TextOrList, "read labels with `labels:` instead"),
+    ("logging", Shape::Mapping, "the engine's default logging driver is used"),
+    ("mac_address", Shape::Text, "addresses are chosen by the engine so environments never clash"),
+    ("mem_limit", Shape::Bytes, RESOURCES),
+    ("mem_reservation", Shape::Bytes, RESOURCES),
+    ("mem_swappiness", Shape::Number, RESOURCES),
+    ("memswap_limit", Shape::Bytes, RESOURCES),
+    ("models", Shape::Any, "models are not supported"),
+    ("oom_kill_disable", Shape::Bool, RESOURCES),
+    ("oom_score_adj", Shape::Number, RESOURCES),
+    ("pid", Shape::Text, "PID namespaces are not shared"),
+    ("pids_limit", Shape::Number, RESOURCES),
+    ("post_start", Shape::List, "lifecycle hooks are not run"),
+    ("pre_stop", Shape::List, "lifecycle hooks are not run"),
+    ("pull_policy", Shape::Text, "images are pulled only when the engine lacks them"),
+    ("runtime", Shape::Text, "the engine's default runtime is used"),
+    ("security_opt", Shape::List, NOT_PASSED),
+    ("shm_size", Shape::Bytes, RESOURCES),
+    ("storage_opt", Shape::Mapping, NOT_PASSED),
+    ("ulimits", Shape::Mapping, RESOURCES),
+    ("use_api_socket", Shape::Bool, NOT_PASSED),
+    ("userns_mode", Shape::Text, NOT_PASSED),
+    ("uts", Shape::Text, NOT_PASSED),
+    ("volumes_from", Shape::List, "mount the volumes by name instead"),
 ];
 
 fn known_service_keys() -> Vec<&'static str> {
-    SERVICE_KEYS.iter().copied().chain(SERVICE_UNSUPPORTED.iter().map(|(k, _)| *k)).collect()
+    SERVICE_KEYS.iter().copied().chain(SERVICE_UNSUPPORTED.iter().map(|(k, _, _)| *k)).collect()
 }
 
-/// True for names compose accepts for services: they become part of
-/// container names and DNS names.
+/// True for names compose accepts for services (letters, digits, `_`, `.`
+/// and `-`, in any position: compose v2 runs `_a` and `-b`); they become
+/// part of container names (`<project>-<service>-1`) and DNS names.
 fn valid_service_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 fn service(name: &str, v: &Value, at: At<'_>, whole: bool) -> Result<Service, Problem> {
     if !valid_service_name(name) {
         return Err(at.problem(format!(
-            "{name:?} is not a valid service name; use letters, digits, `_`, `.` and `-`, starting with a letter \
-             or digit"
+            "{name:?} is not a valid service name; use letters, digits, `_`, `.` and `-`"
         )));
     }
     let empty = Mapping::new();
     let m = mapping_or_null(v, at)?.unwrap_or(&empty);
     let mut s = Service { name: name.to_string(), ..Service::default() };
+    let mut empty_image = false;
+    if m.contains_key("provider") {
+        return Err(at.key("provider").problem(format!(
+            "service {name} is a provider service, run by a Docker Compose plugin rather than from an image; mono \
+             does not support provider services: remove it, or run the project with docker compose"
+        )));
+    }
     for (key, value) in entries(m, at)? {
         let here = at.key(&key);
         match key.as_str() {
-            "image" => s.image = opt_string(value, here)?,
+            "image" => {
+                s.image = opt_string(value, here)?;
+                if s.image.as_deref() == Some("") {
+                    s.image = None;
+                    empty_image = true;
+                }
+            }
             "build" => s.build = build(value, here, &mut s.notes)?,
             "command" => s.command = command(value, here)?,
             "entrypoint" => s.entrypoint = command(value, here)?,
@@ -564,7 +593,8 @@ fn service(name: &str, v: &Value, at: At<'_>, whole: bool) -> Result<Service, Pr
             "depends_on" => s.depends_on = depends_on(value, here)?,
             "healthcheck" => s.healthcheck = healthcheck(value, here)?,
             "restart" => {
-                s.restart = opt_string(value, here)?;
+                // `restart: ""` (often an unset variable) is no policy, as in compose.
+                s.restart = opt_string(value, here)?.filter(|p| !p.is_empty());
                 if let Some(policy) = &s.restart {
                     syntax::restart(policy).map_err(|e| here.problem(e))?;
                 }
@@ -579,6 +609,7 @@ fn service(name: &str, v: &Value, at: At<'_>, whole: bool) -> Result<Service, Pr
             "cap_drop" => s.cap_drop = string_list(value, here)?,
             "extra_hosts" => s.extra_hosts = extra_hosts(value, here)?,
             "secrets" => s.secrets = secret_refs(value, here, &mut s.notes)?,
+            "configs" => s.configs = configs::config_refs(value, here)?,
             "profiles" => s.profiles = string_list(value, here)?,
             "init" => s.init = opt_bool(value, here)?,
             "privileged" => s.privileged = opt_bool(value, here)?.unwrap_or(false),
@@ -601,11 +632,32 @@ fn service(name: &str, v: &Value, at: At<'_>, whole: bool) -> Result<Service, Pr
                 // could not be read as a mapping, reported above.
             }
             k if is_extension(k) => {}
-            k => match SERVICE_UNSUPPORTED.iter().find(|(key, _)| *key == k) {
-                Some((_, why)) => s.notes.push(Note::new(here, format!("not supported: {why}"))),
+            "links" => s.links = links(value, here)?,
+            k => match SERVICE_UNSUPPORTED.iter().find(|(key, _, _)| *key == k) {
+                Some((_, shape, why)) => {
+                    shape.check(value, here)?;
+                    s.notes.push(Note::new(here, format!("not supported: {why}")));
+                }
                 None => return Err(unknown_key(at, k, &known_service_keys())),
             },
         }
+    }
+    // A link is also a dependency, as in compose.
+    for link in &s.links {
+        if !s.depends_on.iter().any(|d| d.service == link.service) {
+            s.depends_on.push(DependsOn {
+                service: link.service.clone(),
+                condition: Condition::Started,
+                required: true,
+                restart: true,
+            });
+        }
+    }
+    if whole && s.image.is_none() && s.build.is_none() && empty_image {
+        return Err(at.key("image").problem(format!(
+            "service {name} has an empty `image` (an unset variable?) and no `build`; set the variable or write \
+             the image name"
+        )));
     }
     if whole && s.image.is_none() && s.build.is_none() {
         return Err(at.problem(format!(
@@ -639,7 +691,7 @@ fn labels(v: &Value, at: At<'_>) -> Result<BTreeMap<String, String>, Problem> {
     Ok(dict(v, at)?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect())
 }
 
-const BUILD_KEYS: [&str; 4] = ["context", "dockerfile", "target", "args"];
+const BUILD_KEYS: [&str; 5] = ["context", "dockerfile", "dockerfile_inline", "target", "args"];
 const BUILD_UNSUPPORTED: [&str; 19] = [
     "additional_contexts",
     "cache_from",
@@ -669,26 +721,29 @@ fn build(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Option<Build>, 
             return Ok(Some(Build {
                 context: context.clone(),
                 dockerfile: None,
+                dockerfile_inline: None,
                 target: None,
                 args: Vec::new(),
             }));
         }
         other => mapping(other, at)?,
     };
-    let mut b = Build { context: ".".to_string(), dockerfile: None, target: None, args: Vec::new() };
+    let mut b = Build {
+        context: ".".to_string(),
+        dockerfile: None,
+        dockerfile_inline: None,
+        target: None,
+        args: Vec::new(),
+    };
     for (key, value) in entries(m, at)? {
         let here = at.key(&key);
         match key.as_str() {
             "context" => b.context = opt_string(value, here)?.unwrap_or_else(|| ".".to_string()),
-            "dockerfile" => b.dockerfile = opt_string(value, here)?,
+            // Empty (an unset variable) is the default, as in compose.
+            "dockerfile" => b.dockerfile = opt_string(value, here)?.filter(|d| !d.is_empty()),
             "target" => b.target = opt_string(value, here)?,
             "args" => b.args = dict(value, here)?,
-            "dockerfile_inline" => {
-                return Err(here.problem(
-                    "dockerfile_inline is not supported; write the Dockerfile to a file and name it with \
-                     build.dockerfile",
-                ));
-            }
+            "dockerfile_inline" => b.dockerfile_inline = opt_string(value, here)?.filter(|d| !d.is_empty()),
             k if is_extension(k) => {}
             k if BUILD_UNSUPPORTED.contains(&k) => {
                 notes.push(Note::new(here, "not supported by mono's builds and ignored"));
@@ -698,6 +753,11 @@ fn build(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Option<Build>, 
                 return Err(unknown_key(at, k, &known));
             }
         }
+    }
+    if b.dockerfile.is_some() && b.dockerfile_inline.is_some() {
+        return Err(at.problem(
+            "dockerfile and dockerfile_inline cannot be combined (compose refuses it too); remove one of them",
+        ));
     }
     Ok(Some(b))
 }
@@ -971,6 +1031,7 @@ fn long_volume(
                         "propagation" | "selinux" => {
                             notes.push(Note::new(field, "not supported and ignored"))
                         }
+                        k if is_extension(k) => {}
                         k => {
                             return Err(unknown_key(
                                 here,
@@ -986,6 +1047,7 @@ fn long_volume(
                     let field = here.key(&key);
                     match key.as_str() {
                         "nocopy" | "subpath" => notes.push(Note::new(field, "not supported and ignored")),
+                        k if is_extension(k) => {}
                         k => return Err(unknown_key(here, k, &["nocopy", "subpath"])),
                     }
                 }
@@ -996,6 +1058,7 @@ fn long_volume(
                     match key.as_str() {
                         "size" => size = Some(size_value(value, field)?),
                         "mode" => notes.push(Note::new(field, "not supported and ignored")),
+                        k if is_extension(k) => {}
                         k => return Err(unknown_key(here, k, &["size", "mode"])),
                     }
                 }
@@ -1021,6 +1084,18 @@ fn long_volume(
             }
         }
     }
+    if let Some(other @ ("npipe" | "cluster" | "image")) = mount_type.as_deref() {
+        let why = match other {
+            "npipe" => "named pipes (type: npipe) exist only on Windows engines",
+            "cluster" => "cluster volumes (type: cluster) exist only in swarm mode",
+            _ => "image mounts (type: image) are not supported",
+        };
+        notes.push(Note::new(
+            at,
+            format!("{why}; nothing is mounted at {}", target.as_deref().unwrap_or("the target")),
+        ));
+        return Ok(None);
+    }
     let target = target.filter(|t| t.starts_with('/')).ok_or_else(|| {
         at.problem("the volume needs an absolute `target` (the container path); add target: /path")
     })?;
@@ -1038,13 +1113,6 @@ fn long_volume(
             }
         },
         Some("tmpfs") => MountSource::Tmpfs { size },
-        Some(other @ ("npipe" | "cluster" | "image")) => {
-            notes.push(Note::new(
-                at,
-                format!("{other} mounts are not supported; nothing is mounted at {target}"),
-            ));
-            return Ok(None);
-        }
         Some(other) => {
             return Err(at
                 .key("type")
@@ -1140,6 +1208,66 @@ fn service_networks(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<
     }
 }
 
+fn links(v: &Value, at: At<'_>) -> Result<Vec<Link>, Problem> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    sequence(v, at)?
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let here = at.index(i);
+            let text = string(item, here)?;
+            let (service, alias) = text.split_once(':').unwrap_or((&text, &text));
+            if service.is_empty() || alias.is_empty() {
+                return Err(here.problem(format!("{text:?} is not SERVICE or SERVICE:ALIAS")));
+            }
+            Ok(Link { service: service.to_string(), alias: alias.to_string() })
+        })
+        .collect()
+}
+
+/// The shape compose requires of a value, for keys mono reads only to check.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Any,
+    Bool,
+    /// A number, or a string that reads as one.
+    Number,
+    /// A byte size: a number or `512m`-like text.
+    Bytes,
+    Text,
+    TextOrList,
+    List,
+    Mapping,
+    Dict,
+}
+
+impl Shape {
+    fn check(self, v: &Value, at: At<'_>) -> Result<(), Problem> {
+        if v.is_null() {
+            return Ok(());
+        }
+        match self {
+            Shape::Any => Ok(()),
+            Shape::Bool => boolean(v, at).map(drop),
+            Shape::Number => match v {
+                Value::Number(_) => Ok(()),
+                Value::String(text) if text.trim().parse::<f64>().is_ok() => Ok(()),
+                other => {
+                    Err(at.problem(format!("expected a number, found {}", super::value::describe(other))))
+                }
+            },
+            Shape::Bytes => size_value(v, at).map(drop),
+            Shape::Text => string(v, at).map(drop),
+            Shape::TextOrList => string_or_list(v, at).map(drop),
+            Shape::List => sequence(v, at).map(drop),
+            Shape::Mapping => mapping(v, at).map(drop),
+            Shape::Dict => dict(v, at).map(drop),
+        }
+    }
+}
+
 fn depends_on(v: &Value, at: At<'_>) -> Result<Vec<DependsOn>, Problem> {
     let started = |service: String| DependsOn {
         service,
@@ -1174,6 +1302,7 @@ fn depends_on(v: &Value, at: At<'_>) -> Result<Vec<DependsOn>, Problem> {
                             }
                             "required" => dep.required = boolean(value, field)?,
                             "restart" => dep.restart = boolean(value, field)?,
+                            k if is_extension(k) => {}
                             k => return Err(unknown_key(here, k, &["condition", "required", "restart"])),
                         }
                     }
@@ -1324,6 +1453,7 @@ fn external(v: &Value, at: At<'_>) -> Result<(bool, Option<String>), Problem> {
             for (key, value) in entries(m, at)? {
                 match key.as_str() {
                     "name" => name = opt_string(value, at.key("name"))?,
+                    k if is_extension(k) => {}
                     k => return Err(unknown_key(at, k, &["name"])),
                 }
             }
@@ -1469,10 +1599,15 @@ fn secret(key: &str, v: &Value, at: At<'_>) -> Result<Secret, Problem> {
 pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
     let root = At::ROOT;
     let services = root.key("services");
+    let service_names: HashSet<&str> = defs.services.iter().map(|s| s.name.as_str()).collect();
+    let network_keys: HashSet<&str> = defs.networks.iter().map(|n| n.key.as_str()).collect();
+    let volume_keys: HashSet<&str> = defs.volumes.iter().map(|v| v.key.as_str()).collect();
+    let secret_keys: HashSet<&str> = defs.secrets.iter().map(|d| d.key.as_str()).collect();
+    let config_keys: HashSet<&str> = defs.configs.iter().map(|d| d.key.as_str()).collect();
     for s in &defs.services {
         let at = services.key(&s.name);
         for dep in &s.depends_on {
-            if !defs.services.iter().any(|o| o.name == dep.service) {
+            if !service_names.contains(dep.service.as_str()) {
                 return Err(at.key("depends_on").problem(format!(
                     "service {} depends on {}, which this file does not define; define it or fix the name",
                     s.name, dep.service
@@ -1480,7 +1615,7 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
             }
         }
         for network in s.networks.iter().flatten() {
-            if network.name != "default" && !defs.networks.iter().any(|n| n.key == network.name) {
+            if network.name != "default" && !network_keys.contains(network.name.as_str()) {
                 return Err(at.key("networks").problem(format!(
                     "network {} is not declared; add it under the top-level `networks:` (e.g. `networks: {{{}: {{}}}}`)",
                     network.name, network.name
@@ -1489,7 +1624,7 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
         }
         for mount in &s.volumes {
             if let MountSource::Volume(name) = &mount.source
-                && !defs.volumes.iter().any(|v| v.key == *name)
+                && !volume_keys.contains(name.as_str())
             {
                 return Err(at.key("volumes").index(mount.index).problem(format!(
                     "named volume {name} is not declared; add it under the top-level `volumes:`, or write ./{name} \
@@ -1497,8 +1632,17 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
                 )));
             }
         }
+        for config in &s.configs {
+            if !config_keys.contains(config.source.as_str()) {
+                return Err(at.key("configs").index(config.index).problem(format!(
+                    "config {} is not declared; add it under the top-level `configs:` with `file: PATH` or \
+                     `content: TEXT`",
+                    config.source
+                )));
+            }
+        }
         for secret in &s.secrets {
-            if !defs.secrets.iter().any(|d| d.key == secret.source) {
+            if !secret_keys.contains(secret.source.as_str()) {
                 return Err(at.key("secrets").index(secret.index).problem(format!(
                     "secret {} is not declared; add it under the top-level `secrets:` with `file: PATH`",
                     secret.source
@@ -1516,7 +1660,8 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
 }
 
 /// A dependency cycle, as the services along it with the first repeated at
-/// the end.
+/// the end. Depth-first, iterative (a chain of thousands of services must
+/// not overflow the stack), each service and edge visited once.
 fn dependency_cycle(services: &[Service]) -> Option<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
@@ -1524,38 +1669,42 @@ fn dependency_cycle(services: &[Service]) -> Option<Vec<String>> {
         Open,
         Done,
     }
-    fn visit(
-        i: usize,
-        services: &[Service],
-        marks: &mut [Mark],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<String>> {
-        marks[i] = Mark::Open;
-        stack.push(i);
-        for dep in &services[i].depends_on {
-            let Some(j) = services.iter().position(|s| s.name == dep.service) else { continue };
+    let index: HashMap<&str, usize> =
+        services.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let edges: Vec<Vec<usize>> = services
+        .iter()
+        .map(|s| s.depends_on.iter().filter_map(|d| index.get(d.service.as_str()).copied()).collect())
+        .collect();
+    let mut marks = vec![Mark::New; services.len()];
+    for start in 0..services.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        // The path from `start`, each with the next edge to follow.
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::Open;
+        while let Some(&mut (i, ref mut next)) = stack.last_mut() {
+            let Some(&j) = edges[i].get(*next) else {
+                marks[i] = Mark::Done;
+                stack.pop();
+                continue;
+            };
+            *next += 1;
             match marks[j] {
                 Mark::Open => {
-                    let start = stack.iter().position(|&k| k == j).unwrap_or(0);
+                    let from = stack.iter().position(|&(k, _)| k == j).unwrap_or(0);
                     let mut cycle: Vec<String> =
-                        stack[start..].iter().map(|&k| services[k].name.clone()).collect();
+                        stack[from..].iter().map(|&(k, _)| services[k].name.clone()).collect();
                     cycle.push(services[j].name.clone());
                     return Some(cycle);
                 }
                 Mark::New => {
-                    if let Some(cycle) = visit(j, services, marks, stack) {
-                        return Some(cycle);
-                    }
+                    marks[j] = Mark::Open;
+                    stack.push((j, 0));
                 }
                 Mark::Done => {}
             }
         }
-        stack.pop();
-        marks[i] = Mark::Done;
-        None
     }
-    let mut marks = vec![Mark::New; services.len()];
-    (0..services.len()).find_map(|i| {
-        if marks[i] == Mark::New { visit(i, services, &mut marks, &mut Vec::new()) } else { None }
-    })
+    None
 }

@@ -81,13 +81,20 @@ pub enum ImageSource {
     Build(BuildPlan),
 }
 
+/// The name an inline Dockerfile (`build.dockerfile_inline`) is sent under,
+/// at the root of the build context.
+pub const INLINE_DOCKERFILE: &str = ".mono-dockerfile-inline";
+
 /// A `build:` section, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuildPlan {
     /// Absolute context directory.
     pub context: PathBuf,
-    /// Dockerfile path relative to the context (`Dockerfile` when unset).
+    /// Dockerfile path relative to the context (`Dockerfile` when unset or
+    /// empty, [`INLINE_DOCKERFILE`] for an inline one).
     pub dockerfile: String,
+    /// `dockerfile_inline`: the Dockerfile's text, added to the context.
+    pub dockerfile_inline: Option<String>,
     /// `target` stage.
     pub target: Option<String>,
     /// Build arguments.
@@ -116,8 +123,12 @@ pub struct ServicePlan {
     pub ports: Vec<PortBinding>,
     /// `expose` (and published container ports): container ports, protocol.
     pub expose: Vec<(u16, Protocol)>,
-    /// Binds, named and anonymous volumes, tmpfs and secrets.
+    /// Binds, named and anonymous volumes, tmpfs, secrets and `file:`
+    /// configs.
     pub mounts: Vec<MountPlan>,
+    /// Files written into the container before it starts: `content:` and
+    /// `environment:` configs.
+    pub files: Vec<FilePlan>,
     /// Networks joined: engine network name and aliases (the service name is
     /// always an alias).
     pub networks: Vec<(String, Vec<String>)>,
@@ -212,6 +223,22 @@ pub struct PortAssignment {
     pub host_port: u16,
     /// The host port the compose file asked for, if any (for messages).
     pub requested: Option<u16>,
+}
+
+/// A file written into a container before it starts, as compose writes a
+/// `content:` or `environment:` config (nothing is written on the host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePlan {
+    /// Absolute path in the container.
+    pub target: String,
+    /// The file's content.
+    pub content: String,
+    /// Permission bits (compose's default 0444).
+    pub mode: u32,
+    /// Owner, root when unset.
+    pub uid: u32,
+    /// Group, root when unset.
+    pub gid: u32,
 }
 
 /// A mount of a service.

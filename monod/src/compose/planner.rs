@@ -2,18 +2,19 @@
 //! profiles applied, names scoped to the project, ports moved into the
 //! environment's block, paths resolved, labels and config hashes added.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use mono_proto::paths::normalise;
 
+use super::configs::{Config, ConfigSource};
 use super::hash::config_hash;
 use super::hazards;
 use super::keypath::{At, Problem};
-use super::model::{ComposeFile, MountSource, Network, SecretSource, Service, Volume};
+use super::model::{ComposeFile, MountSource, Network, Secret, SecretSource, Service, Volume};
 use super::plan::{
-    BuildPlan, Condition, Dependency, ImageSource, MountKind, MountPlan, NetworkPlan, Plan, PortAssignment,
-    PortBinding, Protocol, ServicePlan, VolumePlan,
+    BuildPlan, Condition, Dependency, FilePlan, INLINE_DOCKERFILE, ImageSource, MountKind, MountPlan,
+    NetworkPlan, Plan, PortAssignment, PortBinding, Protocol, ServicePlan, VolumePlan,
 };
 use super::{
     COMPOSE_VERSION, CONFIG_HASH_LABEL, ComposeError, MONO_ENV_LABEL, MONO_HOME_LABEL, PlanSettings, dotenv,
@@ -26,14 +27,31 @@ pub(crate) fn plan(file: &ComposeFile, settings: &PlanSettings) -> Result<Plan, 
     if !(1..=MAX_SLOT).contains(&settings.slot) {
         return Err(ComposeError::Slot { slot: settings.slot });
     }
-    let mut planner = Planner { file, settings, warnings: Vec::new() };
+    let mut planner = Planner {
+        file,
+        settings,
+        warnings: Vec::new(),
+        services: file.services.iter().map(|s| (s.name.as_str(), s)).collect(),
+        volumes: file.volumes.iter().map(|v| (v.key.as_str(), v)).collect(),
+        secrets: file.secrets.iter().map(|d| (d.key.as_str(), d)).collect(),
+        configs: file.configs.iter().map(|d| (d.key.as_str(), d)).collect(),
+        link_aliases: HashMap::new(),
+    };
     planner.run()
 }
 
+/// One planning run. Definitions are looked up by name through maps, so
+/// planning stays linear in the size of the file.
 struct Planner<'a> {
     file: &'a ComposeFile,
     settings: &'a PlanSettings,
     warnings: Vec<String>,
+    services: HashMap<&'a str, &'a Service>,
+    volumes: HashMap<&'a str, &'a Volume>,
+    secrets: HashMap<&'a str, &'a Secret>,
+    configs: HashMap<&'a str, &'a Config>,
+    /// Aliases other services' `links` give a service.
+    link_aliases: HashMap<String, Vec<String>>,
 }
 
 impl<'a> Planner<'a> {
@@ -53,10 +71,21 @@ impl<'a> Planner<'a> {
 
         let networks = self.networks(&active);
         let volumes = self.volumes(&active);
+        let active_names: HashSet<&str> = active.iter().map(|s| s.name.as_str()).collect();
+        // `links: [db:database]`: db is also reached as `database`.
+        for s in &active {
+            for link in &s.links {
+                if link.alias != link.service {
+                    self.link_aliases.entry(link.service.clone()).or_default().push(link.alias.clone());
+                }
+            }
+        }
+        let network_names: HashMap<&str, &str> =
+            networks.iter().map(|n| (n.key.as_str(), n.name.as_str())).collect();
         let mut ports = Vec::new();
         let mut services = Vec::with_capacity(active.len());
         for service in &active {
-            services.push(self.service(service, &active, &networks, &mut ports)?);
+            services.push(self.service(service, &active_names, &network_names, &mut ports)?);
         }
         Ok(Plan {
             project: project.clone(),
@@ -105,7 +134,7 @@ impl<'a> Planner<'a> {
         let active: Vec<&'a Service> = file.services.iter().filter(|s| is_active(s)).collect();
         for s in &active {
             for dep in &s.depends_on {
-                let Some(target) = file.services.iter().find(|o| o.name == dep.service) else { continue };
+                let Some(target) = self.services.get(dep.service.as_str()).copied() else { continue };
                 if is_active(target) {
                     continue;
                 }
@@ -176,12 +205,16 @@ impl<'a> Planner<'a> {
     /// `default` last when a service needs it and the file does not declare
     /// it. Networks only inactive services use are left out.
     fn networks(&mut self, active: &[&Service]) -> Vec<NetworkPlan> {
-        let uses = |key: &str| {
-            active.iter().any(|s| match (&s.networks, &s.network_mode) {
-                (Some(networks), None) => networks.iter().any(|n| n.name == key),
-                _ => key == "default",
-            })
-        };
+        let mut used: HashSet<&str> = HashSet::new();
+        for s in active {
+            match (&s.networks, &s.network_mode) {
+                (Some(networks), None) => used.extend(networks.iter().map(|n| n.name.as_str())),
+                _ => {
+                    used.insert("default");
+                }
+            }
+        }
+        let uses = |key: &str| used.contains(key);
         let file = self.file;
         let mut plans = Vec::new();
         for network in file.networks.iter().filter(|n| uses(&n.key)) {
@@ -223,11 +256,15 @@ impl<'a> Planner<'a> {
     /// The named volumes active services mount, in file order. Volumes only
     /// inactive services use are left out.
     fn volumes(&mut self, active: &[&Service]) -> Vec<VolumePlan> {
-        let uses = |key: &str| {
-            active
-                .iter()
-                .any(|s| s.volumes.iter().any(|m| matches!(&m.source, MountSource::Volume(n) if n == key)))
-        };
+        let used: HashSet<&str> = active
+            .iter()
+            .flat_map(|s| &s.volumes)
+            .filter_map(|m| match &m.source {
+                MountSource::Volume(name) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let uses = |key: &str| used.contains(key);
         let file = self.file;
         let mut plans = Vec::new();
         for volume in file.volumes.iter().filter(|v| uses(&v.key)) {
@@ -278,8 +315,8 @@ impl<'a> Planner<'a> {
     fn service(
         &mut self,
         s: &Service,
-        active: &[&Service],
-        networks: &[NetworkPlan],
+        active: &HashSet<&str>,
+        networks: &HashMap<&str, &str>,
         ports: &mut Vec<PortAssignment>,
     ) -> Result<ServicePlan, ComposeError> {
         let project = &self.settings.project;
@@ -319,18 +356,19 @@ impl<'a> Planner<'a> {
                 expose.push((binding.container_port, binding.protocol));
             }
         }
-        let mounts = self.mounts(s, at)?;
+        let mut mounts = self.mounts(s, at)?;
+        let files = self.configs(s, at, &mut mounts)?;
         let service_networks = self.service_networks(s, networks);
         let depends_on: Vec<Dependency> = s
             .depends_on
             .iter()
-            .filter(|d| active.iter().any(|a| a.name == d.service))
+            .filter(|d| active.contains(d.service.as_str()))
             .map(|d| Dependency { service: d.service.clone(), condition: d.condition, required: d.required })
             .collect();
         let depends_label = s
             .depends_on
             .iter()
-            .filter(|d| active.iter().any(|a| a.name == d.service))
+            .filter(|d| active.contains(d.service.as_str()))
             .map(|d| format!("{}:{}:{}", d.service, condition_name(d.condition), d.restart))
             .collect::<Vec<_>>()
             .join(",");
@@ -363,6 +401,7 @@ impl<'a> Planner<'a> {
             ports: published,
             expose,
             mounts,
+            files,
             networks: service_networks,
             depends_on,
             healthcheck: s.healthcheck.clone(),
@@ -399,13 +438,14 @@ impl<'a> Planner<'a> {
         let at = at.key("build");
         if is_remote_context(&build.context) {
             return Err(self.error(at.problem(format!(
-                "the build context {:?} is remote, which mono does not support; clone it into the workspace and \
-                 point build.context at the folder",
-                build.context
+                "service {}: the build context {:?} is a git repository or URL, which mono does not fetch; clone \
+                 it into the workspace and point build.context at the folder",
+                s.name, build.context
             ))));
         }
         let context = self.host_path(&build.context).map_err(|e| self.error(at.problem(e)))?;
         let dockerfile = match build.dockerfile.as_deref() {
+            None if build.dockerfile_inline.is_some() => INLINE_DOCKERFILE.to_string(),
             None => "Dockerfile".to_string(),
             Some(d) if Path::new(d).is_absolute() => match Path::new(d).strip_prefix(&context) {
                 Ok(relative) => relative.to_string_lossy().into_owned(),
@@ -431,7 +471,14 @@ impl<'a> Planner<'a> {
             Some(image) => image.clone(),
             None => format!("{}-{}", self.settings.project, s.name).to_ascii_lowercase(),
         };
-        Ok(ImageSource::Build(BuildPlan { context, dockerfile, target: build.target.clone(), args, tag }))
+        Ok(ImageSource::Build(BuildPlan {
+            context,
+            dockerfile,
+            dockerfile_inline: build.dockerfile_inline.clone(),
+            target: build.target.clone(),
+            args,
+            tag,
+        }))
     }
 
     /// `env_file` values, then `environment` over them; `KEY` without a
@@ -526,13 +573,12 @@ impl<'a> Planner<'a> {
     }
 
     fn mounts(&mut self, s: &Service, at: At<'_>) -> Result<Vec<MountPlan>, ComposeError> {
-        let file = self.file;
         let mut mounts = Vec::new();
         let volumes_at = at.key("volumes");
         for mount in &s.volumes {
             let kind = match &mount.source {
                 MountSource::Volume(key) => {
-                    let volume = file.volumes.iter().find(|v| v.key == *key).ok_or_else(|| {
+                    let volume = self.volumes.get(key.as_str()).copied().ok_or_else(|| {
                         self.error(
                             volumes_at
                                 .index(mount.index)
@@ -564,7 +610,7 @@ impl<'a> Planner<'a> {
         let secrets_at = at.key("secrets");
         for secret in &s.secrets {
             let here = secrets_at.index(secret.index);
-            let Some(definition) = file.secrets.iter().find(|d| d.key == secret.source) else {
+            let Some(definition) = self.secrets.get(secret.source.as_str()).copied() else {
                 return Err(self.error(here.problem(format!("secret {} is not declared", secret.source))));
             };
             for note in &definition.notes {
@@ -605,27 +651,103 @@ impl<'a> Planner<'a> {
         Ok(mounts)
     }
 
+    /// The service's configs, as compose gives them: a `file:` config is a
+    /// read-only bind (unless a volume or secret already has its target),
+    /// `content:` and `environment:` configs are files written into the
+    /// container before it starts.
+    fn configs(
+        &mut self,
+        s: &Service,
+        at: At<'_>,
+        mounts: &mut Vec<MountPlan>,
+    ) -> Result<Vec<FilePlan>, ComposeError> {
+        let mut files = Vec::new();
+        let configs_at = at.key("configs");
+        for config in &s.configs {
+            let here = configs_at.index(config.index);
+            let Some(definition) = self.configs.get(config.source.as_str()).copied() else {
+                return Err(self.error(here.problem(format!("config {} is not declared", config.source))));
+            };
+            let target = config.target_path();
+            let content = match &definition.source {
+                ConfigSource::File(file) => {
+                    let source = self.host_path(file).map_err(|e| {
+                        let root = At::ROOT;
+                        let configs = root.key("configs");
+                        self.error(configs.key(&definition.key).key("file").problem(e))
+                    })?;
+                    if config.uid.is_some() || config.gid.is_some() || config.mode.is_some() {
+                        self.warn_service(
+                            &s.name,
+                            format!(
+                                "{here}: uid, gid and mode are ignored for a file config, as compose ignores them: \
+                                 the file is bind-mounted read-only with its own owner and mode"
+                            ),
+                        );
+                    }
+                    if !mounts.iter().any(|m| m.target == target) {
+                        mounts.push(MountPlan { kind: MountKind::Bind { source }, target, read_only: true });
+                    }
+                    continue;
+                }
+                ConfigSource::Content(text) => text.clone(),
+                ConfigSource::Environment(variable) => match self.settings.vars.get(variable) {
+                    Some(value) => value.clone(),
+                    None => {
+                        let root = At::ROOT;
+                        let configs = root.key("configs");
+                        return Err(self.error(configs.key(&definition.key).problem(format!(
+                            "environment variable {variable} required by config {} is not set; set it in the \
+                             environment or the workspace's .env",
+                            definition.key
+                        ))));
+                    }
+                },
+                ConfigSource::External => {
+                    return Err(self.error(here.problem(format!(
+                        "config {} is external: external configs exist only in swarm mode, and compose refuses \
+                         them too; define it with `file:` or `content:`",
+                        definition.key
+                    ))));
+                }
+            };
+            // An empty config is skipped, as compose skips it.
+            if content.is_empty() {
+                continue;
+            }
+            files.push(FilePlan {
+                target,
+                content,
+                mode: config.mode.unwrap_or(0o444),
+                uid: config.uid.unwrap_or(0),
+                gid: config.gid.unwrap_or(0),
+            });
+        }
+        Ok(files)
+    }
+
     /// The engine networks the service joins, each with the service name as
-    /// its first alias. `network_mode` services and services without
+    /// its first alias, then its own aliases and those other services'
+    /// `links` give it. `network_mode` services and services without
     /// `networks:` join the default network.
-    fn service_networks(&self, s: &Service, networks: &[NetworkPlan]) -> Vec<(String, Vec<String>)> {
-        let engine_name = |key: &str| {
-            networks.iter().find(|n| n.key == key).map_or_else(|| self.scoped(key), |n| n.name.clone())
+    fn service_networks(&self, s: &Service, networks: &HashMap<&str, &str>) -> Vec<(String, Vec<String>)> {
+        let engine_name =
+            |key: &str| networks.get(key).map_or_else(|| self.scoped(key), |name| (*name).to_string());
+        let linked = self.link_aliases.get(&s.name).map(Vec::as_slice).unwrap_or_default();
+        let aliases = |own: &[String]| {
+            let mut aliases = vec![s.name.clone()];
+            for alias in own.iter().chain(linked) {
+                if !aliases.contains(alias) {
+                    aliases.push(alias.clone());
+                }
+            }
+            aliases
         };
         match (&s.networks, &s.network_mode) {
-            (Some(joined), None) => joined
-                .iter()
-                .map(|n| {
-                    let mut aliases = vec![s.name.clone()];
-                    for alias in &n.aliases {
-                        if !aliases.contains(alias) {
-                            aliases.push(alias.clone());
-                        }
-                    }
-                    (engine_name(&n.name), aliases)
-                })
-                .collect(),
-            _ => vec![(engine_name("default"), vec![s.name.clone()])],
+            (Some(joined), None) => {
+                joined.iter().map(|n| (engine_name(&n.name), aliases(&n.aliases))).collect()
+            }
+            _ => vec![(engine_name("default"), aliases(&[]))],
         }
     }
 
@@ -648,6 +770,9 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// A context Docker fetches rather than reads from a folder: a git
+/// repository (`https://host/repo.git#ref:dir`, `git@host:repo`,
+/// `git://...`, `github.com/...`) or a tarball URL.
 fn is_remote_context(context: &str) -> bool {
     context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/")
 }

@@ -26,7 +26,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::task::JoinSet;
@@ -462,7 +462,49 @@ async fn create_container(
             .await
             .map_err(EngineError::api(format!("connect {} to network {net}", s.container_name)))?;
     }
-    Ok(())
+    write_files(engine, s).await
+}
+
+/// Writes the service's `content:` and `environment:` configs into its
+/// created container, as compose does before it starts one: a tar unpacked
+/// at `/`, each file with its mode and owner (the owner applied only when
+/// the compose file sets one, as compose asks the engine).
+async fn write_files(engine: &Engine, s: &ServicePlan) -> Result<(), EngineError> {
+    if s.files.is_empty() {
+        return Ok(());
+    }
+    let failed = |e: std::io::Error| EngineError::Image {
+        service: s.name.clone(),
+        what: "configs".into(),
+        message: e.to_string(),
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for file in &s.files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(file.content.len() as u64);
+        header.set_mode(file.mode);
+        header.set_uid(u64::from(file.uid));
+        header.set_gid(u64::from(file.gid));
+        header.set_mtime(now);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, file.target.trim_start_matches('/'), file.content.as_bytes())
+            .map_err(failed)?;
+    }
+    let tar = tar.into_inner().map_err(failed)?;
+    let owned = s.files.iter().any(|f| f.uid != 0 || f.gid != 0);
+    let mut options = UploadToContainerOptionsBuilder::new().path("/");
+    if owned {
+        options = options.copy_uidgid("true");
+    }
+    engine
+        .docker
+        .upload_to_container(&s.container_name, Some(options.build()), bollard::body_full(tar.into()))
+        .await
+        .map_err(EngineError::api(format!(
+            "write the configs of service {} into {}",
+            s.name, s.container_name
+        )))
 }
 
 /// What the event stream has told about a service.

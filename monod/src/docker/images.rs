@@ -1,11 +1,12 @@
 //! Making every service's image available: inspect, pull what is missing
 //! (with the caller's registry login; progress lines per layer status, not
 //! per byte, and `image.pull` events), build `build:` services from a tar
-//! of their context.
+//! of their context (what `.dockerignore` leaves in, module
+//! [`super::build_context`]).
 //!
 //! Built images are part of the dependency cache: each carries the label
-//! [`CACHE_LABEL`] with a hash of its context (every file's bytes, as sent
-//! to the Engine) and build options, and a build whose hash an image
+//! [`CACHE_LABEL`] with a hash of the context sent (every file's bytes, as
+//! sent to the Engine) and build options, and a build whose hash an image
 //! already has reuses that image (tagged for the service) instead of
 //! building again.
 
@@ -17,8 +18,8 @@ use bollard::query_parameters::{
     TagImageOptionsBuilder,
 };
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 
+use super::build_context::{Context, ContextError};
 use super::credentials;
 use super::engine::{Engine, EngineError, is_not_found};
 use crate::compose::{BuildPlan, ImageSource, Plan};
@@ -67,54 +68,6 @@ pub async fn ensure(engine: &Engine, plan: &Plan, progress: &Progress) -> Result
         }
     }
     Ok(uses)
-}
-
-/// The cache key of a build: its context's content (paths, types,
-/// permission bits, bytes, link targets; not times or owners, so a copy of
-/// the context is the same context) and its options.
-fn build_key(context: &std::path::Path, plan: &BuildPlan) -> std::io::Result<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut h = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    };
-    field(b"mono-image-2");
-    let mut entries = Vec::new();
-    let mut stack = vec![std::path::PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        for e in std::fs::read_dir(context.join(&rel))? {
-            let e = e?;
-            let path = rel.join(e.file_name());
-            if e.file_type()?.is_dir() {
-                stack.push(path.clone());
-            }
-            entries.push(path);
-        }
-    }
-    entries.sort();
-    for rel in entries {
-        let full = context.join(&rel);
-        let meta = std::fs::symlink_metadata(&full)?;
-        field(rel.as_os_str().as_encoded_bytes());
-        field(&(meta.permissions().mode() & 0o777).to_le_bytes());
-        if meta.file_type().is_symlink() {
-            field(b"link");
-            field(std::fs::read_link(&full)?.as_os_str().as_encoded_bytes());
-        } else if meta.is_file() {
-            field(b"file");
-            field(&std::fs::read(&full)?);
-        } else {
-            field(b"dir");
-        }
-    }
-    field(plan.dockerfile.as_bytes());
-    field(plan.target.as_deref().unwrap_or("").as_bytes());
-    for (k, v) in &plan.args {
-        field(k.as_bytes());
-        field(v.as_bytes());
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Images carrying the cache key `key`: `(id, size)`.
@@ -276,14 +229,15 @@ async fn build(
 ) -> Result<ImageUse, EngineError> {
     let failed =
         |message: String| EngineError::Image { service: service.into(), what: "build".into(), message };
-    let context = plan.context.clone();
-    let for_key = plan.clone();
+    let for_context = plan.clone();
     let (tar, key) = tokio::task::spawn_blocking(move || {
-        Ok::<_, std::io::Error>((tar_context(&context)?, build_key(&context, &for_key)?))
+        let context = Context::collect(&for_context)?;
+        let read = |source| ContextError::Io { path: for_context.context.clone(), source };
+        Ok::<_, ContextError>((context.tar().map_err(read)?, context.key(&for_context).map_err(read)?))
     })
     .await
     .map_err(|e| failed(e.to_string()))?
-    .map_err(|e| failed(format!("cannot read the build context {}: {e}", plan.context.display())))?;
+    .map_err(|e| failed(e.to_string()))?;
     let label = format!("image {}", plan.tag);
     if let Some((id, size)) = cached_image(engine, &key).await? {
         let (repo, tag) = split_tag(&plan.tag);
@@ -329,14 +283,6 @@ async fn build(
     }
     let size = cached_image(engine, &key).await?.map_or(0, |(_, size)| size);
     Ok(ImageUse { key, label, hit: false, size })
-}
-
-/// A tar of the build context (symlinks kept as links).
-fn tar_context(dir: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    builder.append_dir_all(".", dir)?;
-    builder.into_inner()
 }
 
 /// `repo/name:tag` → (`repo/name`, `tag`), `latest` when untagged; a port in

@@ -10,9 +10,11 @@
 //! taken name may be used at all ([`ownership`]).
 
 mod apply;
+mod build_context;
 pub mod cli_config;
 pub mod context;
 pub mod credentials;
+mod dockerignore;
 pub mod endpoint;
 mod engine;
 pub mod images;
