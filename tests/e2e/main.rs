@@ -11,6 +11,7 @@ mod diagnostics;
 mod docker;
 mod docker_faults;
 mod docker_ownership;
+mod docker_users;
 mod events;
 mod home;
 mod input_limits;

@@ -27,5 +27,7 @@ pub use watch::watch_containers;
 
 /// The label that marks an object as a compose project's.
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// The label listing a container's dependencies (`db:service_healthy:false,...`).
+pub const DEPENDS_ON_LABEL: &str = "com.docker.compose.depends_on";
 /// The label naming a container's service.
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";

@@ -357,7 +357,8 @@ impl Ops {
             left.push(format!("tmux session {session} ({e})"));
         }
         if let Some(project) = &created.docker_project {
-            let removed = docker_mode::down(&row.name, project, self.home.root(), progress).await;
+            let grace = crate::config::ComposeSettings::default().destroy_grace;
+            let removed = docker_mode::down(&row.name, project, self.home.root(), grace, progress).await;
             if let Some(what) =
                 docker_mode::left_after(project, self.home.root(), removed.err().as_ref()).await
             {

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use super::{OpError, Ops, docker_mode};
-use crate::config::{MonoConfig, RunSettings};
+use crate::config::{ComposeSettings, MonoConfig, RunSettings};
 use crate::progress::Progress;
 use crate::state::EnvRow;
 use crate::{crashpoint, tmux};
@@ -33,16 +33,20 @@ impl Ops {
             progress.step(format!("warning: {w}"));
             warnings.push(w);
         };
+        // The workspace's settings, for the graces below; read only when
+        // needed (a gone or broken mono.yml means the defaults).
+        let run = self.monitor.get(&row.name).filter(|log| log.run().is_some());
+        let (run_settings, compose_settings) = if run.is_some() || row.docker_project.is_some() {
+            MonoConfig::load_blocking(Path::new(&row.path))
+                .await
+                .map_or_else(|_| Default::default(), |c| (c.run, c.compose))
+        } else {
+            (RunSettings::default(), ComposeSettings::default())
+        };
         // The run first, as `mono stop` would: interrupt, then kill after
         // the grace period, so a server gets to shut down cleanly.
-        if let Some(log) = self.monitor.get(&row.name)
-            && log.run().is_some()
-        {
-            let grace = MonoConfig::load_blocking(Path::new(&row.path))
-                .await
-                .map_or_else(|_| RunSettings::default(), |c| c.run)
-                .stop_grace;
-            if let Some(exit) = self.monitor.stop_run(&log, grace).await {
+        if let Some(log) = run {
+            if let Some(exit) = self.monitor.stop_run(&log, run_settings.stop_grace).await {
                 progress.step(format!("stopped run {} ({})", exit.run, exit.describe()));
             }
         }
@@ -55,7 +59,14 @@ impl Ops {
         crashpoint::reached("destroy.session-killed");
 
         if let Some(project) = &row.docker_project
-            && let Err(e) = docker_mode::down(&row.name, project, self.home.root(), progress).await
+            && let Err(e) = docker_mode::down(
+                &row.name,
+                project,
+                self.home.root(),
+                compose_settings.destroy_grace,
+                progress,
+            )
+            .await
             && let Some(left) = docker_mode::left_after(project, self.home.root(), Some(&e)).await
         {
             return Err(self.unfinished(row, what, e, left).await);
