@@ -12,6 +12,7 @@
 mod apply;
 mod engine;
 pub mod images;
+pub mod logs;
 pub mod owned;
 pub mod ownership;
 mod status;
@@ -21,7 +22,7 @@ mod watch;
 pub use apply::{apply, check_names};
 pub use engine::{Engine, EngineError};
 pub use ownership::EnvLabels;
-pub use status::{ContainerState, project_containers};
+pub use status::{ContainerState, Published, project_containers};
 pub use teardown::{leftovers, teardown};
 pub use watch::watch_containers;
 
