@@ -212,3 +212,40 @@ fn status_shows_each_services_published_ports_and_their_variables() {
     }
     sb.mono(["destroy", w]).ok();
 }
+
+#[test]
+fn compose_v2_sees_monos_project_ps_logs_exec_and_down() {
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("interop");
+    let w = ws.to_str().unwrap();
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  db:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"echo hello-from-db; exec sleep 3600\"]\n    volumes: [\"data:/data\"]\n  web:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"echo hello-from-web; exec httpd -f -p 8080\"]\n    ports: [\"8080\"]\n    depends_on: [db]\nvolumes:\n  data:\n"
+        ),
+    );
+    sb.mono(["init", w]).ok();
+    let project = format!("mono-{}-interop", sb.id);
+    // Without a compose file: compose finds the project by its labels alone.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let compose = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(mono_e2e::docker::compose_v2());
+        cmd.args(["-p", &project]).args(args).current_dir(elsewhere.path());
+        let run = mono_e2e::run_with_deadline(cmd);
+        assert_eq!(run.code, 0, "docker-compose {args:?} failed:\n{}\n{}", run.stdout, run.stderr);
+        run.stdout
+    };
+    let ps = compose(&["ps", "--format", "{{.Service}} {{.State}}"]);
+    assert_eq!(ps.lines().collect::<Vec<_>>(), ["db running", "web running"], "{ps}");
+    wait_until(Duration::from_secs(20), "both greetings", || {
+        let logs = compose(&["logs", "--no-color"]);
+        logs.contains("db-1   | hello-from-db") && logs.contains("web-1  | hello-from-web")
+    });
+    assert_eq!(compose(&["exec", "-T", "db", "echo", "inside-db"]), "inside-db\n");
+    compose(&["down", "-v"]);
+    assert_eq!(project_objects(&project), Vec::<String>::new());
+    // mono's destroy then finds nothing left and still finishes.
+    sb.mono(["destroy", w]).ok();
+    assert_eq!(sb.env_rows(), 0);
+}
