@@ -168,9 +168,7 @@ pub async fn remove(engine: &Engine, object: &Owned, grace: Duration) -> Result<
     let docker = &engine.docker;
     match object.kind {
         ObjectKind::Container => {
-            if object.running {
-                stop_container(docker, &object.id, &object.name, grace).await?;
-            }
+            stop(engine, object, grace).await?;
             remove_container(docker, &object.id, &object.name).await
         }
         ObjectKind::Network => match docker.remove_network(&object.id).await {
@@ -189,6 +187,15 @@ pub async fn remove(engine: &Engine, object: &Owned, grace: Duration) -> Result<
             }
         }
     }
+}
+
+/// Stops a running container (see [`remove`]); anything else is left as it
+/// is. [`remove`] then takes it away without waiting again.
+pub async fn stop(engine: &Engine, object: &Owned, grace: Duration) -> Result<(), EngineError> {
+    if object.kind == ObjectKind::Container && object.running {
+        stop_container(&engine.docker, &object.id, &object.name, grace).await?;
+    }
+    Ok(())
 }
 
 /// Sends a container its stop signal (`stop_signal`, set from the compose

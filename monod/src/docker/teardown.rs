@@ -72,11 +72,12 @@ fn containers_in_order(containers: Vec<Owned>) -> Vec<(Owned, Vec<usize>)> {
     containers.into_iter().zip(after).collect()
 }
 
-/// Removes the objects, each once the ones it waits for are gone, as many
-/// at a time as that allows; returns `kind name` (containers: the name) of
-/// each in the order removed. Every removal started is waited for, also
-/// after one failed, so nothing is still being removed when the caller
-/// looks at what is left; the first error is returned.
+/// Removes the objects, each once the ones it waits for have stopped, as
+/// many at a time as that allows: an object's removal runs while those
+/// after it stop. Returns `kind name` (containers: the name) of each in the
+/// order removed. Every task started is waited for, also after one failed,
+/// so nothing is still being removed when the caller looks at what is
+/// left; the first error is returned.
 async fn remove_all(
     engine: &Engine,
     objects: Vec<(Owned, Vec<usize>)>,
@@ -90,53 +91,69 @@ async fn remove_all(
         }
     }
     let mut objects: Vec<Option<Owned>> = objects.into_iter().map(|(o, _)| Some(o)).collect();
+    let mut stops = JoinSet::new();
     let mut removals = JoinSet::new();
-    let start = |i: usize, removals: &mut JoinSet<_>, objects: &mut Vec<Option<Owned>>| {
+    let start = |i: usize, stops: &mut JoinSet<_>, objects: &mut Vec<Option<Owned>>| {
         if let Some(object) = objects[i].take() {
             let engine = engine.clone();
-            removals.spawn(async move { (i, owned::remove(&engine, &object, grace).await.map(|()| object)) });
+            stops.spawn(async move { (i, owned::stop(&engine, &object, grace).await.map(|()| object)) });
         }
     };
     for i in 0..objects.len() {
         if waiting_for[i] == 0 {
-            start(i, &mut removals, &mut objects);
+            start(i, &mut stops, &mut objects);
         }
     }
+    let panicked =
+        |e: tokio::task::JoinError| EngineError::Conflict { what: format!("removal panicked: {e}") };
     let mut removed = Vec::new();
     let mut first_error = None;
     loop {
-        let Some(joined) = removals.join_next().await else {
-            // A dependency cycle (the labels were edited by hand) or a
-            // failed removal leaves some waiting: after an error nothing
-            // more is started; otherwise the rest go at once.
-            if first_error.is_some() || objects.iter().all(Option::is_none) {
-                break;
-            }
-            for i in 0..objects.len() {
-                start(i, &mut removals, &mut objects);
-            }
-            continue;
-        };
-        match joined {
-            Ok((i, Ok(object))) => {
-                removed.push(match object.kind {
-                    ObjectKind::Container => object.name,
-                    kind => format!("{kind} {}", object.name),
-                });
-                if first_error.is_none() {
-                    for &next in &unblocks[i] {
-                        waiting_for[next] -= 1;
-                        if waiting_for[next] == 0 {
-                            start(next, &mut removals, &mut objects);
+        tokio::select! {
+            Some(stopped) = stops.join_next() => match stopped {
+                Ok((i, Ok(mut object))) => {
+                    // Stopped: removed without a second wait.
+                    object.running = false;
+                    let engine = engine.clone();
+                    removals.spawn(async move { owned::remove(&engine, &object, grace).await.map(|()| object) });
+                    if first_error.is_none() {
+                        for &next in &unblocks[i] {
+                            waiting_for[next] -= 1;
+                            if waiting_for[next] == 0 {
+                                start(next, &mut stops, &mut objects);
+                            }
                         }
                     }
                 }
-            }
-            Ok((_, Err(e))) => {
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                first_error.get_or_insert(EngineError::Conflict { what: format!("removal panicked: {e}") });
+                Ok((_, Err(e))) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(panicked(e));
+                }
+            },
+            Some(done) = removals.join_next() => match done {
+                Ok(Ok(object)) => removed.push(match object.kind {
+                    ObjectKind::Container => object.name,
+                    kind => format!("{kind} {}", object.name),
+                }),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(panicked(e));
+                }
+            },
+            else => {
+                // A dependency cycle (the labels were edited by hand) or a
+                // failed stop leaves some waiting: after an error nothing
+                // more is started; otherwise the rest go at once.
+                if first_error.is_some() || objects.iter().all(Option::is_none) {
+                    break;
+                }
+                for i in 0..objects.len() {
+                    start(i, &mut stops, &mut objects);
+                }
             }
         }
     }
