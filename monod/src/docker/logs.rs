@@ -73,13 +73,10 @@ pub async fn stream_logs(
         for reader in &mut readers {
             heads.push(reader.next().await.transpose()?);
         }
-        loop {
-            let Some(i) = (0..heads.len())
-                .filter(|&i| heads[i].is_some())
-                .min_by_key(|&i| heads[i].as_ref().map(|l: &LogLine| l.time))
-            else {
-                break;
-            };
+        while let Some(i) = (0..heads.len())
+            .filter(|&i| heads[i].is_some())
+            .min_by_key(|&i| heads[i].as_ref().map(|l: &LogLine| l.time))
+        {
             let line = heads[i].take().expect("a head was chosen");
             last[i] = Some(line.time);
             if out.send(line).await.is_err() {

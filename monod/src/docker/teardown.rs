@@ -99,10 +99,9 @@ async fn remove_all(
             stops.spawn(async move { (i, owned::stop(&engine, &object, grace).await.map(|()| object)) });
         }
     };
-    for i in 0..objects.len() {
-        if waiting_for[i] == 0 {
-            start(i, &mut stops, &mut objects);
-        }
+    let ready: Vec<usize> = (0..objects.len()).filter(|&i| waiting_for[i] == 0).collect();
+    for i in ready {
+        start(i, &mut stops, &mut objects);
     }
     let panicked =
         |e: tokio::task::JoinError| EngineError::Conflict { what: format!("removal panicked: {e}") };

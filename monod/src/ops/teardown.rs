@@ -45,10 +45,10 @@ impl Ops {
         };
         // The run first, as `mono stop` would: interrupt, then kill after
         // the grace period, so a server gets to shut down cleanly.
-        if let Some(log) = run {
-            if let Some(exit) = self.monitor.stop_run(&log, run_settings.stop_grace).await {
-                progress.step(format!("stopped run {} ({})", exit.run, exit.describe()));
-            }
+        if let Some(log) = run
+            && let Some(exit) = self.monitor.stop_run(&log, run_settings.stop_grace).await
+        {
+            progress.step(format!("stopped run {} ({})", exit.run, exit.describe()));
         }
         let session = mono_proto::paths::session_name(&row.name);
         match tmux::kill_session(&session).await {
