@@ -13,7 +13,9 @@ candidate alike, which back-to-back batches (hyperfine's way) do not ensure.
 A command is argv split with shlex; `&&` chains several, run in order without
 a shell; output is discarded; any failure aborts. `BEFORE >>> CMD ||| AFTER`
 runs BEFORE and AFTER untimed around each measured CMD (set-up and clean-up,
-e.g. timing destroy alone: 'mono init W >>> mono destroy W').
+e.g. timing destroy alone: 'mono init W >>> mono destroy W'). With
+--time-after, AFTER is timed too and reported as NAME.after (init and destroy
+from one interleaved run: 'mono init W ||| mono destroy W').
 """
 import argparse, json, shlex, statistics, subprocess, sys, time
 
@@ -49,8 +51,9 @@ def run(parts):
     start = time.perf_counter()
     execute(measured)
     elapsed = time.perf_counter() - start
+    start = time.perf_counter()
     execute(after)
-    return elapsed
+    return elapsed, time.perf_counter() - start
 
 
 def main():
@@ -58,19 +61,25 @@ def main():
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--time-after", action="store_true")
     ap.add_argument("commands", nargs="+")
     a = ap.parse_args()
     cmds = [parse(c) for c in a.commands]
-    times = {name: [] for name, _ in cmds}
+    names = [name for name, _ in cmds]
+    if a.time_after:
+        names += [f"{name}.after" for name, _ in cmds]
+    times = {name: [] for name in names}
     for r in range(a.warmup + a.runs):
         order = cmds[r % len(cmds):] + cmds[:r % len(cmds)]
         for name, steps in order:
-            t = run(steps)
+            t, after = run(steps)
             if r >= a.warmup:
                 times[name].append(t)
-    base = cmds[0][0]
+                if a.time_after:
+                    times[f"{name}.after"].append(after)
     out = {}
-    for name, _ in cmds:
+    for name in names:
+        base = cmds[0][0] + (".after" if name.endswith(".after") else "")
         ratios = [t / b for t, b in zip(times[name], times[base])]
         out[name] = {"median": statistics.median(times[name]), "ratio": statistics.median(ratios),
                      "times": times[name],

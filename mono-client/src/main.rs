@@ -78,9 +78,13 @@ enum Command {
         /// Only the last LINES lines.
         #[arg(long, short = 'n', value_name = "LINES")]
         lines: Option<u64>,
-        /// One JSON object per output chunk or run exit.
+        /// One JSON object per output chunk or run exit (per line with --service).
         #[arg(long)]
         json: bool,
+        /// A docker-mode service's container logs instead (both streams);
+        /// `all` interleaves every service's, prefixed `name | `.
+        #[arg(long, short = 's', value_name = "NAME")]
+        service: Option<String>,
     },
     /// Show one environment.
     Status {
@@ -230,7 +234,12 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Init { path, json } => init::run(path.as_deref(), json),
         Command::Destroy { path, json } => destroy::run(path.as_deref(), json),
         Command::Stop { path, json } => stop::run(path.as_deref(), json),
-        Command::Logs { path, follow, lines, json } => logs::run(path.as_deref(), lines, follow, json),
+        Command::Logs { path, follow, lines, json, service: None } => {
+            logs::run(path.as_deref(), lines, follow, json)
+        }
+        Command::Logs { path, follow, lines, json, service: Some(service) } => {
+            logs::services(path.as_deref(), &service, lines, follow, json)
+        }
         Command::Status { path, json } => status::run(path.as_deref(), json),
         Command::Attach { path } => attach::run(path.as_deref()),
         Command::List { json } => list::run(json),

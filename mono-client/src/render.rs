@@ -147,5 +147,20 @@ pub fn status(e: &EnvInfo) {
             let health = if c.health.is_empty() { String::new() } else { format!(" ({})", c.health) };
             let _ = writeln!(out, "  {:<12} {:<28} {}{health}", c.service, c.name, c.state);
         }
+        let published: Vec<_> =
+            e.containers.iter().flat_map(|c| c.ports.iter().map(move |p| (&c.service, p))).collect();
+        if !published.is_empty() {
+            let _ = writeln!(out, "published:");
+            let width = published.iter().map(|(s, _)| s.chars().count()).max().unwrap_or(0);
+            let targets: Vec<String> =
+                published.iter().map(|(_, p)| format!("{}/{}", p.container_port, p.protocol)).collect();
+            let tw = targets.iter().map(String::len).max().unwrap_or(0);
+            for ((service, p), target) in published.iter().zip(&targets) {
+                let vars = p.vars.join(" ");
+                let line =
+                    format!("  {service:<width$}  {target:<tw$} -> {}:{}  {vars}", p.host_ip, p.host_port);
+                let _ = writeln!(out, "{}", line.trim_end());
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@
 //!   files: [compose.yaml, compose.dev.yaml]  # merged in order (or file: one)
 //!   profiles: [debug]        # besides the default profile
 //!   host_ip: 127.0.0.1       # where published ports bind
+//!   destroy_grace: 1s        # destroy: stop signal, then kill after this long
 //! logs:                      # the session's rolling log
 //!   max_size: 10MiB          # per file
 //!   keep: 3                  # rotated files kept besides the current one
@@ -116,6 +117,14 @@ pub struct ComposeSettings {
     /// Host address published ports bind to.
     #[serde(default = "default_host_ip")]
     pub host_ip: String,
+    /// How long destroy waits for a container to stop after its stop signal
+    /// before killing it (a service's own `stop_grace_period` wins).
+    #[serde(default = "default_destroy_grace", deserialize_with = "crate::units::duration")]
+    pub destroy_grace: Duration,
+}
+
+fn default_destroy_grace() -> Duration {
+    Duration::from_secs(1)
 }
 
 fn default_host_ip() -> String {
@@ -124,7 +133,13 @@ fn default_host_ip() -> String {
 
 impl Default for ComposeSettings {
     fn default() -> Self {
-        ComposeSettings { file: None, files: None, profiles: Vec::new(), host_ip: default_host_ip() }
+        ComposeSettings {
+            file: None,
+            files: None,
+            profiles: Vec::new(),
+            host_ip: default_host_ip(),
+            destroy_grace: default_destroy_grace(),
+        }
     }
 }
 
@@ -493,6 +508,15 @@ mod tests {
         assert!(e.starts_with("/w/mono.yml:1:1: compose.file and compose.files are both set"), "{e}");
         let e = parse("compose:\n  files: []\n").unwrap_err().to_string();
         assert!(e.contains("compose.files is empty"), "{e}");
+    }
+
+    #[test]
+    fn destroy_grace_is_a_duration_of_one_second_by_default() {
+        assert_eq!(parse("").unwrap().compose.destroy_grace, Duration::from_secs(1));
+        let c = parse("compose:\n  destroy_grace: 500ms\n").unwrap();
+        assert_eq!(c.compose.destroy_grace, Duration::from_millis(500));
+        let e = parse("compose:\n  destroy_grace: soon\n").unwrap_err().to_string();
+        assert!(e.starts_with("/w/mono.yml:2:18: compose.destroy_grace:"), "{e}");
     }
 
     #[test]

@@ -117,6 +117,19 @@ pub trait MonoApi {
         follow: Option<bool>,
     ) -> jsonrpsee::core::SubscriptionResult;
 
+    /// A docker-mode environment's container logs, both streams: of one
+    /// service, or of every service (`service: "all"`) merged by timestamp.
+    /// The last `lines` lines of each container (all when absent), then,
+    /// with `follow` (default false), new lines until the containers stop.
+    #[subscription(name = "logs.services" => "logs.service_output", unsubscribe = "logs.unservices", item = ServiceLogItem, param_kind = map)]
+    async fn logs_services(
+        &self,
+        path: String,
+        service: String,
+        lines: Option<u64>,
+        follow: Option<bool>,
+    ) -> jsonrpsee::core::SubscriptionResult;
+
     /// Records and broadcasts an event of the caller's own (`kind` starting
     /// with `user.`), e.g. from a setup script; returns its seq.
     #[method(name = "events.publish", param_kind = map)]

@@ -31,6 +31,10 @@ pub const ENV_STOP: &str = "env.stop";
 pub const LOGS_FOLLOW: &str = "logs.follow";
 /// `logs.unfollow` (unsubscribe)
 pub const LOGS_UNFOLLOW: &str = "logs.unfollow";
+/// `logs.services` (subscription; notifications `logs.service_output`)
+pub const LOGS_SERVICES: &str = "logs.services";
+/// `logs.unservices` (unsubscribe)
+pub const LOGS_UNSERVICES: &str = "logs.unservices";
 /// `events.subscribe` (subscription; notifications `events.event`)
 pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
 /// `events.publish`
@@ -50,7 +54,7 @@ pub const CACHE_CLEAN: &str = "cache.clean";
 pub const RPC_DISCOVER: &str = "rpc.discover";
 
 /// Every method the daemon serves.
-pub const ALL: [&str; 20] = [
+pub const ALL: [&str; 22] = [
     DAEMON_STATUS,
     DAEMON_STOP,
     ENV_INIT,
@@ -65,6 +69,8 @@ pub const ALL: [&str; 20] = [
     ENV_STOP,
     LOGS_FOLLOW,
     LOGS_UNFOLLOW,
+    LOGS_SERVICES,
+    LOGS_UNSERVICES,
     RPC_DISCOVER,
     EVENTS_PUBLISH,
     DAEMON_DOCTOR,

@@ -31,7 +31,7 @@ use crate::error::ErrorCode;
 use crate::methods;
 use crate::types::{
     CacheCleaned, CacheStats, CallerEnv, DaemonStatus, Destroyed, DoctorReport, EnvInfo, Event, GcReport,
-    LogItem, OpOutput, RunStarted, Stopped,
+    LogItem, OpOutput, RunStarted, ServiceLogItem, Stopped,
 };
 
 /// The version of the OpenRPC specification the document follows.
@@ -270,6 +270,35 @@ pub const METHODS: &[MethodDoc] = &[
                 schema: schema::<LogItem>,
             },
             unsubscribe: methods::LOGS_UNFOLLOW,
+        },
+    },
+    MethodDoc {
+        name: methods::LOGS_SERVICES,
+        summary: "A docker-mode environment's container logs: one service, or all merged by timestamp.",
+        description: "Both streams of each container as the Engine keeps them, as `docker compose logs` \
+                      shows them. A services item comes first, then lines in timestamp order. With \
+                      follow true, new lines follow until every container stopped; then, or after \
+                      the kept lines without follow, an end item. An unknown service is an \
+                      unavailable error naming the services that exist; so is an environment in \
+                      simple mode.",
+        params: &[
+            PATH,
+            required("service", "A service name, or `all` for every service.", schema::<String>),
+            optional(
+                "lines",
+                "Only the last LINES lines of each container (0: none, only new lines); all when absent.",
+                schema::<u64>,
+            ),
+            optional("follow", "true: keep sending new lines. Default false.", schema::<bool>),
+        ],
+        kind: Kind::Subscription {
+            notification: "logs.service_output",
+            item: Payload {
+                name: "item",
+                description: "The services, a line, or the end.",
+                schema: schema::<ServiceLogItem>,
+            },
+            unsubscribe: methods::LOGS_UNSERVICES,
         },
     },
     MethodDoc {

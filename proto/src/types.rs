@@ -211,6 +211,60 @@ pub struct ContainerInfo {
     /// `healthy`, `unhealthy`, `starting`, or empty without a health check.
     #[serde(default)]
     pub health: String,
+    /// The ports it publishes (while it runs), in the order of the host
+    /// ports.
+    #[serde(default)]
+    pub ports: Vec<PublishedPort>,
+}
+
+/// One published port of a container: `5432/tcp -> 127.0.0.1:19100`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    /// The port inside the container.
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The host address it is bound to.
+    pub host_ip: String,
+    /// The host port.
+    pub host_port: u16,
+    /// The `MONO_<SERVICE>_PORT*` variables that hold `host_port` in the
+    /// environment's scripts and session.
+    #[serde(default)]
+    pub vars: Vec<String>,
+}
+
+/// One item of a `logs.services` subscription (`logs.service_output`
+/// notifications), tagged by `kind`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServiceLogItem {
+    /// First item: the services whose logs follow, in name order.
+    Services {
+        /// Their names.
+        services: Vec<String>,
+    },
+    /// One line a container wrote (or a part of a very long line), in
+    /// timestamp order across services.
+    Line {
+        /// The service.
+        service: String,
+        /// `stdout` or `stderr`.
+        stream: String,
+        /// When the Engine received it (RFC 3339, nanoseconds, UTC).
+        time: String,
+        /// The text with its newline; bytes that are not UTF-8 are replaced
+        /// with U+FFFD.
+        data: String,
+    },
+    /// The subscription ends: the kept logs were sent (`follow: false`) or
+    /// every followed container stopped.
+    End {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What `daemon.status` reports. Its shape is stable across protocol

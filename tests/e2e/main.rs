@@ -14,6 +14,7 @@ mod docker;
 mod docker_engines;
 mod docker_faults;
 mod docker_ownership;
+mod docker_users;
 mod events;
 mod home;
 mod input_limits;

@@ -202,7 +202,7 @@ pub fn port_vars(plan: &Plan) -> Vec<(String, String)> {
 }
 
 /// `MONO_<SERVICE>_PORT` for a service name.
-fn port_var_stem(service: &str) -> String {
+pub fn port_var_stem(service: &str) -> String {
     let name: String = service
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })

@@ -416,7 +416,8 @@ async fn create_container(
         user: s.user.clone(),
         working_dir: s.working_dir.clone(),
         stop_signal: s.stop_signal.clone(),
-        stop_timeout: s.stop_grace_period.map(|d| d.as_secs() as i64),
+        // Whole seconds for the Engine; a fraction rounds up, never to less grace.
+        stop_timeout: s.stop_grace_period.map(|d| d.as_secs() as i64 + i64::from(d.subsec_nanos() > 0)),
         tty: Some(s.tty),
         open_stdin: Some(s.stdin_open),
         healthcheck: s.healthcheck.as_ref().map(|h| HealthConfig {

@@ -18,6 +18,7 @@ mod dockerignore;
 pub mod endpoint;
 mod engine;
 pub mod images;
+pub mod logs;
 pub mod owned;
 pub mod ownership;
 mod status;
@@ -28,11 +29,13 @@ pub use apply::{apply, check_names};
 pub use endpoint::Endpoint;
 pub use engine::{Engine, EngineError};
 pub use ownership::EnvLabels;
-pub use status::{ContainerState, project_containers};
+pub use status::{ContainerState, Published, project_containers};
 pub use teardown::{leftovers, teardown};
 pub use watch::watch_containers;
 
 /// The label that marks an object as a compose project's.
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// The label listing a container's dependencies (`db:service_healthy:false,...`).
+pub const DEPENDS_ON_LABEL: &str = "com.docker.compose.depends_on";
 /// The label naming a container's service.
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";

@@ -1,4 +1,6 @@
-//! The containers of every environment of a home, from one Engine query.
+//! The containers of every environment of a home, from one Engine query:
+//! their states and the ports they publish (`mono list`, `mono status`),
+//! and their ids (`mono logs --service`).
 
 use std::collections::HashMap;
 
@@ -12,6 +14,8 @@ use crate::compose::{MONO_ENV_LABEL as MONO_LABEL, MONO_HOME_LABEL};
 /// One container's state, as `mono list`/`status` show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerState {
+    /// The container's id.
+    pub id: String,
     /// The service.
     pub service: String,
     /// The container name.
@@ -20,6 +24,47 @@ pub struct ContainerState {
     pub state: String,
     /// `healthy`, `unhealthy`, `starting`, or empty without a health check.
     pub health: String,
+    /// Published ports, by host port (a running container's only).
+    pub ports: Vec<Published>,
+}
+
+/// One published port of a container.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Published {
+    /// The host port.
+    pub host_port: u16,
+    /// The port inside the container.
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The host address.
+    pub host_ip: String,
+}
+
+/// The published ports of a container summary, each once (an Engine lists
+/// a port bound on all addresses once per IP family), by host port.
+fn published(ports: Option<Vec<bollard::models::PortSummary>>) -> Vec<Published> {
+    let mut out: Vec<Published> = ports
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            Some(Published {
+                host_port: p.public_port?,
+                container_port: p.private_port,
+                protocol: p
+                    .typ
+                    .map(|t| t.to_string())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| "tcp".into()),
+                host_ip: p.ip.unwrap_or_default(),
+            })
+        })
+        .collect();
+    out.sort();
+    out.dedup_by(|a, b| {
+        (a.host_port, a.container_port, &a.protocol) == (b.host_port, b.container_port, &b.protocol)
+    });
+    out
 }
 
 /// Engines before API 1.52 report health only inside the status text:
@@ -55,6 +100,8 @@ pub async fn project_containers(
         let labels = c.labels.unwrap_or_default();
         let Some(project) = labels.get(MONO_LABEL).cloned() else { continue };
         out.entry(project).or_default().push(ContainerState {
+            id: c.id.unwrap_or_default(),
+            ports: published(c.ports),
             service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
             name: c
                 .names

@@ -293,18 +293,21 @@ pub(super) async fn up(
 }
 
 /// Removes everything of the environment's project in `home` on the
-/// Engine at `at` (as recorded with the environment).
+/// Engine at `at` (as recorded with the environment); running containers
+/// get `grace` to stop (`compose.destroy_grace`) unless their service sets
+/// `stop_grace_period`.
 pub(super) async fn down(
     env: &str,
     project: &str,
     home: &Path,
     at: &Endpoint,
+    grace: std::time::Duration,
     progress: &Progress,
 ) -> Result<(), OpError> {
     let docker_err = |source| OpError::Docker { env: env.to_string(), source };
     let engine = Engine::connect(at).await.map_err(docker_err)?;
     let home = home.display().to_string();
-    docker::teardown(&engine, EnvLabels { home: &home, project }, progress).await.map_err(docker_err)
+    docker::teardown(&engine, EnvLabels { home: &home, project }, grace, progress).await.map_err(docker_err)
 }
 
 /// What is left of the project in `home`, as the Engine tells it, for a

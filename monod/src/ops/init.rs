@@ -374,8 +374,9 @@ impl Ops {
         if let Some(project) = &created.docker_project {
             match super::teardown::endpoint_of(row) {
                 Ok(at) => {
+                    let grace = crate::config::ComposeSettings::default().destroy_grace;
                     let removed =
-                        docker_mode::down(&row.name, project, self.home.root(), &at, progress).await;
+                        docker_mode::down(&row.name, project, self.home.root(), &at, grace, progress).await;
                     if let Some(what) =
                         docker_mode::left_after(project, self.home.root(), &at, removed.err().as_ref()).await
                     {

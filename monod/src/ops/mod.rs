@@ -15,6 +15,7 @@ mod orphans;
 mod query;
 mod recover;
 mod run;
+mod service_logs;
 mod teardown;
 
 use std::future::Future;
@@ -26,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 pub use docker_mode::plan_offline;
 pub use error::OpError;
+pub use service_logs::{ALL_SERVICES, ServiceLogs};
 
 use crate::busy::{BusyGuard, BusyPaths};
 use crate::events::EventBus;

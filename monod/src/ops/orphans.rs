@@ -58,10 +58,12 @@ impl Ops {
                     .filter(|o| !owners.contains(&o.project))
                     .cloned()
                     .partition(|o| o.kind == ObjectKind::Container);
+                // An orphan's workspace settings are gone: the default grace.
+                let grace = crate::config::ComposeSettings::default().destroy_grace;
                 let mut removals = tokio::task::JoinSet::new();
                 for object in containers {
                     let engine = engine.clone();
-                    removals.spawn(async move { owned::remove(&engine, &object).await });
+                    removals.spawn(async move { owned::remove(&engine, &object, grace).await });
                 }
                 while let Some(done) = removals.join_next().await {
                     match done {
@@ -73,7 +75,7 @@ impl Ops {
                 let mut others = others;
                 others.sort_by_key(|o| o.kind);
                 for object in &others {
-                    if let Err(e) = owned::remove(engine, object).await {
+                    if let Err(e) = owned::remove(engine, object, grace).await {
                         errors.push(e.to_string());
                     }
                 }

@@ -4,12 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use mono_proto::{ContainerInfo, EnvInfo, EnvStatus};
+use mono_proto::{ContainerInfo, EnvInfo, EnvStatus, PublishedPort};
 
 use super::{OpError, Ops};
 use crate::docker::{self, ContainerState, Engine};
 use crate::state::{EnvRow, Phase};
-use crate::{ports, tmux, workspace};
+use crate::{compose, ports, tmux, workspace};
 
 impl Ops {
     /// Every environment with its current status.
@@ -43,6 +43,7 @@ impl Ops {
     ) -> EnvInfo {
         let mut info = self.info(row, sessions);
         if let Some(list) = row.docker_project.as_ref().and_then(|p| containers.get(p)) {
+            let mut vars = port_vars(list);
             info.containers = list
                 .iter()
                 .map(|c| ContainerInfo {
@@ -50,6 +51,17 @@ impl Ops {
                     name: c.name.clone(),
                     state: c.state.clone(),
                     health: c.health.clone(),
+                    ports: c
+                        .ports
+                        .iter()
+                        .map(|p| PublishedPort {
+                            container_port: p.container_port,
+                            protocol: p.protocol.clone(),
+                            host_ip: p.host_ip.clone(),
+                            host_port: p.host_port,
+                            vars: vars.remove(&p.host_port).unwrap_or_default(),
+                        })
+                        .collect(),
                 })
                 .collect();
         }
@@ -86,6 +98,35 @@ impl Ops {
             run: log.and_then(|l| l.run()),
         }
     }
+}
+
+/// The `MONO_<SERVICE>_PORT*` variables of an environment's published
+/// ports, by host port, named as init named them ([`compose::port_vars`]):
+/// the planner hands out host ports in plan order, so ordering by host port
+/// gives each service's first port and lets the first of two colliding
+/// names keep it, as there.
+fn port_vars(containers: &[ContainerState]) -> HashMap<u16, Vec<String>> {
+    let mut bindings: Vec<(&str, &docker::Published)> =
+        containers.iter().flat_map(|c| c.ports.iter().map(move |p| (c.service.as_str(), p))).collect();
+    bindings.sort_by_key(|(_, p)| p.host_port);
+    let mut taken = HashSet::new();
+    let mut seen_services = HashSet::new();
+    let mut out: HashMap<u16, Vec<String>> = HashMap::new();
+    for (service, p) in bindings {
+        let stem = compose::port_var_stem(service);
+        let suffix = if p.protocol == "udp" { "_UDP" } else { "" };
+        let mut names = Vec::new();
+        if seen_services.insert(service) {
+            names.push(stem.clone());
+        }
+        names.push(format!("{stem}_{}{suffix}", p.container_port));
+        for name in names {
+            if taken.insert(name.clone()) {
+                out.entry(p.host_port).or_default().push(name);
+            }
+        }
+    }
+    out
 }
 
 /// Containers of every docker-mode environment, one Engine query per

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use super::{OpError, Ops, docker_mode};
-use crate::config::{MonoConfig, RunSettings};
+use crate::config::{ComposeSettings, MonoConfig, RunSettings};
 use crate::docker::Endpoint;
 use crate::progress::Progress;
 use crate::state::EnvRow;
@@ -34,18 +34,22 @@ impl Ops {
             progress.step(format!("warning: {w}"));
             warnings.push(w);
         };
+        // The workspace's settings, for the graces below; read only when
+        // needed (a gone or broken mono.yml means the defaults).
+        let run = self.monitor.get(&row.name).filter(|log| log.run().is_some());
+        let (run_settings, compose_settings) = if run.is_some() || row.docker_project.is_some() {
+            MonoConfig::load_blocking(Path::new(&row.path))
+                .await
+                .map_or_else(|_| Default::default(), |c| (c.run, c.compose))
+        } else {
+            (RunSettings::default(), ComposeSettings::default())
+        };
         // The run first, as `mono stop` would: interrupt, then kill after
         // the grace period, so a server gets to shut down cleanly.
-        if let Some(log) = self.monitor.get(&row.name)
-            && log.run().is_some()
+        if let Some(log) = run
+            && let Some(exit) = self.monitor.stop_run(&log, run_settings.stop_grace).await
         {
-            let grace = MonoConfig::load_blocking(Path::new(&row.path))
-                .await
-                .map_or_else(|_| RunSettings::default(), |c| c.run)
-                .stop_grace;
-            if let Some(exit) = self.monitor.stop_run(&log, grace).await {
-                progress.step(format!("stopped run {} ({})", exit.run, exit.describe()));
-            }
+            progress.step(format!("stopped run {} ({})", exit.run, exit.describe()));
         }
         let session = mono_proto::paths::session_name(&row.name);
         match tmux::kill_session(&session).await {
@@ -63,7 +67,15 @@ impl Ops {
                     return Err(self.unfinished(row, what, e, left).await);
                 }
             };
-            if let Err(e) = docker_mode::down(&row.name, project, self.home.root(), &at, progress).await
+            if let Err(e) = docker_mode::down(
+                &row.name,
+                project,
+                self.home.root(),
+                &at,
+                compose_settings.destroy_grace,
+                progress,
+            )
+            .await
                 && let Some(left) = docker_mode::left_after(project, self.home.root(), &at, Some(&e)).await
             {
                 return Err(self.unfinished(row, what, e, left).await);

@@ -11,12 +11,13 @@ use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use mono_proto::api::MonoApiServer;
 use mono_proto::{
     CacheCleaned, CacheStats, CallerEnv, Component, DaemonStatus, Destroyed, DoctorReport, EnvInfo, GcReport,
-    LogItem, RunStarted, Stopped,
+    LogItem, RunStarted, ServiceLogItem, Stopped,
 };
 use tokio_util::sync::CancellationToken;
 
 pub use error::rpc_error;
 
+use crate::docker::logs::LogRequest;
 use crate::monitor::Follower;
 use crate::ops::{OpError, Ops};
 
@@ -142,6 +143,41 @@ impl MonoApiServer for Api {
             }
         }
         follower.abort();
+        Ok(())
+    }
+
+    async fn logs_services(
+        &self,
+        pending: PendingSubscriptionSink,
+        path: String,
+        service: String,
+        lines: Option<u64>,
+        follow: Option<bool>,
+    ) -> SubscriptionResult {
+        let logs = match self.ops.service_logs(&path, &service).await {
+            Ok(logs) => logs,
+            Err(e) => {
+                pending.reject(jsonrpsee::types::ErrorObjectOwned::from(e)).await;
+                return Ok(());
+            }
+        };
+        let sink = pending.accept().await?;
+        let request = LogRequest { tail: lines, follow: follow.unwrap_or(false) };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<ServiceLogItem>(FOLLOW_BUFFER);
+        let streaming = tokio::spawn(logs.send(request, tx));
+        loop {
+            tokio::select! {
+                item = rx.recv() => {
+                    let Some(item) = item else { break };
+                    let msg: SubscriptionMessage = serde_json::value::to_raw_value(&item)?.into();
+                    if sink.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+                _ = sink.closed() => break,
+            }
+        }
+        streaming.abort();
         Ok(())
     }
 
