@@ -642,15 +642,13 @@ fn service(name: &str, v: &Value, at: At<'_>, whole: bool) -> Result<Service, Pr
             },
         }
     }
-    // A link is also a dependency, as in compose.
-    for link in &s.links {
-        if !s.depends_on.iter().any(|d| d.service == link.service) {
-            s.depends_on.push(DependsOn {
-                service: link.service.clone(),
-                condition: Condition::Started,
-                required: true,
-                restart: true,
-            });
+    // A service this one links to, shares a namespace with or takes volumes
+    // from is also a dependency, as in compose (which sets `restart` for all
+    // but `volumes_from`).
+    let implied = implied_dependencies(m, &s, at)?;
+    for (service, restart) in implied {
+        if !s.depends_on.iter().any(|d| d.service == service) {
+            s.depends_on.push(DependsOn { service, condition: Condition::Started, required: true, restart });
         }
     }
     if whole && s.image.is_none() && s.build.is_none() && empty_image {
@@ -1206,6 +1204,30 @@ fn service_networks(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<
         }
         other => Err(wrong_type(at, "a list of network names or a mapping", other)),
     }
+}
+
+/// The services `s` depends on without saying so in `depends_on`: those it
+/// links to, those whose namespace it joins (`network_mode: service:X`,
+/// `ipc: service:X`) and those it takes volumes from (`volumes_from: [X]`,
+/// not `container:X`), each with compose's `restart` flag.
+fn implied_dependencies(m: &Mapping, s: &Service, at: At<'_>) -> Result<Vec<(String, bool)>, Problem> {
+    let mut implied: Vec<(String, bool)> = s.links.iter().map(|l| (l.service.clone(), true)).collect();
+    let namespace_of = |mode: Option<&str>| mode.and_then(|m| m.strip_prefix("service:")).map(str::to_string);
+    implied.extend(namespace_of(s.network_mode.as_deref()).map(|x| (x, true)));
+    if let Some(ipc) = m.get("ipc") {
+        implied.extend(namespace_of(opt_string(ipc, at.key("ipc"))?.as_deref()).map(|x| (x, true)));
+    }
+    if let Some(from) = m.get("volumes_from").filter(|v| !v.is_null()) {
+        let here = at.key("volumes_from");
+        for (i, item) in sequence(from, here)?.iter().enumerate() {
+            let text = string(item, here.index(i))?;
+            let source = text.split(':').next().unwrap_or_default();
+            if source != "container" && !source.is_empty() {
+                implied.push((source.to_string(), false));
+            }
+        }
+    }
+    Ok(implied)
 }
 
 fn links(v: &Value, at: At<'_>) -> Result<Vec<Link>, Problem> {

@@ -831,6 +831,41 @@ fn depends_on_forms_and_label() {
 }
 
 #[test]
+fn volumes_from_network_mode_and_ipc_of_a_service_are_dependencies() {
+    let ws = Ws::new(
+        r#"services:
+  app:
+    image: x
+    volumes_from: [data, "logs:ro", "container:elsewhere"]
+    network_mode: service:net
+    ipc: service:shm
+    links: [db]
+  data: {image: x}
+  logs: {image: x}
+  net: {image: x}
+  shm: {image: x}
+  db: {image: x}
+"#,
+    );
+    let plan = ws.plan();
+    let app = service(&plan, "app");
+    let mut deps: Vec<(&str, Condition, bool)> =
+        app.depends_on.iter().map(|d| (d.service.as_str(), d.condition, d.required)).collect();
+    deps.sort_by_key(|d| d.0);
+    let started = |s| (s, Condition::Started, true);
+    assert_eq!(deps, vec![started("data"), started("db"), started("logs"), started("net"), started("shm")]);
+    // compose restarts with the service whose namespace is shared, not with a volume's owner.
+    let label = &app.labels["com.docker.compose.depends_on"];
+    for dep in ["db:service_started:true", "net:service_started:true", "shm:service_started:true"] {
+        assert!(label.contains(dep), "{label}");
+    }
+    assert!(
+        label.contains("data:service_started:false") && label.contains("logs:service_started:false"),
+        "{label}"
+    );
+}
+
+#[test]
 fn depends_on_unknown_service_or_cycle_is_an_error() {
     let e = Ws::new("services:\n  web:\n    image: x\n    depends_on: [ghost]\n").load_error();
     assert!(e.contains(":4:5: services.web.depends_on: service web depends on ghost"), "{e}");
