@@ -331,8 +331,10 @@ fn compose_views(config: &Value) -> BTreeMap<String, View> {
         };
         let mut v = View { image, ..View::default() };
         for (k, val) in s["environment"].as_object().into_iter().flatten() {
+            // `config` prints a literal `$` re-escaped as `$$` (so that its
+            // output loads again); the container gets one `$`.
             if let Some(val) = val.as_str() {
-                v.environment.insert(k.clone(), val.to_string());
+                v.environment.insert(k.clone(), val.replace("$$", "$"));
             }
         }
         for p in s["ports"].as_array().into_iter().flatten() {
