@@ -341,7 +341,8 @@ pub struct Secret {
 pub enum SecretSource {
     /// `file:`, as written.
     File(String),
-    /// `environment:` (not supported).
+    /// `environment:`, the variable's name: its value is written into the
+    /// container at the target, as compose does.
     Environment(String),
     /// `external: true` (not supported).
     External,

@@ -643,14 +643,11 @@ fn secrets_become_read_only_binds() {
         target: key.txt
       - source: api-key
         target: /etc/key
-      - from-env
 secrets:
   db-password:
     file: db/password.txt
   api-key:
     file: /keys/api
-  from-env:
-    environment: API_TOKEN
 "#,
     );
     let plan = ws.plan();
@@ -665,7 +662,6 @@ secrets:
             (MountKind::Bind { source: PathBuf::from("/keys/api") }, "/etc/key", true),
         ]
     );
-    assert!(plan.warnings.iter().any(|w| w.contains("service web") && w.contains("secret from-env")));
 
     let e = Ws::new("services:\n  web:\n    image: x\n    secrets: [nope]\n").load_error();
     assert!(e.contains("services.web.secrets[0]: secret nope is not declared"), "{e}");
