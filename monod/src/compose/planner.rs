@@ -12,6 +12,7 @@ use super::hash::config_hash;
 use super::hazards;
 use super::keypath::{At, Problem};
 use super::model::{ComposeFile, MountSource, Network, Secret, SecretSource, Service, Volume};
+use super::paths;
 use super::plan::{
     BuildPlan, Condition, Dependency, FilePlan, INLINE_DOCKERFILE, ImageSource, MountKind, MountPlan,
     NetworkPlan, Plan, PortAssignment, PortBinding, Protocol, ServicePlan, VolumePlan,
@@ -776,6 +777,8 @@ impl<'a> Planner<'a> {
                 format!("{text:?} starts with ~ but HOME is not set; write an absolute path")
             })?;
             PathBuf::from(home).join(rest.trim_start_matches('/'))
+        } else if paths::is_windows_absolute(text) {
+            return Ok(PathBuf::from(text));
         } else {
             self.file.project_dir.join(text)
         };

@@ -1252,3 +1252,27 @@ fn a_warning_names_the_file_its_key_is_in() {
         plan.warnings
     );
 }
+
+#[test]
+fn a_windows_absolute_bind_source_is_kept_as_written() {
+    // compose treats `C:\dir` (and `C:/dir`, `\\server\share`) as absolute on
+    // every OS; only relative sources join the project directory.
+    let ws = Ws::new(
+        "services:\n  a:\n    image: x\n    volumes:\n      - type: bind\n        source: C:\\docker\\project\n        \
+         target: /test\n      - type: bind\n        source: D:/data\n        target: /d\n      - type: bind\n        \
+         source: ./rel\n        target: /rel\n",
+    );
+    let plan = ws.plan();
+    let sources: Vec<PathBuf> = service(&plan, "a")
+        .mounts
+        .iter()
+        .map(|m| match &m.kind {
+            MountKind::Bind { source } => source.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [PathBuf::from("C:\\docker\\project"), PathBuf::from("D:/data"), ws.root().join("rel")]
+    );
+}
