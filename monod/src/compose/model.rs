@@ -1627,8 +1627,17 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
     let volume_keys: HashSet<&str> = defs.volumes.iter().map(|v| v.key.as_str()).collect();
     let secret_keys: HashSet<&str> = defs.secrets.iter().map(|d| d.key.as_str()).collect();
     let config_keys: HashSet<&str> = defs.configs.iter().map(|d| d.key.as_str()).collect();
+    let mut container_names: HashMap<&str, &str> = HashMap::new();
     for s in &defs.services {
         let at = services.key(&s.name);
+        if let Some(name) = s.container_name.as_deref()
+            && let Some(other) = container_names.insert(name, &s.name)
+        {
+            return Err(at.key("container_name").problem(format!(
+                "container name {name:?} is already used by service {other} (compose refuses it too); give each \
+                 service its own container_name or remove it"
+            )));
+        }
         for dep in &s.depends_on {
             if !service_names.contains(dep.service.as_str()) {
                 return Err(at.key("depends_on").problem(format!(

@@ -1276,3 +1276,12 @@ fn a_windows_absolute_bind_source_is_kept_as_written() {
         [PathBuf::from("C:\\docker\\project"), PathBuf::from("D:/data"), ws.root().join("rel")]
     );
 }
+
+#[test]
+fn two_services_with_one_container_name_are_refused() {
+    let e = Ws::new(
+        "services:\n  a:\n    image: x\n    container_name: fixed\n  b:\n    image: x\n    container_name: fixed\n",
+    )
+    .load_error();
+    assert!(e.contains(":7:5: services.b.container_name") && e.contains("already used by service a"), "{e}");
+}
