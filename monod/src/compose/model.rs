@@ -664,6 +664,16 @@ fn service(name: &str, v: &Value, at: At<'_>, whole: bool) -> Result<Service, Pr
              build one"
         )));
     }
+    if let (Some(platform), Some(platforms)) =
+        (&s.platform, m.get("build").and_then(|b| b.get("platforms")).and_then(Value::as_sequence))
+        && !platforms.is_empty()
+        && !platforms.iter().any(|p| p.as_str() == Some(platform.as_str()))
+    {
+        return Err(at.key("build").key("platforms").problem(format!(
+            "service {name} runs on platform {platform:?}, which build.platforms does not list (compose refuses \
+             it too); add it to build.platforms or change platform"
+        )));
+    }
     if whole && s.network_mode.is_some() && s.networks.is_some() {
         return Err(at.key("network_mode").problem(
             "network_mode and networks cannot be combined (compose refuses it too); remove one of them",

@@ -1285,3 +1285,16 @@ fn two_services_with_one_container_name_are_refused() {
     .load_error();
     assert!(e.contains(":7:5: services.b.container_name") && e.contains("already used by service a"), "{e}");
 }
+
+#[test]
+fn a_platform_build_platforms_does_not_list_is_refused() {
+    let ws = |platform: &str| {
+        Ws::new(&format!(
+            "services:\n  a:\n    image: x\n    platform: {platform}\n    build:\n      context: .\n      \
+             platforms: [linux/amd64, linux/arm64]\n"
+        ))
+    };
+    let e = ws("linux/riscv64").load_error();
+    assert!(e.contains(":7:7: services.a.build.platforms") && e.contains("\"linux/riscv64\""), "{e}");
+    ws("linux/arm64").load();
+}
