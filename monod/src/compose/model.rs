@@ -988,8 +988,11 @@ fn volume_mounts(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<Vol
                 let source = match short.source {
                     None => MountSource::Anonymous,
                     Some(s) if s.is_empty() => {
-                        notes.push(empty_source_note(here, &short.target));
-                        MountSource::Anonymous
+                        return Err(here.problem(format!(
+                            "{text:?}: the source before `:` is empty (an unset variable?); compose refuses it \
+                             too: set the variable, or write `{}` for an anonymous volume",
+                            short.target
+                        )));
                     }
                     Some(s) if syntax::is_host_path(&s) => MountSource::Bind(s),
                     Some(name) => MountSource::Volume(name),

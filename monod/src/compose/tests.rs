@@ -105,7 +105,7 @@ fn every_corpus_file_loads_and_plans_isolated() {
     let workspace = Path::new("/ws/app");
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let loaded = load(path, &|_| None).unwrap_or_else(|e| panic!("{name}: does not load: {e}"));
+        let loaded = load(path, &plex_media).unwrap_or_else(|e| panic!("{name}: does not load: {e}"));
         let plan =
             plan(&loaded, &settings(workspace)).unwrap_or_else(|e| panic!("{name}: does not plan: {e}"));
         check_isolated(&name, path, &loaded, &plan);
@@ -199,11 +199,17 @@ fn check_isolated(name: &str, path: &Path, loaded: &ComposeFile, plan: &Plan) {
     }
 }
 
+/// The one variable an awesome-compose sample needs: plex's media folder
+/// (`${PLEX_MEDIA_PATH}:/media/`, refused when unset, as compose refuses it).
+fn plex_media(name: &str) -> Option<String> {
+    (name == "PLEX_MEDIA_PATH").then(|| "/srv/media".to_string())
+}
+
 #[test]
 fn corpus_specifics_are_reported_by_name() {
     let load_plan = |file: &str| {
         let path = corpus_dir().join(file);
-        let loaded = load(&path, &|_| None).unwrap();
+        let loaded = load(&path, &plex_media).unwrap();
         let plan = plan(&loaded, &settings(Path::new("/ws"))).unwrap();
         (loaded, plan)
     };
@@ -1297,4 +1303,12 @@ fn a_platform_build_platforms_does_not_list_is_refused() {
     let e = ws("linux/riscv64").load_error();
     assert!(e.contains(":7:7: services.a.build.platforms") && e.contains("\"linux/riscv64\""), "{e}");
     ws("linux/arm64").load();
+}
+
+#[test]
+fn a_short_volume_with_an_empty_source_is_refused() {
+    // `${UNSET}:/media/`: compose refuses the spec ":/media/".
+    let e = Ws::new("services:\n  a:\n    image: x\n    volumes:\n      - ${NOT_SET_HERE}:/media/\n")
+        .load_error();
+    assert!(e.contains(":5:9: services.a.volumes[0]") && e.contains("source before `:` is empty"), "{e}");
 }
