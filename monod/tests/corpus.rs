@@ -331,8 +331,10 @@ fn compose_views(config: &Value) -> BTreeMap<String, View> {
         };
         let mut v = View { image, ..View::default() };
         for (k, val) in s["environment"].as_object().into_iter().flatten() {
+            // `config` prints a literal `$` re-escaped as `$$` (so that its
+            // output loads again); the container gets one `$`.
             if let Some(val) = val.as_str() {
-                v.environment.insert(k.clone(), val.to_string());
+                v.environment.insert(k.clone(), val.replace("$$", "$"));
             }
         }
         for p in s["ports"].as_array().into_iter().flatten() {
@@ -364,15 +366,16 @@ fn compose_views(config: &Value) -> BTreeMap<String, View> {
                 Some(t) => format!("/run/secrets/{t}"),
                 None => format!("/run/secrets/{src}"),
             };
+            // A file secret is bound; compose writes any other into the container.
             let source =
-                secrets[src]["file"].as_str().map_or_else(|| format!("(secret {src})"), str::to_string);
+                secrets[src]["file"].as_str().map_or_else(|| "(written)".to_string(), str::to_string);
             v.mounts.insert(format!("bind {source} -> {target} ro=true"));
         }
         for c in s["configs"].as_array().into_iter().flatten() {
             let src = c["source"].as_str().unwrap_or("?");
             let target = c["target"].as_str().map_or_else(|| format!("/{src}"), str::to_string);
             let source =
-                configs[src]["file"].as_str().map_or_else(|| format!("(config {src})"), str::to_string);
+                configs[src]["file"].as_str().map_or_else(|| "(written)".to_string(), str::to_string);
             v.mounts.insert(format!("bind {source} -> {target} ro=true"));
         }
         if s["network_mode"].is_null() {
@@ -435,6 +438,9 @@ fn mono_views(plan: &Plan) -> BTreeMap<String, View> {
                 MountKind::Tmpfs { .. } => ("tmpfs", String::new()),
             };
             v.mounts.insert(format!("{kind} {} -> {} ro={}", clean(&source), clean(&m.target), m.read_only));
+        }
+        for f in &s.files {
+            v.mounts.insert(format!("bind (written) -> {} ro=true", clean(&f.target)));
         }
         for (name, aliases) in &s.networks {
             let key = network_key.get(name.as_str()).map_or_else(|| name.clone(), |k| k.to_string());

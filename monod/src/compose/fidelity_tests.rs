@@ -335,3 +335,30 @@ services:
         .unwrap_err();
     assert!(e.contains("NOT_SET_ANYWHERE") && e.contains("config c"), "{e}");
 }
+
+#[test]
+fn secrets_from_the_environment_are_written_into_the_container() {
+    // compose writes an `environment:` secret at /run/secrets/<target> (mode
+    // 0444), as it writes an `environment:` config; an unset variable is an
+    // error, as compose's `up` makes it.
+    let ws = Ws::new(
+        "secrets:\n  s:\n    environment: HOME\nservices:\n  a:\n    image: x\n    secrets:\n      - source: s\n        \
+         target: bar\n  b:\n    image: x\n    secrets: [s]\n",
+    );
+    let plan = ws.plan().unwrap();
+    let written = |name| {
+        service(&plan, name)
+            .files
+            .iter()
+            .map(|f| (f.target.clone(), f.content.clone(), f.mode))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(written("a"), [("/run/secrets/bar".to_string(), "/home/dev".to_string(), 0o444)]);
+    assert_eq!(written("b"), [("/run/secrets/s".to_string(), "/home/dev".to_string(), 0o444)]);
+    assert!(service(&plan, "a").mounts.is_empty());
+    assert!(!plan.warnings.iter().any(|w| w.contains("does not support")), "{:?}", plan.warnings);
+    let e = Ws::new("secrets:\n  s:\n    environment: NOT_SET_ANYWHERE\nservices:\n  a:\n    image: x\n    secrets: [s]\n")
+        .plan()
+        .unwrap_err();
+    assert!(e.contains("NOT_SET_ANYWHERE") && e.contains("secret s"), "{e}");
+}

@@ -341,7 +341,8 @@ pub struct Secret {
 pub enum SecretSource {
     /// `file:`, as written.
     File(String),
-    /// `environment:` (not supported).
+    /// `environment:`, the variable's name: its value is written into the
+    /// container at the target, as compose does.
     Environment(String),
     /// `external: true` (not supported).
     External,
@@ -642,15 +643,13 @@ fn service(name: &str, v: &Value, at: At<'_>, whole: bool) -> Result<Service, Pr
             },
         }
     }
-    // A link is also a dependency, as in compose.
-    for link in &s.links {
-        if !s.depends_on.iter().any(|d| d.service == link.service) {
-            s.depends_on.push(DependsOn {
-                service: link.service.clone(),
-                condition: Condition::Started,
-                required: true,
-                restart: true,
-            });
+    // A service this one links to, shares a namespace with or takes volumes
+    // from is also a dependency, as in compose (which sets `restart` for all
+    // but `volumes_from`).
+    let implied = implied_dependencies(m, &s, at)?;
+    for (service, restart) in implied {
+        if !s.depends_on.iter().any(|d| d.service == service) {
+            s.depends_on.push(DependsOn { service, condition: Condition::Started, required: true, restart });
         }
     }
     if whole && s.image.is_none() && s.build.is_none() && empty_image {
@@ -663,6 +662,16 @@ fn service(name: &str, v: &Value, at: At<'_>, whole: bool) -> Result<Service, Pr
         return Err(at.problem(format!(
             "service {name} has neither `image` nor `build`; add `image: NAME` to run an image or `build: DIR` to \
              build one"
+        )));
+    }
+    if let (Some(platform), Some(platforms)) =
+        (&s.platform, m.get("build").and_then(|b| b.get("platforms")).and_then(Value::as_sequence))
+        && !platforms.is_empty()
+        && !platforms.iter().any(|p| p.as_str() == Some(platform.as_str()))
+    {
+        return Err(at.key("build").key("platforms").problem(format!(
+            "service {name} runs on platform {platform:?}, which build.platforms does not list (compose refuses \
+             it too); add it to build.platforms or change platform"
         )));
     }
     if whole && s.network_mode.is_some() && s.networks.is_some() {
@@ -979,8 +988,11 @@ fn volume_mounts(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<Vol
                 let source = match short.source {
                     None => MountSource::Anonymous,
                     Some(s) if s.is_empty() => {
-                        notes.push(empty_source_note(here, &short.target));
-                        MountSource::Anonymous
+                        return Err(here.problem(format!(
+                            "{text:?}: the source before `:` is empty (an unset variable?); compose refuses it \
+                             too: set the variable, or write `{}` for an anonymous volume",
+                            short.target
+                        )));
                     }
                     Some(s) if syntax::is_host_path(&s) => MountSource::Bind(s),
                     Some(name) => MountSource::Volume(name),
@@ -1206,6 +1218,30 @@ fn service_networks(v: &Value, at: At<'_>, notes: &mut Vec<Note>) -> Result<Vec<
         }
         other => Err(wrong_type(at, "a list of network names or a mapping", other)),
     }
+}
+
+/// The services `s` depends on without saying so in `depends_on`: those it
+/// links to, those whose namespace it joins (`network_mode: service:X`,
+/// `ipc: service:X`) and those it takes volumes from (`volumes_from: [X]`,
+/// not `container:X`), each with compose's `restart` flag.
+fn implied_dependencies(m: &Mapping, s: &Service, at: At<'_>) -> Result<Vec<(String, bool)>, Problem> {
+    let mut implied: Vec<(String, bool)> = s.links.iter().map(|l| (l.service.clone(), true)).collect();
+    let namespace_of = |mode: Option<&str>| mode.and_then(|m| m.strip_prefix("service:")).map(str::to_string);
+    implied.extend(namespace_of(s.network_mode.as_deref()).map(|x| (x, true)));
+    if let Some(ipc) = m.get("ipc") {
+        implied.extend(namespace_of(opt_string(ipc, at.key("ipc"))?.as_deref()).map(|x| (x, true)));
+    }
+    if let Some(from) = m.get("volumes_from").filter(|v| !v.is_null()) {
+        let here = at.key("volumes_from");
+        for (i, item) in sequence(from, here)?.iter().enumerate() {
+            let text = string(item, here.index(i))?;
+            let source = text.split(':').next().unwrap_or_default();
+            if source != "container" && !source.is_empty() {
+                implied.push((source.to_string(), false));
+            }
+        }
+    }
+    Ok(implied)
 }
 
 fn links(v: &Value, at: At<'_>) -> Result<Vec<Link>, Problem> {
@@ -1604,8 +1640,17 @@ pub(crate) fn check_references(defs: &Definitions) -> Result<(), Problem> {
     let volume_keys: HashSet<&str> = defs.volumes.iter().map(|v| v.key.as_str()).collect();
     let secret_keys: HashSet<&str> = defs.secrets.iter().map(|d| d.key.as_str()).collect();
     let config_keys: HashSet<&str> = defs.configs.iter().map(|d| d.key.as_str()).collect();
+    let mut container_names: HashMap<&str, &str> = HashMap::new();
     for s in &defs.services {
         let at = services.key(&s.name);
+        if let Some(name) = s.container_name.as_deref()
+            && let Some(other) = container_names.insert(name, &s.name)
+        {
+            return Err(at.key("container_name").problem(format!(
+                "container name {name:?} is already used by service {other} (compose refuses it too); give each \
+                 service its own container_name or remove it"
+            )));
+        }
         for dep in &s.depends_on {
             if !service_names.contains(dep.service.as_str()) {
                 return Err(at.key("depends_on").problem(format!(

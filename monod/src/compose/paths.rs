@@ -71,12 +71,22 @@ pub(crate) fn resolve(root: &mut Value, base: &Path) {
     }
 }
 
+/// True for a Windows absolute path (`C:\dir`, `C:/dir`, `\\server\share`),
+/// which compose keeps as written on every OS rather than joining it to the
+/// project directory.
+pub(crate) fn is_windows_absolute(p: &str) -> bool {
+    let b = p.as_bytes();
+    p.starts_with("\\\\")
+        || (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && matches!(b[2], b'\\' | b'/'))
+}
+
 /// A relative path as an absolute one under `base`.
 fn absolute(v: &mut Value, base: &Path) {
     if let Value::String(p) = v
         && !p.is_empty()
         && !p.starts_with('/')
         && !p.starts_with('~')
+        && !is_windows_absolute(p)
     {
         *p = normalise(&base.join(&*p)).display().to_string();
     }

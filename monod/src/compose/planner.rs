@@ -12,6 +12,7 @@ use super::hash::config_hash;
 use super::hazards;
 use super::keypath::{At, Problem};
 use super::model::{ComposeFile, MountSource, Network, Secret, SecretSource, Service, Volume};
+use super::paths;
 use super::plan::{
     BuildPlan, Condition, Dependency, FilePlan, INLINE_DOCKERFILE, ImageSource, MountKind, MountPlan,
     NetworkPlan, Plan, PortAssignment, PortBinding, Protocol, ServicePlan, VolumePlan,
@@ -356,8 +357,9 @@ impl<'a> Planner<'a> {
                 expose.push((binding.container_port, binding.protocol));
             }
         }
-        let mut mounts = self.mounts(s, at)?;
-        let files = self.configs(s, at, &mut mounts)?;
+        let mut files = Vec::new();
+        let mut mounts = self.mounts(s, at, &mut files)?;
+        files.extend(self.configs(s, at, &mut mounts)?);
         let service_networks = self.service_networks(s, networks);
         let depends_on: Vec<Dependency> = s
             .depends_on
@@ -572,7 +574,15 @@ impl<'a> Planner<'a> {
         Ok(bindings)
     }
 
-    fn mounts(&mut self, s: &Service, at: At<'_>) -> Result<Vec<MountPlan>, ComposeError> {
+    /// The service's volumes, tmpfs and secrets: a `file:` secret is a
+    /// read-only bind, an `environment:` one a file written into the
+    /// container (into `files`), as compose gives them.
+    fn mounts(
+        &mut self,
+        s: &Service,
+        at: At<'_>,
+        files: &mut Vec<FilePlan>,
+    ) -> Result<Vec<MountPlan>, ComposeError> {
         let mut mounts = Vec::new();
         let volumes_at = at.key("volumes");
         for mount in &s.volumes {
@@ -630,14 +640,18 @@ impl<'a> Planner<'a> {
                     })?;
                     mounts.push(MountPlan { kind: MountKind::Bind { source }, target, read_only: true });
                 }
-                SecretSource::Environment(variable) => self.warn_service(
-                    &s.name,
-                    format!(
-                        "secret {} comes from the environment variable {variable}, which mono does not support; \
-                         nothing is mounted at {target}: use `file:` instead",
-                        secret.source
-                    ),
-                ),
+                SecretSource::Environment(variable) => {
+                    let Some(content) = self.settings.vars.get(variable).cloned() else {
+                        let root = At::ROOT;
+                        let secrets = root.key("secrets");
+                        return Err(self.error(secrets.key(&definition.key).problem(format!(
+                            "environment variable {variable} required by secret {} is not set; set it in the \
+                             environment or the workspace's .env",
+                            definition.key
+                        ))));
+                    };
+                    files.push(FilePlan { target, content, mode: 0o444, uid: 0, gid: 0 });
+                }
                 SecretSource::External => self.warn_service(
                     &s.name,
                     format!(
@@ -763,6 +777,8 @@ impl<'a> Planner<'a> {
                 format!("{text:?} starts with ~ but HOME is not set; write an absolute path")
             })?;
             PathBuf::from(home).join(rest.trim_start_matches('/'))
+        } else if paths::is_windows_absolute(text) {
+            return Ok(PathBuf::from(text));
         } else {
             self.file.project_dir.join(text)
         };

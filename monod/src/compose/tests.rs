@@ -105,7 +105,7 @@ fn every_corpus_file_loads_and_plans_isolated() {
     let workspace = Path::new("/ws/app");
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let loaded = load(path, &|_| None).unwrap_or_else(|e| panic!("{name}: does not load: {e}"));
+        let loaded = load(path, &plex_media).unwrap_or_else(|e| panic!("{name}: does not load: {e}"));
         let plan =
             plan(&loaded, &settings(workspace)).unwrap_or_else(|e| panic!("{name}: does not plan: {e}"));
         check_isolated(&name, path, &loaded, &plan);
@@ -199,11 +199,17 @@ fn check_isolated(name: &str, path: &Path, loaded: &ComposeFile, plan: &Plan) {
     }
 }
 
+/// The one variable an awesome-compose sample needs: plex's media folder
+/// (`${PLEX_MEDIA_PATH}:/media/`, refused when unset, as compose refuses it).
+fn plex_media(name: &str) -> Option<String> {
+    (name == "PLEX_MEDIA_PATH").then(|| "/srv/media".to_string())
+}
+
 #[test]
 fn corpus_specifics_are_reported_by_name() {
     let load_plan = |file: &str| {
         let path = corpus_dir().join(file);
-        let loaded = load(&path, &|_| None).unwrap();
+        let loaded = load(&path, &plex_media).unwrap();
         let plan = plan(&loaded, &settings(Path::new("/ws"))).unwrap();
         (loaded, plan)
     };
@@ -643,14 +649,11 @@ fn secrets_become_read_only_binds() {
         target: key.txt
       - source: api-key
         target: /etc/key
-      - from-env
 secrets:
   db-password:
     file: db/password.txt
   api-key:
     file: /keys/api
-  from-env:
-    environment: API_TOKEN
 "#,
     );
     let plan = ws.plan();
@@ -665,7 +668,6 @@ secrets:
             (MountKind::Bind { source: PathBuf::from("/keys/api") }, "/etc/key", true),
         ]
     );
-    assert!(plan.warnings.iter().any(|w| w.contains("service web") && w.contains("secret from-env")));
 
     let e = Ws::new("services:\n  web:\n    image: x\n    secrets: [nope]\n").load_error();
     assert!(e.contains("services.web.secrets[0]: secret nope is not declared"), "{e}");
@@ -828,6 +830,41 @@ fn depends_on_forms_and_label() {
     let worker = service(&plan, "worker");
     assert!(worker.depends_on.iter().all(|d| d.condition == Condition::Started && d.required));
     assert_eq!(service(&plan, "db").labels["com.docker.compose.depends_on"], "");
+}
+
+#[test]
+fn volumes_from_network_mode_and_ipc_of_a_service_are_dependencies() {
+    let ws = Ws::new(
+        r#"services:
+  app:
+    image: x
+    volumes_from: [data, "logs:ro", "container:elsewhere"]
+    network_mode: service:net
+    ipc: service:shm
+    links: [db]
+  data: {image: x}
+  logs: {image: x}
+  net: {image: x}
+  shm: {image: x}
+  db: {image: x}
+"#,
+    );
+    let plan = ws.plan();
+    let app = service(&plan, "app");
+    let mut deps: Vec<(&str, Condition, bool)> =
+        app.depends_on.iter().map(|d| (d.service.as_str(), d.condition, d.required)).collect();
+    deps.sort_by_key(|d| d.0);
+    let started = |s| (s, Condition::Started, true);
+    assert_eq!(deps, vec![started("data"), started("db"), started("logs"), started("net"), started("shm")]);
+    // compose restarts with the service whose namespace is shared, not with a volume's owner.
+    let label = &app.labels["com.docker.compose.depends_on"];
+    for dep in ["db:service_started:true", "net:service_started:true", "shm:service_started:true"] {
+        assert!(label.contains(dep), "{label}");
+    }
+    assert!(
+        label.contains("data:service_started:false") && label.contains("logs:service_started:false"),
+        "{label}"
+    );
 }
 
 #[test]
@@ -1220,4 +1257,58 @@ fn a_warning_names_the_file_its_key_is_in() {
         "{:?}",
         plan.warnings
     );
+}
+
+#[test]
+fn a_windows_absolute_bind_source_is_kept_as_written() {
+    // compose treats `C:\dir` (and `C:/dir`, `\\server\share`) as absolute on
+    // every OS; only relative sources join the project directory.
+    let ws = Ws::new(
+        "services:\n  a:\n    image: x\n    volumes:\n      - type: bind\n        source: C:\\docker\\project\n        \
+         target: /test\n      - type: bind\n        source: D:/data\n        target: /d\n      - type: bind\n        \
+         source: ./rel\n        target: /rel\n",
+    );
+    let plan = ws.plan();
+    let sources: Vec<PathBuf> = service(&plan, "a")
+        .mounts
+        .iter()
+        .map(|m| match &m.kind {
+            MountKind::Bind { source } => source.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [PathBuf::from("C:\\docker\\project"), PathBuf::from("D:/data"), ws.root().join("rel")]
+    );
+}
+
+#[test]
+fn two_services_with_one_container_name_are_refused() {
+    let e = Ws::new(
+        "services:\n  a:\n    image: x\n    container_name: fixed\n  b:\n    image: x\n    container_name: fixed\n",
+    )
+    .load_error();
+    assert!(e.contains(":7:5: services.b.container_name") && e.contains("already used by service a"), "{e}");
+}
+
+#[test]
+fn a_platform_build_platforms_does_not_list_is_refused() {
+    let ws = |platform: &str| {
+        Ws::new(&format!(
+            "services:\n  a:\n    image: x\n    platform: {platform}\n    build:\n      context: .\n      \
+             platforms: [linux/amd64, linux/arm64]\n"
+        ))
+    };
+    let e = ws("linux/riscv64").load_error();
+    assert!(e.contains(":7:7: services.a.build.platforms") && e.contains("\"linux/riscv64\""), "{e}");
+    ws("linux/arm64").load();
+}
+
+#[test]
+fn a_short_volume_with_an_empty_source_is_refused() {
+    // `${UNSET}:/media/`: compose refuses the spec ":/media/".
+    let e = Ws::new("services:\n  a:\n    image: x\n    volumes:\n      - ${NOT_SET_HERE}:/media/\n")
+        .load_error();
+    assert!(e.contains(":5:9: services.a.volumes[0]") && e.contains("source before `:` is empty"), "{e}");
 }
