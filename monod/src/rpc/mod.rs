@@ -130,20 +130,9 @@ impl MonoApiServer for Api {
         let sink = pending.accept().await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<LogItem>(FOLLOW_BUFFER);
         let follower = tokio::spawn(follower.send(follow.unwrap_or(true), tx));
-        loop {
-            tokio::select! {
-                item = rx.recv() => {
-                    let Some(item) = item else { break };
-                    let msg: SubscriptionMessage = serde_json::value::to_raw_value(&item)?.into();
-                    if sink.send(msg).await.is_err() {
-                        break;
-                    }
-                }
-                _ = sink.closed() => break,
-            }
-        }
+        let sent = forward(&mut rx, &sink).await;
         follower.abort();
-        Ok(())
+        sent
     }
 
     async fn logs_services(
@@ -165,20 +154,9 @@ impl MonoApiServer for Api {
         let request = LogRequest { tail: lines, follow: follow.unwrap_or(false) };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<ServiceLogItem>(FOLLOW_BUFFER);
         let streaming = tokio::spawn(logs.send(request, tx));
-        loop {
-            tokio::select! {
-                item = rx.recv() => {
-                    let Some(item) = item else { break };
-                    let msg: SubscriptionMessage = serde_json::value::to_raw_value(&item)?.into();
-                    if sink.send(msg).await.is_err() {
-                        break;
-                    }
-                }
-                _ = sink.closed() => break,
-            }
-        }
+        let sent = forward(&mut rx, &sink).await;
         streaming.abort();
-        Ok(())
+        sent
     }
 
     async fn env_list(&self) -> RpcResult<Vec<EnvInfo>> {
@@ -281,6 +259,25 @@ impl MonoApiServer for Api {
 
     async fn rpc_discover(&self) -> RpcResult<serde_json::Value> {
         Ok(mono_proto::openrpc::document())
+    }
+}
+
+/// Sends every item of `rx` to the subscriber until either side ends.
+async fn forward<T: serde::Serialize>(
+    rx: &mut tokio::sync::mpsc::Receiver<T>,
+    sink: &jsonrpsee::SubscriptionSink,
+) -> SubscriptionResult {
+    loop {
+        tokio::select! {
+            item = rx.recv() => {
+                let Some(item) = item else { return Ok(()) };
+                let msg: SubscriptionMessage = serde_json::value::to_raw_value(&item)?.into();
+                if sink.send(msg).await.is_err() {
+                    return Ok(());
+                }
+            }
+            _ = sink.closed() => return Ok(()),
+        }
     }
 }
 
