@@ -108,17 +108,65 @@ fn two_environments_of_one_compose_file_run_side_by_side() {
         let table = sb.mono(["list"]).ok().stdout;
         let row = table.lines().find(|l| l.starts_with(name.as_str())).expect("row in mono list");
         assert!(row.ends_with("2/2 running"), "{table}");
-        let human = sb.mono(["status", ws.to_str().unwrap()]).ok().stdout;
-        assert!(
-            human.contains(&format!("db           {project}-db-1")) && human.contains("running (healthy)"),
-            "{human}"
-        );
+        // init ran db's check itself; the Engine says healthy after its own
+        // first check, one interval later.
+        let mut human = String::new();
+        wait_until(Duration::from_secs(30), "db healthy in mono status", || {
+            human = sb.mono(["status", ws.to_str().unwrap()]).ok().stdout;
+            human.contains("running (healthy)")
+        });
+        assert!(human.contains(&format!("db           {project}-db-1")), "{human}");
     }
     assert!(!docker(["inspect", "fixed-web"]).0, "container_name was not rewritten");
     for (ws, name, _) in &envs {
         sb.mono(["destroy", ws.to_str().unwrap()]).ok();
         assert_eq!(project_objects(&format!("mono-{name}")), Vec::<String>::new());
     }
+}
+
+#[test]
+fn a_dependency_is_healthy_when_its_check_first_passes_not_an_interval_later() {
+    // The Engine runs db's first check an hour after its start; mono runs
+    // the same check itself from the start, so app starts once db's check
+    // passes (after db has made /tmp/ready), not an hour later and not before.
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("probe");
+    sb.compose(
+        &ws,
+        &format!(
+            r#"services:
+  db:
+    image: {TEST_IMAGE}
+    init: true
+    command: ["sh", "-c", "sleep 2; cut -d' ' -f1 /proc/uptime > /tmp/ready; exec sleep 3600"]
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready"]
+      interval: 1h
+  app:
+    image: {TEST_IMAGE}
+    init: true
+    command: ["sh", "-c", "cut -d' ' -f1 /proc/uptime > /tmp/started; exec sleep 3600"]
+    depends_on:
+      db:
+        condition: service_healthy
+"#
+        ),
+    );
+    let out = sb.mono(["init", ws.to_str().unwrap()]).ok();
+    assert!(out.stderr.contains("db is healthy"), "{}", out.stderr);
+    let project = format!("mono-{}-probe", sb.id);
+    // Both read the host's uptime (one clock for every container).
+    let uptime = |service: &str, file: &str| -> f64 {
+        let (_, text, _) = docker(["exec", &format!("{project}-{service}-1"), "cat", file]);
+        text.trim().parse().unwrap_or_else(|_| panic!("{service} {file}: {text:?}"))
+    };
+    let (ready, started) = (uptime("db", "/tmp/ready"), uptime("app", "/tmp/started"));
+    assert!(started >= ready, "app started {:.2} s before db was ready", ready - started);
+    // The Engine itself has not run its first check yet.
+    let (_, health, _) = docker(["inspect", "-f", "{{.State.Health.Status}}", &format!("{project}-db-1")]);
+    assert_eq!(health.trim(), "starting");
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
 }
 
 #[test]

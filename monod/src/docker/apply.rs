@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{Engine, EngineError, is_conflict};
 use super::ownership::EnvLabels;
-use super::{SERVICE_LABEL, images};
+use super::{SERVICE_LABEL, images, probe};
 use crate::compose::{Condition, ImageSource, MountKind, Plan, ServicePlan};
 use crate::progress::Progress;
 
@@ -533,6 +533,10 @@ async fn start_in_order(
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut waiting: Vec<&ServicePlan> = plan.services.iter().collect();
     let mut starting: JoinSet<(String, Result<(), bollard::errors::Error>)> = JoinSet::new();
+    // Early health probes ([`probe`]) of the started services that have a
+    // check and are not yet healthy; dropped with this function.
+    let mut probes: JoinSet<(String, bool)> = JoinSet::new();
+    let mut probing: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
     let deadline = tokio::time::sleep(READY_TIMEOUT);
     tokio::pin!(deadline);
 
@@ -555,6 +559,19 @@ async fn start_in_order(
             }
         }
         waiting = still;
+        for s in &plan.services {
+            let st = seen.get(&s.name);
+            if st.is_some_and(|st| st.started && !st.healthy && !st.unhealthy && st.exit_code.is_none())
+                && !probing.contains_key(&s.name)
+                && let Some(check) = s.healthcheck.clone().filter(|c| probe::argv(c).is_some())
+            {
+                let (docker, name, container) =
+                    (engine.docker.clone(), s.name.clone(), s.container_name.clone());
+                let handle =
+                    probes.spawn(async move { (name, probe::until_passes(docker, container, check).await) });
+                probing.insert(s.name.clone(), handle);
+            }
+        }
         if waiting.is_empty() && starting.is_empty() {
             if let Some(problem) = first_problem(plan, &seen) {
                 let s = services[problem.0.as_str()];
@@ -576,6 +593,15 @@ async fn start_in_order(
                 progress.step(format!("started {name}"));
                 seen.entry(name).or_default().started = true;
             }
+            Some(joined) = probes.join_next(), if !probes.is_empty() => {
+                if let Ok((name, true)) = joined {
+                    let entry = seen.entry(name.clone()).or_default();
+                    if !entry.healthy && !entry.unhealthy && entry.exit_code.is_none() {
+                        entry.healthy = true;
+                        progress.step(format!("{name} is healthy"));
+                    }
+                }
+            }
             event = events.next() => {
                 let Some(event) = event else {
                     return Err(EngineError::Unreachable { endpoint: engine.endpoint.clone(), reason: "the event stream ended".into() });
@@ -587,8 +613,17 @@ async fn start_in_order(
                 match event.action.as_deref().unwrap_or("") {
                     "start" => entry.started = true,
                     "die" => entry.exit_code = attrs.get("exitCode").and_then(|c| c.parse().ok()).or(Some(-1)),
-                    "health_status: healthy" => { entry.healthy = true; entry.unhealthy = false; progress.step(format!("{service} is healthy")); }
-                    "health_status: unhealthy" => entry.unhealthy = true,
+                    "health_status: healthy" => {
+                        if let Some(probe) = probing.get(&service) { probe.abort(); }
+                        if !entry.healthy { progress.step(format!("{service} is healthy")); }
+                        entry.healthy = true;
+                        entry.unhealthy = false;
+                    }
+                    "health_status: unhealthy" => {
+                        if let Some(probe) = probing.get(&service) { probe.abort(); }
+                        entry.healthy = false;
+                        entry.unhealthy = true;
+                    }
                     _ => {}
                 }
             }

@@ -21,6 +21,7 @@ pub mod images;
 pub mod logs;
 pub mod owned;
 pub mod ownership;
+mod probe;
 mod status;
 mod teardown;
 mod watch;
