@@ -55,6 +55,37 @@ services:
 }
 
 #[test]
+fn a_link_alias_is_resolved_by_the_linking_service_alone() {
+    // compose: `links: [db:database]` lets web reach db as `database`; the
+    // alias is web's, so other services on the network do not resolve it.
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("links");
+    let sleeper = format!("image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]");
+    sb.compose(
+        &ws,
+        &format!(
+            "services:\n  db:\n    {sleeper}\n  web:\n    {sleeper}\n    links: [\"db:database\"]\n  other:\n    {sleeper}\n"
+        ),
+    );
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let project = format!("mono-{}-links", sb.id);
+    let (_, db_ip, _) = docker([
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &format!("{project}-db-1"),
+    ]);
+    let (found, out) = exec(&format!("{project}-web-1"), "nslookup database");
+    assert!(found && out.contains(db_ip.trim()), "web did not resolve database to {db_ip}: {out}");
+    let (found, out) = exec(&format!("{project}-other-1"), "nslookup database");
+    assert!(!found || !out.contains(db_ip.trim()), "other resolved web's alias: {out}");
+    // db itself is still reached by its service name from both.
+    assert!(exec(&format!("{project}-other-1"), "nslookup db").1.contains(db_ip.trim()));
+    sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+}
+
+#[test]
 fn dockerignore_decides_what_a_build_is_sent() {
     let Some(_engine) = require_docker() else { return };
     let sb = Sandbox::new();

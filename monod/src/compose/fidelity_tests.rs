@@ -164,15 +164,17 @@ fn an_empty_image_is_an_error_not_a_pull() {
 #[test]
 fn links_are_dependencies_and_aliases() {
     // compose: `links: [db:database]` adds depends_on db, and the linking
-    // service reaches db as `database`.
+    // service alone reaches db as `database` (an endpoint link, not an
+    // alias every service on the network resolves).
     let plan = Ws::new("services:\n  a:\n    image: x\n    links: [\"db:database\", cache]\n  db: {image: x}\n  cache: {image: x}\n")
         .plan()
         .unwrap();
     let a = service(&plan, "a");
     let deps: Vec<&str> = a.depends_on.iter().map(|d| d.service.as_str()).collect();
     assert_eq!(deps, ["db", "cache"]);
-    assert_eq!(service(&plan, "db").networks[0].1, ["db", "database"]);
+    assert_eq!(service(&plan, "db").networks[0].1, ["db"]);
     assert_eq!(service(&plan, "cache").networks[0].1, ["cache"]);
+    assert_eq!(a.links, ["mono-test-db-1:database", "mono-test-cache-1:cache"]);
     assert!(!plan.warnings.iter().any(|w| w.contains("links")), "{:?}", plan.warnings);
     let e = Ws::new("services:\n  a:\n    image: x\n    links: [nope]\n").load().unwrap_err();
     assert!(e.contains("depends on nope"), "{e}");

@@ -33,6 +33,7 @@ pub(crate) fn config_hash(service: &ServicePlan) -> String {
         mounts,
         files,
         networks,
+        links,
         depends_on,
         healthcheck,
         restart,
@@ -69,6 +70,11 @@ pub(crate) fn config_hash(service: &ServicePlan) -> String {
         h.field("files", files);
     }
     h.field("networks", networks);
+    // Fed only when set, so a plan without links keeps the hash it had
+    // before links were planned (its containers are not recreated).
+    if !links.is_empty() {
+        h.field("links", links);
+    }
     h.field("depends_on", depends_on);
     h.field("healthcheck", healthcheck);
     h.field("restart", restart);

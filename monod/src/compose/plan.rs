@@ -132,6 +132,9 @@ pub struct ServicePlan {
     /// Networks joined: engine network name and aliases (the service name is
     /// always an alias).
     pub networks: Vec<(String, Vec<String>)>,
+    /// `links`, as `<container>:<alias>`: names this service alone resolves
+    /// (set on each of its network endpoints).
+    pub links: Vec<String>,
     /// Services this one waits for.
     pub depends_on: Vec<Dependency>,
     /// Health check.

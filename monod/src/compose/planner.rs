@@ -36,7 +36,6 @@ pub(crate) fn plan(file: &ComposeFile, settings: &PlanSettings) -> Result<Plan, 
         volumes: file.volumes.iter().map(|v| (v.key.as_str(), v)).collect(),
         secrets: file.secrets.iter().map(|d| (d.key.as_str(), d)).collect(),
         configs: file.configs.iter().map(|d| (d.key.as_str(), d)).collect(),
-        link_aliases: HashMap::new(),
     };
     planner.run()
 }
@@ -51,8 +50,6 @@ struct Planner<'a> {
     volumes: HashMap<&'a str, &'a Volume>,
     secrets: HashMap<&'a str, &'a Secret>,
     configs: HashMap<&'a str, &'a Config>,
-    /// Aliases other services' `links` give a service.
-    link_aliases: HashMap<String, Vec<String>>,
 }
 
 impl<'a> Planner<'a> {
@@ -73,14 +70,6 @@ impl<'a> Planner<'a> {
         let networks = self.networks(&active);
         let volumes = self.volumes(&active);
         let active_names: HashSet<&str> = active.iter().map(|s| s.name.as_str()).collect();
-        // `links: [db:database]`: db is also reached as `database`.
-        for s in &active {
-            for link in &s.links {
-                if link.alias != link.service {
-                    self.link_aliases.entry(link.service.clone()).or_default().push(link.alias.clone());
-                }
-            }
-        }
         let network_names: HashMap<&str, &str> =
             networks.iter().map(|n| (n.key.as_str(), n.name.as_str())).collect();
         let mut ports = Vec::new();
@@ -405,6 +394,7 @@ impl<'a> Planner<'a> {
             mounts,
             files,
             networks: service_networks,
+            links: self.links(s, active),
             depends_on,
             healthcheck: s.healthcheck.clone(),
             restart: s.restart.clone(),
@@ -652,6 +642,9 @@ impl<'a> Planner<'a> {
                     };
                     files.push(FilePlan { target, content, mode: 0o444, uid: 0, gid: 0 });
                 }
+                SecretSource::Resolved(content) => {
+                    files.push(FilePlan { target, content: content.clone(), mode: 0o444, uid: 0, gid: 0 });
+                }
                 SecretSource::External => self.warn_service(
                     &s.name,
                     format!(
@@ -740,17 +733,27 @@ impl<'a> Planner<'a> {
         Ok(files)
     }
 
+    /// `links: [db:database]` as the Engine takes them on each of the
+    /// service's endpoints (`<container>:<alias>`): the alias is this
+    /// service's name for db, resolved by nobody else, as compose does it.
+    fn links(&self, s: &Service, active: &HashSet<&str>) -> Vec<String> {
+        let project = &self.settings.project;
+        s.links
+            .iter()
+            .filter(|l| active.contains(l.service.as_str()))
+            .map(|l| format!("{project}-{}-1:{}", l.service, l.alias))
+            .collect()
+    }
+
     /// The engine networks the service joins, each with the service name as
-    /// its first alias, then its own aliases and those other services'
-    /// `links` give it. `network_mode` services and services without
-    /// `networks:` join the default network.
+    /// its first alias, then its own aliases. `network_mode` services and
+    /// services without `networks:` join the default network.
     fn service_networks(&self, s: &Service, networks: &HashMap<&str, &str>) -> Vec<(String, Vec<String>)> {
         let engine_name =
             |key: &str| networks.get(key).map_or_else(|| self.scoped(key), |name| (*name).to_string());
-        let linked = self.link_aliases.get(&s.name).map(Vec::as_slice).unwrap_or_default();
         let aliases = |own: &[String]| {
             let mut aliases = vec![s.name.clone()];
-            for alias in own.iter().chain(linked) {
+            for alias in own {
                 if !aliases.contains(alias) {
                     aliases.push(alias.clone());
                 }

@@ -381,6 +381,7 @@ async fn create_container(
             // id at every start, not by its name.
             let endpoint = EndpointSettings {
                 aliases: Some(aliases.clone()),
+                links: (!s.links.is_empty()).then(|| s.links.clone()),
                 network_id: Some(id.clone()),
                 ..Default::default()
             };
