@@ -63,8 +63,18 @@ pub(crate) fn parse(
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out: Vec<(String, String)> = Vec::new();
     let mut lines = text.lines().enumerate();
-    while let Some((index, line)) = lines.next() {
-        let number = index + 1;
+    // What follows a closing quote on its line is read as the next
+    // statement, as compose-go reads it (`A='x' B=2` sets both).
+    let mut carry: Option<(usize, String)> = None;
+    loop {
+        let (number, line) = match carry.take() {
+            Some(rest) => rest,
+            None => match lines.next() {
+                Some((index, line)) => (index + 1, line.to_string()),
+                None => break,
+            },
+        };
+        let line = line.as_str();
         let error =
             |message: String| ComposeError::Dotenv { path: path.to_path_buf(), line: number, message };
         let trimmed = line.trim_start();
@@ -113,9 +123,7 @@ pub(crate) fn parse(
                         };
                         let after = after.trim();
                         if !after.is_empty() && !after.starts_with('#') {
-                            return Err(error(format!(
-                                "unexpected text {after:?} after the closing quote of {key}; put it inside the quotes or after a #"
-                            )));
+                            carry = Some((number, after.to_string()));
                         }
                         if quote == '\'' {
                             (content.replace("\\'", "'"), true)
@@ -248,13 +256,21 @@ line\" # done
     }
 
     #[test]
+    fn text_after_a_closing_quote_is_the_next_statement() {
+        // Docker Compose v2.40 on `A='x' B=2`, `C="q" FROM_ENV`, `D='d' # c`:
+        // A=x B=2 C=q D=d, and FROM_ENV from the caller's environment.
+        let got = parse_text("A='x' B=2\nC=\"q\" FROM_ENV\nD='d' # c\n").unwrap();
+        assert_eq!(got, pairs(&[("A", "x"), ("B", "2"), ("C", "q"), ("FROM_ENV", "env"), ("D", "d")]));
+    }
+
+    #[test]
     fn errors_name_file_and_line() {
         let e = parse_text("OK=1\nBAD KEY=2\n").unwrap_err().to_string();
         assert!(e.starts_with("/ws/.env:2: "), "{e}");
         let e = parse_text("A=1\nB=\"open\n").unwrap_err().to_string();
         assert!(e.starts_with("/ws/.env:2: ") && e.contains("never closes"), "{e}");
-        let e = parse_text("A='x' y\n").unwrap_err().to_string();
-        assert!(e.contains("after the closing quote"), "{e}");
+        let e = parse_text("A='x' y z\n").unwrap_err().to_string();
+        assert!(e.starts_with("/ws/.env:1: ") && e.contains("\"y z\" is not a variable name"), "{e}");
         let e = parse_text("A=${NOPE:?is required}\n").unwrap_err().to_string();
         assert!(e.contains("NOPE") && e.contains("is required"), "{e}");
     }
