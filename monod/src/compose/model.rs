@@ -344,6 +344,9 @@ pub enum SecretSource {
     /// `environment:`, the variable's name: its value is written into the
     /// container at the target, as compose does.
     Environment(String),
+    /// The value of an included file's `environment:` variable, resolved
+    /// with the include's own `env_file` when it was loaded.
+    Resolved(String),
     /// `external: true` (not supported).
     External,
 }
@@ -1598,12 +1601,14 @@ const SECRET_KEYS: [&str; 9] = [
 fn secret(key: &str, v: &Value, at: At<'_>) -> Result<Secret, Problem> {
     let m = mapping(v, at)?;
     let mut source = None;
+    let mut resolved = None;
     let mut notes = Vec::new();
     for (field, value) in entries(m, at)? {
         let here = at.key(&field);
         match field.as_str() {
             "file" => source = Some(SecretSource::File(string(value, here)?)),
             "environment" => source = Some(SecretSource::Environment(string(value, here)?)),
+            super::project::RESOLVED_VALUE => resolved = Some(string(value, here)?),
             "external" => {
                 if external(value, here)?.0 {
                     source = Some(SecretSource::External);
@@ -1621,11 +1626,15 @@ fn secret(key: &str, v: &Value, at: At<'_>) -> Result<Secret, Problem> {
             k => return Err(unknown_key(at, k, &SECRET_KEYS)),
         }
     }
-    let source = source.ok_or_else(|| {
-        at.problem(format!(
-            "secret {key} has no source; add `file: PATH` (mono mounts it at /run/secrets/{key})"
-        ))
-    })?;
+    let source = match (source, resolved) {
+        (Some(SecretSource::Environment(_)), Some(value)) => SecretSource::Resolved(value),
+        (Some(source), _) => source,
+        (None, _) => {
+            return Err(at.problem(format!(
+                "secret {key} has no source; add `file: PATH` (mono mounts it at /run/secrets/{key})"
+            )));
+        }
+    };
     Ok(Secret { key: key.to_string(), source, notes })
 }
 

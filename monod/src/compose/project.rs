@@ -261,6 +261,7 @@ impl Loader {
             let mut imported = loaded?;
             self.rank_before(file, mark);
             paths::resolve(&mut imported, &project_dir);
+            resolve_environment(&mut imported, &lookup);
             import(&mut doc.root, imported, &doc.resets).map_err(|p| self.error(file, p))?;
         }
         Ok(())
@@ -518,6 +519,42 @@ impl IncludeSpec {
             return Err(at.problem("the include names no file; add path: FILE"));
         }
         Ok(spec)
+    }
+}
+
+/// The key under which an included secret carries the value of its
+/// `environment:` variable (compose-go's own name for it): an include's
+/// `env_file` variables are the include's alone, gone once it is imported.
+pub(crate) const RESOLVED_VALUE: &str = "x-#value";
+
+/// Resolves, with the include's own variables, what compose-go resolves
+/// when it loads an included project: each secret's and config's
+/// `environment:` source, and each bare `- NAME` of a service's
+/// `environment` list. Variables it does not know are left for the project.
+fn resolve_environment(doc: &mut Value, lookup: Lookup<'_>) {
+    for (section, key) in [("secrets", RESOLVED_VALUE), ("configs", "content")] {
+        let Some(Value::Mapping(defs)) = doc.get_mut(section) else { continue };
+        for (_, def) in defs.iter_mut() {
+            let Value::Mapping(def) = def else { continue };
+            let Some(value) = def.get("environment").and_then(Value::as_str).and_then(lookup) else {
+                continue;
+            };
+            if section == "configs" {
+                def.remove("environment");
+            }
+            def.insert(Value::from(key), Value::from(value));
+        }
+    }
+    let Some(Value::Mapping(services)) = doc.get_mut("services") else { return };
+    for (_, service) in services.iter_mut() {
+        let Some(Value::Sequence(list)) = service.get_mut("environment") else { continue };
+        for entry in list.iter_mut() {
+            if let Some(name) = entry.as_str().filter(|e| !e.contains('='))
+                && let Some(value) = lookup(name)
+            {
+                *entry = Value::from(format!("{name}={value}"));
+            }
+        }
     }
 }
 
