@@ -364,3 +364,30 @@ fn secrets_from_the_environment_are_written_into_the_container() {
         .unwrap_err();
     assert!(e.contains("NOT_SET_ANYWHERE") && e.contains("secret s"), "{e}");
 }
+
+#[test]
+fn an_includes_env_file_gives_its_secrets_configs_and_bare_variables_their_values() {
+    // compose (TestSecretFromEnv): `include: [{path: child/compose.yaml,
+    // env_file: secret.env}]` resolves the child's `environment:` sources
+    // and bare `- NAME` entries with secret.env, which the parent lacks.
+    let ws = Ws::new(
+        "include:\n  - path: child/compose.yaml\n    env_file: secret.env\nservices:\n  top: {image: x}\n",
+    );
+    ws.write("secret.env", "MY_SECRET=s3cret\nMY_CONFIG=level=debug\nBARE=from-include\n");
+    ws.write(
+        "child/compose.yaml",
+        "services:\n  included:\n    image: x\n    secrets: [my-secret]\n    configs: [my-config]\n    environment: [BARE]\n\
+         secrets:\n  my-secret:\n    environment: MY_SECRET\nconfigs:\n  my-config:\n    environment: MY_CONFIG\n",
+    );
+    let plan = ws.plan().unwrap();
+    let s = service(&plan, "included");
+    let written: BTreeMap<&str, &str> =
+        s.files.iter().map(|f| (f.target.as_str(), f.content.as_str())).collect();
+    assert_eq!(
+        written,
+        BTreeMap::from([("/my-config", "level=debug"), ("/run/secrets/my-secret", "s3cret")])
+    );
+    assert_eq!(s.environment.get("BARE").map(String::as_str), Some("from-include"));
+    // The parent's own services do not see the include's variables.
+    assert!(service(&plan, "top").environment.is_empty());
+}
