@@ -36,7 +36,7 @@ pub trait MonoApi {
     /// The daemon's checks: state, tmux, Docker, port blocks, environments
     /// needing attention, orphans, and what start-up recovered.
     #[method(name = "daemon.doctor", param_kind = map)]
-    async fn daemon_doctor(&self) -> jsonrpsee::core::RpcResult<DoctorReport>;
+    async fn daemon_doctor(&self, env: Option<CallerEnv>) -> jsonrpsee::core::RpcResult<DoctorReport>;
 
     /// Resources of this home that no environment owns; removed with
     /// `apply: true`.

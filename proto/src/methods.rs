@@ -98,6 +98,15 @@ pub struct GcParams {
     pub apply: bool,
 }
 
+/// Parameters of `daemon.doctor`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DoctorParams {
+    /// The caller's Docker variables ([`crate::DOCKER_VARIABLES`]), so the
+    /// doctor also checks the engine `mono init` from that shell would use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<CallerEnv>,
+}
+
 /// Parameters of methods that take nothing.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NoParams {}

@@ -168,8 +168,14 @@ pub const METHODS: &[MethodDoc] = &[
         description: "State database, tmux, Docker Engine, port blocks held by other programs, \
                       environments needing attention (interrupted, workspace deleted), orphaned \
                       resources, and what start-up recovery rolled back or finished. Each finding \
-                      says what to do.",
-        params: &[],
+                      says what to do. With the caller's Docker variables, also the engine they \
+                      lead to (the one `mono init` from that shell uses).",
+        params: &[optional(
+            "env",
+            "The caller's Docker variables (DOCKER_HOST, DOCKER_CONTEXT, DOCKER_CONFIG, DOCKER_TLS_VERIFY, \
+             DOCKER_TLS, DOCKER_CERT_PATH, HOME, PATH, XDG_RUNTIME_DIR); monod's own when absent.",
+            schema::<CallerEnv>,
+        )],
         kind: returns("report", "The findings.", schema::<DoctorReport>),
     },
     MethodDoc {

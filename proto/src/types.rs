@@ -8,6 +8,21 @@ use serde::{Deserialize, Serialize};
 /// user scripts or starts a shell, so those see what the caller sees.
 pub type CallerEnv = BTreeMap<String, String>;
 
+/// The caller's variables that decide which Docker Engine it reaches and
+/// how (endpoint, context, TLS, `docker login` state and its helpers), as
+/// the docker CLI reads them.
+pub const DOCKER_VARIABLES: [&str; 9] = [
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_TLS",
+    "DOCKER_CERT_PATH",
+    "HOME",
+    "PATH",
+    "XDG_RUNTIME_DIR",
+];
+
 /// Lifecycle state of an environment as the daemon reports it.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

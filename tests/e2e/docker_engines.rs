@@ -151,6 +151,20 @@ fn an_engine_behind_tls_is_reached_with_the_callers_certificates() {
         "{}",
         doctor.stdout
     );
+    // And the engine this shell's variables lead to, with the right certificates.
+    assert!(
+        doctor.stdout.contains(&format!(
+            "at {host} (DOCKER_HOST) (the caller's environment: `mono init` from this shell uses it)"
+        )),
+        "{}",
+        doctor.stdout
+    );
+    // A shell whose DOCKER_HOST leads nowhere is told so, by the doctor too.
+    let nowhere = format!("unix://{}", sb.root().join("nowhere.sock").display());
+    let doctor = mono_with(&sb, &["doctor"], &[("DOCKER_HOST", nowhere.as_str())]);
+    assert_eq!(doctor.code, 1, "{}", doctor.stdout);
+    let line = doctor.stdout.lines().find(|l| l.contains("the caller's environment")).unwrap_or_default();
+    assert!(line.starts_with("ERROR") && line.contains(&nowhere), "{}", doctor.stdout);
     // The client key is a path in messages, never its contents.
     let key = std::fs::read_to_string(certs.dir.join("key.pem")).unwrap();
     let secret_line = key.lines().nth(1).unwrap();

@@ -20,17 +20,7 @@ use serde::Deserialize;
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The variables mono reads, as the docker CLI would see them.
-const NAMES: [&str; 9] = [
-    "DOCKER_HOST",
-    "DOCKER_CONTEXT",
-    "DOCKER_CONFIG",
-    "DOCKER_TLS_VERIFY",
-    "DOCKER_TLS",
-    "DOCKER_CERT_PATH",
-    "HOME",
-    "PATH",
-    "XDG_RUNTIME_DIR",
-];
+const NAMES: [&str; 9] = mono_proto::DOCKER_VARIABLES;
 
 /// The docker-related variables of one caller (or of monod).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

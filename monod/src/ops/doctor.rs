@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use mono_proto::{DoctorReport, Finding, Severity};
+use mono_proto::{CallerEnv, DoctorReport, Finding, Severity};
 
 use super::{Ops, shell_quote};
 use crate::docker::cli_config::DockerVars;
@@ -26,8 +26,9 @@ fn finding(check: &str, severity: Severity, message: String, fix: Option<String>
 }
 
 impl Ops {
-    /// Runs the daemon's checks.
-    pub async fn doctor(&self) -> DoctorReport {
+    /// Runs the daemon's checks; `caller` holds the caller's Docker
+    /// variables (empty: monod's own are all there is to check).
+    pub async fn doctor(&self, caller: &CallerEnv) -> DoctorReport {
         let mut findings = Vec::new();
         findings.push(self.check_state().await);
         let tmux = tmux::probe().await;
@@ -37,7 +38,7 @@ impl Ops {
             finding("tmux", Severity::Error, tmux.detail, Some("install tmux (3.2 or newer)".into()))
         });
         let rows = self.store.all().await.unwrap_or_default();
-        let (engine, docker_findings) = check_engines(&rows).await;
+        let (engine, docker_findings) = check_engines(&rows, caller).await;
         findings.extend(docker_findings);
         findings.extend(self.check_environments(&rows));
         findings.extend(check_sessions(&rows).await);
@@ -134,7 +135,10 @@ impl Ops {
 /// (its endpoint as recorded, and why it was chosen), then the one monod's
 /// own environment leads to, which status and the cache use and which
 /// callers that forward no environment get. Returns that one's client.
-async fn check_engines(rows: &[EnvRow]) -> (Result<Engine, EngineError>, Vec<Finding>) {
+/// The engines that matter: each one environments were created on, monod's
+/// own (events, gc), and the caller's, which `mono init` from the caller's
+/// shell would use.
+async fn check_engines(rows: &[EnvRow], caller: &CallerEnv) -> (Result<Engine, EngineError>, Vec<Finding>) {
     let mut findings = Vec::new();
     let mut used: Vec<(Endpoint, usize)> = Vec::new();
     for row in rows.iter().filter(|r| r.docker_project.is_some()) {
@@ -171,11 +175,18 @@ async fn check_engines(rows: &[EnvRow]) -> (Result<Engine, EngineError>, Vec<Fin
         Ok(o) => used.iter().find(|(u, _)| u.host == o.host && u.tls == o.tls).map_or(0, |(_, n)| *n),
         Err(_) => 0,
     };
+    let theirs = (!caller.is_empty()).then(|| Endpoint::resolve(&DockerVars::of_caller(caller)));
+    let same = |a: &Endpoint, b: &Endpoint| a.host == b.host && a.tls == b.tls;
+    let shared = matches!((&own, &theirs), (Ok(o), Some(Ok(t))) if same(o, t));
     let engine = match own {
         Ok(at) => Engine::connect(&at).await,
         Err(e) => Err(e.into()),
     };
-    let whose = "monod's environment; `mono init` follows the caller's";
+    let whose = if shared {
+        "monod's environment and the caller's"
+    } else {
+        "monod's environment; `mono init` follows the caller's"
+    };
     findings.push(match &engine {
         Ok(engine) => {
             let of = if own_users > 0 {
@@ -202,6 +213,22 @@ async fn check_engines(rows: &[EnvRow]) -> (Result<Engine, EngineError>, Vec<Fin
             )
         }
     });
+    if !shared && let Some(theirs) = theirs {
+        let whose = "the caller's environment: `mono init` from this shell uses it";
+        let fix = "start that engine, or fix DOCKER_HOST / DOCKER_CONTEXT in this shell";
+        findings.push(match theirs {
+            Ok(at) => match Engine::connect(&at).await {
+                Ok(engine) => finding(
+                    "docker",
+                    Severity::Ok,
+                    format!("{} at {} ({whose})", engine_version(&engine).await, engine.endpoint),
+                    None,
+                ),
+                Err(e) => finding("docker", Severity::Error, format!("{e} ({whose})"), Some(fix.into())),
+            },
+            Err(e) => finding("docker", Severity::Error, format!("{e} ({whose})"), Some(fix.into())),
+        });
+    }
     (engine, findings)
 }
 

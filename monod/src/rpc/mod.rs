@@ -70,8 +70,8 @@ impl MonoApiServer for Api {
         Ok(())
     }
 
-    async fn daemon_doctor(&self) -> RpcResult<DoctorReport> {
-        Ok(self.ops.doctor().await)
+    async fn daemon_doctor(&self, env: Option<CallerEnv>) -> RpcResult<DoctorReport> {
+        Ok(self.ops.doctor(&env.unwrap_or_default()).await)
     }
 
     async fn daemon_gc(&self, apply: Option<bool>) -> RpcResult<GcReport> {
