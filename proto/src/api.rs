@@ -41,7 +41,11 @@ pub trait MonoApi {
     /// Resources of this home that no environment owns; removed with
     /// `apply: true`.
     #[method(name = "daemon.gc", param_kind = map)]
-    async fn daemon_gc(&self, apply: Option<bool>) -> jsonrpsee::core::RpcResult<GcReport>;
+    async fn daemon_gc(
+        &self,
+        apply: Option<bool>,
+        env: Option<CallerEnv>,
+    ) -> jsonrpsee::core::RpcResult<GcReport>;
 
     /// The dependency cache: entries, sizes, hits and misses.
     #[method(name = "cache.stats", param_kind = map)]

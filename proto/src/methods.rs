@@ -96,6 +96,10 @@ pub struct GcParams {
     /// Remove the orphans (default: only list them).
     #[serde(default)]
     pub apply: bool,
+    /// The caller's Docker variables ([`crate::DOCKER_VARIABLES`]): the
+    /// engine they lead to is searched too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<CallerEnv>,
 }
 
 /// Parameters of `daemon.doctor`.

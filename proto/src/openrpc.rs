@@ -184,7 +184,15 @@ pub const METHODS: &[MethodDoc] = &[
         description: "Tmux sessions tagged with this home, data and log directories, and Docker \
                       containers, networks and volumes labelled dev.mono.home with this home, whose \
                       environment is not registered. Nothing is removed unless apply is true.",
-        params: &[optional("apply", "true: remove what is found. Default false.", schema::<bool>)],
+        params: &[
+            optional("apply", "true: remove what is found. Default false.", schema::<bool>),
+            optional(
+                "env",
+                "The caller's Docker variables (as for daemon.doctor): the engine they lead to is searched \
+                 too, beside monod's own and every engine an environment was created on.",
+                schema::<CallerEnv>,
+            ),
+        ],
         kind: returns("report", "The orphans, and what could not be checked or removed.", schema::<GcReport>),
     },
     MethodDoc {

@@ -514,6 +514,10 @@ pub struct Orphan {
     pub name: String,
     /// The environment (or compose project) it was made for.
     pub owner: String,
+    /// The Docker Engine a Docker object is on (endpoint and why), for
+    /// Docker objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// What `daemon.gc` found and did.

@@ -269,3 +269,34 @@ fn private_images_are_pulled_with_the_callers_docker_login() {
     let events = sb.mono(["events", "--since", "0", "--no-follow", "--json"]).ok();
     assert!(!events.stdout.contains(&password) && !events.stdout.contains(&auth));
 }
+
+#[test]
+fn gc_finds_orphans_on_the_callers_engine_when_monods_own_has_none() {
+    // monod was started where no engine answers; the caller's shell reaches
+    // one. An environment whose row was lost (a deleted state.db, say)
+    // left its container and network there: gc lists them on that engine
+    // and removes them.
+    let Some(_engine) = require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = sb.docker_workspace("lost");
+    sb.compose(&ws, &sleeper());
+    let nowhere = format!("unix://{}", sb.root().join("nowhere.sock").display());
+    mono_with(&sb, &["daemon", "start"], &[("DOCKER_HOST", nowhere.as_str())]).ok();
+    let real = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+    sb.set_env("DOCKER_HOST", &real);
+    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let project = format!("mono-{}-lost", sb.id);
+    sb.mono(["daemon", "stop"]).ok();
+    let db = rusqlite::Connection::open(sb.home.join("state.db")).unwrap();
+    db.execute("DELETE FROM environments", []).unwrap();
+    drop(db);
+    mono_with(&sb, &["daemon", "start"], &[("DOCKER_HOST", nowhere.as_str())]).ok();
+    let listed = sb.mono(["gc"]).ok().stdout;
+    let container = format!("{project}-app-1");
+    let rows: Vec<&str> = listed.lines().filter(|l| l.contains(&container)).collect();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert!(rows[0].contains(&format!("on {real} (DOCKER_HOST)")), "{listed}");
+    assert!(listed.contains(&format!("{project}_default")), "{listed}");
+    sb.mono(["gc", "--yes"]).ok();
+    assert_eq!(labelled(&format!("com.docker.compose.project={project}")), Vec::<String>::new());
+}

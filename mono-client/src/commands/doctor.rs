@@ -13,9 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use mono_proto::methods::{DAEMON_DOCTOR, DAEMON_STATUS, DoctorParams, NoParams};
-use mono_proto::{
-    DOCKER_VARIABLES, DaemonStatus, DoctorReport, Finding, PROTOCOL_VERSION, Severity, VERSION, paths,
-};
+use mono_proto::{DaemonStatus, DoctorReport, Finding, PROTOCOL_VERSION, Severity, VERSION, paths};
 
 use crate::connect::{Endpoint, find_monod};
 use crate::liveness::{self, Hung};
@@ -36,13 +34,7 @@ pub fn run(json: bool) -> anyhow::Result<u8> {
     let mut findings = local_checks(&ep);
     match daemon_check(&ep, &mut findings) {
         Some(Checked::Answered(status)) if status.protocol == PROTOCOL_VERSION => {
-            // Only what decides the Docker Engine: the rest of the
-            // environment (secrets among it) is not the doctor's business.
-            let env = super::caller_env()
-                .into_iter()
-                .filter(|(k, _)| DOCKER_VARIABLES.contains(&k.as_str()))
-                .collect();
-            match ep.call::<DoctorReport>(DAEMON_DOCTOR, DoctorParams { env: Some(env) }) {
+            match ep.call::<DoctorReport>(DAEMON_DOCTOR, DoctorParams { env: Some(super::docker_env()) }) {
                 Ok(report) => findings.extend(report.findings),
                 Err(e) => findings.push(finding(
                     "daemon",

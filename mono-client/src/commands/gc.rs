@@ -10,7 +10,8 @@ use crate::render;
 
 /// Lists the orphans and failed environments, or collects them with `yes`.
 pub fn run(yes: bool, json: bool) -> anyhow::Result<()> {
-    let report: GcReport = Endpoint::from_env()?.query(DAEMON_GC, GcParams { apply: yes })?;
+    let env = Some(super::docker_env());
+    let report: GcReport = Endpoint::from_env()?.query(DAEMON_GC, GcParams { apply: yes, env })?;
     for note in &report.skipped {
         eprintln!("mono: note: {note}");
     }
@@ -39,7 +40,12 @@ pub fn run(yes: bool, json: bool) -> anyhow::Result<()> {
     if !json && !report.orphans.is_empty() {
         let width = report.orphans.iter().map(|o| o.kind.to_string().len()).max().unwrap_or(0);
         for o in &report.orphans {
-            println!("{:width$}  {}  (of {})", o.kind.to_string(), o.name, o.owner);
+            match &o.engine {
+                Some(engine) => {
+                    println!("{:width$}  {}  (of {}, on {engine})", o.kind.to_string(), o.name, o.owner)
+                }
+                None => println!("{:width$}  {}  (of {})", o.kind.to_string(), o.name, o.owner),
+            }
         }
         let n = report.orphans.len();
         if report.applied {

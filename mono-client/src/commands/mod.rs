@@ -30,6 +30,13 @@ pub fn block_on<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Resu
         .block_on(fut)
 }
 
+/// The caller's variables that decide its Docker Engine, for the requests
+/// that need no more (`daemon.doctor`, `daemon.gc`): the rest of the
+/// environment, secrets among it, stays with the caller.
+pub fn docker_env() -> CallerEnv {
+    caller_env().into_iter().filter(|(k, _)| mono_proto::DOCKER_VARIABLES.contains(&k.as_str())).collect()
+}
+
 /// The caller's environment, forwarded so scripts and the tmux session see
 /// what the caller sees. Variables that are not UTF-8 are left out.
 pub fn caller_env() -> CallerEnv {

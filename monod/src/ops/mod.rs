@@ -9,6 +9,7 @@ mod cache;
 mod destroy;
 mod docker_mode;
 pub mod doctor;
+mod engines;
 mod error;
 mod init;
 mod orphans;

@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use mono_proto::{FailedEnv, GcReport, Orphan, OrphanKind, event_kinds};
+use mono_proto::{CallerEnv, FailedEnv, GcReport, Orphan, OrphanKind, event_kinds};
 
 use super::{OpError, Ops};
 use crate::docker::Engine;
@@ -19,21 +19,23 @@ use crate::docker::owned::{self, ObjectKind, Owned};
 use crate::state::{EnvRow, Phase};
 use crate::tmux;
 
-/// Everything found, with the Docker objects kept for removal.
+/// Everything found, with the Docker objects kept for removal, each with
+/// the engine it is on.
 struct Found {
     orphans: Vec<Orphan>,
-    docker: Vec<Owned>,
-    engine: Option<Engine>,
+    docker: Vec<(Engine, Vec<Owned>)>,
     skipped: Vec<String>,
 }
 
 impl Ops {
     /// Lists the orphans and the failed environments; with `apply`,
     /// finishes those environments' teardown and removes the orphans.
-    pub async fn gc(&self, apply: bool) -> Result<GcReport, OpError> {
+    /// `caller` holds the caller's Docker variables: its engine is searched
+    /// too.
+    pub async fn gc(&self, apply: bool, caller: &CallerEnv) -> Result<GcReport, OpError> {
         let failed_rows: Vec<EnvRow> =
             self.store.all().await?.into_iter().filter(|r| r.phase == Phase::Failed).collect();
-        let found = self.find_orphans().await?;
+        let found = self.find_orphans(caller).await?;
         let mut errors = Vec::new();
         if apply {
             for row in &failed_rows {
@@ -50,10 +52,9 @@ impl Ops {
                     errors.push(e);
                 }
             }
-            if let Some(engine) = &found.engine {
+            for (engine, objects) in &found.docker {
                 // Containers in parallel (each may wait out its stop grace).
-                let (containers, others): (Vec<Owned>, Vec<Owned>) = found
-                    .docker
+                let (containers, others): (Vec<Owned>, Vec<Owned>) = objects
                     .iter()
                     .filter(|o| !owners.contains(&o.project))
                     .cloned()
@@ -115,7 +116,7 @@ impl Ops {
 
     /// The orphans, and what could not be checked.
     pub async fn orphans(&self) -> Result<(Vec<Orphan>, Vec<String>), OpError> {
-        let found = self.find_orphans().await?;
+        let found = self.find_orphans(&CallerEnv::new()).await?;
         Ok((found.orphans, found.skipped))
     }
 
@@ -125,7 +126,7 @@ impl Ops {
         Ok(rows.iter().flat_map(|r| [Some(r.name.clone()), r.docker_project.clone()]).flatten().collect())
     }
 
-    async fn find_orphans(&self) -> Result<Found, OpError> {
+    async fn find_orphans(&self, caller: &CallerEnv) -> Result<Found, OpError> {
         let home = self.home.root().display().to_string();
         let mut skipped = Vec::new();
         let sessions = match tmux::sessions_of(&home).await {
@@ -137,20 +138,15 @@ impl Ops {
         };
         let (data_dirs, data_links) = subdirectories(&self.home.data_root());
         let (log_dirs, log_links) = subdirectories(&self.home.logs_root());
-        let (engine, docker) = match Engine::connect_own().await {
-            Ok(engine) => match owned::owned_by(&engine, &home).await {
-                Ok(objects) => (Some(engine), objects),
-                Err(e) => {
-                    skipped.push(format!("Docker objects not checked: {e}"));
-                    (None, Vec::new())
-                }
-            },
-            // No Engine: nothing of ours can be running in it right now.
-            Err(e) => {
-                skipped.push(format!("Docker objects not checked: {e}"));
-                (None, Vec::new())
+        let (engines, notes) = super::engines::reach(&self.store.all().await?, caller).await;
+        skipped.extend(notes);
+        let mut docker = Vec::new();
+        for engine in engines {
+            match owned::owned_by(&engine, &home).await {
+                Ok(objects) => docker.push((engine, objects)),
+                Err(e) => skipped.push(format!("Docker objects not checked: {e}")),
             }
-        };
+        }
 
         let owners = self.owners().await?;
         let mut orphans = Vec::new();
@@ -161,31 +157,39 @@ impl Ops {
                     kind: OrphanKind::Session,
                     owner: name.to_string(),
                     name: session.clone(),
+                    engine: None,
                 });
             }
         }
         for (kind, dirs) in [(OrphanKind::DataDir, data_dirs), (OrphanKind::LogDir, log_dirs)] {
             for (name, path) in dirs {
                 if !owners.contains(&name) {
-                    orphans.push(Orphan { kind, owner: name, name: path });
+                    orphans.push(Orphan { kind, owner: name, name: path, engine: None });
                 }
             }
         }
         // A link is listed whoever's name it has: mono never uses one.
         for (name, path) in data_links.into_iter().chain(log_links) {
-            orphans.push(Orphan { kind: OrphanKind::Link, owner: name, name: path });
+            orphans.push(Orphan { kind: OrphanKind::Link, owner: name, name: path, engine: None });
         }
-        let docker: Vec<Owned> = docker.into_iter().filter(|o| !owners.contains(&o.project)).collect();
-        for object in &docker {
-            let kind = match object.kind {
-                ObjectKind::Container => OrphanKind::Container,
-                ObjectKind::Network => OrphanKind::Network,
-                ObjectKind::Volume => OrphanKind::Volume,
-            };
-            orphans.push(Orphan { kind, name: object.name.clone(), owner: object.project.clone() });
+        for (engine, objects) in &mut docker {
+            objects.retain(|o| !owners.contains(&o.project));
+            for object in objects.iter() {
+                let kind = match object.kind {
+                    ObjectKind::Container => OrphanKind::Container,
+                    ObjectKind::Network => OrphanKind::Network,
+                    ObjectKind::Volume => OrphanKind::Volume,
+                };
+                orphans.push(Orphan {
+                    kind,
+                    name: object.name.clone(),
+                    owner: object.project.clone(),
+                    engine: Some(engine.endpoint.clone()),
+                });
+            }
         }
         orphans.sort();
-        Ok(Found { orphans, docker, engine, skipped })
+        Ok(Found { orphans, docker, skipped })
     }
 
     /// Removes a session or directory orphan (Docker ones are removed by

@@ -74,8 +74,8 @@ impl MonoApiServer for Api {
         Ok(self.ops.doctor(&env.unwrap_or_default()).await)
     }
 
-    async fn daemon_gc(&self, apply: Option<bool>) -> RpcResult<GcReport> {
-        Ok(self.ops.gc(apply.unwrap_or(false)).await?)
+    async fn daemon_gc(&self, apply: Option<bool>, env: Option<CallerEnv>) -> RpcResult<GcReport> {
+        Ok(self.ops.gc(apply.unwrap_or(false), &env.unwrap_or_default()).await?)
     }
 
     async fn cache_stats(&self) -> RpcResult<CacheStats> {
