@@ -26,8 +26,8 @@ use crate::compose::HealthPlan;
 
 /// The first pause between two runs; each pause is half again the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
-/// The longest pause between two runs.
-const MAX_PAUSE: Duration = Duration::from_millis(500);
+/// The longest pause between two runs (unless a run itself took longer).
+const MAX_PAUSE: Duration = Duration::from_millis(200);
 /// A run's time limit when the check sets none (the Engine's default).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -53,6 +53,7 @@ pub async fn until_passes(docker: Docker, container: String, check: HealthPlan) 
     let limit = check.timeout.filter(|t| !t.is_zero()).unwrap_or(DEFAULT_TIMEOUT);
     let mut pause = FIRST_PAUSE;
     loop {
+        let began = tokio::time::Instant::now();
         match tokio::time::timeout(limit, run_once(&docker, &container, &argv)).await {
             Ok(Ok(0)) => return true,
             Ok(Ok(_)) | Err(_) => {}
@@ -61,7 +62,10 @@ pub async fn until_passes(docker: Docker, container: String, check: HealthPlan) 
                 return false;
             }
         }
-        tokio::time::sleep(pause).await;
+        // Never busier than half the time: on a loaded machine a run takes
+        // longer, and the pause grows with it, so the probes do not take
+        // the CPU the service needs to get ready.
+        tokio::time::sleep(pause.max(began.elapsed())).await;
         pause = (pause * 3 / 2).min(MAX_PAUSE);
     }
 }
