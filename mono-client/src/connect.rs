@@ -381,8 +381,7 @@ pub fn explain(e: anyhow::Error) -> anyhow::Error {
     match ep.call::<DaemonStatus>(methods::DAEMON_STATUS, NoParams {}) {
         Ok(status) if status.pid == holder => anyhow!(
             "the connection to monod ended ({detail}), but monod (pid {holder}) still runs: an operation it \
-             had started goes on (`mono status` shows where the environment stands); {} says more",
-            ep.home.join(paths::DAEMON_LOG_FILE).display()
+             had started goes on; `mono status` shows where the environment stands"
         ),
         Ok(_) => gone(),
         Err(e) if e.is::<liveness::Hung>() || e.is::<crate::error::RpcError>() => {

@@ -178,3 +178,52 @@ fn cache_clean_with_bad_params_is_invalid_params_naming_them() {
         .fails_with("monod refused the request's parameters");
     assert!(line.contains("older_than \"soon\" is not a duration"), "{line}");
 }
+
+/// The sockets `pid` holds open.
+fn sockets_of(pid: i32) -> usize {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+    fds.filter_map(Result::ok)
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
+        .count()
+}
+
+#[test]
+fn a_connection_monod_closes_while_it_runs_is_not_called_a_lost_daemon() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(&sb.home).unwrap();
+    std::fs::write(sb.home.join("monod.yml"), "socket:\n  websocket_timeout: 1s\n").unwrap();
+    sb.mono(["daemon", "start"]).ok();
+    let pid = sb.daemon_pid().unwrap();
+    let ws = sb.workspace("p/stopped-client");
+    let gate = sb.gate();
+    sb.mono_yml(&ws, &gate.mono_yml());
+    let mut init = sb.mono_cmd();
+    init.args(["init", ws.to_str().unwrap()]).stdout(std::process::Stdio::null());
+    let client = init.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let client_pid = i32::try_from(client.id()).unwrap();
+    gate.wait_started();
+    // A stopped client answers no ping: monod closes its WebSocket, and
+    // lives on with the init.
+    let open = sockets_of(pid);
+    mono_e2e::kill(client_pid, 19);
+    mono_e2e::wait_until(COMMAND_DEADLINE, "monod to close the stopped client's WebSocket", || {
+        sockets_of(pid) < open
+    });
+    mono_e2e::kill(client_pid, 18);
+    let out = client.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    eprintln!("{stderr}");
+    assert!(stderr.contains("the connection to monod ended ("), "{stderr}");
+    assert!(
+        stderr.contains(&format!("but monod (pid {pid}) still runs: an operation it had started goes on")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("lost the connection") && !stderr.contains("rolled back"), "{stderr}");
+    // As it says: the init finishes once its script does.
+    gate.open();
+    mono_e2e::wait_until(COMMAND_DEADLINE, "the init to finish", || {
+        sb.mono(["status", ws.to_str().unwrap(), "--json"]).json()["status"] == "running"
+    });
+    assert_eq!(sb.daemon_pid(), Some(pid));
+}
