@@ -179,12 +179,23 @@ fn cache_clean_with_bad_params_is_invalid_params_naming_them() {
     assert!(line.contains("older_than \"soon\" is not a duration"), "{line}");
 }
 
-/// The sockets `pid` holds open.
-fn sockets_of(pid: i32) -> usize {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
-    fds.filter_map(Result::ok)
-        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
-        .count()
+/// Whether a socket `pid` holds has lost its peer: `ss` shows its peer
+/// inode as 0 once the other end is closed (the client's WebSocket, once
+/// monod closed it).
+fn a_peer_closed(pid: i32) -> bool {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|l| Some(l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.to_string()))
+        .collect();
+    let mut ss = std::process::Command::new("ss");
+    ss.arg("-xa");
+    let listed = mono_e2e::run_with_deadline(ss);
+    assert_eq!(listed.code, 0, "ss -xa failed (install iproute2; scripts/test does): {}", listed.stderr);
+    listed.stdout.lines().any(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        cols.len() >= 8 && inodes.iter().any(|i| i == cols[5]) && cols[7] == "0"
+    })
 }
 
 #[test]
@@ -204,13 +215,18 @@ fn a_connection_monod_closes_while_it_runs_is_not_called_a_lost_daemon() {
     gate.wait_started();
     // A stopped client answers no ping: monod closes its WebSocket, and
     // lives on with the init.
-    let open = sockets_of(pid);
     mono_e2e::kill(client_pid, 19);
     mono_e2e::wait_until(COMMAND_DEADLINE, "monod to close the stopped client's WebSocket", || {
-        sockets_of(pid) < open
+        a_peer_closed(client_pid)
     });
     mono_e2e::kill(client_pid, 18);
-    let out = client.wait_with_output().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(client.wait_with_output()));
+    let Ok(out) = rx.recv_timeout(COMMAND_DEADLINE) else {
+        mono_e2e::kill(client_pid, 9);
+        panic!("`mono init` did not end within {COMMAND_DEADLINE:?} once monod closed its WebSocket");
+    };
+    let out = out.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     eprintln!("{stderr}");
