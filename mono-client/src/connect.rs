@@ -17,7 +17,8 @@
 //!
 //! A daemon that holds the lock but does not answer (stopped, hung, its
 //! backlog full) is named within seconds rather than waited for
-//! ([`crate::liveness`]).
+//! ([`crate::liveness`]); a connection that ends is reported as a lost
+//! daemon only once the daemon is found gone ([`explain`]).
 
 use std::fs::File;
 use std::io::BufRead;
@@ -26,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use jsonrpsee::client_transport::ws::{Url, WsHandshakeError, WsTransportClientBuilder};
 use jsonrpsee::core::client::{Client, ClientBuilder};
 use mono_proto::methods::{self, NoParams};
@@ -34,6 +35,7 @@ use mono_proto::{DaemonStatus, PROTOCOL_VERSION, paths};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::Lost;
 use crate::liveness::{self, PATIENCE, Probe};
 use crate::unary;
 
@@ -171,7 +173,10 @@ impl Endpoint {
         let stream = tokio::net::UnixStream::from_std(stream).context("cannot use the socket")?;
         let url: Url = "ws://localhost/".parse().expect("static URL");
         let handshake = WsTransportClientBuilder::default()
-            .max_request_size(64 * 1024 * 1024)
+            // What monod reads: a larger message is refused here, by the
+            // client library, rather than answered with an error no call
+            // can be matched to (see `crate::error`).
+            .max_request_size(mono_proto::error::MAX_REQUEST)
             .max_response_size(64 * 1024 * 1024)
             .connection_timeout(HANDSHAKE_TIMEOUT)
             .build_with_stream(url, stream);
@@ -351,6 +356,38 @@ impl Endpoint {
             pause = (pause * 2).min(Duration::from_millis(50));
         }
         Ok(false)
+    }
+}
+
+/// The error to show for `e`. A [`Lost`] connection is reported as a lost
+/// daemon only when monod is gone: no process holds its lock, or the one
+/// that answers now is another (a service manager started it afresh). When
+/// the daemon that held the lock still answers, the line says so, and that
+/// an operation it had started goes on. Asking never starts a daemon: the socket is only
+/// tried while the lock is held.
+pub fn explain(e: anyhow::Error) -> anyhow::Error {
+    let detail = match e.downcast_ref::<Lost>() {
+        Some(lost) => lost.detail.clone(),
+        None => return e,
+    };
+    let gone = || {
+        anyhow!(
+            "lost the connection to monod ({detail}); an operation it was running is finished or rolled back \
+             when it restarts (`mono list` restarts it); see monod.log in MONO_HOME"
+        )
+    };
+    let Ok(ep) = Endpoint::locate() else { return gone() };
+    let Some(holder) = liveness::lock_holder(&ep.lock()) else { return gone() };
+    match ep.call::<DaemonStatus>(methods::DAEMON_STATUS, NoParams {}) {
+        Ok(status) if status.pid == holder => anyhow!(
+            "the connection to monod ended ({detail}), but monod (pid {holder}) still runs: an operation it \
+             had started goes on; `mono status` shows where the environment stands"
+        ),
+        Ok(_) => gone(),
+        Err(e) if e.is::<liveness::Hung>() || e.is::<crate::error::RpcError>() => {
+            anyhow!("the connection to monod ended ({detail}): {e}")
+        }
+        Err(_) => gone(),
     }
 }
 

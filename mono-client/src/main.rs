@@ -212,7 +212,7 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
+            let msg = format!("{:#}", connect::explain(e)).replace('\n', " ");
             eprintln!("mono: error: {msg}");
             ExitCode::FAILURE
         }

@@ -8,22 +8,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::error::{RpcError, TooLarge};
 use crate::{http, liveness};
 
 /// Replies to one-shot calls come quickly; one that takes longer than this
 /// (while its daemon answers checks, see [`liveness`]) is given up on.
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A JSON-RPC error reply: the daemon's message says what, where and what
-/// to do.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct RpcError {
-    /// The JSON-RPC error code.
-    pub code: i64,
-    /// The message.
-    pub message: String,
-}
 
 /// No daemon listens on the socket (it does not exist or refuses).
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +40,9 @@ pub fn batch(
         .map(|(id, (method, params))| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
         .collect();
     let body = if requests.len() == 1 { requests[0].to_string() } else { Value::Array(requests).to_string() };
+    if body.len() > mono_proto::error::MAX_REQUEST as usize {
+        return Err(TooLarge { size: Some(body.len()) }.into());
+    }
     let mut check = || liveness::check(socket, lock).map_err(std::io::Error::other);
     let response = http::post(socket, body.as_bytes(), TIMEOUT, &mut check).map_err(|e| {
         if http::is_absent(&e) {
@@ -112,5 +105,6 @@ fn error_of(reply: &Value) -> RpcError {
             .and_then(Value::as_str)
             .unwrap_or("monod sent a malformed reply")
             .to_string(),
+        data: e.and_then(|e| e.get("data")).map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string)),
     }
 }

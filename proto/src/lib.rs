@@ -23,7 +23,7 @@ pub mod types;
 #[cfg(any(feature = "server", feature = "client"))]
 pub mod api;
 
-pub use error::ErrorCode;
+pub use error::{Code, ErrorCode, ProtocolCode};
 pub use types::*;
 
 /// Version of the wire protocol. Bumped whenever a method, parameter or
@@ -32,7 +32,10 @@ pub use types::*;
 ///
 /// `daemon.status` and `daemon.stop` keep their shape across all versions so
 /// that any client can ask any daemon which protocol it speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 2: mono's error codes moved to -33001..=-33015 (see [`error`]); a body
+/// over the size limit is `oversized_request` (-32007) on HTTP too.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The mono release both binaries were built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -17,7 +17,7 @@ fn home_and_socket_are_private() {
     assert_eq!(mode(&sb.home), 0o700);
     assert_eq!(mode(&sb.home.join("monod.sock")), 0o600);
     let status = sb.mono(["daemon", "status", "--json"]).ok().json();
-    assert_eq!(status["protocol"], 1);
+    assert_eq!(status["protocol"], mono_proto::PROTOCOL_VERSION);
     assert_eq!(status["pid"], sb.daemon_pid().unwrap());
     assert_eq!(status["home"], sb.home.to_str().unwrap());
     assert_eq!(status["tmux"]["available"], true);
@@ -133,7 +133,7 @@ fn idle_daemon_of_another_protocol_is_replaced() {
     assert!(out.stderr.contains("replacing idle monod"), "{}", out.stderr);
     assert!(old.wait().unwrap().success(), "the old daemon did not exit cleanly");
     let status = sb.mono(["daemon", "status", "--json"]).ok().json();
-    assert_eq!(status["protocol"], 1);
+    assert_eq!(status["protocol"], mono_proto::PROTOCOL_VERSION);
     assert_ne!(status["pid"], old.id());
 }
 
@@ -168,7 +168,7 @@ fn curl_speaks_the_documented_protocol() {
         .output()
         .expect("curl is needed for this test");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["result"]["protocol"], 1, "{v}");
+    assert_eq!(v["result"]["protocol"], mono_proto::PROTOCOL_VERSION, "{v}");
     assert_eq!(v["result"]["pid"], sb.daemon_pid().unwrap());
 }
 

@@ -15,6 +15,7 @@ mod docker_engines;
 mod docker_faults;
 mod docker_ownership;
 mod docker_users;
+mod error_codes;
 mod events;
 mod home;
 mod input_limits;

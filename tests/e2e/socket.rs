@@ -346,13 +346,15 @@ fn refusals_at_the_socket_limits_are_json_rpc_errors() {
     sb.mono(["list"]).ok();
     drop(websockets);
 
-    // A body larger than the limit is refused before it is read.
+    // A body larger than the limit is refused before it is read, with the
+    // code jsonrpsee gives a WebSocket message too large.
     let mut big = stall(
         &socket,
         "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n",
     );
     let (status, code, message) = refusal(&answer(&mut big, WAIT));
-    assert_eq!((status, code), (413, limit), "{message}");
+    let oversized = i64::from(mono_proto::ProtocolCode::OversizedRequest.code());
+    assert_eq!((status, code), (413, oversized), "{message}");
     assert!(message.contains("larger than 4.0 MiB"), "{message}");
     // So is a head larger than 64 KiB.
     let mut long_head = UnixStream::connect(&socket).unwrap();

@@ -51,7 +51,8 @@ fn an_idle_daemon_of_an_older_version_is_replaced() {
     let sb = Sandbox::new();
     let mut old = sb.spawn_daemon(&[("MONO_TEST_REPORT_VERSION", "0.0.1")]);
     let out = sb.mono(["list"]).ok();
-    assert!(out.stderr.contains("replacing idle monod 0.0.1 (protocol 1)"), "{}", out.stderr);
+    let replacing = format!("replacing idle monod 0.0.1 (protocol {})", mono_proto::PROTOCOL_VERSION);
+    assert!(out.stderr.contains(&replacing), "{}", out.stderr);
     assert!(old.wait().unwrap().success(), "the old daemon did not exit cleanly");
     let status = sb.mono(["daemon", "status", "--json"]).ok().json();
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));

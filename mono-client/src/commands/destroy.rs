@@ -7,8 +7,8 @@ use mono_proto::api::MonoApiClient;
 
 use super::watch;
 use crate::connect::Endpoint;
+use crate::error::RpcError;
 use crate::render;
-use crate::unary::RpcError;
 use crate::workspace::{Existence, resolve};
 
 /// Tears the workspace's environment down; works after the workspace
@@ -23,10 +23,7 @@ pub fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
     // Idempotent: Conductor's archive script may run twice, or after a
     // destroy by hand. Nothing registered is the state destroy makes.
     let done = match result {
-        Err(e)
-            if e.downcast_ref::<RpcError>()
-                .is_some_and(|r| r.code == i64::from(ErrorCode::NotFound.code())) =>
-        {
+        Err(e) if e.downcast_ref::<RpcError>().is_some_and(|r| r.is(ErrorCode::NotFound)) => {
             eprintln!("mono: nothing to destroy: {e}");
             if json {
                 render::json(&serde_json::json!({ "name": null, "warnings": [e.to_string()] }));

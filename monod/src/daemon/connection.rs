@@ -29,8 +29,9 @@ use super::budget::Budget;
 use super::refusal::Refusal;
 use super::request_head::{self, HeadError};
 
-/// Largest request body accepted (environments are forwarded with requests).
-pub const MAX_REQUEST: u32 = 4 * 1024 * 1024;
+/// Largest request body accepted (environments are forwarded with
+/// requests); the contract's, so clients can check before sending.
+pub const MAX_REQUEST: u32 = mono_proto::error::MAX_REQUEST;
 
 /// How a connection is served.
 #[derive(Clone)]

@@ -1,5 +1,6 @@
 //! What a client hears when the socket refuses it: always a JSON-RPC error
-//! object (`id` null, code `limit` or invalid-request) in an HTTP response
+//! object (`id` null; code `limit`, `oversized_request`, `shutting_down` or
+//! invalid-request, all from [`mono_proto::error`]) in an HTTP response
 //! with a fitting status and `Connection: close`, so any HTTP client, and
 //! `mono`, can print the one line that says what happened and what to do.
 //!
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use hyper::StatusCode;
 use jsonrpsee::server::{HttpBody, HttpResponse};
-use mono_proto::ErrorCode;
+use mono_proto::{Code, ErrorCode, ProtocolCode};
 
 /// Why a connection or request is refused.
 #[derive(Debug, Clone)]
@@ -75,13 +76,19 @@ impl Refusal {
         }
     }
 
-    fn code(&self) -> i32 {
+    /// Its code; a body too large is what jsonrpsee answers to a WebSocket
+    /// message too large, so both transports say the same.
+    fn code(&self) -> Code {
         match self {
             Refusal::Malformed { .. } | Refusal::NotPost { .. } | Refusal::NotJson { .. } => {
-                jsonrpsee::types::error::INVALID_REQUEST_CODE
+                ProtocolCode::InvalidRequest.into()
             }
-            Refusal::ShuttingDown => ErrorCode::ShuttingDown.code(),
-            _ => ErrorCode::Limit.code(),
+            Refusal::BodyTooLarge { .. } => ProtocolCode::OversizedRequest.into(),
+            Refusal::ShuttingDown => ErrorCode::ShuttingDown.into(),
+            Refusal::TooManyConnections { .. }
+            | Refusal::TooManyWebSockets { .. }
+            | Refusal::Timeout { .. }
+            | Refusal::HeadTooLarge { .. } => ErrorCode::Limit.into(),
         }
     }
 
@@ -127,7 +134,7 @@ impl Refusal {
         serde_json::json!({
             "jsonrpc": "2.0",
             "id": null,
-            "error": { "code": self.code(), "message": self.message() },
+            "error": { "code": self.code().code(), "message": self.message() },
         })
         .to_string()
     }
@@ -172,7 +179,7 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 413 Payload Too Large\r\n"), "{head}");
         assert!(head.contains(&format!("Content-Length: {}", body.len())), "{head}");
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(v["error"]["code"], ErrorCode::Limit.code());
+        assert_eq!(v["error"]["code"], ProtocolCode::OversizedRequest.code());
         assert_eq!(v["error"]["message"], "request body is larger than 4.0 MiB; send less");
         assert!(v["id"].is_null());
         let timeout = Refusal::Timeout { after: Duration::from_secs(5) }.message();

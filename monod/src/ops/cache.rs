@@ -250,12 +250,23 @@ impl Ops {
             (true, None) => Clean::All,
             (false, Some(age)) => {
                 Clean::OlderThan(humantime::parse_duration(&age).map_err(|e| OpError::Invalid {
-                    what: format!("older_than {age:?}: {e}; use a duration such as 30d or 12h"),
+                    what: format!(
+                        "older_than {age:?} is not a duration ({e}); give one such as \"30d\" or \"12h\""
+                    ),
                 })?)
             }
-            _ => {
+            (true, Some(_)) => {
                 return Err(OpError::Invalid {
-                    what: "say what to clean: `--all`, or `--older-than DURATION` (e.g. 30d)".into(),
+                    what: "give either all or older_than, not both (`mono cache clean --all` or \
+                           `--older-than DURATION`)"
+                        .into(),
+                });
+            }
+            (false, None) => {
+                return Err(OpError::Invalid {
+                    what: "say what to clean: all: true, or older_than: a duration such as \"30d\" \
+                           (`mono cache clean --all` or `--older-than DURATION`)"
+                        .into(),
                 });
             }
         };

@@ -1,6 +1,6 @@
 //! Errors of operations, each saying what failed, where, and what to do.
 
-use mono_proto::ErrorCode;
+use mono_proto::{Code, ErrorCode, ProtocolCode};
 
 use crate::config::ConfigError;
 use crate::interpolate::InterpolateError;
@@ -8,7 +8,8 @@ use crate::script::Outcome;
 use crate::state::StateError;
 use crate::tmux::TmuxError;
 
-/// Why an operation failed. Every variant maps to one [`ErrorCode`].
+/// Why an operation failed. Every variant maps to one [`Code`]: mostly
+/// mono's own [`ErrorCode`]s; a bad parameter is the spec's invalid params.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
     /// The path cannot be used as a workspace.
@@ -172,10 +173,10 @@ pub enum OpError {
         /// What failed.
         source: crate::cache::CacheError,
     },
-    /// A parameter is invalid.
+    /// A parameter is invalid (JSON-RPC invalid params).
     #[error("{what}")]
     Invalid {
-        /// What is wrong and what to do.
+        /// Which parameter, what is wrong with it and what to give instead.
         what: String,
     },
     /// The daemon is shutting down.
@@ -239,9 +240,12 @@ impl OpError {
         }
     }
 
-    /// The wire code of this error.
-    pub fn code(&self) -> ErrorCode {
-        match self {
+    /// The wire code of this error: mono's own, but for a bad parameter,
+    /// which is the spec's invalid params.
+    pub fn code(&self) -> Code {
+        let code = match self {
+            OpError::Invalid { .. } => return ProtocolCode::InvalidParams.into(),
+            OpError::RolledBack { cause, .. } | OpError::Unfinished { cause, .. } => return cause.code(),
             OpError::InvalidPath { .. } => ErrorCode::InvalidPath,
             OpError::AlreadyRegistered { .. } => ErrorCode::AlreadyExists,
             OpError::NotRegistered { .. } => ErrorCode::NotFound,
@@ -257,17 +261,16 @@ impl OpError {
             OpError::Unavailable { .. } => ErrorCode::Unavailable,
             OpError::State(StateError::PathTaken { .. }) => ErrorCode::AlreadyExists,
             OpError::State(StateError::NoFreeSlot { .. }) => ErrorCode::Capacity,
-            OpError::Invalid { .. } => ErrorCode::Config,
             OpError::Io { .. }
             | OpError::Link { .. }
             | OpError::State(_)
             | OpError::Internal { .. }
             | OpError::Monitor { .. }
             | OpError::Cache { .. } => ErrorCode::Internal,
-            OpError::RolledBack { cause, .. } | OpError::Unfinished { cause, .. } => cause.code(),
             OpError::ShuttingDown => ErrorCode::ShuttingDown,
             OpError::Cancelled { .. } => ErrorCode::Cancelled,
-        }
+        };
+        Code::Mono(code)
     }
 }
 
@@ -280,5 +283,20 @@ fn rollback_note(left: Option<&str>, path: &str) -> String {
              failed: once that is fixed, `mono destroy {path}` or `mono gc --yes` removes it, then `mono init` \
              works again"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_parameter_is_invalid_params_and_a_rollback_keeps_its_causes_code() {
+        let invalid = OpError::Invalid { what: "give either all or older_than, not both".into() };
+        assert_eq!(invalid.code(), Code::Protocol(ProtocolCode::InvalidParams));
+        let busy = OpError::Busy { path: "/w".into(), running: "init" };
+        assert_eq!(busy.code(), Code::Mono(ErrorCode::Busy));
+        let rolled = OpError::RolledBack { cause: Box::new(busy), path: "/w".into(), left: None };
+        assert_eq!(rolled.code(), Code::Mono(ErrorCode::Busy));
     }
 }

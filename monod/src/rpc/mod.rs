@@ -201,13 +201,7 @@ impl MonoApiServer for Api {
         env: Option<String>,
         data: Option<serde_json::Value>,
     ) -> RpcResult<u64> {
-        let invalid = |m: String| {
-            jsonrpsee::types::ErrorObjectOwned::owned(
-                jsonrpsee::types::error::INVALID_PARAMS_CODE,
-                m,
-                None::<()>,
-            )
-        };
+        let invalid = |m: String| rpc_error(mono_proto::ProtocolCode::InvalidParams, m);
         let suffix = kind.strip_prefix(mono_proto::event_kinds::USER_PREFIX).unwrap_or_default();
         let well_formed = kind.len() <= 64
             && !suffix.is_empty()
