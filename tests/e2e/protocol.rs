@@ -325,6 +325,21 @@ mod spec {
         // Each was executed once per transport.
         assert_eq!(stored(&sb, "user.ids").len(), ids.len() * 2);
 
+        // A subscription's reply echoes its id too, and its notifications follow.
+        let subscribe =
+            r#"{"jsonrpc":"2.0","id":-7.5,"method":"events.subscribe","params":{"kinds":["user.sub"]}}"#;
+        let raw = ws_reply(&mut ws, subscribe);
+        assert!(raw.contains(r#""id":-7.5"#), "{raw}");
+        let sub = serde_json::from_str::<Value>(&raw).unwrap()["result"].clone();
+        assert!(sub.is_string() || sub.is_u64(), "{raw}");
+        http(&sb, &publish(Some("1"), "user.sub", 0));
+        let note = ws.recv_json(WAIT).unwrap().expect("the event");
+        assert_eq!(
+            (&note["method"], &note["params"]["subscription"]),
+            (&json!("events.event"), &sub),
+            "{note}"
+        );
+
         for id in ["{}", "[1]", "true", "false", r#"{"n":1}"#] {
             for (via, reply, _) in both(&sb, &mut ws, &publish(Some(id), "user.bad-ids", 0)) {
                 assert_error(&reply, INVALID_REQUEST, &Value::Null, &format!("id {id} over {via}"));
@@ -355,6 +370,11 @@ mod spec {
         ws.send_text(&batch).unwrap();
         wait_until(WAIT, "the batched notifications to be stored", || stored(&sb, "user.batched").len() == 4);
         assert_ws_quiet(&mut ws, 9003);
+
+        // Nor is a subscription sent as a notification.
+        ws.send_text(r#"{"jsonrpc":"2.0","method":"events.subscribe","params":{"kinds":["user.none"]}}"#)
+            .unwrap();
+        assert_ws_quiet(&mut ws, 9008);
 
         // A notification of a method that fails is not answered either.
         let (status, body) = sb.post(r#"{"jsonrpc":"2.0","method":"env.status","params":{"path":"/nope"}}"#);

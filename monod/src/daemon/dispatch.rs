@@ -79,28 +79,32 @@ impl Rpc {
         match message {
             Message::Single(entry) => self.entry(entry, conn, transport).await,
             Message::Batch(entries) => {
-                let mut replies = Vec::new();
+                // The replies are bounded as they come, as one reply is: past
+                // the limit the rest of the batch does not run.
+                let mut replies = String::from("[");
                 for entry in entries {
-                    if let Some(reply) = self.entry(entry, conn, transport).await {
-                        replies.push(reply);
+                    let Some(reply) = self.entry(entry, conn, transport).await else { continue };
+                    if replies.len() + reply.len() + 1 > self.max_response {
+                        let error = ErrorObjectOwned::owned(
+                            ErrorCode::Limit.code(),
+                            format!(
+                                "the batch's replies are larger than {} MiB, the limit; send smaller batches",
+                                self.max_response >> 20
+                            ),
+                            None::<()>,
+                        );
+                        return Some(envelope::error_reply(None, &error));
                     }
+                    if replies.len() > 1 {
+                        replies.push(',');
+                    }
+                    replies.push_str(&reply);
                 }
-                if replies.is_empty() {
+                if replies.len() == 1 {
                     return None;
                 }
-                let size = replies.iter().map(|r| r.len() + 1).sum::<usize>() + 1;
-                if size > self.max_response {
-                    let error = ErrorObjectOwned::owned(
-                        ErrorCode::Limit.code(),
-                        format!(
-                            "the batch's replies are larger than {} MiB, the limit; send smaller batches",
-                            self.max_response >> 20
-                        ),
-                        None::<()>,
-                    );
-                    return Some(envelope::error_reply(None, &error));
-                }
-                Some(format!("[{}]", replies.join(",")))
+                replies.push(']');
+                Some(replies)
             }
         }
     }
