@@ -287,3 +287,81 @@ fn forwarding(out: &MethodSink, first: FirstReply) -> MethodSink {
     });
     MethodSink::new(tx)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use jsonrpsee::RpcModule;
+
+    use super::*;
+
+    fn rpc() -> (Arc<Rpc>, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut module = RpcModule::new(calls.clone());
+        module.register_method("count", |_, calls, _| calls.fetch_add(1, Ordering::SeqCst) + 1).unwrap();
+        module
+            .register_subscription("sub", "sub.note", "unsub", |_, pending, _, _| async move {
+                pending.accept().await?;
+                Ok(())
+            })
+            .unwrap();
+        (Rpc::new(module.into(), 1 << 20), calls)
+    }
+
+    async fn run(rpc: &Rpc, text: &str) -> Option<serde_json::Value> {
+        let reply = rpc.handle(envelope::parse(text.as_bytes()), ConnectionId(1), Transport::Http).await;
+        reply.map(|r| serde_json::from_str(&r).unwrap())
+    }
+
+    #[tokio::test]
+    async fn calls_echo_ids_and_notifications_run_unanswered() {
+        let (rpc, calls) = rpc();
+        assert_eq!(run(&rpc, r#"{"jsonrpc":"2.0","method":"count"}"#).await, None);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the notification ran");
+        let raw = rpc
+            .handle(
+                envelope::parse(br#"{"jsonrpc":"2.0","id":-1.5,"method":"count"}"#),
+                ConnectionId(1),
+                Transport::Http,
+            )
+            .await
+            .unwrap();
+        assert_eq!(raw, r#"{"jsonrpc":"2.0","id":-1.5,"result":2}"#);
+        let reply =
+            run(&rpc, r#"[{"jsonrpc":"2.0","method":"count"},{"jsonrpc":"2.0","id":"a","method":"count"}]"#)
+                .await
+                .unwrap();
+        assert_eq!(reply, serde_json::json!([{"jsonrpc": "2.0", "id": "a", "result": 4}]));
+        let missing = run(&rpc, r#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#).await.unwrap();
+        assert_eq!(missing["error"]["code"], METHOD_NOT_FOUND_CODE);
+    }
+
+    #[tokio::test]
+    async fn subscriptions_over_http_are_refused_and_unsubscribe_takes_a_name() {
+        let (rpc, _) = rpc();
+        for method in ["sub", "unsub"] {
+            let text = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
+            let reply = run(&rpc, &text).await.unwrap();
+            assert_eq!(reply["error"]["code"], METHOD_NOT_FOUND_CODE, "{reply}");
+            assert!(reply["error"]["message"].as_str().unwrap().contains("WebSocket"), "{reply}");
+        }
+        let named = RawValue::from_string(r#"{"subscription":"x"}"#.into()).unwrap();
+        assert_eq!(by_position("unsub", Some(named)).unwrap().unwrap().get(), r#"["x"]"#);
+        let extra = RawValue::from_string(r#"{"subscription":"x","y":1}"#.into()).unwrap();
+        assert_eq!(by_position("unsub", Some(extra)).unwrap_err().code(), INVALID_PARAMS_CODE);
+        let positional = RawValue::from_string(r#"["x"]"#.into()).unwrap();
+        assert_eq!(by_position("unsub", Some(positional)).unwrap().unwrap().get(), r#"["x"]"#);
+    }
+
+    #[test]
+    fn only_ids_jsonrpsee_holds_exactly_are_passed_on() {
+        let id = |s: &str| held_id(&RawValue::from_string(s.into()).unwrap());
+        assert_eq!(id("7"), Some(Id::Number(7)));
+        assert_eq!(id(r#""s""#), Some(Id::Str("s".into())));
+        assert_eq!(id("null"), Some(Id::Null));
+        for odd in ["-1", "1.0", "1e3", "18446744073709551616"] {
+            assert_eq!(id(odd), None, "{odd}");
+        }
+    }
+}
