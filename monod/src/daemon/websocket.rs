@@ -3,7 +3,8 @@
 //! monod runs the WebSocket itself (frames by soketto) so that every
 //! message goes through the same checks and dispatch as an HTTP body
 //! ([`envelope`](super::envelope), [`dispatch`](super::dispatch)). Each
-//! message runs in its own task, so a long call never holds up the next.
+//! message runs in its own task, so a long call never holds up the next
+//! (up to a bound, past which the client's messages wait to be read).
 //! Everything for the client (replies and notifications) goes through one
 //! bounded queue, and a subscription waits while it is full. monod pings
 //! the client and closes the connection once no pong has come for the
@@ -25,6 +26,7 @@ use mono_proto::ErrorCode;
 use serde_json::value::RawValue;
 use soketto::connection::Error as WsError;
 use soketto::data::ByteSlice125;
+use tokio::sync::Semaphore;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -32,6 +34,9 @@ use tokio_util::task::TaskTracker;
 use super::dispatch::{Channel, MAX_SUBSCRIPTIONS, Rpc, Transport};
 use super::envelope;
 use super::refusal::Refusal;
+
+/// Calls one WebSocket may have running at once.
+const IN_FLIGHT: usize = 64;
 
 type Stream = BufReader<BufWriter<Compat<TokioIo<Upgraded>>>>;
 type Sender = soketto::Sender<Stream>;
@@ -138,7 +143,8 @@ async fn serve(
     }
 }
 
-/// Reads the client's messages, each run in a task of `calls`.
+/// Reads the client's messages, each run in a task of `calls`, at most
+/// [`IN_FLIGHT`] at once: past that, reading waits for one to finish.
 async fn read(
     mut receiver: Receiver,
     rpc: Arc<Rpc>,
@@ -147,12 +153,15 @@ async fn read(
     calls: TaskTracker,
     last_pong: Arc<Mutex<Instant>>,
 ) {
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
         let mut data = Vec::new();
         match receiver.receive(&mut data).await {
             Ok(soketto::Incoming::Data(_)) => {
                 let (rpc, channel) = (rpc.clone(), channel.clone());
                 calls.spawn(async move {
+                    let _permit = permit;
                     let message = envelope::parse(&data);
                     let reply = tokio::select! {
                         reply = rpc.handle(message, conn, Transport::WebSocket(&channel)) => reply,
