@@ -3,31 +3,37 @@
 //! Its request must arrive whole within the request timeout: the head is
 //! read here ([`request_head`]), then the body inside the service, both
 //! against the same deadline, and either being late, too large or malformed
-//! gets a JSON-RPC error ([`Refusal`]). A complete request goes to
-//! jsonrpsee's service through hyper (HTTP/1.1, one request per
-//! connection). A WebSocket upgrade first takes a WebSocket permit, kept in
-//! the connection's I/O with its connection permit, so both last exactly
-//! as long as the WebSocket; from then on jsonrpsee's ping closes a
-//! WebSocket that stops answering (a dead peer, or one stuck in the middle
-//! of a frame).
+//! gets a JSON-RPC error ([`Refusal`]). hyper serves the connection
+//! (HTTP/1.1, one request per connection): a POST's body is checked
+//! ([`envelope`](super::envelope)) and run ([`dispatch`](super::dispatch)),
+//! its reply the response body (none for notifications: 204). A WebSocket
+//! upgrade first takes a WebSocket permit, kept in the connection's I/O
+//! with its connection permit, so both last exactly as long as the
+//! WebSocket ([`websocket`](super::websocket) serves it).
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Limited};
 use hyper::body::{Bytes, Incoming};
-use jsonrpsee::core::BoxError;
-use jsonrpsee::server::{HttpRequest, HttpResponse, StopHandle};
+use jsonrpsee::ConnectionId;
+use jsonrpsee::server::{HttpBody, HttpResponse, StopHandle};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::UnixStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use super::budget::Budget;
+use super::dispatch::{Rpc, Transport};
+use super::envelope;
 use super::refusal::Refusal;
 use super::request_head::{self, HeadError};
+use super::websocket::{self, WsConfig};
 
 /// Largest request body accepted (environments are forwarded with
 /// requests); the contract's, so clients can check before sending.
@@ -40,24 +46,23 @@ pub struct Limits {
     pub budget: Budget,
     /// A request's head and body must arrive within this.
     pub request_timeout: Duration,
+    /// How WebSockets are served.
+    pub websocket: WsConfig,
+    /// Where WebSockets run (shutdown waits for them).
+    pub tasks: TaskTracker,
 }
 
-/// Serves one connection, holding `permit` until it closes. When `stop`
+/// Serves connection `conn`, holding `permit` until it closes. When `stop`
 /// fires (the daemon shuts down), a request still arriving is refused and
 /// one being served is finished.
-pub async fn serve<S>(
+pub async fn serve(
     mut stream: UnixStream,
+    conn: ConnectionId,
     permit: OwnedSemaphorePermit,
-    rpc: S,
+    rpc: Arc<Rpc>,
     limits: Limits,
     stop: StopHandle,
-) where
-    S: tower_service::Service<HttpRequest<Full<Bytes>>, Response = HttpResponse, Error = BoxError>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+) {
     let deadline = Instant::now() + limits.request_timeout;
     let timeout = Refusal::Timeout { after: limits.request_timeout };
     let admitted = tokio::select! {
@@ -78,8 +83,9 @@ pub async fn serve<S>(
     let io = ConnectionIo { read_first: Bytes::from(head.bytes), stream, _permits: (permit, websocket) };
     let stopping = stop.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let (rpc, timeout, stop) = (rpc.clone(), timeout.clone(), stopping.clone());
-        async move { Ok::<_, std::convert::Infallible>(call(rpc, request, deadline, timeout, stop).await) }
+        let (rpc, limits, timeout, stop) = (rpc.clone(), limits.clone(), timeout.clone(), stopping.clone());
+        let at = Deadline { at: deadline, timeout };
+        async move { Ok::<_, std::convert::Infallible>(call(rpc, conn, request, &limits, at, stop).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .keep_alive(false)
@@ -129,53 +135,61 @@ fn admit(
     }
 }
 
-/// Refuses what jsonrpsee would answer in plain text (not a POST, not
-/// JSON), reads the body (by the deadline, within the size limit, unless
-/// the daemon stops first), then calls jsonrpsee's service with it.
-async fn call<S>(
-    mut rpc: S,
-    request: hyper::Request<Incoming>,
-    deadline: Instant,
+/// When a request's body must have arrived, and the refusal if it has not.
+struct Deadline {
+    at: Instant,
     timeout: Refusal,
+}
+
+/// Answers one request: a WebSocket upgrade, or a POST whose body is read
+/// (by the deadline, within the size limit, unless the daemon stops
+/// first), checked and run. Anything else is refused with a JSON-RPC error.
+async fn call(
+    rpc: Arc<Rpc>,
+    conn: ConnectionId,
+    request: hyper::Request<Incoming>,
+    limits: &Limits,
+    deadline: Deadline,
     stop: StopHandle,
-) -> HttpResponse
-where
-    S: tower_service::Service<HttpRequest<Full<Bytes>>, Response = HttpResponse, Error = BoxError>,
-{
-    if !jsonrpsee::server::ws::is_upgrade_request(&request) {
-        if request.method() != hyper::Method::POST {
-            return Refusal::NotPost { method: request.method().to_string() }.response();
-        }
-        if !jsonrpsee::server::http::content_type_is_json(&request) {
-            let content_type = request.headers().get(hyper::header::CONTENT_TYPE);
-            let content_type = content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            return Refusal::NotJson { content_type }.response();
-        }
+) -> HttpResponse {
+    if jsonrpsee::server::ws::is_upgrade_request(&request) {
+        return websocket::upgrade(request, rpc, conn, limits.websocket.clone(), stop, &limits.tasks);
     }
-    let (parts, body) = request.into_parts();
-    let limited = Limited::new(body, MAX_REQUEST as usize);
+    if request.method() != hyper::Method::POST {
+        return Refusal::NotPost { method: request.method().to_string() }.response();
+    }
+    if !jsonrpsee::server::http::content_type_is_json(&request) {
+        let content_type = request.headers().get(hyper::header::CONTENT_TYPE);
+        let content_type = content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        return Refusal::NotJson { content_type }.response();
+    }
+    let limited = Limited::new(request.into_body(), MAX_REQUEST as usize);
     let collected = tokio::select! {
-        collected = tokio::time::timeout_at(deadline, limited.collect()) => collected,
+        collected = tokio::time::timeout_at(deadline.at, limited.collect()) => collected,
         _ = stop.shutdown() => return Refusal::ShuttingDown.response(),
     };
-    let body = match collected {
+    let body: Bytes = match collected {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             return Refusal::BodyTooLarge { max: MAX_REQUEST.into() }.response();
         }
         Ok(Err(e)) => return Refusal::Malformed { detail: e.to_string() }.response(),
-        Err(_) => return timeout.response(),
+        Err(_) => return deadline.timeout.response(),
     };
-    let request = HttpRequest::from_parts(parts, Full::new(body));
-    let ready = std::future::poll_fn(|cx| rpc.poll_ready(cx)).await;
-    let result = match ready {
-        Ok(()) => rpc.call(request).await,
-        Err(e) => Err(e),
+    let reply = rpc.handle(envelope::parse(&body), conn, Transport::Http).await;
+    let mut response = match reply {
+        Some(reply) => HttpResponse::new(HttpBody::from(reply)),
+        None => {
+            let mut response = HttpResponse::new(HttpBody::default());
+            *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+            return response;
+        }
     };
-    result.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "the JSON-RPC service failed a request");
-        Refusal::Malformed { detail: e.to_string() }.response()
-    })
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
 }
 
 /// Writes a refusal and closes the connection.

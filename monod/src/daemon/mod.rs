@@ -17,11 +17,14 @@
 pub mod activation;
 mod budget;
 mod connection;
+mod dispatch;
+mod envelope;
 pub mod lock;
 mod refusal;
 mod refusals;
 mod request_head;
 mod serve;
+mod websocket;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -170,7 +173,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
     let connections = TaskTracker::new();
     let acceptor = tokio::spawn(serve::accept_loop(
         listener,
-        methods.into(),
+        dispatch::Rpc::new(methods.into(), serve::MAX_RESPONSE),
         stop_handle,
         stop.clone(),
         connections.clone(),

@@ -1,6 +1,6 @@
 //! Serving JSON-RPC on the Unix socket: HTTP POST and WebSocket on the same
-//! connection type, one jsonrpsee service per accepted connection
-//! ([`connection`](super::connection) serves it).
+//! connection type, each accepted connection served by
+//! [`connection`](super::connection) with the shared [`Rpc`].
 //!
 //! Each connection's peer credentials are checked first: a process of
 //! another user gets a 403 with a JSON-RPC error and is disconnected, even
@@ -8,9 +8,12 @@
 //! the [`Budget`]; with none left it is answered at once with a JSON-RPC
 //! error saying so, never left waiting in the backlog.
 
-use jsonrpsee::server::{Methods, PingConfig, Server, ServerConfig, StopHandle};
-use mono_proto::ErrorCode;
+use std::sync::Arc;
 use std::time::Duration;
+
+use jsonrpsee::ConnectionId;
+use jsonrpsee::server::StopHandle;
+use mono_proto::ErrorCode;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -19,35 +22,45 @@ use tokio_util::task::TaskTracker;
 
 use super::budget::Budget;
 use super::connection::{self, Limits, MAX_REQUEST};
+use super::dispatch::Rpc;
 use super::refusal::Refusal;
+use super::websocket::WsConfig;
 use crate::settings::SocketSettings;
 
 /// Messages queued per WebSocket towards its client (replies and
 /// notifications together); a subscription waits while it is full.
-const SEND_BUFFER: u32 = 64;
+const SEND_BUFFER: usize = 64;
 
-/// Accepts connections until `stop` is cancelled; connection tasks are
-/// spawned on `connections` and finish gracefully once `stop_handle` fires.
+/// The largest reply or notification sent.
+pub const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+
+/// Accepts connections until `stop` is cancelled; connection tasks (and
+/// the WebSockets they become) are spawned on `connections` and finish
+/// gracefully once `stop_handle` fires.
 pub async fn accept_loop(
     listener: UnixListener,
-    methods: Methods,
+    rpc: Arc<Rpc>,
     stop_handle: StopHandle,
     stop: CancellationToken,
     connections: TaskTracker,
     settings: SocketSettings,
 ) {
     let budget = Budget::sized(settings.max_connections);
-    let websocket = settings.websocket_timeout;
-    let config = ServerConfig::builder()
-        .max_request_body_size(MAX_REQUEST)
-        .max_response_body_size(64 * 1024 * 1024)
-        // Never the binding limit: the budget counts every connection first.
-        .max_connections(u32::try_from(budget.max() * 2).unwrap_or(u32::MAX))
-        .set_message_buffer_capacity(SEND_BUFFER)
-        .enable_ws_ping(PingConfig::new().ping_interval(websocket / 3).inactive_limit(websocket * 2 / 3))
-        .build();
-    let builder = Server::builder().set_config(config).to_service_builder();
-    let limits = Limits { budget: budget.clone(), request_timeout: settings.request_timeout };
+    let timeout = settings.websocket_timeout;
+    let websocket = WsConfig {
+        send_buffer: SEND_BUFFER,
+        max_message: MAX_REQUEST as usize,
+        ping_interval: timeout / 3,
+        inactive_limit: timeout * 2 / 3,
+        close_grace: Duration::from_secs(1),
+    };
+    let limits = Limits {
+        budget: budget.clone(),
+        request_timeout: settings.request_timeout,
+        websocket,
+        tasks: connections.clone(),
+    };
+    let mut next_conn = 0usize;
     tracing::debug!(max = budget.max(), websockets = budget.max_websockets(), "connection budget");
     let owner = rustix::process::geteuid().as_raw();
     let mut saturated = false;
@@ -82,8 +95,15 @@ pub async fn accept_loop(
             continue;
         };
         saturated = false;
-        let service = builder.clone().build(methods.clone(), stop_handle.clone());
-        connections.spawn(connection::serve(stream, permit, service, limits.clone(), stop_handle.clone()));
+        next_conn = next_conn.wrapping_add(1);
+        connections.spawn(connection::serve(
+            stream,
+            ConnectionId(next_conn),
+            permit,
+            rpc.clone(),
+            limits.clone(),
+            stop_handle.clone(),
+        ));
     }
 }
 
