@@ -475,7 +475,12 @@ mod spec {
             "x".repeat(5 * 1024 * 1024)
         );
         let reply: Value = serde_json::from_str(&ws_reply(&mut ws, &big)).unwrap();
-        assert_error(&reply, mono_proto::ErrorCode::Limit.code().into(), &Value::Null, "a 5 MiB message");
+        assert_error(
+            &reply,
+            mono_proto::ProtocolCode::OversizedRequest.code().into(),
+            &Value::Null,
+            "a 5 MiB message",
+        );
         let message = reply["error"]["message"].as_str().unwrap();
         assert!(message.contains("larger than 4.0 MiB"), "{message}");
         assert_ws_quiet(&mut ws, 9007);

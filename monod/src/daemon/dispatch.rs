@@ -20,7 +20,7 @@ use jsonrpsee::{
     BoundedSubscriptions, ConnectionId, Extensions, MethodCallback, MethodResponse, MethodSink, Methods,
     SubscriptionState,
 };
-use mono_proto::ErrorCode;
+use mono_proto::ProtocolCode;
 use serde_json::value::RawValue;
 
 use super::envelope::{self, Entry, Message};
@@ -86,7 +86,7 @@ impl Rpc {
                     let Some(reply) = self.entry(entry, conn, transport).await else { continue };
                     if replies.len() + reply.len() + 1 > self.max_response {
                         let error = ErrorObjectOwned::owned(
-                            ErrorCode::Limit.code(),
+                            ProtocolCode::TooBigBatchResponse.code(),
                             format!(
                                 "the batch's replies are larger than {} MiB, the limit; send smaller batches",
                                 self.max_response >> 20
@@ -156,7 +156,7 @@ impl Rpc {
                 };
                 let Some(permit) = channel.subscriptions.acquire() else {
                     return fail(ErrorObjectOwned::owned(
-                        ErrorCode::Limit.code(),
+                        ProtocolCode::TooManySubscriptions.code(),
                         format!(
                             "this WebSocket holds {MAX_SUBSCRIPTIONS} subscriptions, its limit; \
                              unsubscribe some or open another WebSocket"

@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use jsonrpsee::server::{HttpBody, HttpResponse, StopHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{BoundedSubscriptions, ConnectionId, MethodSink};
-use mono_proto::ErrorCode;
+use mono_proto::ProtocolCode;
 use serde_json::value::RawValue;
 use soketto::connection::Error as WsError;
 use soketto::data::ByteSlice125;
@@ -179,7 +179,11 @@ async fn read(
             Ok(soketto::Incoming::Closed(_)) | Err(WsError::Closed) => return,
             Err(WsError::MessageTooLarge { maximum, .. }) => {
                 let refusal = Refusal::BodyTooLarge { max: maximum as u64 };
-                let error = ErrorObjectOwned::owned(ErrorCode::Limit.code(), refusal.message(), None::<()>);
+                let error = ErrorObjectOwned::owned(
+                    ProtocolCode::OversizedRequest.code(),
+                    refusal.message(),
+                    None::<()>,
+                );
                 let reply = envelope::error_reply(None, &error);
                 if let Ok(reply) = RawValue::from_string(reply)
                     && channel.sink.send(reply).await.is_err()
@@ -208,7 +212,17 @@ async fn write(
         tokio::select! {
             message = rx.recv() => {
                 let Some(message) = message else { break };
-                if send(&mut sender, message).await.is_err() {
+                // What is queued meanwhile goes out in the same write: one
+                // flush for many small replies, so a client that sends many
+                // requests before it reads finds them in few socket buffers.
+                let mut next = Some(message);
+                while let Some(message) = next {
+                    if sender.send_text_owned(String::from(Box::<str>::from(message))).await.is_err() {
+                        return;
+                    }
+                    next = rx.try_recv().ok();
+                }
+                if sender.flush().await.is_err() {
                     return;
                 }
             }
