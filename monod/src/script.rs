@@ -82,15 +82,23 @@ pub async fn run(
     };
     tokio::pin!(pump);
 
-    let status = tokio::select! {
-        status = child.wait() => status?,
-        _ = cancel.cancelled() => {
-            stop_group(pgid, &mut child).await;
-            return Ok(Outcome::Cancelled);
+    // Output is read while the script runs: one that prints more than a
+    // pipe holds (64 KiB) would otherwise block on its write, forever.
+    let mut pumped = false;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status?,
+            () = &mut pump, if !pumped => pumped = true,
+            _ = cancel.cancelled() => {
+                stop_group(pgid, &mut child).await;
+                return Ok(Outcome::Cancelled);
+            }
         }
     };
     // Collect what is left; background children may hold the pipes open.
-    let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pump).await;
+    if !pumped {
+        let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pump).await;
+    }
     Ok(outcome(status))
 }
 
