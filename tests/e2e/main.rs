@@ -22,6 +22,7 @@ mod lifecycle;
 mod liveness;
 mod logs;
 mod names;
+mod progress;
 mod protocol;
 mod recovery;
 mod run;
