@@ -1,5 +1,16 @@
 //! The event log: every state change as an [`Event`], stored in SQLite and
-//! broadcast to live subscribers.
+//! broadcast to live subscribers; and beside it, operations' output as
+//! live-only events that are never stored.
+//!
+//! The log keeps what a dashboard resuming with `since` needs: lifecycle
+//! and state changes (`env.created`, `env.ready`, `run.exited`, ...). An
+//! operation's output (`env.progress`, `image.pull`) can be far more
+//! chatty than that (an `npm install`'s every line): stored, it would push
+//! the lifecycle events out of the retention window, and it is in
+//! `mono.log` already. So it goes out on a channel of its own
+//! ([`EventBus::publish_live`]), bounded, with `seq` 0, straight from the
+//! operation (never through the state thread), to subscribers that ask for
+//! those kinds; one that falls behind on it misses lines, not events.
 //!
 //! Storing and broadcasting happen in one job on the state thread. A
 //! subscriber that asks for stored events reads them in bounded pages, one
@@ -50,13 +61,32 @@ struct Unstored {
 /// Stored events read per page of a replay.
 pub const PAGE: usize = 64;
 
+/// Live-only events (operations' output) buffered per subscriber before it
+/// misses some; they are never stored, so nothing waits for a slow reader.
+pub const LIVE_OUTPUT_BUFFER: usize = 4096;
+
+/// Whether events of `kind` are live only: published while they happen,
+/// never stored, never replayed (see the module docs).
+pub fn is_live_only(kind: &str) -> bool {
+    mono_proto::event_kinds::LIVE_ONLY.contains(&kind)
+}
+
 /// One page of a replay: stored events in order and, once the log is
-/// exhausted, the live channel from exactly after them.
+/// exhausted, the live channels from exactly after them.
 pub struct Page {
     /// Stored events after the seq asked for, at most the page size.
     pub events: Vec<Event>,
-    /// The live channel, when this page reached the end of the log.
-    pub live: Option<broadcast::Receiver<Event>>,
+    /// The live channels, when this page reached the end of the log.
+    pub live: Option<Live>,
+}
+
+/// The live channels of a subscriber: stored events as they are stored,
+/// and live-only events (operations' output) as they happen.
+pub struct Live {
+    /// Events as they are stored, in seq order.
+    pub stored: broadcast::Receiver<Event>,
+    /// Live-only events (`seq` 0), on a bounded channel of their own.
+    pub output: broadcast::Receiver<Event>,
 }
 
 /// The event log and its live channel; clones share both.
@@ -64,6 +94,8 @@ pub struct Page {
 pub struct EventBus {
     store: Store,
     live: broadcast::Sender<Event>,
+    /// Live-only events: never stored, never replayed.
+    output: broadcast::Sender<Event>,
     keep: EventSettings,
     /// Touched only by jobs on the state thread, so stored order is kept.
     unstored: Arc<Mutex<VecDeque<Unstored>>>,
@@ -78,6 +110,7 @@ impl EventBus {
         EventBus {
             store,
             live: broadcast::channel(settings.live_buffer).0,
+            output: broadcast::channel(LIVE_OUTPUT_BUFFER).0,
             keep: settings,
             unstored: Arc::default(),
             retrying: Arc::default(),
@@ -206,16 +239,41 @@ impl EventBus {
         });
     }
 
-    /// The live channel from now on (a subscriber that wants no stored events).
+    /// Publishes a live-only event (an operation's output): to the
+    /// subscribers that follow such events now, with `seq` 0, and nowhere
+    /// else (it is never stored). It does not wait, and it costs only a
+    /// check when nobody follows; `data` is built only then. Published
+    /// before an operation's final event is stored, it reaches each
+    /// subscriber before that event (see `rpc::event_stream`).
+    pub fn publish_live(&self, env: Option<&str>, kind: &str, data: impl FnOnce() -> serde_json::Value) {
+        if self.output.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.output.send(Event {
+            seq: 0,
+            time: jiff::Timestamp::now().to_string(),
+            env: env.map(str::to_string),
+            kind: kind.to_string(),
+            data: data(),
+        });
+    }
+
+    /// The stored events from now on, as they are stored.
     pub fn live(&self) -> broadcast::Receiver<Event> {
         self.live.subscribe()
+    }
+
+    /// Both live channels from now on (a subscriber that wants no stored
+    /// events).
+    pub fn live_channels(&self) -> Live {
+        Live { stored: self.live.subscribe(), output: self.output.subscribe() }
     }
 
     /// Up to `limit` stored events after seq `after`; when fewer come back,
     /// the log is exhausted and the page carries the live channel from
     /// exactly after them (see the module docs).
     pub async fn page(&self, after: u64, limit: usize) -> Result<Page, StateError> {
-        let live = self.live.clone();
+        let (live, output) = (self.live.clone(), self.output.clone());
         self.store
             .call(move |conn, path| {
                 let mut stmt = conn
@@ -236,7 +294,8 @@ impl EventBus {
                     })
                     .map_err(sql(path))?;
                 let events = rows.collect::<Result<Vec<_>, _>>().map_err(sql(path))?;
-                let live = (events.len() < limit).then(|| live.subscribe());
+                let live = (events.len() < limit)
+                    .then(|| Live { stored: live.subscribe(), output: output.subscribe() });
                 Ok(Page { events, live })
             })
             .await
@@ -305,7 +364,7 @@ mod tests {
                 seqs.push(e.seq);
             }
             if let Some(live) = page.live {
-                return (seqs, live);
+                return (seqs, live.stored);
             }
         }
     }
@@ -402,7 +461,7 @@ mod tests {
                 seqs.push(e.seq);
             }
             if let Some(live) = page.live {
-                break live;
+                break live.stored;
             }
         };
         emitter.await.unwrap();
@@ -411,6 +470,34 @@ mod tests {
         }
         assert!(pages > 2000 / 7, "{pages} pages");
         assert_eq!(seqs, (1..=3000).collect::<Vec<u64>>());
+    }
+
+    /// Operation output reaches those who follow it live, and the log
+    /// keeps none of it, however much there is.
+    #[tokio::test]
+    async fn live_only_events_are_broadcast_and_never_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("s.db")).unwrap();
+        let bus = EventBus::new(store, EventSettings::default());
+        // Nobody follows: the data is not even built.
+        bus.publish_live(Some("e"), "env.progress", || panic!("built for nobody"));
+        let created = bus.emit(Some("e"), "env.created", serde_json::json!({})).await.unwrap();
+        let mut live = bus.live_channels();
+        for i in 0..LIVE_OUTPUT_BUFFER + 10 {
+            bus.publish_live(Some("e"), "env.progress", || serde_json::json!({ "line": i }));
+        }
+        let ready = bus.emit(Some("e"), "env.ready", serde_json::json!({})).await.unwrap();
+        assert_eq!(ready, created + 1, "no seq was taken by output");
+        // A subscriber behind by more than the buffer misses the oldest
+        // lines and is told how many; the stored events are untouched.
+        assert!(matches!(live.output.try_recv(), Err(broadcast::error::TryRecvError::Lagged(10))));
+        let next = live.output.try_recv().unwrap();
+        assert_eq!((next.seq, next.kind.as_str(), next.env.as_deref()), (0, "env.progress", Some("e")));
+        assert_eq!(next.data["line"], 10);
+        assert_eq!(std::iter::from_fn(|| live.output.try_recv().ok()).count(), LIVE_OUTPUT_BUFFER - 1);
+        assert_eq!(live.stored.try_recv().unwrap().seq, ready);
+        let (stored, _) = replay(&bus, 0, PAGE).await;
+        assert_eq!(stored, vec![created, ready]);
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! Live progress of operations: every step and script line goes to
 //! `mono.log` and, when a client watches the operation, to that client.
+//! That is the one path of an operation's output; none of it is stored in
+//! the event log, which keeps lifecycle and state events only.
 //!
 //! A client picks an operation id, subscribes to `ops.watch` with it, then
 //! starts the operation with the same id. Any number of clients may watch
@@ -15,31 +17,23 @@
 //! watcher's subscription has forwarded everything to its connection.
 //!
 //! Once the environment is known ([`Progress::set_env`]), every line is
-//! also published on the event stream as an `env.progress` event, in order,
-//! by a task of the operation's own, so dashboards (and `mono init`) see it
-//! live. [`Progress::flush_events`] waits until all are published; the
-//! operation's final event (`env.ready`, `env.failed`) comes after it.
+//! also published as a live-only `env.progress` event, and pull progress
+//! as `image.pull` ([`Progress::event`]), for event subscribers that name
+//! those kinds (dashboards): sent as it happens, never stored (see
+//! [`EventBus::publish_live`]). Published before the operation's final
+//! event (`env.ready`, `env.failed`) is stored, they reach a subscriber
+//! before it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use mono_proto::{OpOutput, OpStream};
+use mono_proto::{OpOutput, OpStream, event_kinds};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::EventBus;
 use crate::monolog::MonoLog;
-
-/// Lines queued for the event stream before lines are dropped from it.
-const PUBLISH_BUFFER: usize = 4096;
-
-/// A message to the task that publishes an operation's lines as events.
-enum Publish {
-    Line(OpStream, String),
-    Event(&'static str, serde_json::Value),
-    Flush(oneshot::Sender<()>),
-}
 
 /// Lines buffered per watcher before lines are dropped for it.
 pub const WATCH_BUFFER: usize = 1024;
@@ -115,58 +109,37 @@ pub struct Progress {
     started: Instant,
     log: Arc<MonoLog>,
     watchers: Vec<Watcher>,
-    events: Option<(EventBus, Option<String>)>,
-    publisher: Option<mpsc::Sender<Publish>>,
+    events: Option<Publisher>,
+}
+
+/// Where an operation's output goes as live-only events, and as whose.
+struct Publisher {
+    bus: EventBus,
+    op: Option<String>,
+    /// The environment, once known: nothing is published before.
+    env: Option<String>,
 }
 
 impl Progress {
     /// Starts reporting for environment `env`; elapsed times count from now.
-    /// With `events`, lines are published as `env.progress` events with the
-    /// operation id once the environment is known.
+    /// With `events`, lines are published as live-only `env.progress`
+    /// events with the operation id once the environment is known.
     pub fn new(
         env: &str,
         log: Arc<MonoLog>,
         watchers: Vec<Watcher>,
         events: Option<(EventBus, Option<String>)>,
     ) -> Progress {
-        Progress { tag: env.to_string(), started: Instant::now(), log, watchers, events, publisher: None }
+        let events = events.map(|(bus, op)| Publisher { bus, op, env: None });
+        Progress { tag: env.to_string(), started: Instant::now(), log, watchers, events }
     }
 
     /// Names the environment in later lines (once its unique name is known)
     /// and starts publishing them as events.
     pub fn set_env(&mut self, env: &str) {
         self.tag = env.to_string();
-        if let Some((bus, op)) = self.events.take() {
-            let (tx, mut rx) = mpsc::channel(PUBLISH_BUFFER);
-            let env = env.to_string();
-            tokio::spawn(async move {
-                while let Some(msg) = rx.recv().await {
-                    match msg {
-                        Publish::Line(stream, line) => {
-                            let data = serde_json::json!({"op": op, "stream": stream, "line": line});
-                            bus.emit(Some(&env), mono_proto::event_kinds::ENV_PROGRESS, data).await;
-                        }
-                        Publish::Event(kind, mut data) => {
-                            data["op"] = serde_json::json!(op);
-                            bus.emit(Some(&env), kind, data).await;
-                        }
-                        Publish::Flush(done) => {
-                            let _ = done.send(());
-                        }
-                    }
-                }
-            });
-            self.publisher = Some(tx);
-        }
-    }
-
-    /// Waits until every line so far is on the event stream.
-    pub async fn flush_events(&self) {
-        if let Some(tx) = &self.publisher {
-            let (done, wait) = oneshot::channel();
-            if tx.send(Publish::Flush(done)).await.is_ok() {
-                let _ = wait.await;
-            }
+        if let Some(events) = &mut self.events {
+            events.env = Some(env.to_string());
         }
     }
 
@@ -190,13 +163,16 @@ impl Progress {
         self.emit(OpStream::Log, message.as_ref());
     }
 
-    /// An event of kind `kind` of this operation (its `op` added to
-    /// `data`), in order with its lines; nothing before the environment is
-    /// known, and dropped, like lines, when the queue is full. The caller
-    /// bounds how many it sends (see `docker::images`).
+    /// A live-only event of kind `kind` of this operation (its `op` added
+    /// to `data`), in order with its lines; nothing before the environment
+    /// is known. The caller bounds how many it sends (see `docker::images`).
     pub fn event(&self, kind: &'static str, data: serde_json::Value) {
-        if let Some(tx) = &self.publisher {
-            let _ = tx.try_send(Publish::Event(kind, data));
+        if let Some(Publisher { bus, op, env: Some(env) }) = &self.events {
+            bus.publish_live(Some(env), kind, || {
+                let mut data = data;
+                data["op"] = serde_json::json!(op);
+                data
+            });
         }
     }
 
@@ -212,9 +188,12 @@ impl Progress {
             OpStream::Err => format!("{}|err", self.tag),
         };
         self.log.write(self.started, &tag, line);
-        if let Some(tx) = &self.publisher {
-            // A full queue drops the line from the event stream only.
-            let _ = tx.try_send(Publish::Line(stream, line.to_string()));
+        if let Some(Publisher { bus, op, env: Some(env) }) = &self.events {
+            bus.publish_live(
+                Some(env),
+                event_kinds::ENV_PROGRESS,
+                || serde_json::json!({"op": op, "stream": stream, "line": line}),
+            );
         }
         for watcher in &self.watchers {
             watcher.send(&self.log, stream, line);

@@ -82,15 +82,23 @@ pub async fn run(
     };
     tokio::pin!(pump);
 
-    let status = tokio::select! {
-        status = child.wait() => status?,
-        _ = cancel.cancelled() => {
-            stop_group(pgid, &mut child).await;
-            return Ok(Outcome::Cancelled);
+    // Output is read while the script runs: one that prints more than a
+    // pipe holds (64 KiB) would otherwise block on its write, forever.
+    let mut pumped = false;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status?,
+            () = &mut pump, if !pumped => pumped = true,
+            _ = cancel.cancelled() => {
+                stop_group(pgid, &mut child).await;
+                return Ok(Outcome::Cancelled);
+            }
         }
     };
     // Collect what is left; background children may hold the pipes open.
-    let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pump).await;
+    if !pumped {
+        let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pump).await;
+    }
     Ok(outcome(status))
 }
 
@@ -145,4 +153,42 @@ fn emit(line: &mut Vec<u8>, which: OpStream, progress: &Progress) {
     let text = text.strip_suffix('\r').unwrap_or(text);
     progress.output(which, text);
     line.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::monolog::MonoLog;
+    use crate::progress::Watchers;
+
+    /// More output than a pipe holds: read as it comes, every line of it,
+    /// and a watcher sees it while the script still runs.
+    #[tokio::test]
+    async fn a_script_that_prints_more_than_a_pipe_holds_runs_to_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(MonoLog::open(&dir.path().join("mono.log")).unwrap());
+        let watchers = Watchers::default();
+        let mut feed = watchers.watch("op");
+        let progress = Progress::new("t", log, watchers.claim(Some("op")), None);
+        // The script waits for its first line to be read before it ends.
+        let first = dir.path().join("first-line-read");
+        let script = format!("seq 1 50000; while [ ! -e '{}' ]; do sleep 0.01; done", first.display());
+        let env = [("PATH".to_string(), "/usr/bin:/bin".to_string())];
+        let cancel = CancellationToken::new();
+        let run = run(&script, dir.path(), &env, &progress, &cancel);
+        let seen = async {
+            assert_eq!(feed.lines.recv().await.unwrap().line, "1");
+            std::fs::write(&first, "").unwrap();
+        };
+        // A deadline, not a bound on speed: a stuck script fails the test.
+        let both = async { tokio::join!(run, seen) };
+        let (outcome, ()) =
+            tokio::time::timeout(Duration::from_secs(120), both).await.expect("the script never ended");
+        assert!(outcome.unwrap().success());
+        let text = std::fs::read_to_string(dir.path().join("mono.log")).unwrap();
+        assert_eq!(text.lines().filter(|l| l.contains("[t|out]")).count(), 50_000);
+        assert!(text.contains("[t|out] 50000\n"), "the last line is missing");
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```yaml
 //! events:
-//!   keep: 50000        # stored events kept (count; progress lines count too)
+//!   keep: 50000        # stored events kept (count; operations' output is not stored)
 //!   max_age: 30d       # stored events kept (age)
 //!   live_buffer: 4096  # events a subscriber may fall behind before it is dropped
 //! log:                 # $MONO_HOME/mono.log

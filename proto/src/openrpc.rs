@@ -337,7 +337,10 @@ pub const METHODS: &[MethodDoc] = &[
                       by environment name and kinds when given. Two control notices have seq 0: \
                       `subscription.end` (with follow false, after the stored events; the \
                       subscription then ends) and `subscription.lagged` (the subscriber fell more \
-                      than 4096 events behind and was dropped; resume with since = data.last_seq).",
+                      than 4096 events behind and was dropped; resume with since = data.last_seq). \
+                      Operations' output (env.progress, image.pull) is live only: never stored nor \
+                      replayed, sent with seq 0 only to a subscriber that names those kinds in \
+                      `kinds`, while it follows; one more than 4096 lines behind misses some.",
         params: &[
             optional(
                 "since",
@@ -345,7 +348,11 @@ pub const METHODS: &[MethodDoc] = &[
                 schema::<u64>,
             ),
             optional("env", "Only events of this environment (by name).", schema::<String>),
-            optional("kinds", "Only events of these kinds.", schema::<Vec<String>>),
+            optional(
+                "kinds",
+                "Only events of these kinds; the live-only kinds (env.progress, image.pull) come only when named.",
+                schema::<Vec<String>>,
+            ),
             optional(
                 "follow",
                 "false: end after the stored events, with a `subscription.end` notice. Default true.",

@@ -552,12 +552,13 @@ pub struct FailedEnv {
 }
 
 /// Something that happened, as `events.subscribe` delivers it. `seq` grows by
-/// one per event and survives daemon restarts, so a subscriber that passes
-/// the last `seq` it saw as `since` misses nothing.
+/// one per stored event and survives daemon restarts, so a subscriber that
+/// passes the last `seq` it saw as `since` misses no stored event.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// Sequence number, increasing by one per event.
+    /// Sequence number, increasing by one per stored event; 0 for what is
+    /// not stored (control notices, the [`event_kinds::LIVE_ONLY`] kinds).
     pub seq: u64,
     /// When it happened, RFC 3339 in UTC.
     pub time: String,
@@ -581,16 +582,23 @@ pub mod event_kinds {
     /// Init failed and was rolled back (`data`: `{error}`; `recovered: true`
     /// when monod rolled back, at start-up, an init a crash interrupted).
     pub const ENV_FAILED: &str = "env.failed";
-    /// A step or script line of an operation on the environment (`data`:
-    /// `{op, stream, line}`; `op` is the id the client gave, `stream` is
-    /// `log` for mono's own steps, `out`/`err` for script output).
+    /// Live only (see [`LIVE_ONLY`]): a step or script line of an
+    /// operation on the environment (`data`: `{op, stream, line}`; `op` is
+    /// the id the client gave, `stream` is `log` for mono's own steps,
+    /// `out`/`err` for script output).
     pub const ENV_PROGRESS: &str = "env.progress";
-    /// Docker mode: progress of an image pull of an operation (`data`:
-    /// `{op, service, image, layer, status, current?, total?}`; `layer` is
-    /// null for the image's own steps, `current`/`total` bytes come with
-    /// `Downloading` and `Extracting`). Every status change of a layer is
-    /// sent; byte counts at most once a second per layer.
+    /// Live only (see [`LIVE_ONLY`]), docker mode: progress of an image
+    /// pull of an operation (`data`: `{op, service, image, layer, status,
+    /// current?, total?}`; `layer` is null for the image's own steps,
+    /// `current`/`total` bytes come with `Downloading` and `Extracting`).
+    /// Every status change of a layer is sent; byte counts at most once a
+    /// second per layer.
     pub const IMAGE_PULL: &str = "image.pull";
+    /// The kinds of operations' output: sent live, with `seq` 0, only to
+    /// subscribers that name them in `kinds`, never stored nor replayed
+    /// (the lines are in `mono.log`), so a chatty script cannot push the
+    /// stored events out of the log's retention.
+    pub const LIVE_ONLY: &[&str] = &[ENV_PROGRESS, IMAGE_PULL];
     /// An environment was destroyed (`data`: `{warnings}`; `recovered:
     /// true` when monod finished, at start-up, a destroy a crash
     /// interrupted).

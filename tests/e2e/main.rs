@@ -23,6 +23,7 @@ mod lifecycle;
 mod liveness;
 mod logs;
 mod names;
+mod progress;
 mod protocol;
 mod recovery;
 mod run;

@@ -23,7 +23,7 @@ const DEADLINE: Duration = Duration::from_secs(90);
 /// The Python interpreter to use: Debian's `/usr/bin/python3` first (where
 /// `python3-websockets` installs the module), else `python3` on PATH, the
 /// first that can import `websockets`.
-fn python_with_websockets() -> PathBuf {
+pub(crate) fn python_with_websockets() -> PathBuf {
     let candidates = [PathBuf::from("/usr/bin/python3"), PathBuf::from("python3")];
     for python in &candidates {
         let imports = Command::new(python)

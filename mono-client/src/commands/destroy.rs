@@ -16,7 +16,7 @@ use crate::workspace::{Existence, resolve};
 pub fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let path = resolve(path, Existence::Optional)?;
     let env = super::caller_env();
-    let result = watch::run_op(&Endpoint::from_env()?, json, |client, op| {
+    let result = watch::run_op(&Endpoint::from_env()?, json, false, |client, op| {
         let (path, env) = (path.clone(), env.clone());
         async move { client.env_destroy(path, Some(env), Some(op)).await }
     });

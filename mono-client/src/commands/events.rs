@@ -56,14 +56,9 @@ fn print(e: &Event, json: bool) {
         writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default())
     } else {
         let data = if e.data.is_null() { String::new() } else { e.data.to_string() };
-        writeln!(
-            out,
-            "{:>6}  {}  {:<24}  {:<16}  {data}",
-            e.seq,
-            e.time,
-            e.env.as_deref().unwrap_or("-"),
-            e.kind
-        )
+        // Live-only events (operations' output) are not stored: no seq.
+        let seq = if e.seq == 0 { "-".to_string() } else { e.seq.to_string() };
+        writeln!(out, "{seq:>6}  {}  {:<24}  {:<16}  {data}", e.time, e.env.as_deref().unwrap_or("-"), e.kind)
     };
     let _ = out.flush();
 }

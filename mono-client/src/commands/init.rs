@@ -13,7 +13,7 @@ use crate::workspace::{Existence, resolve};
 pub fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let path = resolve(path, Existence::Required)?;
     let env = super::caller_env();
-    let info = watch::run_op_events(&Endpoint::from_env()?, json, |client, op| {
+    let info = watch::run_op(&Endpoint::from_env()?, json, true, |client, op| {
         let (path, env) = (path.clone(), env.clone());
         async move { client.env_init(path, Some(env), Some(op)).await }
     })?;

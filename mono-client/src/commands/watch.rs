@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use jsonrpsee::core::client::{Client, Error, Subscription};
 use mono_proto::api::MonoApiClient;
-use mono_proto::{Event, OpOutput, OpStream, event_kinds};
+use mono_proto::{Event, OpOutput, event_kinds};
 
 use crate::connect::Endpoint;
 use crate::error::from_rpc;
@@ -20,50 +20,34 @@ fn op_id() -> String {
 }
 
 /// Runs a long operation over a WebSocket, printing its output as it comes
-/// (`ops.watch`).
+/// (`ops.watch`), and ends on its reply: the daemon sends every line of the
+/// operation before it, so nothing else is waited for.
 ///
 /// The protocol check and the subscription to the operation's output go out
 /// together; `start` then begins the operation under the subscribed id. A
-/// daemon of another protocol is replaced first (when idle).
-pub fn run_op<T, F, Fut>(ep: &Endpoint, json: bool, start: F) -> anyhow::Result<T>
+/// daemon of another protocol is replaced first (when idle). With `pulls`
+/// (and `json`), the operation's `image.pull` events are printed too, one
+/// JSON object a line on stderr, from a live subscription made beside it.
+pub fn run_op<T, F, Fut>(ep: &Endpoint, json: bool, pulls: bool, start: F) -> anyhow::Result<T>
 where
     F: Fn(Arc<Client>, String) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
+    let want_pulls = pulls && json;
     super::block_on(async {
-        let (client, op, sub) =
-            subscribed(ep, |client, op| async move { client.ops_watch(op).await }).await?;
-        print_until_done(sub, start(client, op), json).await.map_err(from_rpc)
-    })
-}
-
-/// How long after its reply an operation's final event may take to arrive.
-const FINAL_EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Runs a long operation, printing its progress from the event stream
-/// (`env.progress` events of its `op` id), the way any dashboard sees it;
-/// with `json`, its `image.pull` events too, one JSON object a line on stderr.
-///
-/// The subscription is made before the call, so nothing is missed; after the
-/// reply the client waits for the operation's final event (`env.ready` or
-/// `env.failed`), which the daemon publishes after every progress line.
-pub fn run_op_events<T, F, Fut>(ep: &Endpoint, json: bool, start: F) -> anyhow::Result<T>
-where
-    F: Fn(Arc<Client>, String) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
-{
-    super::block_on(async {
-        let (client, op, sub) = subscribed(ep, |client, op| async move {
-            let kinds = vec![
-                event_kinds::ENV_PROGRESS.to_string(),
-                event_kinds::IMAGE_PULL.into(),
-                event_kinds::ENV_READY.into(),
-                event_kinds::ENV_FAILED.into(),
-            ];
-            client.events_subscribe(None, None, Some(kinds), Some(true), Some(op)).await
+        let (client, op, (lines, pulls)) = subscribed(ep, |client, op| async move {
+            let pulls = async {
+                if !want_pulls {
+                    return Ok(None);
+                }
+                let kinds = vec![event_kinds::IMAGE_PULL.to_string()];
+                client.events_subscribe(None, None, Some(kinds), Some(true), Some(op.clone())).await.map(Some)
+            };
+            let (lines, pulls) = tokio::join!(client.ops_watch(op.clone()), pulls);
+            Ok::<_, Error>((lines?, pulls?))
         })
         .await?;
-        print_events_until_done(sub, start(client, op), json).await.map_err(from_rpc)
+        print_until_done(lines, pulls, start(client, op), json).await.map_err(from_rpc)
     })
 }
 
@@ -104,61 +88,10 @@ where
     }
 }
 
-/// Prints progress events until `call` has replied and the final event came.
-async fn print_events_until_done<T>(
-    mut sub: Subscription<Event>,
-    call: impl Future<Output = Result<T, Error>>,
-    json: bool,
-) -> Result<T, Error> {
-    tokio::pin!(call);
-    let mut reply: Option<Result<T, Error>> = None;
-    let mut deadline = None;
-    let mut progressed = false;
-    let mut finished = false;
-    loop {
-        if let Some(r) = &reply {
-            // Before registration nothing is published and no final event comes.
-            if finished || (r.is_err() && !progressed) {
-                return reply.expect("checked");
-            }
-        }
-        tokio::select! {
-            biased;
-            item = sub.next(), if !finished => match item {
-                Some(Ok(e)) if e.kind == event_kinds::ENV_PROGRESS => {
-                    progressed = true;
-                    let text = |k: &str| e.data.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                    let stream = match text("stream").as_str() {
-                        "out" => OpStream::Out,
-                        "err" => OpStream::Err,
-                        _ => OpStream::Log,
-                    };
-                    render::progress(&OpOutput { stream, line: text("line") }, json);
-                }
-                // Pull progress is in the lines already; `--json` consumers get the events too.
-                Some(Ok(e)) if e.kind == event_kinds::IMAGE_PULL => {
-                    progressed = true;
-                    if json {
-                        render::event_line(&e);
-                    }
-                }
-                Some(Ok(_)) | None => finished = true,
-                Some(Err(_)) => {}
-            },
-            result = &mut call, if reply.is_none() => {
-                reply = Some(result);
-                deadline = Some(tokio::time::Instant::now() + FINAL_EVENT_WAIT);
-            }
-            () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => {
-                finished = true;
-            }
-        }
-    }
-}
-
-/// Prints the subscription's lines until `call` replies.
+/// Prints the subscription's lines (and pull events) until `call` replies.
 async fn print_until_done<T>(
-    mut sub: Subscription<OpOutput>,
+    mut lines: Subscription<OpOutput>,
+    mut pulls: Option<Subscription<Event>>,
     call: impl Future<Output = Result<T, Error>>,
     json: bool,
 ) -> Result<T, Error> {
@@ -167,18 +100,36 @@ async fn print_until_done<T>(
     loop {
         tokio::select! {
             biased;
-            item = sub.next(), if live => match item {
+            item = lines.next(), if live => match item {
                 Some(Ok(line)) => render::progress(&line, json),
                 Some(Err(_)) => {}
                 None => live = false,
             },
+            item = next_pull(&mut pulls) => match item {
+                Some(Ok(e)) => render::event_line(&e),
+                Some(Err(_)) => {}
+                None => pulls = None,
+            },
             result = &mut call => {
                 // Lines sent before the reply are already buffered.
-                while let Some(Some(Ok(line))) = sub.next().now_or_never() {
+                while let Some(Some(Ok(line))) = lines.next().now_or_never() {
                     render::progress(&line, json);
+                }
+                // Pull events that came before it, too; the pulls of an
+                // operation end long before its reply (containers start after).
+                while let Some(Some(Ok(e))) = pulls.as_mut().and_then(|p| p.next().now_or_never()) {
+                    render::event_line(&e);
                 }
                 return result;
             }
         }
+    }
+}
+
+/// The next pull event, or never without a subscription to them.
+async fn next_pull(pulls: &mut Option<Subscription<Event>>) -> Option<Result<Event, serde_json::Error>> {
+    match pulls {
+        Some(sub) => sub.next().await,
+        None => std::future::pending().await,
     }
 }

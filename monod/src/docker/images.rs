@@ -102,7 +102,7 @@ const PULL_EVENT_INTERVAL: Duration = Duration::from_secs(1);
 /// `docker pull`, with the caller's login for the image's registry, one
 /// progress line per layer status change, and `image.pull` events (every
 /// status change; byte counts at most once per [`PULL_EVENT_INTERVAL`] per
-/// layer, so a big pull does not flood the event log).
+/// layer, so a big pull does not flood their followers; they are live only).
 async fn pull(engine: &Engine, service: &str, image: &str, progress: &Progress) -> Result<(), EngineError> {
     progress.step(format!("pulling {image} for {service}"));
     let registry = credentials::registry_of(image);

@@ -192,7 +192,6 @@ impl Ops {
                 data["error"] = e.to_string().into();
             }
         }
-        progress.flush_events().await;
         self.events.emit(Some(env), event_kinds::CACHE_SAVED, data).await;
         progress.finish().await;
     }

@@ -114,7 +114,6 @@ impl Ops {
 
         self.teardown(&row, "destroy", progress, &mut warnings).await?;
         progress.step("destroyed");
-        progress.flush_events().await;
         self.events
             .emit(
                 Some(&row.name),

@@ -131,7 +131,6 @@ impl Ops {
                 let info = self.info(&EnvRow { phase: Phase::Ready, ..row }, &sessions);
                 let mut data = serde_json::to_value(&info).unwrap_or_default();
                 data["op"] = serde_json::json!(op_id);
-                progress.flush_events().await;
                 self.events.emit(Some(&info.name), event_kinds::ENV_READY, data).await;
                 Ok(info)
             }
@@ -140,7 +139,6 @@ impl Ops {
                 let left = self.roll_back(&row, created, &e, progress).await;
                 let e = OpError::RolledBack { cause: Box::new(e), path: super::shell_quote(&row.path), left };
                 let data = serde_json::json!({"error": e.to_string(), "op": op_id});
-                progress.flush_events().await;
                 self.events.emit(Some(&row.name), event_kinds::ENV_FAILED, data).await;
                 Err(e)
             }

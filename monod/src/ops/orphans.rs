@@ -106,7 +106,6 @@ impl Ops {
         let result = self.teardown(&row, "gc", &progress, &mut warnings).await;
         if result.is_ok() {
             progress.step("destroyed");
-            progress.flush_events().await;
             let data = serde_json::json!({"warnings": warnings, "gc": true});
             self.events.emit(Some(&row.name), event_kinds::ENV_DESTROYED, data).await;
         }

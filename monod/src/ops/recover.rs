@@ -71,7 +71,6 @@ impl Ops {
             }
         };
         progress.step(summary.clone());
-        progress.flush_events().await;
         if outcome.is_ok() {
             let (kind, data) = if op == "init" {
                 let error =

@@ -8,12 +8,21 @@
 //! that does not read costs nothing more; live events wait for it in the
 //! shared broadcast ring, and one that falls more than
 //! `events.live_buffer` behind gets `subscription.lagged` and is dropped.
+//!
+//! Operations' output (the live-only kinds, `seq` 0) comes from a channel
+//! of its own, only to a subscriber that names those kinds, once it follows
+//! live events. Missing some of it (being more than its buffer behind)
+//! costs those lines only; the subscription goes on. An operation
+//! publishes its output before its final event is stored, so when that
+//! event arrives, the output before it is in its channel already: it is
+//! sent first, and the order a subscriber sees is the order things
+//! happened.
 
 use jsonrpsee::{SubscriptionMessage, SubscriptionSink};
 use mono_proto::{Event, event_kinds};
 use tokio::sync::broadcast;
 
-use crate::events::{EventBus, PAGE, Page};
+use crate::events::{EventBus, Live, PAGE, Page, is_live_only};
 
 /// Where a subscription starts: the first page of stored events (read
 /// before the subscription is accepted, so a store failure is the call's
@@ -27,7 +36,7 @@ pub enum Start {
         first: Page,
     },
     /// Only events from now on.
-    Live(broadcast::Receiver<Event>),
+    Live(Live),
 }
 
 /// Which events a subscriber wants.
@@ -45,6 +54,12 @@ impl Filter {
         self.env.as_ref().is_none_or(|n| e.env.as_ref() == Some(n))
             && self.kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
             && self.op.as_ref().is_none_or(|op| e.data.get("op").and_then(|v| v.as_str()) == Some(op))
+    }
+
+    /// Whether the subscriber asked for any live-only kind (by name: a
+    /// subscriber of every kind gets the stored ones).
+    fn wants_output(&self) -> bool {
+        self.kinds.as_ref().is_some_and(|k| k.iter().any(|k| is_live_only(k)))
     }
 }
 
@@ -69,7 +84,7 @@ pub async fn forward(
     filter: &Filter,
     follow: bool,
 ) -> Result<(), StreamError> {
-    let (mut last, mut live) = match start {
+    let (mut last, live) = match start {
         Start::Live(live) => (0, live),
         Start::Replay { since, first } => {
             let mut last = since;
@@ -92,15 +107,33 @@ pub async fn forward(
         let _ = sink.send(message(&marker(event_kinds::END, last))?).await;
         return Ok(());
     }
+    let Live { stored: mut live, output } = live;
+    // Not wanted: dropped at once, so it holds nothing of the ring.
+    let mut output = filter.wants_output().then_some(output);
     loop {
-        tokio::select! {
+        let e = tokio::select! {
+            biased;
             received = live.recv() => match received {
-                Ok(e) if e.seq <= last => {}
+                Ok(e) if e.seq <= last => continue,
                 Ok(e) => {
                     last = e.seq;
-                    if filter.wants(&e) && sink.send(message(&e)?).await.is_err() {
-                        return Ok(());
+                    // What was published before it is in its channel by
+                    // now (an operation's lines before its final event):
+                    // it goes first. Only that much, however busy it is.
+                    if let Some(rx) = &mut output {
+                        for _ in 0..rx.len() {
+                            match rx.try_recv() {
+                                Ok(o) if filter.wants(&o) => {
+                                    if sink.send(message(&o)?).await.is_err() {
+                                        return Ok(());
+                                    }
+                                }
+                                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                                Err(_) => break,
+                            }
+                        }
                     }
+                    e
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let _ = sink.send(message(&marker(event_kinds::LAGGED, last))?).await;
@@ -108,8 +141,30 @@ pub async fn forward(
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
+            received = next_output(&mut output) => match received {
+                Ok(e) => e,
+                // Those lines are only in mono.log now; the rest follows.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => {
+                    output = None;
+                    continue;
+                }
+            },
             _ = sink.closed() => return Ok(()),
+        };
+        if filter.wants(&e) && sink.send(message(&e)?).await.is_err() {
+            return Ok(());
         }
+    }
+}
+
+/// The next live-only event, or never when the subscriber wants none.
+async fn next_output(
+    output: &mut Option<broadcast::Receiver<Event>>,
+) -> Result<Event, broadcast::error::RecvError> {
+    match output {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -178,7 +178,7 @@ impl MonoApiServer for Api {
     ) -> SubscriptionResult {
         let bus = self.ops.events();
         let start = match since {
-            None => event_stream::Start::Live(bus.live()),
+            None => event_stream::Start::Live(bus.live_channels()),
             Some(since) => match bus.page(since, crate::events::PAGE).await {
                 Ok(first) => event_stream::Start::Replay { since, first },
                 Err(e) => {
