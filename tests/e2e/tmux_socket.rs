@@ -2,11 +2,8 @@
 //! server's socket (no `tmux` process); the argv must arrive exactly as
 //! built, whatever the directory names and variables hold.
 
-use mono_e2e::{Sandbox, wait_until};
+use mono_e2e::{Bounded, Sandbox, WAIT, wait_until};
 use std::process::Stdio;
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 #[test]
 fn commands_through_the_socket_keep_every_argument_exact() {
@@ -15,9 +12,7 @@ fn commands_through_the_socket_keep_every_argument_exact() {
     // A server that was running before mono, as on a developer's machine.
     sb.tmux(["new-session", "-d", "-s", "keeper", "sleep 3600"]).ok();
     let server = sb.tmux(["display-message", "-p", "-t", "=keeper:", "#{pid}"]).ok().stdout;
-    let started =
-        sb.mono_cmd().env("MONO_LOG", "monod::tmux=debug").args(["daemon", "start"]).output().unwrap();
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    sb.mono_cmd().env("MONO_LOG", "monod::tmux=debug").args(["daemon", "start"]).run().ok();
 
     let dir = format!("odd #(touch {0}) ##[x] it's ; kill-server ;", canary.display());
     let ws = sb.workspace(&format!("p/{dir}"));
@@ -37,8 +32,7 @@ fn commands_through_the_socket_keep_every_argument_exact() {
     for (k, v) in &values {
         init.env(k, v);
     }
-    let out = init.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    init.run().ok();
     sb.mono(["run", ws.to_str().unwrap()]).ok();
     wait_until(WAIT, "the run script to write its files", || ws.join("pwd.txt").exists());
 
@@ -119,12 +113,10 @@ fn a_command_the_dying_server_never_read_is_sent_to_a_new_server() {
         .args(["init", ws.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     wait_until(WAIT, "monod to connect to the stopped server", || pending_connections(&socket) > 0);
     mono_e2e::kill(server, 9);
-    let out = init.wait_with_output().unwrap();
-    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    init.finish().ok();
 
     let sessions = sb.tmux(["list-sessions", "-F", "#{session_name}"]).ok().stdout;
     assert_eq!(sessions.lines().collect::<Vec<_>>(), ["mono-dying-ws"], "{sessions}");
