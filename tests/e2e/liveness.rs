@@ -89,12 +89,10 @@ fn assert_named(results: &[(String, Duration, mono_e2e::Run)], pid: i32) {
 }
 
 #[test]
-fn a_stopped_daemon_is_named_within_seconds_by_every_command() {
+fn a_stopped_daemon_is_named_by_every_command() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/hung");
+    let ws = sb.init_workspace("p/hung", "scripts:\n  run: echo hi\n");
     let other = sb.workspace("p/other");
-    sb.mono_yml(&ws, "scripts:\n  run: echo hi\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
     let pid = sb.daemon_pid().unwrap();
     let stopped = Stopped::stop(pid);
 
@@ -146,11 +144,10 @@ fn fill_backlog(socket: &Path) -> Vec<rustix::fd::OwnedFd> {
 }
 
 #[test]
-fn a_daemon_whose_backlog_is_full_is_named_within_seconds() {
+fn a_daemon_whose_backlog_is_full_is_named_by_every_command() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/full");
+    let ws = sb.init_workspace("p/full", "");
     let other = sb.workspace("p/other");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
     let pid = sb.daemon_pid().unwrap();
     let stopped = Stopped::stop(pid);
     let held = fill_backlog(&sb.home.join("monod.sock"));
@@ -213,10 +210,8 @@ fn doctor_names_a_full_disk() {
 #[test]
 fn doctor_names_environments_whose_sessions_are_gone() {
     let sb = Sandbox::new();
-    let a = sb.workspace("p/a");
-    let b = sb.workspace("p/b");
-    sb.mono(["init", a.to_str().unwrap()]).ok();
-    sb.mono(["init", b.to_str().unwrap()]).ok();
+    let a = sb.init_workspace("p/a", "");
+    sb.init_workspace("p/b", "");
     assert_eq!(sb.mono(["doctor"]).code, 0);
 
     sb.tmux(["kill-session", "-t", "=mono-p-a"]);

@@ -163,11 +163,20 @@ fn a_full_log_disk_still_reports_the_true_exit_status() {
 fn a_full_home_keeps_the_true_status_and_the_run_exited_event() {
     let sb = Sandbox::new();
     sb.tmpfs_home("16m");
-    // The run itself fills the disk, then exits 3.
-    let ws =
-        sb.init_workspace("r/fills", "scripts:\n  run: cat /dev/zero > \"$MONO_DATA_DIR/fill\"; exit 3\n");
+    // The run itself fills the disk, then exits 3; it starts filling once
+    // the run is recorded (`mono run` returned), as a run that fills the
+    // disk before monod records its start is not started at all.
+    let gate = sb.root().join("gate");
+    let ws = sb.init_workspace(
+        "r/fills",
+        &format!(
+            "scripts:\n  run: while [ ! -e '{}' ]; do sleep 0.02; done; cat /dev/zero > \"$MONO_DATA_DIR/fill\"; exit 3\n",
+            gate.display()
+        ),
+    );
     let started = sb.mono(["run", "--detach", "--json", ws.to_str().unwrap()]).ok().json();
     let id = started["run"]["run"].as_u64().unwrap();
+    std::fs::write(&gate, "").unwrap();
     wait_until(WAIT, "the run to end", || run_pid(&sb, &ws).is_none());
     // Recorded once there is room again.
     std::fs::remove_file(sb.home.join("data/r-fills/fill")).unwrap();

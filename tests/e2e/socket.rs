@@ -91,16 +91,15 @@ fn publish(sb: &Sandbox, n: usize) -> u64 {
 /// Samples monod's RSS until it has not grown for two seconds (at most
 /// `limit`); returns the peak in KiB.
 fn peak_rss_when_settled(pid: i32, limit: Duration) -> u64 {
-    let started = std::time::Instant::now();
-    let (mut peak, mut since_growth) = (mono_e2e::rss_kib(pid), std::time::Instant::now());
-    while since_growth.elapsed() < Duration::from_secs(2) && started.elapsed() < limit {
-        std::thread::sleep(Duration::from_millis(100));
+    let (mut peak, mut since_growth) = (mono_e2e::rss_kib(pid), Instant::now());
+    poll_until(limit, || {
         let now = mono_e2e::rss_kib(pid);
         if now > peak + 512 {
-            since_growth = std::time::Instant::now();
+            since_growth = Instant::now();
         }
         peak = peak.max(now);
-    }
+        since_growth.elapsed() >= Duration::from_secs(2)
+    });
     peak
 }
 
