@@ -76,9 +76,9 @@ fn init_right_after_destroying_the_last_environment_never_fails() {
     assert!(failures.is_empty(), "{} of {cycles} inits failed:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// Connections to a Unix socket that its (stopped) server has not accepted,
-/// from `/proc/net/unix`: lines with the socket's path that are not the
-/// listener itself (flags `00010000`).
+/// Connections to a Unix socket that its (stopped) server has not accepted
+/// (or not closed yet), from `/proc/net/unix`: lines with the socket's path
+/// that are not the listener itself (flags `00010000`).
 fn pending_connections(socket: &std::path::Path) -> usize {
     let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
     let path = socket.to_string_lossy();
@@ -104,7 +104,11 @@ fn a_command_the_dying_server_never_read_is_sent_to_a_new_server() {
     sb.mono(["daemon", "start"]).ok();
     let uid = rustix::process::getuid().as_raw();
     let socket = sb.tmux_dir.canonicalize().unwrap().join(format!("tmux-{uid}/default"));
-    assert_eq!(pending_connections(&socket), 0);
+    // The server closes its side of the clients above (and of monod's
+    // start-up queries) in its own time: none may be left when it stops.
+    wait_until(WAIT, "the tmux server to close its finished connections", || {
+        pending_connections(&socket) == 0
+    });
 
     let ws = sb.workspace("dying/ws");
     mono_e2e::kill(server, 19);
