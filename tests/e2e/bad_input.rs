@@ -3,7 +3,7 @@
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
-use mono_e2e::Sandbox;
+use mono_e2e::{Bounded, Sandbox, WAIT, require_root};
 
 /// Nothing exists for the sandbox's environments: no rows, no data
 /// directories, no mono sessions.
@@ -36,15 +36,9 @@ fn relative_and_symlinked_paths_resolve_to_one_environment() {
     let link = sb.root().join("ws/link");
     std::os::unix::fs::symlink(&ws, &link).unwrap();
     // Relative to the caller's directory.
-    let out = sb
-        .mono_cmd()
-        .args(["init", "real", "--json"])
-        .current_dir(sb.root().join("ws/proj"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(info["path"], ws.to_str().unwrap());
+    let out =
+        sb.mono_cmd().args(["init", "real", "--json"]).current_dir(sb.root().join("ws/proj")).run().ok();
+    assert_eq!(out.json()["path"], ws.to_str().unwrap());
     // The same workspace through a symlink is the same environment.
     sb.mono(["init", link.to_str().unwrap()])
         .fails_with("is already registered as environment proj-real; run `mono destroy");
@@ -78,9 +72,7 @@ fn hostile_directory_names_are_data_not_code() {
         let pwd = std::fs::read_to_string(sb.home.join("data").join(&name).join("pwd.txt")).unwrap();
         assert_eq!(pwd.trim_end(), ws.to_str().unwrap());
         sb.mono(["run", ws.to_str().unwrap()]).ok();
-        mono_e2e::wait_until(std::time::Duration::from_secs(10), "run script output", || {
-            ws.join("ran.txt").exists()
-        });
+        mono_e2e::wait_until(WAIT, "run script output", || ws.join("ran.txt").exists());
         sb.mono(["destroy", ws.to_str().unwrap()]).ok();
     }
     assert!(!canary.exists(), "a directory name was executed as a command");
@@ -140,10 +132,7 @@ fn malformed_requests_get_json_rpc_errors_and_daemon_survives() {
 
 #[test]
 fn another_user_is_refused() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: running a client as another user needs root");
-        return;
-    }
+    require_root("runs a client as another user (uid 65534)");
     let sb = Sandbox::new();
     sb.mono(["daemon", "start"]).ok();
     // Loosen permissions so the kernel lets uid 65534 reach the socket; the
@@ -155,17 +144,16 @@ fn another_user_is_refused() {
         cmd
     };
     // The client refuses another user's home before it connects...
-    let out = as_nobody(&mono_e2e::bin_dir().join("mono")).arg("list").output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "another user was served: {}", String::from_utf8_lossy(&out.stdout));
-    assert!(err.contains("belongs to uid 0, not to you (uid 65534)"), "{err}");
+    let out = as_nobody(&mono_e2e::bin_dir().join("mono")).arg("list").run();
+    assert_ne!(out.code, 0, "another user was served: {}", out.stdout);
+    assert!(out.stderr.contains("belongs to uid 0, not to you (uid 65534)"), "{}", out.stderr);
     // ...and the daemon refuses any other program of that user.
-    let out = as_nobody(Path::new("curl"))
+    mono_e2e::require_program("curl", "curl");
+    let body = as_nobody(Path::new("curl"))
         .args(["-s", "--unix-socket", sock.to_str().unwrap(), "--json"])
         .args([r#"{"jsonrpc":"2.0","id":1,"method":"env.list","params":{}}"#, "http://localhost/"])
-        .output()
-        .expect("curl is needed for this test");
-    let body = String::from_utf8_lossy(&out.stdout);
+        .run()
+        .stdout;
     assert!(
         body.contains("permission denied: this monod belongs to uid 0, the caller is uid 65534"),
         "{body}"
@@ -208,11 +196,9 @@ fn missing_tmux_is_a_clear_error_that_changes_nothing() {
     let ws = sb.workspace("p/notmux");
     sb.mono_yml(&ws, "scripts:\n  init: echo ran\n");
     // monod inherits this PATH from the client that starts it: no tmux.
-    let out =
-        sb.mono_cmd().args(["init", ws.to_str().unwrap()]).env("PATH", "/nonexistent").output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("tmux is not installed (not found on PATH); install tmux"), "{err}");
+    let out = sb.mono_cmd().args(["init", ws.to_str().unwrap()]).env("PATH", "/nonexistent").run();
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("tmux is not installed (not found on PATH); install tmux"), "{}", out.stderr);
     assert_untouched(&sb);
     let status = sb.mono(["daemon", "status", "--json"]).ok().json();
     assert_eq!(status["tmux"]["available"], false, "{status}");
@@ -229,12 +215,10 @@ fn the_root_a_home_directory_and_mono_home_are_not_workspaces() {
     sb.mono(["init", root_link.to_str().unwrap()]).fails_with("/: the root directory");
     // The caller's home (the daemon was started with another HOME).
     let user_home = sb.workspace("user");
-    let out =
-        sb.mono_cmd().args(["init", user_home.to_str().unwrap()]).env("HOME", &user_home).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = sb.mono_cmd().args(["init", user_home.to_str().unwrap()]).env("HOME", &user_home).run();
     assert!(
-        !out.status.success() && err.contains("your home directory, which cannot be a workspace"),
-        "{err}"
+        out.code != 0 && out.stderr.contains("your home directory, which cannot be a workspace"),
+        "{out:?}"
     );
     for inside in [sb.home.clone(), sb.home.join("data")] {
         sb.mono(["init", inside.to_str().unwrap()]).fails_with("inside MONO_HOME");

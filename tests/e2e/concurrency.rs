@@ -1,7 +1,9 @@
 //! Operations on different environments run in parallel; on one
 //! environment they are serialised.
 
-use mono_e2e::Sandbox;
+use std::process::Stdio;
+
+use mono_e2e::{Bounded, Sandbox};
 
 #[test]
 fn twenty_concurrent_inits_get_distinct_ids() {
@@ -12,20 +14,13 @@ fn twenty_concurrent_inits_get_distinct_ids() {
         .map(|p| {
             sb.mono_cmd()
                 .args(["init", p.to_str().unwrap(), "--json"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .start()
         })
         .collect();
-    let mut ids: Vec<u64> = children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"].as_u64().unwrap()
-        })
-        .collect();
+    let mut ids: Vec<u64> =
+        children.into_iter().map(|c| c.finish().ok().json()["id"].as_u64().unwrap()).collect();
     ids.sort();
     assert_eq!(ids, (1..=20).collect::<Vec<_>>());
     assert_eq!(sb.daemons().len(), 1, "more than one daemon was started");
@@ -42,17 +37,15 @@ fn init_and_destroy_of_one_path_do_not_interleave() {
     let init = sb
         .mono_cmd()
         .args(["init", ws.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .start();
     gate.wait_started();
     sb.mono(["destroy", ws.to_str().unwrap()]).fails_with("`mono init` is already in progress");
     sb.mono(["init", ws.to_str().unwrap()]).fails_with("`mono init` is already in progress");
     assert_eq!(sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()["status"], "creating");
     gate.open();
-    let out = init.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    init.finish().ok();
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
     assert_eq!(sb.env_rows(), 0);
 }

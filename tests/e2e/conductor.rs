@@ -6,7 +6,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use mono_e2e::{Sandbox, wait_until};
+use mono_e2e::{Bounded, Run, Sandbox, WAIT, wait_until};
 
 /// Conductor's variables for workspace `ws` of repository `repo`.
 fn conductor_cmd(sb: &Sandbox, repo: &std::path::Path, ws: &std::path::Path) -> std::process::Command {
@@ -19,15 +19,8 @@ fn conductor_cmd(sb: &Sandbox, repo: &std::path::Path, ws: &std::path::Path) -> 
 }
 
 #[track_caller]
-fn run(mut cmd: std::process::Command, args: &[&str]) -> std::process::Output {
-    let out = cmd.args(args).output().expect("run mono");
-    assert!(
-        out.status.success(),
-        "mono {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+fn run(mut cmd: std::process::Command, args: &[&str]) -> Run {
+    cmd.args(args).run().ok()
 }
 
 #[test]
@@ -38,20 +31,20 @@ fn setup_run_and_archive_scripts_without_paths() {
     sb.mono_yml(&ws, "scripts:\n  run: echo \"serving $MONO_ENV_NAME\"\n");
     // Setup script: `mono init` from anywhere (Conductor's cwd is the workspace, ours is not).
     let out = run(conductor_cmd(&sb, &repo, &ws), &["init", "--json"]);
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let info = out.json();
     assert_eq!(info["name"], "my-repo-tokyo");
     assert_eq!(info["path"], ws.to_str().unwrap());
     // Run script: the run's output and status.
     let out = run(conductor_cmd(&sb, &repo, &ws), &["run"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("serving my-repo-tokyo"));
+    assert!(out.stdout.contains("serving my-repo-tokyo"));
     // Archive: the workspace folder is deleted, monod restarts, destroy runs
     // twice (Conductor may retry).
     std::fs::remove_dir_all(&ws).unwrap();
     sb.mono(["daemon", "stop"]).ok();
     let out = run(conductor_cmd(&sb, &repo, &ws), &["destroy"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("my-repo-tokyo destroyed"));
+    assert!(out.stdout.contains("my-repo-tokyo destroyed"));
     let out = run(conductor_cmd(&sb, &repo, &ws), &["destroy"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to destroy"));
+    assert!(out.stderr.contains("nothing to destroy"));
     assert_eq!(sb.env_rows(), 0);
     assert!(!sb.has_session("mono-my-repo-tokyo"));
     assert!(!sb.home.join("data/my-repo-tokyo").exists());
@@ -109,7 +102,7 @@ fn doctor_names_a_foreign_listener_in_a_block_but_not_the_environments_own() {
     assert_eq!(sb.mono(["init", ws.to_str().unwrap(), "--json"]).ok().json()["id"], 464);
     sb.mono(["run", "--detach", ws.to_str().unwrap()]).ok();
     let serving = || std::net::TcpStream::connect("127.0.0.1:65411").is_ok();
-    wait_until(Duration::from_secs(30), "the run's server to listen", serving);
+    wait_until(WAIT, "the run's server to listen", serving);
     let clean = sb.mono(["doctor", "--json"]).json();
     // (Other tests may listen in the placeholder environments' blocks.)
     let ports: Vec<&serde_json::Value> = clean["findings"]

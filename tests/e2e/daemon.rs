@@ -3,11 +3,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
-use std::time::Duration;
 
-use mono_e2e::{Sandbox, alive, kill, wait_until};
-
-const WAIT: Duration = Duration::from_secs(10);
+use mono_e2e::{Bounded, Sandbox, WAIT, alive, kill, wait_until};
 
 #[test]
 fn home_and_socket_are_private() {
@@ -29,11 +26,10 @@ fn home_and_socket_are_private() {
 fn ten_clients_at_once_start_one_daemon() {
     let sb = Sandbox::new();
     let children: Vec<_> = (0..10)
-        .map(|_| sb.mono_cmd().args(["list"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap())
+        .map(|_| sb.mono_cmd().args(["list"]).stdout(Stdio::null()).stderr(Stdio::piped()).start())
         .collect();
     for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        c.finish().ok();
     }
     assert_eq!(sb.daemons().len(), 1);
 }
@@ -46,13 +42,12 @@ fn a_second_daemon_for_the_same_home_refuses_to_start() {
     let out = std::process::Command::new(mono_e2e::bin_dir().join("monod"))
         .env("MONO_HOME", &sb.home)
         .env("TMUX_TMPDIR", &sb.tmux_dir)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+        .run();
+    assert_ne!(out.code, 0, "{out:?}");
     assert!(
-        err.contains(&format!("monod is already running for {} (pid {pid})", sb.home.display())),
-        "{err}"
+        out.stderr.contains(&format!("monod is already running for {} (pid {pid})", sb.home.display())),
+        "{}",
+        out.stderr
     );
     assert!(sb.home.join("monod.sock").exists(), "the second daemon removed the live socket");
     sb.mono(["list"]).ok();
@@ -63,8 +58,7 @@ fn a_second_daemon_for_the_same_home_refuses_to_start() {
 #[test]
 fn stale_socket_and_lock_file_from_a_killed_daemon_are_recovered() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/crash");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.init_workspace("p/crash", "");
     let pid = sb.daemon_pid().unwrap();
     kill(pid, 9);
     wait_until(WAIT, "the daemon to die", || !alive(pid));
@@ -87,11 +81,10 @@ fn daemon_status_and_stop_without_a_daemon() {
 fn sigterm_shuts_down_cleanly() {
     let sb = Sandbox::new();
     let mut child = sb.spawn_daemon(&[]);
-    let ws = sb.workspace("p/term");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.init_workspace("p/term", "");
     kill(child.id() as i32, 15);
-    let status = child.wait().unwrap();
-    assert!(status.success(), "monod exited with {status}");
+    let code = child.wait_code();
+    assert_eq!(code, 0, "monod exited with {code}");
     assert!(!sb.home.join("monod.sock").exists(), "socket left behind");
     // The lock is free: a new daemon starts and sees the state.
     let list = sb.mono(["list", "--json"]).ok().json();
@@ -112,15 +105,13 @@ fn sigterm_during_init_rolls_it_back() {
         .args(["init", ws.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     wait_until(WAIT, "the init script to start", || started.exists());
     kill(child.id() as i32, 15);
-    assert!(child.wait().unwrap().success());
-    let out = init.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("interrupted because monod is shutting down"), "{err}");
+    assert_eq!(child.wait_code(), 0);
+    let out = init.finish();
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("interrupted because monod is shutting down"), "{}", out.stderr);
     assert_eq!(sb.env_rows(), 0);
     assert!(!sb.home.join("data/p-interrupted").exists());
 }
@@ -131,7 +122,7 @@ fn idle_daemon_of_another_protocol_is_replaced() {
     let mut old = sb.spawn_daemon(&[("MONO_TEST_REPORT_PROTOCOL", "999")]);
     let out = sb.mono(["list"]).ok();
     assert!(out.stderr.contains("replacing idle monod"), "{}", out.stderr);
-    assert!(old.wait().unwrap().success(), "the old daemon did not exit cleanly");
+    assert_eq!(old.wait_code(), 0, "the old daemon did not exit cleanly");
     let status = sb.mono(["daemon", "status", "--json"]).ok().json();
     assert_eq!(status["protocol"], mono_proto::PROTOCOL_VERSION);
     assert_ne!(status["pid"], old.id());
@@ -151,13 +142,14 @@ fn busy_daemon_of_another_protocol_is_left_running() {
     let (_, reply) = caller.join().unwrap();
     assert!(reply.contains("\"name\":\"p-busy\""), "{reply}");
     kill(old.id() as i32, 15);
-    assert!(old.wait().unwrap().success());
+    assert_eq!(old.wait_code(), 0);
 }
 
 #[test]
 fn curl_speaks_the_documented_protocol() {
     let sb = Sandbox::new();
     sb.mono(["daemon", "start"]).ok();
+    mono_e2e::require_program("curl", "curl");
     let out = std::process::Command::new("curl")
         .args(["-s", "--unix-socket", sb.home.join("monod.sock").to_str().unwrap()])
         .args([
@@ -165,9 +157,8 @@ fn curl_speaks_the_documented_protocol() {
             r#"{"jsonrpc":"2.0","id":1,"method":"daemon.status","params":{}}"#,
             "http://localhost/",
         ])
-        .output()
-        .expect("curl is needed for this test");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        .run();
+    let v = out.json();
     assert_eq!(v["result"]["protocol"], mono_proto::PROTOCOL_VERSION, "{v}");
     assert_eq!(v["result"]["pid"], sb.daemon_pid().unwrap());
 }

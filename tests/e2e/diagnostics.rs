@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 
-use mono_e2e::{Sandbox, run_with_deadline};
+use mono_e2e::{Sandbox, require_root, run_with_deadline};
 
 /// `mono daemon start` with monod's diagnostics at `level`.
 fn start_logging(sb: &Sandbox, level: &str) {
@@ -78,10 +78,7 @@ fn request_parameters_never_reach_monod_log() {
 
 #[test]
 fn a_thousand_refused_connections_cost_a_few_lines() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: connecting as another user needs root");
-        return;
-    }
+    require_root("connects as another user (uid 65534)");
     let sb = Sandbox::new();
     sb.mono(["daemon", "start"]).ok();
     // The kernel lets uid 65534 reach the socket; monod refuses it.

@@ -6,15 +6,12 @@
 //! with the environment, so its destroy reaches the same engine.
 
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine as _;
 use mono_e2e::docker::{TEST_IMAGE, docker, labelled, require_docker};
 use mono_e2e::engines::{AuthRegistry, Certificates, TlsFront, write_context};
 use mono_e2e::proxy::FaultProxy;
-use mono_e2e::{Run, Sandbox, wait_until};
-
-const WAIT: Duration = Duration::from_secs(30);
+use mono_e2e::{Bounded, Run, Sandbox, WAIT, wait_until};
 
 fn sleeper() -> String {
     format!(
@@ -29,7 +26,7 @@ fn mono_with(sb: &Sandbox, args: &[&str], vars: &[(&str, &str)]) -> Run {
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    Run::from(cmd.output().unwrap())
+    cmd.run()
 }
 
 /// Removes an image when dropped, also when the test fails.

@@ -7,7 +7,7 @@
 
 use mono_e2e::docker::{TEST_IMAGE, labelled, networks_named, require_docker};
 use mono_e2e::proxy::FaultProxy;
-use mono_e2e::{Sandbox, wait_until};
+use mono_e2e::{Sandbox, WAIT, wait_until};
 
 /// Two services and a named volume: two containers, a network, a volume.
 fn two_services() -> String {
@@ -124,7 +124,7 @@ fn a_recovery_that_cannot_reach_the_engine_keeps_the_environment_failed() {
     assert!(!home_objects(&sb).is_empty(), "the crash came before the containers");
     proxy.go_down();
     sb.mono(["daemon", "start"]).ok();
-    wait_until(std::time::Duration::from_secs(60), "recovery to give up", || {
+    wait_until(WAIT, "recovery to give up", || {
         sb.mono(["list", "--json"]).ok().json()[0]["status"] == "failed"
     });
     let failure = only_env(&sb)["failure"].as_str().unwrap_or_default().to_string();

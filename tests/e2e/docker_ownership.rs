@@ -124,11 +124,9 @@ fn a_network_made_by_hand_is_never_duplicated_or_removed() {
 fn teardown_removes_by_id_when_a_duplicate_network_was_made_by_hand() {
     let Some(_engine) = require_docker() else { return };
     let sb = Sandbox::new();
-    let ws = sb.docker_workspace("twice");
+    let ws = sb.init_docker_workspace("twice", &sleeper());
     let project = format!("mono-{}-twice", sb.id);
     let network = format!("{project}_default");
-    sb.compose(&ws, &sleeper());
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
     // A copy with the same name and labels, made through the API without
     // CheckDuplicate (Engine 20.10 then allows it; the CLI would refuse).
     let body = format!(

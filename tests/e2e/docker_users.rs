@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use mono_e2e::docker::{TEST_IMAGE, labelled, require_docker};
-use mono_e2e::{Sandbox, wait_until};
+use mono_e2e::docker::{TEST_IMAGE, docker, labelled, require_docker};
+use mono_e2e::{Bounded, Sandbox, WAIT, wait_until};
 
 /// A PID 1 that ignores SIGTERM: only a kill ends it.
 const STUBBORN: &str = r#"["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]"#;
@@ -27,20 +27,37 @@ fn timed_destroy(sb: &Sandbox, ws: &std::path::Path, project: &str) -> Duration 
 fn destroy_kills_what_ignores_its_stop_signal_after_a_short_grace() {
     let Some(_engine) = require_docker() else { return };
     let sb = Sandbox::new();
-    let ws = sb.docker_workspace("stubborn");
     // Two services that ignore SIGTERM, one depending on the other, and one
     // that exits on its own stop signal (SIGUSR1) although its grace is long.
-    sb.compose(
-        &ws,
-        &format!(
+    let ws = sb.init_docker_workspace("stubborn", &format!(
             "services:\n  db:\n    image: {TEST_IMAGE}\n    command: {STUBBORN}\n    volumes: [\"data:/data\"]\n  worker:\n    image: {TEST_IMAGE}\n    command: {STUBBORN}\n    depends_on: [db]\n  polite:\n    image: {TEST_IMAGE}\n    stop_signal: SIGUSR1\n    stop_grace_period: 30s\n    command: [\"sh\", \"-c\", \"trap 'exit 0' USR1; trap '' TERM; while :; do sleep 1; done\"]\nvolumes:\n  data:\n"
-        ),
-    );
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
-    let took = timed_destroy(&sb, &ws, &format!("mono-{}-stubborn", sb.id));
-    // Before: 10 s for each stubborn container (the Engine's default).
-    // Now: about 1 s for the worker, then 1 s for the db it depends on.
-    assert!(took < Duration::from_secs(5), "destroy took {took:?}");
+        ));
+    let project = format!("mono-{}-stubborn", sb.id);
+    let since = docker(["system", "info", "--format", "{{json .SystemTime}}"]).1;
+    let took = timed_destroy(&sb, &ws, &project);
+    eprintln!("destroy took {took:?}");
+    // What the Engine saw: the stubborn ones were killed after their stop
+    // signal (137), the polite one ended on its own stop signal (0), well
+    // before its 30 s grace was up. (How long a destroy takes is measured
+    // in bench/: the real stack's destroy, whose worker ignores SIGTERM.)
+    let since = since.trim().trim_matches('"');
+    let (ok, died, err) = docker([
+        "events",
+        "--since",
+        since,
+        "--until",
+        "0s",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--filter",
+        "event=die",
+        "--format",
+        "{{index .Actor.Attributes \"com.docker.compose.service\"}} {{.Actor.Attributes.exitCode}}",
+    ]);
+    assert!(ok, "{err}");
+    let mut died: Vec<&str> = died.lines().collect();
+    died.sort();
+    assert_eq!(died, ["db 137", "polite 0", "worker 137"]);
 }
 
 #[test]
@@ -64,10 +81,8 @@ fn destroy_gives_an_explicit_stop_grace_period_and_honours_destroy_grace() {
     }
     let took = timed_destroy(&sb, &patient, &format!("mono-{}-patient", sb.id));
     assert!(took >= Duration::from_secs(3), "the 3 s stop_grace_period was cut short: {took:?}");
-    assert!(took < Duration::from_secs(8), "destroy took {took:?}");
     let took = timed_destroy(&sb, &configured, &format!("mono-{}-configured", sb.id));
     assert!(took >= Duration::from_millis(2500), "compose.destroy_grace 2500ms not honoured: {took:?}");
-    assert!(took < Duration::from_secs(8), "destroy took {took:?}");
 }
 
 /// Two services that print in a known order across them (each waits for
@@ -100,7 +115,7 @@ fn logs_of_one_service_or_all_merged_by_time_and_followed_until_the_container_en
     let w = ws.to_str().unwrap();
     sb.compose(&ws, &chatty());
     sb.mono(["init", w]).ok();
-    wait_until(Duration::from_secs(30), "db-2 in the logs", || {
+    wait_until(WAIT, "db-2 in the logs", || {
         sb.mono(["logs", w, "--service", "db"]).ok().stdout.contains("db-2")
     });
     // Both streams of one container, in order.
@@ -124,31 +139,24 @@ fn logs_of_one_service_or_all_merged_by_time_and_followed_until_the_container_en
         .args(["logs", w, "--service", "web", "-f"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
-    let mut child = follow.spawn().unwrap();
+    let mut child = follow.start();
     let lines = mono_e2e::stdout_lines(&mut child);
-    assert_eq!(lines.recv_timeout(Duration::from_secs(20)).unwrap(), "web-1");
+    assert_eq!(lines.recv_timeout(WAIT).unwrap(), "web-1");
     let web = format!("mono-{}-chatty-web-1", sb.id);
-    assert!(mono_e2e::docker::docker(["exec", &web, "touch", "/s/go"]).0);
-    assert_eq!(lines.recv_timeout(Duration::from_secs(20)).unwrap(), "web-2");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("mono logs -f did not end when the container did");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success());
+    assert!(docker(["exec", &web, "touch", "/s/go"]).0);
+    assert_eq!(lines.recv_timeout(WAIT).unwrap(), "web-2");
+    let mut status = None;
+    wait_until(WAIT, "mono logs -f to end when the container did", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.unwrap().success());
 
     // Wrong names say which exist.
     let line = sb.mono(["logs", w, "--service", "nope"]).fails_with("no service \"nope\"");
     assert!(line.contains("its services are db, web (or `all`)"), "{line}");
     sb.mono(["destroy", w]).ok();
-    let simple = sb.workspace("simple");
-    sb.mono(["init", simple.to_str().unwrap()]).ok();
+    let simple = sb.init_workspace("simple", "");
     sb.mono(["logs", simple.to_str().unwrap(), "--service", "db"]).fails_with("has no services");
     sb.mono(["destroy", simple.to_str().unwrap()]).ok();
 }
@@ -238,7 +246,7 @@ fn compose_v2_sees_monos_project_ps_logs_exec_and_down() {
     };
     let ps = compose(&["ps", "--format", "{{.Service}} {{.State}}"]);
     assert_eq!(ps.lines().collect::<Vec<_>>(), ["db running", "web running"], "{ps}");
-    wait_until(Duration::from_secs(20), "both greetings", || {
+    wait_until(WAIT, "both greetings", || {
         let logs = compose(&["logs", "--no-color"]);
         logs.contains("db-1   | hello-from-db") && logs.contains("web-1  | hello-from-web")
     });

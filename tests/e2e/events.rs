@@ -32,8 +32,7 @@ fn parse(line: &str) -> (u64, String, String) {
 #[test]
 fn stored_events_replay_and_resume_across_restart() {
     let sb = Sandbox::new();
-    let a = sb.workspace("p/a");
-    sb.mono(["init", a.to_str().unwrap()]).ok();
+    let a = sb.init_workspace("p/a", "");
     sb.mono(["destroy", a.to_str().unwrap()]).ok();
     let bad = sb.workspace("p/bad");
     sb.mono_yml(&bad, "scripts:\n  init: exit 5\n");
@@ -72,14 +71,12 @@ fn stored_events_replay_and_resume_across_restart() {
 #[test]
 fn a_live_follower_sees_every_event_in_order() {
     let sb = Sandbox::new();
-    let first = sb.workspace("live/first");
-    sb.mono(["init", first.to_str().unwrap()]).ok();
+    let first = sb.init_workspace("live/first", "");
     // Follow from the start while more happens: replay and live must join
     // with no gap and no duplicate.
     let mut follower = sb.follow_events(&["--since", "0"]);
     for i in 0..4 {
-        let ws = sb.workspace(&format!("live/ws{i}"));
-        sb.mono(["init", ws.to_str().unwrap()]).ok();
+        let ws = sb.init_workspace(&format!("live/ws{i}"), "");
         sb.mono(["run", ws.to_str().unwrap()]).fails_with("no run script");
     }
     sb.mono(["destroy", first.to_str().unwrap()]).ok();

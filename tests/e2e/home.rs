@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use mono_e2e::{Sandbox, run_with_deadline};
+use mono_e2e::{Bounded, Sandbox, WAIT, require_root, run_with_deadline};
 
 /// A directory's mode, owner and entries (with their modes and owners).
 fn state_of(dir: &Path) -> (u32, u32, BTreeMap<String, (u32, u32)>) {
@@ -63,10 +63,7 @@ fn a_home_others_may_write_is_refused_and_not_chmodded() {
 
 #[test]
 fn another_users_home_is_refused_even_for_root() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: giving a directory to another user needs root");
-        return;
-    }
+    require_root("gives a directory to another user");
     let sb = Sandbox::new();
     std::fs::create_dir(&sb.home).unwrap();
     std::fs::set_permissions(&sb.home, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -81,8 +78,7 @@ fn a_link_to_a_directory_of_ones_own_is_a_home() {
     std::fs::create_dir_all(&real).unwrap();
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::symlink(&real, &sb.home).unwrap();
-    let ws = sb.workspace("p/linked");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("p/linked", "");
     assert!(real.join("state.db").is_file() && real.join("data/p-linked").is_dir());
     // Accepted as it is: not chmodded; `mono doctor` points at the mode.
     assert_eq!(std::fs::metadata(&real).unwrap().mode() & 0o777, 0o755);
@@ -207,28 +203,26 @@ fn everything_under_the_home_is_private_whatever_the_umask() {
     std::fs::write(b.join("lock.json"), "1\n").unwrap();
     sb.mono_yml(&b, &yml);
     assert!(sb.mono(["init", b.to_str().unwrap()]).ok().stderr.contains("cache hit"));
-    let tool = std::process::Command::new(b.join("deps/bin/tool")).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&tool.stdout), "tool ran\n");
+    let tool = std::process::Command::new(b.join("deps/bin/tool")).run();
+    assert_eq!(tool.stdout, "tool ran\n");
 
     // A run in progress (run.json), then ended with monod stopped, so its
     // status files stay to be looked at.
     sb.mono(["run", "--detach", a.to_str().unwrap()]).ok();
     let log_dir = sb.home.join("logs/p-a");
-    mono_e2e::wait_until(std::time::Duration::from_secs(10), "run.json", || {
-        log_dir.join("run.json").exists()
-    });
+    mono_e2e::wait_until(WAIT, "run.json", || log_dir.join("run.json").exists());
     assert_eq!(exposed(&sb.home), Vec::<String>::new());
     let pid = sb.daemon_pid().unwrap();
     mono_e2e::kill(pid, 19);
     std::fs::write(&gate, "").unwrap();
-    mono_e2e::wait_until(std::time::Duration::from_secs(10), "the run to end", || {
+    mono_e2e::wait_until(WAIT, "the run to end", || {
         log_dir.join("run.done").exists() && log_dir.join("run.exit").exists()
     });
     let seen = exposed(&sb.home);
     mono_e2e::kill(pid, 18);
     assert_eq!(seen, Vec::<String>::new());
     // The run script kept the caller's umask.
-    mono_e2e::wait_until(std::time::Duration::from_secs(10), "the run's output", || {
+    mono_e2e::wait_until(WAIT, "the run's output", || {
         sb.mono(["logs", a.to_str().unwrap()]).stdout.contains("0000")
     });
     for ws in [&a, &b] {

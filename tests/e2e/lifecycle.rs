@@ -1,22 +1,17 @@
 //! The life of an environment: init, list, status, run, attach, destroy.
 
-use std::time::Duration;
-
-use mono_e2e::{Sandbox, wait_until};
-
-const WAIT: Duration = Duration::from_secs(10);
+use mono_e2e::{Bounded, Sandbox, WAIT, wait_until};
 
 #[test]
 fn init_run_list_destroy_round_trip() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("shop/.conductor/workspaces/feature-auth");
-    sb.mono_yml(
-        &ws,
+    let ws = sb.init_workspace(
+        "shop/.conductor/workspaces/feature-auth",
         "env:\n  APP_URL: \"http://127.0.0.1:${MONO_ENV_ID}00/${MONO_ENV_NAME}\"\n\
          scripts:\n  init: echo init-out; echo init-err >&2\n  setup: echo \"setup sees $APP_URL\"\n  \
          run: echo \"$MONO_ENV_NAME $APP_URL\" > run-output.txt\n",
     );
-    let init = sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let init = &ws.init;
     // Script output streams to the caller, on the stream it was written to.
     assert!(init.stdout.contains("init-out"), "{}", init.stdout);
     assert!(init.stderr.contains("init-err"), "{}", init.stderr);
@@ -88,14 +83,12 @@ fn session_shell_has_callers_environment_and_mono_variables() {
         "env:\n  DERIVED: \"${CALLER_MARKER}-${MONO_ENV_ID}\"\nscripts:\n  run: env > env-dump.txt\n",
     );
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let status = sb
-        .mono_cmd()
+    sb.mono_cmd()
         .args(["init", ws.to_str().unwrap()])
         .env("CALLER_MARKER", "marker 42")
         .env("PATH", &path)
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        .run()
+        .ok();
     sb.mono(["run", ws.to_str().unwrap()]).ok();
     let dump = ws.join("env-dump.txt");
     wait_until(WAIT, "the session to dump its environment", || {
@@ -117,9 +110,7 @@ fn session_shell_has_callers_environment_and_mono_variables() {
 #[test]
 fn mono_log_has_the_documented_format() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("shop/feat");
-    sb.mono_yml(&ws, "scripts:\n  init: echo added 847 packages; echo oops >&2\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("shop/feat", "scripts:\n  init: echo added 847 packages; echo oops >&2\n");
     let log = sb.mono_log();
     let line_re = |l: &str| {
         // [HH:MM:SS.mmm] [+elapsed] [tag] message
@@ -191,9 +182,7 @@ fn slots_are_reused_after_destroy() {
 #[test]
 fn destroy_works_when_session_data_dir_and_workspace_are_gone() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/gone");
-    sb.mono_yml(&ws, "scripts:\n  destroy: echo never runs\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("p/gone", "scripts:\n  destroy: echo never runs\n");
     sb.tmux(["kill-session", "-t", "=mono-p-gone"]).ok();
     assert_eq!(sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()["status"], "stopped");
     std::fs::remove_dir_all(sb.home.join("data/p-gone")).unwrap();
@@ -210,9 +199,7 @@ fn destroy_works_when_session_data_dir_and_workspace_are_gone() {
 #[test]
 fn destroy_runs_destroy_script_first_and_survives_its_failure() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/dump");
-    sb.mono_yml(&ws, "scripts:\n  destroy: ls \"$MONO_DATA_DIR\" > ../dumped.txt; tmux has-session -t =mono-p-dump && echo session-alive >> ../dumped.txt; exit 4\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("p/dump", "scripts:\n  destroy: ls \"$MONO_DATA_DIR\" > ../dumped.txt; tmux has-session -t =mono-p-dump && echo session-alive >> ../dumped.txt; exit 4\n");
     std::fs::write(sb.home.join("data/p-dump/db.sqlite"), "x").unwrap();
     let out = sb.mono(["destroy", ws.to_str().unwrap(), "--json"]).ok();
     // It ran before the data directory and the session were removed.
@@ -226,8 +213,7 @@ fn destroy_runs_destroy_script_first_and_survives_its_failure() {
 #[test]
 fn state_persists_across_daemon_restart() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/persist");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("p/persist", "");
     let first = sb.daemon_pid().expect("daemon running");
     sb.mono(["daemon", "stop"]).ok();
     assert!(sb.daemon_pid().is_none());
@@ -242,8 +228,7 @@ fn state_persists_across_daemon_restart() {
 #[test]
 fn attach_enters_the_session() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/attach");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("p/attach", "");
     // Run `mono attach` in a terminal: a pane of another session.
     let mono = mono_e2e::bin_dir().join("mono");
     sb.tmux(["new-session", "-d", "-s", "outer", "-x", "80", "-y", "24"]).ok();
@@ -266,8 +251,7 @@ fn attach_enters_the_session() {
 #[test]
 fn run_without_script_or_session_is_a_clear_error() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/norun");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("p/norun", "");
     sb.mono(["run", ws.to_str().unwrap()]).fails_with("no run script; add `scripts: {run: ...}`");
     sb.mono_yml(&ws, "scripts:\n  run: echo hi\n");
     sb.tmux(["kill-session", "-t", "=mono-p-norun"]).ok();
@@ -285,11 +269,9 @@ fn init_completes_after_its_client_is_killed() {
         .args(["init", ws.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .start();
     gate.wait_started();
-    client.kill().unwrap();
-    client.wait().unwrap();
+    client.stop();
     gate.open();
     wait_until(WAIT, "the orphaned init to finish", || {
         sb.mono(["status", ws.to_str().unwrap(), "--json"]).json()["status"] == "running"

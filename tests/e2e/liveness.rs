@@ -1,17 +1,15 @@
 //! A daemon that holds its lock but does not answer (stopped with SIGSTOP,
-//! or its socket's backlog full) is named within seconds by every command,
-//! with its pid and what to do; `mono doctor` reports it and still runs
-//! its other checks, and names a read-only home, a full disk and
-//! environments whose sessions are gone.
+//! or its socket's backlog full) is named by every command, with its pid
+//! and what to do, instead of a hang; `mono doctor` reports it and still
+//! runs its other checks, and names a read-only home, a full disk and
+//! environments whose sessions are gone. (How soon a command names it,
+//! about 4 s, two slices of the client's 2 s patience, is printed here, not
+//! asserted: times are for bench/.)
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mono_e2e::{Sandbox, kill, run_with_deadline};
-
-/// How long a command may take to name a hung daemon (measured: about 4 s,
-/// two slices of the client's 2 s patience).
-const NAMED_WITHIN: Duration = Duration::from_secs(8);
+use mono_e2e::{Sandbox, WAIT, kill, run_with_deadline};
 
 /// Resumes a stopped daemon when dropped, also when the test fails.
 struct Stopped(i32);
@@ -69,11 +67,10 @@ fn commands(ws: &Path, other: &Path) -> Vec<Vec<String>> {
     .collect()
 }
 
-/// Every command failed fast with one line naming the pid and the fix.
+/// Every command failed with one line naming the pid and the fix.
 #[track_caller]
 fn assert_named(results: &[(String, Duration, mono_e2e::Run)], pid: i32) {
-    for (command, took, run) in results {
-        assert!(*took < NAMED_WITHIN, "`mono {command}` took {took:?}: {run:?}");
+    for (command, _, run) in results {
         let line = run.stderr.lines().find(|l| l.starts_with("mono: error:")).unwrap_or_default();
         assert_ne!(run.code, 0, "`mono {command}` succeeded: {run:?}");
         assert_eq!(
@@ -92,12 +89,10 @@ fn assert_named(results: &[(String, Duration, mono_e2e::Run)], pid: i32) {
 }
 
 #[test]
-fn a_stopped_daemon_is_named_within_seconds_by_every_command() {
+fn a_stopped_daemon_is_named_by_every_command() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/hung");
+    let ws = sb.init_workspace("p/hung", "scripts:\n  run: echo hi\n");
     let other = sb.workspace("p/other");
-    sb.mono_yml(&ws, "scripts:\n  run: echo hi\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
     let pid = sb.daemon_pid().unwrap();
     let stopped = Stopped::stop(pid);
 
@@ -107,9 +102,7 @@ fn a_stopped_daemon_is_named_within_seconds_by_every_command() {
     eprintln!("slowest command named the stopped daemon after {slowest:?}");
 
     // doctor reports it as a finding and still runs its other checks.
-    let started = Instant::now();
     let doctor = sb.mono(["doctor"]);
-    assert!(started.elapsed() < NAMED_WITHIN, "doctor took {:?}", started.elapsed());
     assert_eq!(doctor.code, 1, "{doctor:?}");
     assert!(
         doctor.stdout.contains("ERROR daemon") && doctor.stdout.contains("it is stopped or hung"),
@@ -151,11 +144,10 @@ fn fill_backlog(socket: &Path) -> Vec<rustix::fd::OwnedFd> {
 }
 
 #[test]
-fn a_daemon_whose_backlog_is_full_is_named_within_seconds() {
+fn a_daemon_whose_backlog_is_full_is_named_by_every_command() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/full");
+    let ws = sb.init_workspace("p/full", "");
     let other = sb.workspace("p/other");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
     let pid = sb.daemon_pid().unwrap();
     let stopped = Stopped::stop(pid);
     let held = fill_backlog(&sb.home.join("monod.sock"));
@@ -169,22 +161,19 @@ fn a_daemon_whose_backlog_is_full_is_named_within_seconds() {
     // Resumed, monod first works through the closed connections of its
     // backlog (each counts against its connection limit until it is read),
     // then serves again.
-    mono_e2e::wait_until(Duration::from_secs(30), "monod to serve again", || sb.mono(["list"]).code == 0);
+    mono_e2e::wait_until(WAIT, "monod to serve again", || sb.mono(["list"]).code == 0);
 }
 
 #[test]
 fn doctor_names_a_read_only_home_and_daemon_stop_works_there() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/ro");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.init_workspace("p/ro", "");
     let pid = sb.daemon_pid().unwrap();
     // The session's capture (started by tmux, after init returns) opens its
     // log first: once it did, no file is opened for writing any more.
     let log = sb.home.join("logs/p-ro/output.log");
-    mono_e2e::wait_until(Duration::from_secs(10), "the session's capture to start", || log.exists());
-    if sb.read_only_home().is_none() {
-        return;
-    }
+    mono_e2e::wait_until(WAIT, "the session's capture to start", || log.exists());
+    sb.read_only_home();
 
     let doctor = sb.mono(["doctor"]);
     assert_eq!(doctor.code, 1, "{doctor:?}");
@@ -203,11 +192,8 @@ fn doctor_names_a_read_only_home_and_daemon_stop_works_there() {
 #[test]
 fn doctor_names_a_full_disk() {
     let sb = Sandbox::new();
-    if sb.tmpfs_home("8m").is_none() {
-        return;
-    }
-    let ws = sb.workspace("p/full-disk");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.tmpfs_home("8m");
+    sb.init_workspace("p/full-disk", "");
     assert!(sb.mono(["doctor"]).stdout.contains("ok    disk"));
     sb.fill(&sb.home.join("filler"));
     let doctor = sb.mono(["doctor"]);
@@ -224,10 +210,8 @@ fn doctor_names_a_full_disk() {
 #[test]
 fn doctor_names_environments_whose_sessions_are_gone() {
     let sb = Sandbox::new();
-    let a = sb.workspace("p/a");
-    let b = sb.workspace("p/b");
-    sb.mono(["init", a.to_str().unwrap()]).ok();
-    sb.mono(["init", b.to_str().unwrap()]).ok();
+    let a = sb.init_workspace("p/a", "");
+    sb.init_workspace("p/b", "");
     assert_eq!(sb.mono(["doctor"]).code, 0);
 
     sb.tmux(["kill-session", "-t", "=mono-p-a"]);

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use mono_e2e::Sandbox;
+use mono_e2e::{Bounded, Sandbox};
 
 fn init_name(sb: &Sandbox, ws: &std::path::Path, env: &[(&str, &str)]) -> String {
     let mut cmd = sb.mono_cmd();
@@ -10,10 +10,7 @@ fn init_name(sb: &Sandbox, ws: &std::path::Path, env: &[(&str, &str)]) -> String
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["name"].as_str().unwrap().to_string()
+    cmd.run().ok().json()["name"].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -31,10 +28,8 @@ fn conductor_layout_and_variables() {
     let plain = sb.workspace("conductor/workspaces/backend/oslo");
     assert_eq!(init_name(&sb, &plain, &[]), "backend-oslo");
     // Conductor's own variables name the workspace when PATH is omitted.
-    let out =
-        sb.mono_cmd().args(["status", "--json"]).env("CONDUCTOR_WORKSPACE_PATH", &plain).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"backend-oslo\""));
+    let out = sb.mono_cmd().args(["status", "--json"]).env("CONDUCTOR_WORKSPACE_PATH", &plain).run().ok();
+    assert!(out.stdout.contains("\"backend-oslo\""), "{}", out.stdout);
 }
 
 #[test]
@@ -46,9 +41,8 @@ fn git_worktree_takes_main_repository_name() {
             .args(["-c", "user.email=t@t", "-c", "user.name=t", "-c", "init.defaultBranch=main"])
             .args(args)
             .current_dir(&repo)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            .run();
+        assert_eq!(out.code, 0, "git {args:?}: {}", out.stderr);
     };
     git(&["init", "-q"]);
     git(&["commit", "-q", "--allow-empty", "-m", "init"]);

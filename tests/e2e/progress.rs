@@ -4,14 +4,11 @@
 //! `mono init`, which ends on its reply.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use mono_e2e::ws::RawWs;
-use mono_e2e::{Sandbox, wait_until};
+use mono_e2e::{Bounded, Sandbox, WAIT, wait_until};
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(30);
 
 /// The stored events `mono events --since 0 ARGS` prints.
 fn stored(sb: &Sandbox, args: &[&str]) -> Vec<Value> {
@@ -114,16 +111,6 @@ fn python() -> std::path::PathBuf {
     crate::protocol::python_with_websockets()
 }
 
-/// A process killed when the test ends, passing or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The methods and params a fake daemon recorded, in order.
 fn recorded(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -142,17 +129,14 @@ fn mono_init_ends_on_its_reply_and_waits_for_no_event() {
     let socket = sb.home.join("monod.sock");
     let record = sb.root().join("requests.jsonl");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/fake_monod.py");
-    let _fake = Killed(
-        Command::new(python())
-            .arg(&script)
-            .arg(&socket)
-            .arg(mono_proto::VERSION)
-            .arg(mono_proto::PROTOCOL_VERSION.to_string())
-            .arg(&record)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("the fake monod"),
-    );
+    let _fake = Command::new(python())
+        .arg(&script)
+        .arg(&socket)
+        .arg(mono_proto::VERSION)
+        .arg(mono_proto::PROTOCOL_VERSION.to_string())
+        .arg(&record)
+        .stdin(Stdio::null())
+        .start();
     wait_until(WAIT, "the fake monod to listen", || socket.exists());
     let w = sb.workspace("fake/env");
 

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use mono_e2e::{Sandbox, kill};
+use mono_e2e::{Bounded, Sandbox, kill, poll_until, run_within};
 use serde_json::Value;
 
 /// How long a client may take for everything it does.
@@ -26,12 +26,8 @@ const DEADLINE: Duration = Duration::from_secs(90);
 pub(crate) fn python_with_websockets() -> PathBuf {
     let candidates = [PathBuf::from("/usr/bin/python3"), PathBuf::from("python3")];
     for python in &candidates {
-        let imports = Command::new(python)
-            .args(["-c", "import websockets"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        let imports = run_within(Command::new(python).args(["-c", "import websockets"]), DEADLINE)
+            .is_ok_and(|run| run.code == 0);
         if imports {
             return python.clone();
         }
@@ -98,8 +94,8 @@ impl Client {
             Err(RecvTimeoutError::Timeout) => panic!("the client gave no output within {DEADLINE:?}"),
             Err(RecvTimeoutError::Disconnected) => {
                 let err = self.stderr();
-                let status = self.child.wait().unwrap();
-                panic!("the client ended early ({status}): {err}");
+                let status = self.exit();
+                panic!("the client ended early ({status:?}): {err}");
             }
         }
     }
@@ -120,17 +116,26 @@ impl Client {
         err
     }
 
+    /// Its exit status, once it exits within the deadline (else `None`,
+    /// and it is killed).
+    fn exit(&mut self) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        let left = self.left();
+        if !poll_until(left, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        }) {
+            kill(self.child.id() as i32, 9);
+        }
+        status
+    }
+
     /// Waits for the client to exit; fails unless it succeeded.
     #[track_caller]
     fn succeeds(mut self) {
-        while self.child.try_wait().unwrap().is_none() {
-            if self.left().is_zero() {
-                kill(self.child.id() as i32, 9);
-                panic!("the client did not finish within {DEADLINE:?}: {}", self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let status = self.child.wait().unwrap();
+        let status = self.exit();
+        let status = status
+            .unwrap_or_else(|| panic!("the client did not finish within {DEADLINE:?}: {}", self.stderr()));
         assert!(status.success(), "the client failed ({status}): {}", self.stderr());
     }
 }
@@ -186,16 +191,15 @@ fn a_python_websocket_client_discovers_calls_and_follows_events() {
 fn curl_gets_the_openrpc_document_over_http_post() {
     let sb = Sandbox::new();
     sb.mono(["daemon", "start"]).ok();
+    mono_e2e::require_program("curl", "curl");
     let out = Command::new("curl")
         .args(["--silent", "--show-error", "--fail", "--max-time", "30", "--unix-socket"])
         .arg(sb.home.join("monod.sock"))
         .args(["--json", r#"{"jsonrpc":"2.0","id":1,"method":"rpc.discover"}"#, "http://localhost/"])
         .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run curl ({e}): install curl (scripts/test installs it)"));
-    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
-    let reply: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        .run();
+    assert_eq!(out.code, 0, "curl failed: {}", out.stderr);
+    let reply = out.json();
     assert_eq!(reply["id"], 1);
     let doc = &reply["result"];
     assert_eq!(doc["openrpc"], "1.2.6");
@@ -219,14 +223,10 @@ fn curl_gets_the_openrpc_document_over_http_post() {
 mod spec {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
-    use std::time::Duration;
 
     use mono_e2e::ws::RawWs;
-    use mono_e2e::{Sandbox, wait_until};
+    use mono_e2e::{Sandbox, WAIT, wait_until};
     use serde_json::{Value, json};
-
-    /// How long one reply may take.
-    const WAIT: Duration = Duration::from_secs(30);
 
     const PARSE_ERROR: i64 = -32700;
     const INVALID_REQUEST: i64 = -32600;

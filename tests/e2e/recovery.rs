@@ -4,12 +4,9 @@
 //! reported, listed by `mono gc` and removed by `mono gc --yes`.
 
 use std::path::Path;
-use std::time::Duration;
 
 use mono_e2e::docker::{TEST_IMAGE, docker, labelled, require_docker};
-use mono_e2e::{Sandbox, wait_until};
-
-const RECOVERY: Duration = Duration::from_secs(60);
+use mono_e2e::{Sandbox, WAIT, poll_until, wait_until};
 
 const INIT_STEPS: [&str; 4] = ["init.registered", "init.data-dir", "init.scripts-done", "init.session"];
 const DESTROY_STEPS: [&str; 4] =
@@ -19,17 +16,14 @@ const DESTROY_STEPS: [&str; 4] =
 /// nothing.
 #[track_caller]
 fn assert_nothing_left(sb: &Sandbox, name: &str) {
-    let deadline = std::time::Instant::now() + RECOVERY;
-    loop {
-        let list = sb.mono(["list", "--json"]).ok().json();
-        if list.as_array().is_some_and(|a| a.is_empty()) {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let daemon_log = std::fs::read_to_string(sb.home.join("monod.log")).unwrap_or_default();
-            panic!("recovery did not finish: {list}\nmono.log:\n{}\nmonod.log:\n{daemon_log}", sb.mono_log());
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let mut list = serde_json::Value::Null;
+    let recovered = poll_until(WAIT, || {
+        list = sb.mono(["list", "--json"]).ok().json();
+        list.as_array().is_some_and(|a| a.is_empty())
+    });
+    if !recovered {
+        let daemon_log = std::fs::read_to_string(sb.home.join("monod.log")).unwrap_or_default();
+        panic!("recovery did not finish: {list}\nmono.log:\n{}\nmonod.log:\n{daemon_log}", sb.mono_log());
     }
     assert_eq!(sb.env_rows(), 0);
     assert!(!sb.has_session(&format!("mono-{name}")), "session of {name} left");
@@ -72,14 +66,13 @@ fn a_crash_at_any_step_of_destroy_is_finished_at_restart() {
     let sb = Sandbox::new();
     let ws = sb.workspace("p/doomed");
     sb.mono_yml(&ws, "scripts:\n  destroy: echo destroy-ran\n");
-    let keep = sb.workspace("p/keeper");
-    sb.mono(["init", keep.to_str().unwrap()]).ok();
+    sb.init_workspace("p/keeper", "");
     for step in DESTROY_STEPS {
         sb.mono(["init", ws.to_str().unwrap()]).ok();
         sb.mono(["daemon", "stop"]).ok();
         let out = sb.crash_at(step, ["destroy", ws.to_str().unwrap()]);
         assert_ne!(out.code, 0, "{step}: destroy succeeded although monod died");
-        wait_until(RECOVERY, "the destroy to be finished", || {
+        wait_until(WAIT, "the destroy to be finished", || {
             sb.mono(["list", "--json"]).ok().json().as_array().is_some_and(|a| a.len() == 1)
         });
         assert!(!sb.has_session("mono-p-doomed"), "{step}");
@@ -108,8 +101,7 @@ fn tagged_session(sb: &Sandbox, name: &str, home: &Path) {
 #[test]
 fn orphans_are_reported_listed_and_collected() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/owned");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.init_workspace("p/owned", "");
     sb.mono(["daemon", "stop"]).ok();
     // What a crash outside mono's steps, or a hand edit, might leave.
     std::fs::create_dir_all(sb.home.join("data/ghost/deep")).unwrap();
@@ -181,14 +173,14 @@ fn docker_mode_crashes_leave_no_containers_and_gc_collects_labelled_orphans() {
     sb.crash_at("init.scripts-done", ["init", ws.to_str().unwrap()]);
     assert!(!home_objects(&sb.home).is_empty(), "the crash came before the containers");
     assert_nothing_left(&sb, &name);
-    wait_until(RECOVERY, "the containers to go", || home_objects(&sb.home).is_empty());
+    wait_until(WAIT, "the containers to go", || home_objects(&sb.home).is_empty());
 
     // Destroy killed after the session, before the containers: finished.
     sb.mono(["init", ws.to_str().unwrap()]).ok();
     sb.mono(["daemon", "stop"]).ok();
     sb.crash_at("destroy.session-killed", ["destroy", ws.to_str().unwrap()]);
     assert_nothing_left(&sb, &name);
-    wait_until(RECOVERY, "the containers to go", || home_objects(&sb.home).is_empty());
+    wait_until(WAIT, "the containers to go", || home_objects(&sb.home).is_empty());
 
     // Labelled objects no environment owns: ours are collected, another
     // home's are not.
@@ -266,7 +258,7 @@ fn crash_recoveries_report_no_false_orphans_and_a_real_one_still_is() {
         let out = sb.crash_at(step, ["init", ws.to_str().unwrap()]);
         assert_ne!(out.code, 0, "{step}: init succeeded although monod died");
         // The restart rolls the init back; stopping waits for its orphan scan.
-        wait_until(RECOVERY, "the interrupted init to be rolled back", || {
+        wait_until(WAIT, "the interrupted init to be rolled back", || {
             sb.mono(["list", "--json"]).ok().json().as_array().is_some_and(|a| a.is_empty())
         });
         sb.mono(["daemon", "stop"]).ok();

@@ -4,9 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mono_e2e::{Sandbox, alive, kill, stdout_lines, wait_until};
-
-const WAIT: Duration = Duration::from_secs(20);
+use mono_e2e::{Bounded, Sandbox, Spawned, WAIT, alive, kill, stdout_lines, wait_until};
 
 /// Output lines without the pty's `\r`, each from `from` on: the session's
 /// shell may print its prompt at the same moment, on the same line.
@@ -17,9 +15,7 @@ fn lines_from(text: &str, from: &str) -> Vec<String> {
 #[test]
 fn run_prints_its_output_and_passes_its_exit_status_through() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("r/status");
-    sb.mono_yml(&ws, "scripts:\n  run: echo \"hello from $MONO_ENV_NAME\"; exit 3\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("r/status", "scripts:\n  run: echo \"hello from $MONO_ENV_NAME\"; exit 3\n");
     let run = sb.mono(["run", ws.to_str().unwrap()]);
     assert_eq!(run.code, 3, "{run:?}");
     assert_eq!(lines_from(&run.stdout, "hello from"), ["hello from r-status"], "{run:?}");
@@ -51,9 +47,10 @@ fn run_prints_its_output_and_passes_its_exit_status_through() {
 #[test]
 fn twenty_thousand_lines_arrive_complete_and_in_order() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("r/many");
-    sb.mono_yml(&ws, "scripts:\n  run: i=1; while [ $i -le 20000 ]; do echo \"line $i\"; i=$((i+1)); done\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace(
+        "r/many",
+        "scripts:\n  run: i=1; while [ $i -le 20000 ]; do echo \"line $i\"; i=$((i+1)); done\n",
+    );
     let expected: Vec<String> = (1..=20000).map(|i| format!("line {i}")).collect();
     let run = sb.mono(["run", ws.to_str().unwrap()]).ok();
     let printed = lines_from(&run.stdout, "line ");
@@ -68,38 +65,19 @@ fn twenty_thousand_lines_arrive_complete_and_in_order() {
 }
 
 /// Starts `mono run` in the foreground and waits until it printed `marker`.
-fn start_foreground(sb: &Sandbox, ws: &std::path::Path, marker: &str) -> std::process::Child {
+#[track_caller]
+fn start_foreground(sb: &Sandbox, ws: &std::path::Path, marker: &str) -> Spawned {
     let mut child = sb
         .mono_cmd()
         .args(["run", ws.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let rx = stdout_lines(&mut child);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) if line.contains(marker) => return child,
-            Ok(_) => {}
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("no {marker:?} from mono run: {e}");
-            }
-        }
-    }
-}
-
-fn wait_exit(child: &mut std::process::Child) -> i32 {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        assert!(Instant::now() < deadline, "mono run did not exit");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(WAIT, &format!("{marker:?} from mono run"), || {
+        rx.recv_timeout(Duration::from_millis(100)).is_ok_and(|line| line.contains(marker))
+    });
+    child
 }
 
 fn run_pid(sb: &Sandbox, ws: &std::path::Path) -> Option<i64> {
@@ -109,16 +87,14 @@ fn run_pid(sb: &Sandbox, ws: &std::path::Path) -> Option<i64> {
 #[test]
 fn sigterm_and_sigint_to_mono_run_stop_the_run() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("r/stop");
-    sb.mono_yml(&ws, "scripts:\n  run: echo serving; exec sleep 1000\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("r/stop", "scripts:\n  run: echo serving; exec sleep 1000\n");
     for signal in [15, 2, 1] {
         let mut child = start_foreground(&sb, &ws, "serving");
         let pid = run_pid(&sb, &ws).expect("a run in progress") as i32;
         assert!(alive(pid));
         kill(child.id() as i32, signal);
         // The interrupt ends `sleep`: status 130, and mono exits with it.
-        assert_eq!(wait_exit(&mut child), 130, "after signal {signal}");
+        assert_eq!(child.wait_code(), 130, "after signal {signal}");
         wait_until(WAIT, "the run's processes to end", || !alive(pid));
         assert_eq!(run_pid(&sb, &ws), None);
     }
@@ -127,12 +103,7 @@ fn sigterm_and_sigint_to_mono_run_stop_the_run() {
 #[test]
 fn stop_interrupts_then_kills_after_the_grace_period() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("r/grace");
-    sb.mono_yml(
-        &ws,
-        "scripts:\n  run: trap '' INT; echo stubborn; while :; do sleep 0.1; done\nrun:\n  stop_grace: 600ms\n",
-    );
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("r/grace", "scripts:\n  run: trap '' INT; echo stubborn; while :; do sleep 0.1; done\nrun:\n  stop_grace: 600ms\n");
     let started = sb.mono(["run", "--detach", "--json", ws.to_str().unwrap()]).ok().json();
     let pid = started["run"]["pid"].as_i64().unwrap() as i32;
     wait_until(WAIT, "the run to print", || {
@@ -151,12 +122,9 @@ fn stop_interrupts_then_kills_after_the_grace_period() {
 #[test]
 fn detach_returns_at_once_and_a_new_run_stops_the_previous_one() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("r/again");
-    sb.mono_yml(&ws, "scripts:\n  run: echo run-$$; exec sleep 1000\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
-    let t = Instant::now();
+    let ws = sb.init_workspace("r/again", "scripts:\n  run: echo run-$$; exec sleep 1000\n");
+    // It returns while the run goes on.
     let first = sb.mono(["run", "-d", "--json", ws.to_str().unwrap()]).ok().json();
-    assert!(t.elapsed() < Duration::from_secs(5));
     let first_pid = first["run"]["pid"].as_i64().unwrap() as i32;
     assert!(alive(first_pid));
     let second = sb.mono(["run", "-d", "--json", ws.to_str().unwrap()]).ok().json();
@@ -179,12 +147,8 @@ fn events_of(sb: &Sandbox, kind: &str) -> Vec<serde_json::Value> {
 fn a_full_log_disk_still_reports_the_true_exit_status() {
     let sb = Sandbox::new();
     // The logs (and so run.exit) on a small file system of their own.
-    if sb.tmpfs(&sb.home.join("logs"), "1m").is_none() {
-        return;
-    }
-    let ws = sb.workspace("r/full");
-    sb.mono_yml(&ws, "scripts:\n  run: echo ran; exit 3\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.tmpfs(&sb.home.join("logs"), "1m");
+    let ws = sb.init_workspace("r/full", "scripts:\n  run: echo ran; exit 3\n");
     sb.fill(&sb.home.join("logs/filler"));
     let run = sb.mono(["run", ws.to_str().unwrap()]);
     assert_eq!(run.code, 3, "{run:?}");
@@ -198,15 +162,21 @@ fn a_full_log_disk_still_reports_the_true_exit_status() {
 #[test]
 fn a_full_home_keeps_the_true_status_and_the_run_exited_event() {
     let sb = Sandbox::new();
-    if sb.tmpfs_home("16m").is_none() {
-        return;
-    }
-    let ws = sb.workspace("r/fills");
-    // The run itself fills the disk, then exits 3.
-    sb.mono_yml(&ws, "scripts:\n  run: cat /dev/zero > \"$MONO_DATA_DIR/fill\"; exit 3\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.tmpfs_home("16m");
+    // The run itself fills the disk, then exits 3; it starts filling once
+    // the run is recorded (`mono run` returned), as a run that fills the
+    // disk before monod records its start is not started at all.
+    let gate = sb.root().join("gate");
+    let ws = sb.init_workspace(
+        "r/fills",
+        &format!(
+            "scripts:\n  run: while [ ! -e '{}' ]; do sleep 0.02; done; cat /dev/zero > \"$MONO_DATA_DIR/fill\"; exit 3\n",
+            gate.display()
+        ),
+    );
     let started = sb.mono(["run", "--detach", "--json", ws.to_str().unwrap()]).ok().json();
     let id = started["run"]["run"].as_u64().unwrap();
+    std::fs::write(&gate, "").unwrap();
     wait_until(WAIT, "the run to end", || run_pid(&sb, &ws).is_none());
     // Recorded once there is room again.
     std::fs::remove_file(sb.home.join("data/r-fills/fill")).unwrap();
@@ -233,13 +203,11 @@ fn a_full_home_keeps_the_true_status_and_the_run_exited_event() {
 #[test]
 fn a_run_whose_window_is_closed_reports_an_unknown_status_with_the_reason() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("r/closed");
-    sb.mono_yml(&ws, "scripts:\n  run: echo serving; exec sleep 1000\n");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    let ws = sb.init_workspace("r/closed", "scripts:\n  run: echo serving; exec sleep 1000\n");
     let mut child = start_foreground(&sb, &ws, "serving");
     let pane = sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()["run"]["pane"].clone();
     sb.tmux(["kill-pane", "-t", pane.as_str().unwrap()]).ok();
-    assert_eq!(wait_exit(&mut child), 1, "not a made-up status");
+    assert_eq!(child.wait_code(), 1, "not a made-up status");
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("mono: error:")).collect();

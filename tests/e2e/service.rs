@@ -12,11 +12,9 @@ use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mono_e2e::{Run, Sandbox, alive, kill, run_with_deadline, wait_until};
-
-const WAIT: Duration = Duration::from_secs(20);
+use mono_e2e::{Bounded, Run, Sandbox, WAIT, alive, kill, poll_until, run_with_deadline};
 
 /// A tool the test needs, found on PATH; fails (never skips) without it.
 fn tool(name: &str) -> PathBuf {
@@ -224,10 +222,9 @@ fn launchd_plist_parses_with_the_real_paths() {
     let parsed = Command::new(python())
         .args(["-c", r#"import plistlib,sys,json; print(json.dumps(plistlib.load(open(sys.argv[1],"rb"))))"#])
         .arg(&plist)
-        .output()
-        .unwrap();
-    assert!(parsed.status.success(), "plistlib: {}", String::from_utf8_lossy(&parsed.stderr));
-    let p: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+        .run();
+    assert_eq!(parsed.code, 0, "plistlib: {}", parsed.stderr);
+    let p = parsed.json();
     let mono_home = home.join(".mono");
     assert_eq!(p["Label"], "dev.mono.monod");
     assert_eq!(p["ProgramArguments"], serde_json::json!([monod.to_str().unwrap()]));
@@ -243,16 +240,6 @@ fn launchd_plist_parses_with_the_real_paths() {
     assert!(!plist.exists());
 }
 
-/// A child killed (and reaped) when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Waits for a line that satisfies `want`, keeping every line read in `seen`.
 #[track_caller]
 fn wait_for_line(
@@ -261,20 +248,15 @@ fn wait_for_line(
     what: &str,
     want: impl Fn(&str) -> bool,
 ) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => {
-                let done = want(&line);
-                seen.push(line);
-                if done {
-                    return;
-                }
-            }
-            Err(_) => panic!("no {what} within {WAIT:?}; output so far:\n{}", seen.join("\n")),
+    let found = poll_until(WAIT, || match lines.recv_timeout(Duration::from_millis(100)) {
+        Ok(line) => {
+            let done = want(&line);
+            seen.push(line);
+            done
         }
-    }
+        Err(_) => false,
+    });
+    assert!(found, "no {what} within {WAIT:?}; output so far:\n{}", seen.join("\n"));
 }
 
 /// The lines a child writes on stderr (piped), as they come.
@@ -325,7 +307,7 @@ fn socket_activation_by_systemd_socket_activate() {
     // monod in its own place (same pid) with the socket as fd 3 and
     // LISTEN_FDS=1, LISTEN_PID=<pid>; it passes on only the variables
     // named with -E (plus PATH, HOME).
-    let mut child = sb
+    let mut activator = sb
         .command(tool("systemd-socket-activate"))
         .arg("-l")
         .arg(&socket)
@@ -333,11 +315,9 @@ fn socket_activation_by_systemd_socket_activate() {
         .arg(sb.monod_path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("start systemd-socket-activate");
-    let lines = stderr_lines(&mut child);
-    let activator = Guard(child);
-    let pid = activator.0.id() as i32;
+        .start();
+    let lines = stderr_lines(&mut activator);
+    let pid = activator.id() as i32;
     let mut log = Vec::new();
     wait_for_line(&lines, &mut log, "\"Listening on\" from systemd-socket-activate", |l| {
         l.starts_with("Listening on")
@@ -358,8 +338,7 @@ fn socket_activation_by_systemd_socket_activate() {
     });
     assert!(!log.iter().any(|l| l.contains("another path")), "{}", log.join("\n"));
 
-    let ws = sb.workspace("p/act");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.init_workspace("p/act", "");
     assert!(sb.has_session("mono-p-act"));
     // monod's children inherit neither the activation variables nor the
     // listening socket (close-on-exec): a tmux server holding it would
@@ -376,9 +355,7 @@ fn socket_activation_by_systemd_socket_activate() {
 
     // A clean stop leaves the socket file to its owner.
     sb.mono(["daemon", "stop"]).ok();
-    let mut activator = activator;
-    wait_until(WAIT, "monod to exit", || activator.0.try_wait().unwrap().is_some());
-    assert!(activator.0.try_wait().unwrap().unwrap().success());
+    assert_eq!(activator.wait_code(), 0);
     assert!(socket.exists(), "monod removed the socket systemd owns");
     assert!(!alive(pid));
 
@@ -403,15 +380,13 @@ fn notify_socket_gets_ready_when_the_socket_accepts_and_stopping_on_sigterm() {
         let n = notify.recv(&mut buf).expect("a notification within the deadline");
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
-    let child = sb
+    let mut monod = sb
         .command(sb.monod_path())
         .env("NOTIFY_SOCKET", &notify_path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .expect("start monod");
-    let mut monod = Guard(child);
-    let pid = monod.0.id() as i32;
+        .start();
+    let pid = monod.id() as i32;
 
     let ready = recv();
     let fields: Vec<&str> = ready.lines().collect();
@@ -423,16 +398,14 @@ fn notify_socket_gets_ready_when_the_socket_accepts_and_stopping_on_sigterm() {
     let (code, body) = sb.post(r#"{"jsonrpc":"2.0","id":1,"method":"daemon.status","params":{}}"#);
     assert_eq!(code, 200, "{body}");
 
-    let ws = sb.workspace("p/notify");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.init_workspace("p/notify", "");
     let tmux = tmux_server_pid(&sb);
     assert!(!environ(tmux).iter().any(|kv| kv.starts_with("NOTIFY_SOCKET=")), "tmux inherited NOTIFY_SOCKET");
 
     kill(pid, 15);
     let stopping = recv();
     assert!(stopping.starts_with("STOPPING=1\n"), "{stopping}");
-    wait_until(WAIT, "monod to exit", || monod.0.try_wait().unwrap().is_some());
-    assert!(monod.0.try_wait().unwrap().unwrap().success());
+    assert_eq!(monod.wait_code(), 0);
     // A socket monod bound itself is its own to remove.
     assert!(!sb.home.join("monod.sock").exists());
 }

@@ -76,8 +76,7 @@ fn a_damaged_database_gives_one_clear_line_with_the_fix() {
 #[test]
 fn an_empty_database_beside_environments_is_not_started_empty() {
     let sb = Sandbox::new();
-    let ws = sb.workspace("p/kept");
-    sb.mono(["init", ws.to_str().unwrap()]).ok();
+    sb.init_workspace("p/kept", "");
     sb.mono(["daemon", "stop"]).ok();
     let db = sb.home.join("state.db");
     std::fs::write(&db, b"").unwrap();

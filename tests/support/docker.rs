@@ -6,24 +6,24 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use crate::Bounded;
+
 /// The test image: busybox (sh, httpd, nc, sleep, wget) in an empty rootfs.
 pub const TEST_IMAGE: &str = "mono-test/busybox:2";
 
 /// Set to skip Docker tests on a machine without Docker. CI never sets it.
 pub const OPT_OUT: &str = "MONO_TEST_NO_DOCKER";
 
-/// Runs `docker ARGS`, returning (success, stdout, stderr).
+/// Runs `docker ARGS` (within [`crate::COMMAND_DEADLINE`]), returning
+/// (success, stdout, stderr).
+#[track_caller]
 pub fn docker<I, S>(args: I) -> (bool, String, String)
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().expect("run docker");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Command::new("docker").args(args).stdin(Stdio::null()).run();
+    (out.code == 0, out.stdout, out.stderr)
 }
 
 /// Holds the engine for one test at a time. Every sandbox has its own daemon
@@ -71,16 +71,13 @@ pub fn ensure_test_image() {
         let mut tar = Command::new("tar")
             .args(["-C", root.path().to_str().unwrap(), "-c", "."])
             .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let status = Command::new("docker")
+            .start();
+        let import = Command::new("docker")
             .args(["import", "--change", "ENV PATH=/bin", "--change", "CMD [\"sh\"]", "-", TEST_IMAGE])
             .stdin(tar.stdout.take().unwrap())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(tar.wait().unwrap().success(), "tar of the test rootfs failed");
-        assert!(status.success(), "docker import of the test image failed");
+            .run();
+        assert_eq!(tar.wait_code(), 0, "tar of the test rootfs failed");
+        assert_eq!(import.code, 0, "docker import of the test image failed: {}", import.stderr);
     });
 }
 

@@ -8,15 +8,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
 use crate::docker::{ENGINE_SOCKET, docker};
-use crate::wait_until;
-
-const WAIT: Duration = Duration::from_secs(30);
+use crate::{Bounded, Spawned, WAIT, wait_until};
 
 /// A free loopback port (bound, then released for the server to take).
 fn free_port() -> u16 {
@@ -25,8 +22,8 @@ fn free_port() -> u16 {
 
 #[track_caller]
 fn run(cmd: &mut Command) {
-    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd.stdin(Stdio::null()).run();
+    assert_eq!(out.code, 0, "{cmd:?} failed: {}", out.stderr);
 }
 
 /// A CA and certificates it signed, in one folder.
@@ -96,7 +93,7 @@ impl Certificates {
 /// only clients with a certificate of `certs`' CA get through (stunnel;
 /// socat's TLS cannot take a client that resumes its session).
 pub struct TlsFront {
-    child: Child,
+    _child: Spawned,
     /// The port.
     pub port: u16,
 }
@@ -115,14 +112,14 @@ impl TlsFront {
             ),
         )
         .unwrap();
+        crate::require_program("stunnel", "stunnel4");
         let child = Command::new("stunnel")
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .expect("stunnel is needed for the TLS engine test (apt install stunnel4)");
-        let front = TlsFront { child, port };
+            .start();
+        let front = TlsFront { _child: child, port };
         wait_until(WAIT, "the TLS front", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
         front
     }
@@ -130,13 +127,6 @@ impl TlsFront {
     /// Its `DOCKER_HOST`.
     pub fn docker_host(&self) -> String {
         format!("tcp://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -157,7 +147,7 @@ pub fn write_context(config_dir: &Path, name: &str, host: &str) {
 /// A registry on a loopback port that serves pulls only to `user` with
 /// `password` (bcrypt htpasswd), holding the images given to [`Self::start`].
 pub struct AuthRegistry {
-    child: Child,
+    _child: Spawned,
     /// The port.
     pub port: u16,
     _dir: tempfile::TempDir,
@@ -174,24 +164,22 @@ impl AuthRegistry {
         let storage =
             format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n", data.display());
         std::fs::write(&open, format!("{storage}http:\n  addr: 127.0.0.1:{port}\n")).unwrap();
-        let mut seeding = AuthRegistry { child: serve(&open, port), port, _dir: dir };
+        let mut seeding = AuthRegistry { _child: serve(&open, port), port, _dir: dir };
         for image in images {
             let (ok, _, err) = docker(["push", image]);
             assert!(ok, "push of {image} to the local registry failed: {err}");
         }
-        let _ = seeding.child.kill();
-        let _ = seeding.child.wait();
 
         let htpasswd = seeding._dir.path().join("htpasswd");
+        crate::require_program("htpasswd", "apache2-utils");
         let mut child = Command::new("htpasswd")
             .args(["-i", "-B", "-c", htpasswd.to_str().unwrap(), user])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("htpasswd is needed for the registry test (apt install apache2-utils)");
+            .stderr(Stdio::null())
+            .start();
         child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success(), "htpasswd failed");
+        assert_eq!(child.wait_code(), 0, "htpasswd failed");
         let auth = seeding._dir.path().join("auth.yml");
         std::fs::write(
             &auth,
@@ -201,7 +189,9 @@ impl AuthRegistry {
             ),
         )
         .unwrap();
-        seeding.child = serve(&auth, port);
+        // The open registry stops (dropped) before this one takes its port.
+        seeding._child.stop();
+        seeding._child = serve(&auth, port);
         seeding
     }
 
@@ -211,21 +201,15 @@ impl AuthRegistry {
     }
 }
 
-fn serve(config: &Path, port: u16) -> Child {
+/// Starts `docker-registry serve CONFIG` and waits until it listens on `port`.
+pub fn serve(config: &Path, port: u16) -> Spawned {
+    crate::require_program("docker-registry", "docker-registry");
     let child = Command::new("docker-registry")
         .args(["serve", config.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry is needed for the registry test (apt install docker-registry)");
+        .start();
     wait_until(WAIT, "the local registry", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     child
-}
-
-impl Drop for AuthRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -3,11 +3,18 @@
 //! workspaces, and runs the real `mono` and `monod` binaries against them.
 //! Dropping the sandbox stops its daemon and tmux server, also when the test
 //! failed, so nothing is left behind.
+//!
+//! It also keeps tests from misleading: every child a test starts has a
+//! deadline ([`Bounded`], [`Spawned`]), so a hang fails one test, naming the
+//! command, instead of stalling the suite; tests wait on signals with one
+//! deadline ([`wait_until`], [`WAIT`]) rather than sleep and hope; and a test
+//! that cannot check what it is about (not root, a tool missing) fails
+//! saying why ([`require_root`], [`require_program`]) instead of passing.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -18,9 +25,15 @@ pub mod engines;
 pub mod proxy;
 pub mod ws;
 
-/// How long one `mono` command of a test may take (docker-mode inits pull
-/// and build, so this is generous).
+/// How long one command of a test may take (docker-mode inits pull and
+/// build, so this is generous): a child that hangs fails its test after it.
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
+
+/// How long a test waits for something it caused to show (a file, a line,
+/// an event, a process's end) before it fails: one deadline for every
+/// test. Only a failing test waits it out, so it is generous for a debug
+/// build on a loaded machine.
+pub const WAIT: Duration = Duration::from_secs(60);
 
 /// Variables of the test process that must not leak into the sandbox.
 const SCRUBBED: [&str; 17] = [
@@ -103,7 +116,7 @@ impl Gate {
     /// Waits until the init script has started.
     #[track_caller]
     pub fn wait_started(&self) {
-        wait_until(Duration::from_secs(10), "the init script to start", || self.started.exists());
+        wait_until(WAIT, "the init script to start", || self.started.exists());
     }
 
     /// Lets the init script finish.
@@ -125,7 +138,7 @@ impl EventFollower {
     /// Collects events until `done` holds for all seen so far.
     #[track_caller]
     pub fn collect_until(&mut self, what: &str, done: impl Fn(&[serde_json::Value]) -> bool) {
-        wait_until(Duration::from_secs(60), what, || {
+        wait_until(WAIT, what, || {
             while let Ok(line) = self.lines.try_recv() {
                 self.seen.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")));
             }
@@ -188,6 +201,29 @@ impl Run {
     }
 }
 
+/// A workspace of the sandbox that `mono init` set up (see
+/// [`Sandbox::init_workspace`]); derefs to its path.
+#[derive(Debug)]
+pub struct Workspace {
+    /// The workspace's canonical path.
+    pub path: PathBuf,
+    /// What `mono init` printed.
+    pub init: Run,
+}
+
+impl std::ops::Deref for Workspace {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for Workspace {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Default for Sandbox {
     fn default() -> Self {
         Self::new()
@@ -242,27 +278,26 @@ impl Sandbox {
 
     /// Mounts a tmpfs of `size` (`4m`) as `MONO_HOME` (mode 0700), so tests
     /// can fill it; see [`Sandbox::tmpfs`].
-    pub fn tmpfs_home(&self, size: &str) -> Option<()> {
+    #[track_caller]
+    pub fn tmpfs_home(&self, size: &str) {
         self.tmpfs(&self.home, size)
     }
 
     /// Mounts a tmpfs of `size` at `dir` (created, mode 0700), so tests can
     /// fill it; unmounted when the sandbox drops, after its daemon and tmux
-    /// server are gone. `None` (the test should skip) when not root.
-    pub fn tmpfs(&self, dir: &Path, size: &str) -> Option<()> {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: mounting a file system needs root");
-            return None;
-        }
+    /// server are gone. Fails the test when not run as root (see
+    /// [`require_root`]).
+    #[track_caller]
+    pub fn tmpfs(&self, dir: &Path, size: &str) {
+        require_root("mounts a file system");
         assert!(self.daemon_pid().is_none(), "mount before the daemon starts");
         std::fs::create_dir_all(dir).unwrap();
         std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700)).unwrap();
         let options = format!("size={size},mode=700");
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(dir).output();
-        let out = out.expect("run mount");
-        assert!(out.status.success(), "mount: {}", String::from_utf8_lossy(&out.stderr));
+        let mut mount = Command::new("mount");
+        mount.args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(dir);
+        mount.run().ok();
         self.mounts.lock().unwrap().push(dir.to_path_buf());
-        Some(())
     }
 
     /// Writes `path` until its file system is full.
@@ -278,36 +313,27 @@ impl Sandbox {
     /// file system turns read-only under a running daemon: a read-only bind
     /// mount of it over itself (files opened before keep writing; new ones
     /// cannot be made). Undone by [`Sandbox::writable_home`] or on drop.
-    /// `None` (the test should skip) when not root.
-    pub fn read_only_home(&self) -> Option<()> {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: mounting a file system needs root");
-            return None;
-        }
-        let mount = |args: &[&str]| {
-            let out = Command::new("mount").args(args).arg(&self.home).arg(&self.home).output();
-            let out = out.expect("run mount");
-            assert!(out.status.success(), "mount {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        mount(&["--bind"]);
+    /// Fails the test when not run as root (see [`require_root`]).
+    #[track_caller]
+    pub fn read_only_home(&self) {
+        require_root("mounts a file system");
+        Command::new("mount").arg("--bind").arg(&self.home).arg(&self.home).run().ok();
         self.mounts.lock().unwrap().push(self.home.clone());
         // Busy while a file is being opened for writing through the new
         // mount (the daemon's or a capture's): retried.
         let mut said = String::new();
-        wait_until(Duration::from_secs(10), "the home to become read-only", || {
-            let out = Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&self.home).output();
-            let out = out.expect("run mount");
-            said = String::from_utf8_lossy(&out.stderr).into_owned();
-            out.status.success() || !said.contains("busy")
+        wait_until(WAIT, "the home to become read-only", || {
+            let out = Command::new("mount").args(["-o", "remount,bind,ro"]).arg(&self.home).run();
+            said = out.stderr;
+            out.code == 0 || !said.contains("busy")
         });
         assert!(!said.contains("mount:"), "mount -o remount,bind,ro: {said}");
-        Some(())
     }
 
     /// Undoes [`Sandbox::read_only_home`].
+    #[track_caller]
     pub fn writable_home(&self) {
-        let out = Command::new("umount").arg(&self.home).output().expect("run umount");
-        assert!(out.status.success(), "umount: {}", String::from_utf8_lossy(&out.stderr));
+        Command::new("umount").arg(&self.home).run().ok();
         self.mounts.lock().unwrap().pop();
     }
 
@@ -345,6 +371,34 @@ impl Sandbox {
     /// Writes a compose file into a workspace.
     pub fn compose(&self, ws: &Path, text: &str) {
         std::fs::write(ws.join("compose.yaml"), text).unwrap();
+    }
+
+    /// What most tests start with: creates the workspace `rel` (see
+    /// [`Sandbox::workspace`]), writes its `mono.yml` unless `mono_yml` is
+    /// empty, and runs `mono init` on it, which must succeed.
+    #[track_caller]
+    pub fn init_workspace(&self, rel: &str, mono_yml: &str) -> Workspace {
+        let path = self.workspace(rel);
+        if !mono_yml.is_empty() {
+            self.mono_yml(&path, mono_yml);
+        }
+        self.init(path)
+    }
+
+    /// The Docker-mode start: the workspace `name` of
+    /// [`Sandbox::docker_workspace`] with `compose` as its `compose.yaml`,
+    /// initialised with `mono init`, which must succeed.
+    #[track_caller]
+    pub fn init_docker_workspace(&self, name: &str, compose: &str) -> Workspace {
+        let path = self.docker_workspace(name);
+        self.compose(&path, compose);
+        self.init(path)
+    }
+
+    #[track_caller]
+    fn init(&self, path: PathBuf) -> Workspace {
+        let init = self.mono([OsStr::new("init"), path.as_os_str()]).ok();
+        Workspace { path, init }
     }
 
     /// Starts `mono events --json ARGS` (following live events).
@@ -470,13 +524,15 @@ impl Sandbox {
         cmd
     }
 
-    /// Runs `tmux ARGS` against the sandbox's server.
+    /// Runs `tmux ARGS` against the sandbox's server (within
+    /// [`COMMAND_DEADLINE`]).
+    #[track_caller]
     pub fn tmux<I, S>(&self, args: I) -> Run
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Run::from(self.tmux_cmd().args(args).output().expect("run tmux"))
+        self.tmux_cmd().args(args).run()
     }
 
     /// Whether the sandbox's tmux server has a session of exactly `name`.
@@ -554,7 +610,8 @@ impl Sandbox {
 
     /// Starts monod in the foreground as a child (for signal tests); waits
     /// until it reports ready.
-    pub fn spawn_daemon(&self, extra_env: &[(&str, &str)]) -> std::process::Child {
+    #[track_caller]
+    pub fn spawn_daemon(&self, extra_env: &[(&str, &str)]) -> Spawned {
         let mut cmd = Command::new(self.bins.join("monod"));
         self.apply_env(&mut cmd);
         for (k, v) in extra_env {
@@ -565,12 +622,9 @@ impl Sandbox {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn monod");
-        let mut line = String::new();
-        use std::io::BufRead;
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready", "monod did not start");
+            .start();
+        let line = stdout_lines(&mut child).recv_timeout(WAIT);
+        assert_eq!(line.as_deref().map(str::trim), Ok("ready"), "monod did not start");
         child
     }
 
@@ -597,20 +651,21 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // Nothing here may panic (a failed test is unwinding already), and
+        // nothing may hang.
         if self.daemon_pid().is_some() {
-            let _ =
-                self.mono_cmd().args(["daemon", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = run_within(self.mono_cmd().args(["daemon", "stop"]), WAIT);
         }
         for pid in self.daemons() {
             kill(pid, 9);
         }
-        let _ = self.tmux_cmd().arg("kill-server").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = run_within(self.tmux_cmd().arg("kill-server"), WAIT);
         if self.used_docker.load(std::sync::atomic::Ordering::Relaxed) {
             docker::remove_projects(&format!("mono-{}", self.id));
         }
         for mount in self.mounts.lock().unwrap_or_else(|p| p.into_inner()).drain(..).rev() {
             // Lazily: a capture tmux has not reaped yet must not keep it.
-            let _ = Command::new("umount").arg("-l").arg(&mount).status();
+            let _ = run_within(Command::new("umount").arg("-l").arg(&mount), WAIT);
         }
         // Let tests make files read-only or private; the temp dir must go.
         let _ = std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700));
@@ -618,30 +673,160 @@ impl Drop for Sandbox {
 }
 
 /// Runs a command to completion with its output captured; one that hangs
-/// fails the test after [`COMMAND_DEADLINE`] instead of hanging the run.
-/// The command gets its own process group, which a hang's SIGTERM reaches
-/// whole (a script's traps then clean up), then SIGKILL after a grace.
+/// fails the test after [`COMMAND_DEADLINE`] instead of hanging the run
+/// (see [`Bounded::run`]).
 #[track_caller]
 pub fn run_with_deadline(mut cmd: Command) -> Run {
+    cmd.run()
+}
+
+/// Runs a command to completion with its output captured, within
+/// `deadline`; `Err` says what happened otherwise. The command gets its own
+/// process group, which a hang's SIGTERM reaches whole (a script's traps
+/// then clean up), then SIGKILL after a grace.
+pub fn run_within(cmd: &mut Command, deadline: Duration) -> Result<Run, String> {
     use std::os::unix::process::CommandExt;
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let what = format!("{cmd:?}");
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let pid = child.id();
+    let child = cmd.spawn().map_err(|e| format!("cannot run {what}: {e}"))?;
+    let pid = child.id() as i32;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(COMMAND_DEADLINE) {
-        Ok(out) => Run::from(out.unwrap_or_else(|e| panic!("cannot wait for {what}: {e}"))),
+    match rx.recv_timeout(deadline) {
+        Ok(out) => out.map(Run::from).map_err(|e| format!("cannot wait for {what}: {e}")),
         Err(_) => {
-            kill(-(pid as i32), 15);
+            kill(-pid, 15);
             let out = rx.recv_timeout(Duration::from_secs(10));
-            kill(-(pid as i32), 9);
+            kill(-pid, 9);
             let said = out.ok().and_then(Result::ok).map(Run::from);
-            panic!("{what} did not finish within {COMMAND_DEADLINE:?}; it said {said:?}");
+            Err(format!("{what} did not finish within {deadline:?}; it said {said:?}"))
         }
     }
+}
+
+/// Deadlines for the commands a test runs: every child either finishes
+/// within [`COMMAND_DEADLINE`] or fails its test, saying which.
+pub trait Bounded {
+    /// Runs to completion with stdout and stderr captured (see
+    /// [`run_within`]).
+    #[track_caller]
+    fn run(&mut self) -> Run;
+
+    /// Starts it in the background (stdio as the caller set it up); see
+    /// [`Spawned`].
+    #[track_caller]
+    fn start(&mut self) -> Spawned;
+}
+
+impl Bounded for Command {
+    fn run(&mut self) -> Run {
+        run_within(self, COMMAND_DEADLINE).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn start(&mut self) -> Spawned {
+        let what = format!("{self:?}");
+        let child = self.spawn().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+        Spawned { child: Some(child), what }
+    }
+}
+
+/// A child process a test started in the background. Waiting for it fails
+/// the test (and kills the child) when it does not end within
+/// [`COMMAND_DEADLINE`]; dropped, it is killed. It derefs to its
+/// [`Child`] for its pid and pipes.
+pub struct Spawned {
+    child: Option<Child>,
+    what: String,
+}
+
+impl Spawned {
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the child is there until waited for")
+    }
+
+    /// Waits for it to exit; its exit code (-1 when killed by a signal).
+    #[track_caller]
+    pub fn wait_code(&mut self) -> i32 {
+        let mut status = None;
+        let what = format!("{} to exit", self.what);
+        wait_until(COMMAND_DEADLINE, &what, || {
+            status = self.child().try_wait().expect("wait for a child");
+            status.is_some()
+        });
+        status.and_then(|s| s.code()).unwrap_or(-1)
+    }
+
+    /// Waits for it to exit and collects what it printed on the streams
+    /// that were piped (and are still its own).
+    #[track_caller]
+    pub fn finish(mut self) -> Run {
+        let child = self.child.take().expect("the child is there until waited for");
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(COMMAND_DEADLINE) {
+            Ok(out) => Run::from(out.unwrap_or_else(|e| panic!("cannot wait for {}: {e}", self.what))),
+            Err(_) => {
+                kill(pid, 9);
+                panic!("{} did not finish within {COMMAND_DEADLINE:?}", self.what);
+            }
+        }
+    }
+
+    /// Kills it and waits for it to go.
+    pub fn stop(&mut self) {
+        let _ = self.child().kill();
+        let _ = self.child().wait();
+    }
+}
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.child.as_ref().expect("the child is there until waited for")
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.child()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Fails the test unless `program` is on `PATH`, naming the Debian
+/// `package` that has it (`scripts/test` installs them).
+#[track_caller]
+pub fn require_program(program: &str, package: &str) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| dir.join(program).is_file());
+    assert!(found, "{program} is needed for this test (apt install {package}; scripts/test installs it)");
+}
+
+/// Fails the test, saying why, unless it runs as root: what the test
+/// checks (a mount, another user) cannot be made real for anyone else, and
+/// a test that passes without checking misleads. `scripts/test` runs the
+/// suite as root; elsewhere skip such tests by name (`--skip`).
+#[track_caller]
+pub fn require_root(because: &str) {
+    let uid = rustix::process::geteuid().as_raw();
+    assert!(
+        uid == 0,
+        "this test {because}, which needs root, and it runs as uid {uid}: run it as root \
+         (scripts/test does) or leave it out with `cargo test -- --skip NAME`"
+    );
 }
 
 /// The lines a child prints on stdout (piped), as they come.
@@ -674,23 +859,36 @@ fn is_zombie(pid: i32) -> bool {
         .unwrap_or(true)
 }
 
-/// Sends a signal with `kill(1)`; a negative `pid` is a process group.
-/// (procps' `kill -15 -PID` signals nothing and succeeds: `-s 15 -- -PID`
-/// is the form that reaches a group.)
+/// Sends signal `signal` to `pid`; a negative `pid` is a process group.
+/// A process already gone is not an error.
 pub fn kill(pid: i32, signal: i32) {
-    let _ = Command::new("kill").args(["-s", &signal.to_string(), "--", &pid.to_string()]).status();
+    use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+    let signal = Signal::from_named_raw(signal).unwrap_or_else(|| panic!("no signal {signal}"));
+    let Some(target) = Pid::from_raw(pid.abs()) else { return };
+    let _ = if pid < 0 { kill_process_group(target, signal) } else { kill_process(target, signal) };
 }
 
-/// Polls `check` every few milliseconds until it holds or `timeout` passes.
+/// Polls `check` every few milliseconds until it holds or `timeout` passes;
+/// fails the test, naming `what`, if it never does.
 #[track_caller]
-pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+pub fn wait_until(timeout: Duration, what: &str, check: impl FnMut() -> bool) {
+    assert!(poll_until(timeout, check), "timed out after {timeout:?} waiting for {what}");
+}
+
+/// Polls `check` every few milliseconds until it holds (true) or `timeout`
+/// passes (false), for a caller that says more than [`wait_until`] when it
+/// fails.
+pub fn poll_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
     while !check() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+    true
 }
 
 /// A minimal HTTP/1.1 POST over a Unix socket, to talk to the daemon the

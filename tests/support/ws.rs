@@ -24,7 +24,7 @@ impl RawWs {
     /// daemon answers 101 (the error carries its answer).
     pub fn connect(socket: &Path) -> io::Result<RawWs> {
         let mut stream = UnixStream::connect(socket)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_read_timeout(Some(crate::WAIT))?;
         stream.write_all(HANDSHAKE.as_bytes())?;
         let mut ws = RawWs { stream, buf: Vec::new() };
         let head = ws.read_head()?;
