@@ -41,22 +41,28 @@ fn destroy_kills_what_ignores_its_stop_signal_after_a_short_grace() {
     // before its 30 s grace was up. (How long a destroy takes is measured
     // in bench/: the real stack's destroy, whose worker ignores SIGTERM.)
     let since = since.trim().trim_matches('"');
-    let (ok, died, err) = docker([
-        "events",
-        "--since",
-        since,
-        "--until",
-        "0s",
-        "--filter",
-        &format!("label=com.docker.compose.project={project}"),
-        "--filter",
-        "event=die",
-        "--format",
-        "{{index .Actor.Attributes \"com.docker.compose.service\"}} {{.Actor.Attributes.exitCode}}",
-    ]);
-    assert!(ok, "{err}");
-    let mut died: Vec<&str> = died.lines().collect();
-    died.sort();
+    // The Engine publishes an event a moment after the container died:
+    // read the log until all three are in it.
+    let mut died: Vec<String> = Vec::new();
+    wait_until(WAIT, "the Engine's three die events", || {
+        let (ok, out, err) = docker([
+            "events",
+            "--since",
+            since,
+            "--until",
+            "0s",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+            "--filter",
+            "event=die",
+            "--format",
+            "{{index .Actor.Attributes \"com.docker.compose.service\"}} {{.Actor.Attributes.exitCode}}",
+        ]);
+        assert!(ok, "{err}");
+        died = out.lines().map(str::to_string).collect();
+        died.sort();
+        died.len() >= 3
+    });
     assert_eq!(died, ["db 137", "polite 0", "worker 137"]);
 }
 

@@ -28,11 +28,11 @@ use super::websocket::WsConfig;
 use crate::settings::SocketSettings;
 
 /// Messages queued per WebSocket towards its client (replies and
-/// notifications together); a subscription waits while it is full. As many
-/// as jsonrpsee's own server queues: a client that sends a thousand
-/// requests before it reads a reply (the socket's buffer holds a few
-/// hundred small ones) is still read, and answered once it reads.
-const SEND_BUFFER: usize = 1024;
+/// notifications together); a subscription waits while it is full, and
+/// a client that lets replies pile up unread is no longer read (it is
+/// closed once it answers no ping): a few hundred non-reading subscribers
+/// cost a few MiB, not a hundred.
+const SEND_BUFFER: usize = 64;
 
 /// The largest reply or notification sent.
 pub const MAX_RESPONSE: usize = 64 * 1024 * 1024;
