@@ -22,6 +22,7 @@ mod lifecycle;
 mod liveness;
 mod logs;
 mod names;
+mod openrpc_tools;
 mod protocol;
 mod recovery;
 mod run;
