@@ -89,15 +89,25 @@ fn the_document_dereferences_offline_and_every_schema_compiles_under_ajv_strict(
 
 #[test]
 fn open_rpc_test_coverage_calls_every_method_and_every_result_is_valid() {
+    // logs.services needs an environment in docker mode.
+    let Some(_engine) = mono_e2e::docker::require_docker() else { return };
     let sb = Sandbox::new();
-    sb.mono(["daemon", "start"]).ok();
+    let services = sb.docker_workspace("coverage");
+    sb.compose(
+        &services,
+        &format!(
+            "services:\n  app:\n    image: {}\n    init: true\n    command: [\"sh\", \"-c\", \"echo up; exec sleep 3600\"]\n",
+            mono_e2e::docker::TEST_IMAGE
+        ),
+    );
+    sb.mono(["init", services.to_str().unwrap()]).ok();
     let ws = sb.workspace("coverage/app");
     sb.mono_yml(&ws, "scripts:\n  init: echo init\n  run: echo running; sleep 30\n");
-    let report = check(&sb, "coverage.mjs", &[ws.to_str().unwrap()]);
+    let report = check(&sb, "coverage.mjs", &[ws.to_str().unwrap(), services.to_str().unwrap()]);
     assert_eq!(report["methods"], mono_proto::methods::ALL.len(), "{report}");
     // The last call stopped the daemon.
     mono_e2e::wait_until(std::time::Duration::from_secs(10), "monod to stop", || sb.daemon_pid().is_none());
-    assert_eq!(sb.env_rows(), 0, "env.destroy ran");
+    assert_eq!(sb.env_rows(), 1, "env.destroy removed the workspace's environment, and only it");
 }
 
 #[test]

@@ -7,14 +7,15 @@
 // which the tool's examples rule calls. The passes run in an order that
 // keeps the state they need: the environment is destroyed last but one, and
 // the daemon stopped last.
-// Usage: node coverage.mjs SOCKET WORKSPACE
+// Usage: node coverage.mjs SOCKET WORKSPACE DOCKER_WORKSPACE (the last one
+// already initialised, in docker mode, for logs.services).
 import WebSocket from "ws";
 import { dereferenceDocument } from "@open-rpc/schema-utils-js";
 import coverageModule from "@open-rpc/test-coverage";
 import { discover, fail, wsUrl } from "./rpc.mjs";
 
 const testCoverage = coverageModule.default ?? coverageModule;
-const [socket, workspace] = process.argv.slice(2);
+const [socket, workspace, services] = process.argv.slice(2);
 const doc = await dereferenceDocument(await discover(socket));
 
 /** An example pairing: by-name params (as the tool wants: one example per param, in order). */
@@ -39,6 +40,7 @@ example("env.status", { path: workspace }, null);
 example("cache.clean", { older_than: "30d" }, null);
 example("events.publish", { kind: "user.coverage", data: { from: "test-coverage" } }, null);
 example("logs.follow", { path: workspace, lines: 10, follow: false }, null);
+example("logs.services", { path: services, service: "all", lines: 10, follow: false }, null);
 
 const ws = new WebSocket(wsUrl(socket));
 await new Promise((resolve, reject) => {
