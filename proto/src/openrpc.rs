@@ -87,7 +87,19 @@ pub fn document() -> Value {
     for m in METHODS {
         methods.extend(method_objects(m, &mut generator));
     }
-    let schemas = generator.take_definitions(true);
+    let mut schemas = generator.take_definitions(true);
+    // Named by their type: generators name what they make after `title`
+    // (and otherwise make up names from the schema's content, differently
+    // in different places). A type named like a method (`DaemonStatus`,
+    // `daemon.status`) gets `Type` added, as generators also name a type
+    // after each method.
+    let method_types: Vec<String> = methods.iter().filter_map(|m| m["name"].as_str()).map(type_name).collect();
+    for (name, schema) in schemas.iter_mut() {
+        if let Some(schema) = schema.as_object_mut() {
+            let title = if method_types.contains(name) { format!("{name}Type") } else { name.clone() };
+            schema.entry("title").or_insert_with(|| json!(title));
+        }
+    }
     let errors: Map<String, Value> =
         ErrorCode::ALL.into_iter().map(|c| (c.name().to_string(), error_object(c))).collect();
     json!({
@@ -133,6 +145,33 @@ pub fn document() -> Value {
     })
 }
 
+/// A method's name as a type name (`daemon.status` → `DaemonStatus`), as
+/// generators name a method's own type.
+fn type_name(name: &str) -> String {
+    let js = js_name(name);
+    let mut chars = js.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// A method's name as a JavaScript identifier (`daemon.status` →
+/// `daemonStatus`), for generators that name a client's methods after the
+/// wire names, which have dots (`x-js-name`).
+fn js_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        match c {
+            '.' | '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// An OpenRPC error object for one of mono's codes.
 fn error_object(code: ErrorCode) -> Value {
     json!({ "code": code.code(), "message": code.description() })
@@ -171,6 +210,7 @@ fn method_objects(m: &Method, generator: &mut SchemaGenerator) -> Vec<Value> {
         .collect();
     let mut method = json!({
         "name": m.name,
+        "x-js-name": js_name(m.name),
         "summary": m.summary,
         "description": m.description,
         "paramStructure": "by-name",
@@ -179,7 +219,14 @@ fn method_objects(m: &Method, generator: &mut SchemaGenerator) -> Vec<Value> {
     });
     match m.kind {
         Kind::Call(result) => {
-            method["result"] = descriptor(generator, result.name, result.description, result.schema);
+            let mut result = descriptor(generator, result.name, result.description, result.schema);
+            // An inline list or object gets a name too (see `document`).
+            if let Some(schema) = result["schema"].as_object_mut()
+                && ["array", "object"].iter().any(|t| schema.get("type") == Some(&json!(t)))
+            {
+                schema.entry("title").or_insert_with(|| json!(format!("{}Result", type_name(m.name))));
+            }
+            method["result"] = result;
             vec![method]
         }
         Kind::Subscription { notification, item, unsubscribe } => {
@@ -206,6 +253,7 @@ fn method_objects(m: &Method, generator: &mut SchemaGenerator) -> Vec<Value> {
             method["x-unsubscribe"] = json!(unsubscribe);
             let unsubscribe_method = json!({
                 "name": unsubscribe,
+                "x-js-name": js_name(unsubscribe),
                 "summary": format!("Ends a subscription made with `{}`.", m.name),
                 "description": format!(
                     "Takes the subscription id by position: params [id]. Returns false when this \
@@ -401,6 +449,18 @@ mod tests {
         // Unsigned stays unsigned.
         let status = &doc["components"]["schemas"]["DaemonStatus"]["properties"]["pid"];
         assert_eq!(status["minimum"], 0, "{status}");
+    }
+
+    #[test]
+    fn every_method_has_a_javascript_name() {
+        let doc = document();
+        let names: Vec<&str> =
+            doc["methods"].as_array().unwrap().iter().map(|m| m["x-js-name"].as_str().unwrap()).collect();
+        assert!(names.contains(&"daemonStatus") && names.contains(&"logsServiceOutput") == false);
+        assert!(names.contains(&"eventsUnsubscribe") && names.contains(&"rpcDiscover"), "{names:?}");
+        let unique: BTreeSet<&&str> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_alphanumeric())), "{names:?}");
     }
 
     #[test]

@@ -61,8 +61,8 @@ impl JsonSchema for OpenRpcDocument {
             "properties": {
                 "openrpc": { "type": "string" },
                 "info": { "type": "object" },
-                "servers": { "type": "array" },
-                "methods": { "type": "array" },
+                "servers": { "type": "array", "items": { "type": "object" } },
+                "methods": { "type": "array", "items": { "type": "object" } },
                 "components": { "type": "object" },
             },
         })

@@ -20,8 +20,8 @@ use serde_json::Value;
 
 /// The files of tests/openrpc copied beside the installed packages (Node
 /// resolves a module's imports from the module's own directory).
-const FILES: [&str; 6] =
-    ["package.json", "package-lock.json", "rpc.mjs", "document.mjs", "coverage.mjs", "client.mjs"];
+const FILES: [&str; 7] =
+    ["package.json", "package-lock.json", "rpc.mjs", "document.mjs", "coverage.mjs", "client.mjs", "ts-client.cjs"];
 
 /// The directory holding the tools and the checks, installed once per test
 /// run (and again whenever the lock file changes).

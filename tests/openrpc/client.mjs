@@ -1,7 +1,11 @@
 // Generates a TypeScript client from monod's document with
-// @open-rpc/generator, compiles it with tsc (strict), and uses it: calls
-// daemon.status and env.list, and subscribes to events.subscribe and
-// receives an event published meanwhile.
+// @open-rpc/generator, compiles it with tsc (strict, as the generated
+// tsconfig says), and uses it: calls daemon.status and env.list, subscribes
+// to events.subscribe and receives an event published meanwhile, and
+// unsubscribes. The generator's stock client names its methods after the
+// wire names, which have dots; ts-client.cjs (the generator's `custom`
+// component option) is that stock client with each method named by its
+// x-js-name from the document instead.
 // Usage: node client.mjs SOCKET WORKSPACE
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
@@ -20,9 +24,17 @@ const doc = await discover(socket);
 await (generate.default ?? generate)({
   openrpcDocument: doc,
   outDir: out,
-  components: [{ type: "client", language: "typescript", name: "monod-client", className: "Monod" }],
+  components: [
+    {
+      type: "custom",
+      customComponent: path.join(here, "ts-client.cjs"),
+      customType: "client",
+      language: "typescript",
+      name: "monod-client",
+    },
+  ],
 });
-const dir = path.join(out, "client", "typescript");
+const dir = path.join(out, "custom", "typescript");
 if (!fs.existsSync(path.join(dir, "src", "index.ts"))) fail(`the generator wrote no client in ${dir}`);
 
 // Compile it with the packages installed here (the generated package.json's
@@ -39,8 +51,10 @@ if (!fs.existsSync(built)) fail(`tsc wrote no ${built}`);
 const require = createRequire(path.join(dir, "package.json"));
 const { Monod } = require(built);
 const { Client, RequestManager, WebSocketTransport } = require("@open-rpc/client-js");
-const client = new Monod({ transport: { type: "websocket", host: "localhost", port: 80 } });
-// The generated constructor knows TCP only; the daemon is on a Unix socket.
+// The generated constructor knows TCP only (and an HTTP transport connects
+// on the first request): the daemon is on a Unix socket, so its client then
+// gets a WebSocket transport over the socket.
+const client = new Monod({ transport: { type: "http", host: "localhost", port: 80 } });
 client.rpc = new Client(new RequestManager([new WebSocketTransport(wsUrl(socket))]));
 
 const status = await client.daemonStatus();
