@@ -39,8 +39,10 @@ pub const OPENRPC_VERSION: &str = "1.2.6";
 
 /// The `format`s schemars gives numbers (`uint64`, `int32`, `double`, ...):
 /// not JSON Schema formats, so validators in strict mode (ajv) refuse them.
-const NUMBER_FORMATS: [&str; 12] =
-    ["int8", "int16", "int32", "int64", "int", "uint8", "uint16", "uint32", "uint64", "uint", "float", "double"];
+const NUMBER_FORMATS: [&str; 12] = [
+    "int8", "int16", "int32", "int64", "int", "uint8", "uint16", "uint32", "uint64", "uint", "float",
+    "double",
+];
 
 /// Leaves out the number formats no validator knows; the range (`minimum:
 /// 0` for unsigned types) stays.
@@ -93,7 +95,8 @@ pub fn document() -> Value {
     // in different places). A type named like a method (`DaemonStatus`,
     // `daemon.status`) gets `Type` added, as generators also name a type
     // after each method.
-    let method_types: Vec<String> = methods.iter().filter_map(|m| m["name"].as_str()).map(type_name).collect();
+    let method_types: Vec<String> =
+        methods.iter().filter_map(|m| m["name"].as_str()).map(type_name).collect();
     for (name, schema) in schemas.iter_mut() {
         if let Some(schema) = schema.as_object_mut() {
             let title = if method_types.contains(name) { format!("{name}Type") } else { name.clone() };
@@ -452,11 +455,42 @@ mod tests {
     }
 
     #[test]
+    fn a_run_exit_always_has_a_code_which_may_be_null() {
+        let doc = document();
+        let exit = &doc["components"]["schemas"]["RunExit"];
+        let required: Vec<&str> =
+            exit["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert!(required.contains(&"code") && !required.contains(&"reason"), "{exit}");
+        assert_eq!(exit["properties"]["code"]["type"], json!(["integer", "null"]), "{exit}");
+        assert_eq!(exit["properties"]["reason"]["type"], "string", "{exit}");
+        // What the wire carries: code present (null) and reason, or code alone.
+        let killed = crate::RunExit { run: 3, code: None, reason: Some("window closed".into()) };
+        assert_eq!(
+            serde_json::to_value(killed).unwrap(),
+            json!({"run": 3, "code": null, "reason": "window closed"})
+        );
+        let exited = crate::RunExit { run: 4, code: Some(0), reason: None };
+        assert_eq!(serde_json::to_value(exited).unwrap(), json!({"run": 4, "code": 0}));
+    }
+
+    #[test]
+    fn ops_watch_says_any_connection_may_watch() {
+        let doc = document();
+        let watch = doc["methods"].as_array().unwrap().iter().find(|m| m["name"] == "ops.watch").unwrap();
+        let description = watch["description"].as_str().unwrap();
+        assert!(description.contains("from this connection or any other"), "{description}");
+        assert!(!description.contains("same WebSocket"), "{description}");
+        let init = doc["methods"].as_array().unwrap().iter().find(|m| m["name"] == "env.init").unwrap();
+        let op = init["params"].as_array().unwrap().iter().find(|p| p["name"] == "op").unwrap();
+        assert!(!op["description"].as_str().unwrap().contains("same WebSocket"), "{op}");
+    }
+
+    #[test]
     fn every_method_has_a_javascript_name() {
         let doc = document();
         let names: Vec<&str> =
             doc["methods"].as_array().unwrap().iter().map(|m| m["x-js-name"].as_str().unwrap()).collect();
-        assert!(names.contains(&"daemonStatus") && names.contains(&"logsServiceOutput") == false);
+        assert!(names.contains(&"daemonStatus") && !names.contains(&"logsServiceOutput"));
         assert!(names.contains(&"eventsUnsubscribe") && names.contains(&"rpcDiscover"), "{names:?}");
         let unique: BTreeSet<&&str> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
@@ -469,7 +503,8 @@ mod tests {
         let server = &doc["servers"][0];
         assert_eq!(server["url"], "http://localhost/");
         assert_eq!(server["x-unix-socket"], "{MONO_HOME}/monod.sock");
-        let discover = doc["methods"].as_array().unwrap().iter().find(|m| m["name"] == "rpc.discover").unwrap();
+        let discover =
+            doc["methods"].as_array().unwrap().iter().find(|m| m["name"] == "rpc.discover").unwrap();
         assert_eq!(discover["result"]["schema"]["type"], "object", "{discover}");
     }
 
@@ -493,7 +528,8 @@ mod tests {
         // The parameter struct has the same fields: optional ones are left out.
         let params = crate::methods::EnvInitParams { path: "/w".into(), env: None, op: Some("o".into()) };
         assert_eq!(serde_json::to_value(params).unwrap(), json!({"path": "/w", "op": "o"}));
-        let unknown = serde_json::from_value::<crate::methods::EnvStatusParams>(json!({"path": "/w", "x": 1}));
+        let unknown =
+            serde_json::from_value::<crate::methods::EnvStatusParams>(json!({"path": "/w", "x": 1}));
         assert!(unknown.is_err());
     }
 

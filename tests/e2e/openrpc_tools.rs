@@ -20,8 +20,15 @@ use serde_json::Value;
 
 /// The files of tests/openrpc copied beside the installed packages (Node
 /// resolves a module's imports from the module's own directory).
-const FILES: [&str; 7] =
-    ["package.json", "package-lock.json", "rpc.mjs", "document.mjs", "coverage.mjs", "client.mjs", "ts-client.cjs"];
+const FILES: [&str; 7] = [
+    "package.json",
+    "package-lock.json",
+    "rpc.mjs",
+    "document.mjs",
+    "coverage.mjs",
+    "client.mjs",
+    "ts-client.cjs",
+];
 
 /// The directory holding the tools and the checks, installed once per test
 /// run (and again whenever the lock file changes).
@@ -75,7 +82,8 @@ fn check(sb: &Sandbox, script: &str, args: &[&str]) -> Value {
     let run = run_with_deadline(node);
     assert_eq!(run.code, 0, "{script} failed:\n{}\n{}", run.stdout, run.stderr);
     let last = run.stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?} last ({e}): {}", run.stdout))
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("{script} printed {last:?} last ({e}): {}", run.stdout))
 }
 
 #[test]

@@ -204,7 +204,11 @@ fn curl_gets_the_openrpc_document_over_http_post() {
     assert_eq!(doc["info"]["x-protocol-version"], mono_proto::PROTOCOL_VERSION);
     assert_eq!(method_names(doc), published());
     assert_eq!(doc["servers"][0]["url"], "http://localhost/", "{}", doc["servers"]);
-    assert!(doc["servers"][0]["x-unix-socket"].as_str().unwrap().ends_with("/monod.sock"), "{}", doc["servers"]);
+    assert!(
+        doc["servers"][0]["x-unix-socket"].as_str().unwrap().ends_with("/monod.sock"),
+        "{}",
+        doc["servers"]
+    );
     let errors = doc["components"]["errors"].as_object().unwrap();
     for code in mono_proto::ErrorCode::ALL {
         assert_eq!(errors[code.name()]["code"], code.code(), "components.errors.{}", code.name());
@@ -215,7 +219,6 @@ fn curl_gets_the_openrpc_document_over_http_post() {
     assert!(doc["components"]["schemas"]["EnvInfo"]["properties"]["port_base"].is_object());
 }
 
-
 #[test]
 fn an_unknown_parameter_is_refused_by_name_over_http_and_websocket() {
     let sb = Sandbox::new();
@@ -223,19 +226,18 @@ fn an_unknown_parameter_is_refused_by_name_over_http_and_websocket() {
     let socket = sb.home.join("monod.sock");
 
     // A call over HTTP: refused, naming the key and what the method takes.
-    let (status, body) =
-        sb.post(r#"{"jsonrpc":"2.0","id":7,"method":"env.list","params":{"all":true}}"#);
+    let (status, body) = sb.post(r#"{"jsonrpc":"2.0","id":7,"method":"env.list","params":{"all":true}}"#);
     let reply: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {status} {body}"));
     assert_eq!(reply["error"]["code"], -32602, "{reply}");
     assert_eq!(reply["error"]["message"], "unknown parameter \"all\" for env.list; it takes none");
     // Nothing was run: a publish with a misspelt key stores no event.
-    let (_, body) = sb.post(
-        r#"{"jsonrpc":"2.0","id":8,"method":"events.publish","params":{"kind":"user.x","dta":1}}"#,
-    );
+    let (_, body) =
+        sb.post(r#"{"jsonrpc":"2.0","id":8,"method":"events.publish","params":{"kind":"user.x","dta":1}}"#);
     let reply: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(reply["error"]["code"], -32602, "{reply}");
     assert!(reply["error"]["message"].as_str().unwrap().contains("\"dta\""), "{reply}");
-    let (_, body) = sb.post(r#"{"jsonrpc":"2.0","id":9,"method":"events.publish","params":{"kind":"user.y"}}"#);
+    let (_, body) =
+        sb.post(r#"{"jsonrpc":"2.0","id":9,"method":"events.publish","params":{"kind":"user.y"}}"#);
     assert!(body.contains(r#""result":"#), "{body}");
     let events = sb.mono(["events", "--since", "0", "--json", "--no-follow"]).ok();
     assert!(events.stdout.contains("user.y"), "the good publish is missing: {}", events.stdout);

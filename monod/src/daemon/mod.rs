@@ -169,7 +169,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
     let connections = TaskTracker::new();
     let acceptor = tokio::spawn(serve::accept_loop(
         listener,
-        methods.into(),
+        methods,
         stop_handle,
         stop.clone(),
         connections.clone(),

@@ -323,7 +323,8 @@ mod tests {
     /// The reply to one request (by name), parsed.
     async fn call(methods: &jsonrpsee::Methods, method: &str, params: Value) -> Value {
         let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-        let sent = tokio::time::timeout(std::time::Duration::from_secs(20), methods.raw_json_request(&request, 64));
+        let sent =
+            tokio::time::timeout(std::time::Duration::from_secs(20), methods.raw_json_request(&request, 64));
         let (reply, _notifications) =
             sent.await.unwrap_or_else(|_| panic!("no reply to {request} within 20 s")).unwrap();
         serde_json::from_str(reply.get()).unwrap()
