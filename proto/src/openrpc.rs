@@ -528,6 +528,14 @@ mod tests {
         // The parameter struct has the same fields: optional ones are left out.
         let params = crate::methods::EnvInitParams { path: "/w".into(), env: None, op: Some("o".into()) };
         assert_eq!(serde_json::to_value(params).unwrap(), json!({"path": "/w", "op": "o"}));
+        // Each struct knows its method and what comes back.
+        use crate::contract::{Call, Subscribe};
+        assert_eq!(<crate::methods::EnvInitParams as Call>::METHOD, "env.init");
+        let list: <crate::methods::EnvListParams as Call>::Result =
+            serde_json::from_value(json!([])).unwrap();
+        assert!(list.is_empty());
+        assert_eq!(<crate::methods::OpsWatchParams as Subscribe>::NOTIFICATION, "ops.output");
+        assert_eq!(<crate::methods::OpsWatchParams as Subscribe>::UNSUBSCRIBE, "ops.unwatch");
         let unknown =
             serde_json::from_value::<crate::methods::EnvStatusParams>(json!({"path": "/w", "x": 1}));
         assert!(unknown.is_err());
