@@ -7,17 +7,25 @@
 //! no database, and no I/O beyond reading environment variables and
 //! checking (or creating) the home directory.
 //!
+//! The API itself is declared once, in [`methods`]: the jsonrpsee trait
+//! ([`api`]), the method names, the parameter structs and the OpenRPC
+//! document ([`openrpc`]) all come from that one table ([`contract`] has
+//! the machinery).
+//!
 //! The wire protocol is JSON-RPC 2.0 over `$MONO_HOME/monod.sock`, as plain
 //! HTTP POST for one-shot calls and WebSocket for subscriptions. With the
 //! `schema` feature, the `openrpc` module describes all of it as an OpenRPC
 //! document, which the daemon serves as `rpc.discover`.
 
+pub mod contract;
 pub mod error;
 pub mod home;
 pub mod methods;
 #[cfg(feature = "schema")]
 pub mod openrpc;
 pub mod paths;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod types;
 
 #[cfg(any(feature = "server", feature = "client"))]

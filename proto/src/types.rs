@@ -159,12 +159,14 @@ pub struct RunInfo {
 pub struct RunExit {
     /// The run's id.
     pub run: u64,
-    /// The exit status (128 + N when ended by signal N, 137 when killed);
-    /// null when it is not known, and `reason` says why.
+    /// The exit status (128 + N when ended by signal N; 137 when `env.stop`
+    /// killed it and its shell could not say). Always sent: null, not
+    /// absent, when it is not known (the run window was killed or closed
+    /// before the run ended, ...), and `reason` says why.
     pub code: Option<i32>,
-    /// Why the status is not known (only when `code` is null), e.g. the
-    /// run window was closed before the run ended.
+    /// Why the status is not known: sent only when `code` is null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub reason: Option<String>,
 }
 

@@ -23,6 +23,7 @@ mod lifecycle;
 mod liveness;
 mod logs;
 mod names;
+mod openrpc_tools;
 mod progress;
 mod protocol;
 mod recovery;

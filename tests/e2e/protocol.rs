@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use mono_e2e::ws::RawWs;
 use mono_e2e::{Bounded, Sandbox, kill, poll_until, run_within};
 use serde_json::Value;
 
@@ -206,7 +207,12 @@ fn curl_gets_the_openrpc_document_over_http_post() {
     assert_eq!(doc["info"]["version"], mono_proto::VERSION);
     assert_eq!(doc["info"]["x-protocol-version"], mono_proto::PROTOCOL_VERSION);
     assert_eq!(method_names(doc), published());
-    assert!(doc["servers"][0]["url"].as_str().unwrap().ends_with("/monod.sock"), "{}", doc["servers"]);
+    assert_eq!(doc["servers"][0]["url"], "http://localhost/", "{}", doc["servers"]);
+    assert!(
+        doc["servers"][0]["x-unix-socket"].as_str().unwrap().ends_with("/monod.sock"),
+        "{}",
+        doc["servers"]
+    );
     let errors = doc["components"]["errors"].as_object().unwrap();
     for code in mono_proto::ErrorCode::ALL {
         assert_eq!(errors[code.name()]["code"], code.code(), "components.errors.{}", code.name());
@@ -538,4 +544,49 @@ mod spec {
         assert_eq!(note["params"]["subscription"], kept, "{note}");
         assert_ws_quiet(&mut ws, 9006);
     }
+}
+
+#[test]
+fn an_unknown_parameter_is_refused_by_name_over_http_and_websocket() {
+    let sb = Sandbox::new();
+    sb.mono(["daemon", "start"]).ok();
+    let socket = sb.home.join("monod.sock");
+
+    // A call over HTTP: refused, naming the key and what the method takes.
+    let (status, body) = sb.post(r#"{"jsonrpc":"2.0","id":7,"method":"env.list","params":{"all":true}}"#);
+    let reply: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {status} {body}"));
+    assert_eq!(reply["error"]["code"], -32602, "{reply}");
+    assert_eq!(reply["error"]["message"], "unknown parameter \"all\" for env.list; it takes none");
+    // Nothing was run: a publish with a misspelt key stores no event.
+    let (_, body) =
+        sb.post(r#"{"jsonrpc":"2.0","id":8,"method":"events.publish","params":{"kind":"user.x","dta":1}}"#);
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["error"]["code"], -32602, "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("\"dta\""), "{reply}");
+    let (_, body) =
+        sb.post(r#"{"jsonrpc":"2.0","id":9,"method":"events.publish","params":{"kind":"user.y"}}"#);
+    assert!(body.contains(r#""result":"#), "{body}");
+    let events = sb.mono(["events", "--since", "0", "--json", "--no-follow"]).ok();
+    assert!(events.stdout.contains("user.y"), "the good publish is missing: {}", events.stdout);
+    assert!(!events.stdout.contains("user.x"), "a refused publish was recorded: {}", events.stdout);
+    let (_, body) =
+        sb.post(r#"{"jsonrpc":"2.0","id":7,"method":"env.status","params":{"path":"/nowhere","verbose":1}}"#);
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["error"]["message"], "unknown parameter \"verbose\" for env.status; it takes: path");
+
+    // Over the WebSocket, subscriptions too, and the connection stays usable.
+    let mut ws = RawWs::connect(&socket).unwrap();
+    ws.call(7, "events.subscribe", serde_json::json!({"since": 0, "folow": false})).unwrap();
+    let (_, reply) = ws.until_reply(7, DEADLINE).unwrap();
+    assert_eq!(reply["error"]["code"], -32602, "{reply}");
+    assert_eq!(
+        reply["error"]["message"],
+        "unknown parameter \"folow\" for events.subscribe; it takes: since, env, kinds, follow, op"
+    );
+    ws.call(9, "env.status", serde_json::json!({"path": "/nowhere", "verbose": true})).unwrap();
+    let (_, reply) = ws.until_reply(9, DEADLINE).unwrap();
+    assert_eq!(reply["error"]["message"], "unknown parameter \"verbose\" for env.status; it takes: path");
+    ws.call(10, "env.list", serde_json::json!({})).unwrap();
+    let (_, reply) = ws.until_reply(10, DEADLINE).unwrap();
+    assert_eq!(reply["result"], serde_json::json!([]), "{reply}");
 }

@@ -4,7 +4,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 use anyhow::bail;
-use mono_proto::methods::{ENV_STATUS, PathParams};
+use mono_proto::methods::{ENV_STATUS, EnvStatusParams};
 use mono_proto::{EnvInfo, EnvStatus};
 
 use crate::connect::Endpoint;
@@ -14,7 +14,7 @@ use crate::workspace::{Existence, resolve};
 /// when already inside tmux).
 pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let path = resolve(path, Existence::Optional)?;
-    let info: EnvInfo = Endpoint::from_env()?.query(ENV_STATUS, PathParams { path })?;
+    let info: EnvInfo = Endpoint::from_env()?.query(ENV_STATUS, EnvStatusParams { path })?;
     if info.status != EnvStatus::Running {
         bail!("{}: tmux session {} is not running (status {})", info.name, info.session, info.status);
     }

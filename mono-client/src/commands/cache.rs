@@ -70,7 +70,7 @@ pub fn stats(json: bool) -> anyhow::Result<()> {
 
 /// Removes every entry, or those not used for `older_than`.
 pub fn clean(all: bool, older_than: Option<String>, json: bool) -> anyhow::Result<()> {
-    let params = CacheCleanParams { all, older_than };
+    let params = CacheCleanParams { all: all.then_some(true), older_than };
     let cleaned: CacheCleaned = Endpoint::from_env()?.query(CACHE_CLEAN, params)?;
     if json {
         render::json(&cleaned);

@@ -11,7 +11,7 @@ use crate::render;
 /// Lists the orphans and failed environments, or collects them with `yes`.
 pub fn run(yes: bool, json: bool) -> anyhow::Result<()> {
     let env = Some(super::docker_env());
-    let report: GcReport = Endpoint::from_env()?.query(DAEMON_GC, GcParams { apply: yes, env })?;
+    let report: GcReport = Endpoint::from_env()?.query(DAEMON_GC, GcParams { apply: Some(yes), env })?;
     for note in &report.skipped {
         eprintln!("mono: note: {note}");
     }

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::bail;
 use mono_proto::api::MonoApiClient;
-use mono_proto::methods::{ENV_RUN, PathEnvParams};
+use mono_proto::methods::{ENV_RUN, EnvRunParams};
 use mono_proto::{LogItem, RunExit, RunStarted};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -26,7 +26,7 @@ pub fn run(path: Option<&Path>, detach: bool, json: bool) -> anyhow::Result<u8> 
     let ep = Endpoint::from_env()?;
     ep.ensure()?;
     if detach {
-        let started: RunStarted = ep.call(ENV_RUN, PathEnvParams { path, env: super::caller_env() })?;
+        let started: RunStarted = ep.call(ENV_RUN, EnvRunParams { path, env: Some(super::caller_env()) })?;
         if json {
             render::json(&started);
         } else {

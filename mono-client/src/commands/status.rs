@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use mono_proto::EnvInfo;
-use mono_proto::methods::{ENV_STATUS, PathParams};
+use mono_proto::methods::{ENV_STATUS, EnvStatusParams};
 
 use crate::connect::Endpoint;
 use crate::render;
@@ -12,7 +12,7 @@ use crate::workspace::{Existence, resolve};
 /// Shows one environment.
 pub fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let path = resolve(path, Existence::Optional)?;
-    let info: EnvInfo = Endpoint::from_env()?.query(ENV_STATUS, PathParams { path })?;
+    let info: EnvInfo = Endpoint::from_env()?.query(ENV_STATUS, EnvStatusParams { path })?;
     if json {
         render::json(&info)
     } else {

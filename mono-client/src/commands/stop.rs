@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use mono_proto::Stopped;
-use mono_proto::methods::{ENV_STOP, PathParams};
+use mono_proto::methods::{ENV_STOP, EnvStopParams};
 
 use crate::connect::Endpoint;
 use crate::render;
@@ -14,7 +14,7 @@ pub fn run(path: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let path = resolve(path, Existence::Optional)?;
     let ep = Endpoint::from_env()?;
     ep.ensure()?;
-    let stopped: Stopped = ep.call(ENV_STOP, PathParams { path })?;
+    let stopped: Stopped = ep.call(ENV_STOP, EnvStopParams { path })?;
     if json {
         render::json(&stopped);
     } else {

@@ -32,7 +32,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jsonrpsee::server::stop_channel;
-use mono_proto::api::MonoApiServer;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -160,7 +159,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
     }
     let protocol = config.report_protocol.unwrap_or(mono_proto::PROTOCOL_VERSION);
     let version = config.report_version.clone().unwrap_or_else(|| mono_proto::VERSION.to_string());
-    let methods = Api::new(ops.clone(), tmux, stop.clone(), protocol, version).into_rpc();
+    let methods = Api::new(ops.clone(), tmux, stop.clone(), protocol, version).into_methods();
 
     let watcher = tokio::spawn(crate::docker::watch_containers(ops.clone(), stop.clone()));
     let listener = match handed {
@@ -173,7 +172,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
     let connections = TaskTracker::new();
     let acceptor = tokio::spawn(serve::accept_loop(
         listener,
-        dispatch::Rpc::new(methods.into(), serve::MAX_RESPONSE),
+        dispatch::Rpc::new(methods, serve::MAX_RESPONSE),
         stop_handle,
         stop.clone(),
         connections.clone(),

@@ -1,7 +1,13 @@
 //! The JSON-RPC handlers: parse, call one operation, map the error.
+//!
+//! The handlers implement the trait generated from the one declaration of
+//! the API (`mono_proto::methods`); [`Api::into_methods`] is what the
+//! server serves: those handlers, each refusing parameters its method does
+//! not take ([`params`]).
 
 mod error;
 mod event_stream;
+mod params;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,6 +51,11 @@ impl Api {
         version: String,
     ) -> Api {
         Api { ops, started: Instant::now(), tmux, stop, protocol, version }
+    }
+
+    /// The methods to serve: every handler, refusing unknown parameters.
+    pub fn into_methods(self) -> jsonrpsee::Methods {
+        params::refuse_unknown(self.into_rpc().into())
     }
 }
 
@@ -279,16 +290,18 @@ async fn forward<T: serde::Serialize>(
 mod tests {
     use std::collections::BTreeSet;
 
+    use serde_json::{Value, json};
+
     use super::*;
     use crate::home::Home;
     use crate::monolog::MonoLog;
     use crate::state::Store;
 
-    #[tokio::test]
-    async fn registered_methods_are_exactly_the_published_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home::open(dir.path()).unwrap();
-        let (store, _thread) = Store::open(&home.state_db()).unwrap();
+    /// Handlers over a fresh home in `dir`, as the daemon serves them, and
+    /// the state thread to keep while they are used.
+    fn served(dir: &std::path::Path) -> (jsonrpsee::Methods, crate::state::StoreThread) {
+        let home = Home::open(dir).unwrap();
+        let (store, thread) = Store::open(&home.state_db()).unwrap();
         let log = MonoLog::open(&home.mono_log()).unwrap();
         let events = crate::events::EventBus::new(store.clone(), Default::default());
         let monitor =
@@ -297,9 +310,102 @@ mod tests {
         let settings = crate::settings::Settings::default();
         let ops = Ops::new(home, store, log, events, monitor, &settings);
         let tmux = Component { available: false, detail: String::new() };
-        let module = Api::new(ops, tmux, CancellationToken::new(), 1, "0".into()).into_rpc();
-        let registered: BTreeSet<&str> = module.method_names().collect();
-        let published: BTreeSet<&str> = mono_proto::methods::ALL.into_iter().collect();
+        let api = Api::new(ops, tmux, CancellationToken::new(), 1, "0".into());
+        (api.into_methods(), thread)
+    }
+
+    /// The reply to one request (by name), parsed.
+    async fn call(methods: &jsonrpsee::Methods, method: &str, params: Value) -> Value {
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let sent =
+            tokio::time::timeout(std::time::Duration::from_secs(20), methods.raw_json_request(&request, 64));
+        let (reply, _notifications) =
+            sent.await.unwrap_or_else(|_| panic!("no reply to {request} within 20 s")).unwrap();
+        serde_json::from_str(reply.get()).unwrap()
+    }
+
+    /// A value of the type `schema` describes (resolved in `doc`), for the
+    /// parameter `name`: a path that does not exist, so no operation does
+    /// anything.
+    fn sample(doc: &Value, name: &str, schema: &Value, missing: &str) -> Value {
+        if let Some(r) = schema["$ref"].as_str() {
+            return sample(doc, name, doc.pointer(r.trim_start_matches('#')).unwrap(), missing);
+        }
+        match (name, schema["type"].as_str()) {
+            ("path", _) => json!(missing),
+            ("kind", _) => json!("user.contract-test"),
+            ("follow", _) => json!(false),
+            (_, Some("string")) => json!("x"),
+            (_, Some("integer")) => json!(0),
+            (_, Some("boolean")) => json!(false),
+            (_, Some("array")) => json!([]),
+            (_, Some("object")) => json!({}),
+            _ => Value::Null,
+        }
+    }
+
+    #[tokio::test]
+    async fn registered_methods_are_exactly_the_published_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let (methods, _thread) = served(dir.path());
+        let registered: BTreeSet<&str> = methods.method_names().collect();
+        let published: BTreeSet<&str> = mono_proto::methods::ALL.iter().copied().collect();
         assert_eq!(registered, published);
+    }
+
+    /// The server's handlers and the OpenRPC document come from one
+    /// declaration; this checks that the server really reads what the
+    /// document says: unknown names are refused, listing exactly the
+    /// documented ones; required ones are required; all documented ones,
+    /// with values of their documented types, are taken.
+    #[tokio::test]
+    async fn the_server_takes_exactly_the_documented_params() {
+        let dir = tempfile::tempdir().unwrap();
+        let (methods, _thread) = served(dir.path());
+        let missing = dir.path().join("no-such-workspace").display().to_string();
+        let doc = mono_proto::openrpc::document();
+        let listed = doc["methods"].as_array().unwrap();
+        let mut checked = 0;
+        for m in listed.iter().filter(|m| m.get("x-unsubscribes").is_none()) {
+            let name = m["name"].as_str().unwrap();
+            let params = m["params"].as_array().unwrap();
+            let names: Vec<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
+
+            let reply = call(&methods, name, json!({"zz_not_a_param": 1})).await;
+            assert_eq!(reply["error"]["code"], -32602, "{name}: {reply}");
+            let message = reply["error"]["message"].as_str().unwrap();
+            assert!(message.contains("\"zz_not_a_param\""), "{name}: {message}");
+            let takes = message.rsplit_once("it takes").map(|(_, t)| t).unwrap_or_default();
+            let said: Vec<&str> = takes.trim_start_matches(':').split(',').map(str::trim).collect();
+            if names.is_empty() {
+                assert_eq!(takes, " none", "{name}: {message}");
+            } else {
+                assert_eq!(said, names, "{name}: {message}");
+            }
+
+            if let Some(first) = params.iter().find(|p| p["required"] == true) {
+                let reply = call(&methods, name, json!({})).await;
+                assert_eq!(reply["error"]["code"], -32602, "{name} without {}: {reply}", first["name"]);
+                let text = reply.to_string();
+                assert!(text.contains(&format!("`{}`", first["name"].as_str().unwrap())), "{name}: {text}");
+            }
+
+            // These two probe the machine's own tmux and Docker Engine.
+            if [mono_proto::methods::DAEMON_DOCTOR, mono_proto::methods::DAEMON_GC].contains(&name) {
+                continue;
+            }
+            let all: serde_json::Map<String, Value> = params
+                .iter()
+                .map(|p| {
+                    let pname = p["name"].as_str().unwrap();
+                    (pname.to_string(), sample(&doc, pname, &p["schema"], &missing))
+                })
+                .collect();
+            let reply = call(&methods, name, Value::Object(all.clone())).await;
+            let code = reply["error"]["code"].as_i64();
+            assert!(!matches!(code, Some(-32602 | -32601)), "{name} {all:?}: {reply}");
+            checked += 1;
+        }
+        assert!(checked >= 14, "{checked} methods were called with every parameter");
     }
 }
