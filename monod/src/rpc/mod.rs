@@ -335,6 +335,9 @@ mod tests {
             ("path", _) => json!(missing),
             ("kind", _) => json!("user.contract-test"),
             ("follow", _) => json!(false),
+            // A value of the parameter's own syntax: a bad one is invalid
+            // params too, which is not what this checks.
+            ("older_than", _) => json!("30d"),
             (_, Some("string")) => json!("x"),
             (_, Some("integer")) => json!(0),
             (_, Some("boolean")) => json!(false),
