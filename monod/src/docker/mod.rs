@@ -10,6 +10,7 @@
 //! taken name may be used at all ([`ownership`]).
 
 mod apply;
+pub mod availability;
 mod build_context;
 pub mod cli_config;
 pub mod context;

@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use mono_proto::{CallerEnv, Destroyed};
 
+use super::workspace;
 use super::{OpError, Ops};
 use crate::config::MonoConfig;
+use crate::crashpoint;
 use crate::progress::Progress;
 use crate::script::Outcome;
 use crate::state::Phase;
 use crate::vars::{self, MonoVars};
-use crate::{crashpoint, workspace};
 
 impl Ops {
     /// Tears down the environment of the workspace at `path`.

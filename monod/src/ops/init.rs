@@ -10,6 +10,7 @@ use std::sync::Arc;
 use mono_proto::{CallerEnv, EnvInfo, Mode, event_kinds};
 
 use super::docker_mode::{self, ComposeWorkspace};
+use super::workspace;
 use super::{OpError, Ops};
 use crate::config::MonoConfig;
 use crate::docker::Endpoint;
@@ -19,7 +20,7 @@ use crate::progress::Progress;
 use crate::script::Outcome;
 use crate::state::{EnvRow, NewEnv, Phase, StateError};
 use crate::vars::{self, MonoVars};
-use crate::{crashpoint, names, ports, tmux, workspace};
+use crate::{crashpoint, names, ports, tmux};
 
 /// The input of an init, checked.
 struct Checked {

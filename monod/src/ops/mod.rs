@@ -18,6 +18,7 @@ mod recover;
 mod run;
 mod service_logs;
 mod teardown;
+pub mod workspace;
 
 use std::future::Future;
 use std::path::Path;

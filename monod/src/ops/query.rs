@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use mono_proto::{ContainerInfo, EnvInfo, EnvStatus, PublishedPort};
 
+use super::workspace;
 use super::{OpError, Ops};
 use crate::docker::{self, ContainerState, Engine};
 use crate::state::{EnvRow, Phase};
-use crate::{compose, ports, tmux, workspace};
+use crate::{compose, ports, tmux};
 
 impl Ops {
     /// Every environment with its current status.

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use mono_proto::{CallerEnv, RunInfo, RunStarted, Stopped, event_kinds};
 
 use super::init::config_file;
+use super::workspace;
 use super::{OpError, Ops};
 use crate::config::{MonoConfig, RunSettings};
 use crate::monitor::EnvLog;
 use crate::state::EnvRow;
-use crate::{tmux, workspace};
+use crate::tmux;
 
 impl Ops {
     /// Starts the run script of the workspace at `path` in its run window.

@@ -10,10 +10,10 @@ use mono_proto::ServiceLogItem;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::workspace;
 use super::{OpError, Ops, docker_mode};
 use crate::docker::logs::{LogLine, LogRequest, LogSource, stream_logs};
 use crate::docker::{self, Engine};
-use crate::workspace;
 
 /// The service name that selects every service.
 pub const ALL_SERVICES: &str = "all";

@@ -71,7 +71,7 @@ impl MonoApiServer for Api {
             environments: self.ops.count(),
             operations: u32::try_from(self.ops.in_progress()).unwrap_or(u32::MAX),
             tmux: self.tmux.clone(),
-            docker: crate::docker_probe::probe(),
+            docker: crate::docker::availability::probe(),
         })
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use mono_proto::Component;
 
-use crate::docker::Endpoint;
-use crate::docker::cli_config::DockerVars;
+use super::Endpoint;
+use super::cli_config::DockerVars;
 
 /// How long a TCP probe may take.
 const TCP_PROBE: Duration = Duration::from_millis(300);

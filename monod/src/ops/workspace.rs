@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ops::OpError;
+use super::OpError;
 
 /// A path that must exist and be a directory (init). Returns it canonical.
 pub fn existing_dir(raw: &str) -> Result<PathBuf, OpError> {
