@@ -285,6 +285,12 @@ struct RawConfig {
 }
 
 impl MonoConfig {
+    /// The settings file's path for messages (`mono.yml` when there is
+    /// none: where one would go).
+    pub fn file_for_messages(&self) -> String {
+        self.file.as_ref().map_or_else(|| "mono.yml".to_string(), |f| f.display().to_string())
+    }
+
     /// Reads the settings of the workspace at `dir`.
     pub fn load(dir: &Path) -> Result<MonoConfig, ConfigError> {
         let found: Vec<PathBuf> = CONFIG_FILES.iter().map(|f| dir.join(f)).filter(|p| p.is_file()).collect();

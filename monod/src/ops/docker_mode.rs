@@ -66,7 +66,7 @@ pub(super) fn find(
     };
     let (files, dotenv_dir, dotenv) = match explicit {
         Some((key, list)) => {
-            let from = format!("{key} in {}", super::init::config_file(config));
+            let from = format!("{key} in {}", config.file_for_messages());
             let files = list.iter().map(|rel| exists(rel, &from)).collect::<Result<Vec<_>, _>>()?;
             let dir = files[0].parent().map_or_else(|| ws.to_path_buf(), Path::to_path_buf);
             let dotenv = read_dotenv_of(&dir)?;

@@ -185,7 +185,7 @@ impl Ops {
         let ports = planned.as_ref().map(|(_, ports)| ports.as_slice()).unwrap_or(&[]);
         let mono = MonoVars { ports, ..base };
         let mut env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
-            file: config_file(config),
+            file: config.file_for_messages(),
             key: e.key,
             source: e.source,
         })?;
@@ -310,7 +310,7 @@ impl Ops {
             ports: &ports,
         };
         let mut env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
-            file: config_file(config),
+            file: config.file_for_messages(),
             key: e.key,
             source: e.source,
         })?;
@@ -325,7 +325,9 @@ impl Ops {
             capture: &self.monitor.capture_command(&name, limits),
             home: &self.home.root().display().to_string(),
         };
-        spec.fit().map(drop).map_err(|source| OpError::EnvTooLarge { file: config_file(config), source })
+        spec.fit()
+            .map(drop)
+            .map_err(|source| OpError::EnvTooLarge { file: config.file_for_messages(), source })
     }
 
     /// Runs an init-time script, if set; anything but exit 0 fails init.
@@ -348,7 +350,7 @@ impl Ops {
                 env: row.name.clone(),
                 script: kind,
                 outcome,
-                file: config_file(config),
+                file: config.file_for_messages(),
             }),
         }
     }
@@ -448,7 +450,7 @@ fn check_env(config: &MonoConfig) -> Result<(), OpError> {
     let placeholder = |_: &str| Some("x".to_string());
     for (key, raw) in &config.env {
         crate::interpolate::interpolate(raw, &placeholder).map_err(|source| OpError::Interpolate {
-            file: config_file(config),
+            file: config.file_for_messages(),
             key: key.clone(),
             source,
         })?;
@@ -468,11 +470,6 @@ fn name_some(names: &[String]) -> String {
         Some(more) if more > 0 => format!("{} and {more} more", names[..SHOWN].join(", ")),
         _ => names.join(", "),
     }
-}
-
-/// The config file's path for messages.
-pub(super) fn config_file(config: &MonoConfig) -> String {
-    config.file.as_ref().map_or_else(|| "mono.yml".to_string(), |f| f.display().to_string())
 }
 
 /// The caller's shell when it is an absolute path to a file, else `/bin/sh`.

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use mono_proto::{CallerEnv, RunInfo, RunStarted, Stopped, event_kinds};
 
-use super::init::config_file;
 use super::workspace;
 use super::{OpError, Ops};
 use crate::config::{MonoConfig, RunSettings};
@@ -35,7 +34,7 @@ impl Ops {
         let config = MonoConfig::load_blocking(Path::new(&row.path)).await?;
         let script = config.scripts.run.clone().ok_or_else(|| OpError::Unavailable {
             env: row.name.clone(),
-            reason: format!("no run script; add `scripts: {{run: ...}}` to {}", config_file(&config)),
+            reason: format!("no run script; add `scripts: {{run: ...}}` to {}", config.file_for_messages()),
         })?;
         let session = mono_proto::paths::session_name(&row.name);
         let tmux_err = |source| OpError::Tmux { env: row.name.clone(), source };
