@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use mono_proto::{CallerEnv, Destroyed};
 
-use super::workspace;
 use super::{OpError, Ops};
 use crate::config::MonoConfig;
 use crate::crashpoint;
@@ -52,11 +51,9 @@ impl Ops {
         caller: &CallerEnv,
         progress: &mut Progress,
     ) -> Result<Destroyed, OpError> {
-        let key = workspace::lookup_key(raw)?;
-        let key = key.to_string_lossy().into_owned();
+        let key = super::lookup(raw)?;
         let _guard = self.claim(&key, "destroy")?;
-        let row =
-            self.store.by_path(&key).await?.ok_or_else(|| OpError::NotRegistered { path: key.clone() })?;
+        let row = self.registered(&key).await?;
         progress.set_env(&row.name);
         progress.step(format!("mono destroy {key}"));
         self.store.set_phase(row.id, Phase::Destroying).await?;

@@ -169,6 +169,11 @@ impl Ops {
             .map_err(|e| OpError::Internal { op, detail: e.to_string() })?
     }
 
+    /// The registered environment whose key is `key` (see [`lookup`]).
+    async fn registered(&self, key: &str) -> Result<crate::state::EnvRow, OpError> {
+        self.store.by_path(key).await?.ok_or_else(|| OpError::NotRegistered { path: key.to_string() })
+    }
+
     /// Claims a workspace for `op`.
     fn claim(&self, path: &str, op: &'static str) -> Result<BusyGuard, OpError> {
         self.busy.claim(path, op).map_err(|running| OpError::Busy { path: path.to_string(), running })
@@ -207,4 +212,10 @@ fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
+}
+
+/// The key a registered workspace is found by, from the path a user gave
+/// (which may no longer exist): see [`workspace::lookup_key`].
+fn lookup(raw: &str) -> Result<String, OpError> {
+    Ok(workspace::lookup_key(raw)?.to_string_lossy().into_owned())
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use mono_proto::{ContainerInfo, EnvInfo, EnvStatus, PublishedPort};
 
-use super::workspace;
 use super::{OpError, Ops};
 use crate::docker::{self, ContainerState, Engine};
 use crate::state::{EnvRow, Phase};
@@ -23,13 +22,7 @@ impl Ops {
 
     /// One environment, by workspace path.
     pub async fn status(self: &Arc<Self>, path: &str) -> Result<EnvInfo, OpError> {
-        let key = workspace::lookup_key(path)?;
-        let key = key.to_string_lossy();
-        let row = self
-            .store
-            .by_path(&key)
-            .await?
-            .ok_or_else(|| OpError::NotRegistered { path: key.to_string() })?;
+        let row = self.registered(&super::lookup(path)?).await?;
         let rows = [row];
         let (sessions, containers) =
             tokio::join!(live_sessions(), containers_if_any(&rows, self.home.root()));

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use mono_proto::{CallerEnv, RunInfo, RunStarted, Stopped, event_kinds};
 
-use super::workspace;
 use super::{OpError, Ops};
 use crate::config::{MonoConfig, RunSettings};
 use crate::monitor::EnvLog;
@@ -94,9 +93,7 @@ impl Ops {
 
     /// The log of the environment registered at `raw`.
     pub async fn env_log_at(&self, raw: &str) -> Result<Arc<EnvLog>, OpError> {
-        let key = workspace::lookup_key(raw)?;
-        let key = key.to_string_lossy().into_owned();
-        let row = self.store.by_path(&key).await?.ok_or(OpError::NotRegistered { path: key })?;
+        let row = self.registered(&super::lookup(raw)?).await?;
         self.env_log(&row)
     }
 
@@ -106,12 +103,9 @@ impl Ops {
         raw: &str,
         op: &'static str,
     ) -> Result<(EnvRow, crate::busy::BusyGuard), OpError> {
-        let key = workspace::lookup_key(raw)?;
-        let key = key.to_string_lossy().into_owned();
+        let key = super::lookup(raw)?;
         let guard = self.claim(&key, op)?;
-        let row =
-            self.store.by_path(&key).await?.ok_or_else(|| OpError::NotRegistered { path: key.clone() })?;
-        Ok((row, guard))
+        Ok((self.registered(&key).await?, guard))
     }
 
     fn env_log(&self, row: &EnvRow) -> Result<Arc<EnvLog>, OpError> {

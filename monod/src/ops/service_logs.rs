@@ -10,7 +10,6 @@ use mono_proto::ServiceLogItem;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::workspace;
 use super::{OpError, Ops, docker_mode};
 use crate::docker::logs::{LogLine, LogRequest, LogSource, stream_logs};
 use crate::docker::{self, Engine};
@@ -33,9 +32,7 @@ impl Ops {
     /// The containers of `service` (or of every service, `all`) of the
     /// environment of the workspace at `path`.
     pub async fn service_logs(&self, path: &str, service: &str) -> Result<ServiceLogs, OpError> {
-        let key = workspace::lookup_key(path)?;
-        let key = key.to_string_lossy().into_owned();
-        let row = self.store.by_path(&key).await?.ok_or(OpError::NotRegistered { path: key })?;
+        let row = self.registered(&super::lookup(path)?).await?;
         let unavailable = |reason: String| OpError::Unavailable { env: row.name.clone(), reason };
         let Some(project) = &row.docker_project else {
             return Err(unavailable(
