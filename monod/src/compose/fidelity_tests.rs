@@ -3,68 +3,25 @@
 //! same file and checks that mono agrees.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
+use super::test_support::{Ws, service};
 use super::*;
-
-fn settings(workspace: &Path) -> PlanSettings {
-    PlanSettings {
-        project: "mono-test".to_string(),
-        home: "/home/dev/.mono".to_string(),
-        slot: 3,
-        host_ip: "127.0.0.1".to_string(),
-        profiles: Vec::new(),
-        workspace: workspace.to_path_buf(),
-        vars: BTreeMap::from([("HOME".to_string(), "/home/dev".to_string())]),
-    }
-}
-
-struct Ws {
-    dir: tempfile::TempDir,
-}
-
-impl Ws {
-    fn new(compose: &str) -> Ws {
-        let ws = Ws { dir: tempfile::tempdir().unwrap() };
-        ws.write("compose.yaml", compose);
-        ws
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    fn load(&self) -> Result<ComposeFile, String> {
-        load(&self.dir.path().join("compose.yaml"), &|name| (name == "HOME").then(|| "/home/dev".to_string()))
-            .map_err(|e| e.to_string())
-    }
-
-    fn plan(&self) -> Result<Plan, String> {
-        let file = self.load()?;
-        plan(&file, &settings(self.dir.path())).map_err(|e| e.to_string())
-    }
-}
-
-fn service<'p>(plan: &'p Plan, name: &str) -> &'p ServicePlan {
-    plan.services.iter().find(|s| s.name == name).unwrap()
-}
 
 #[test]
 fn empty_restart_is_no_policy() {
     // compose: accepted, no restart policy.
-    let plan = Ws::new("services:\n  a:\n    image: x\n    restart: \"\"\n").plan().unwrap();
+    let plan = Ws::new("services:\n  a:\n    image: x\n    restart: \"\"\n").try_plan().unwrap();
     assert_eq!(service(&plan, "a").restart, None);
 }
 
 #[test]
 fn service_names_may_start_with_underscore_dash_or_dot() {
     // compose: `_a`, `-b` and `.c` are all accepted.
-    let plan = Ws::new("services:\n  _a: {image: x}\n  -b: {image: x}\n  .c: {image: x}\n").plan().unwrap();
+    let plan =
+        Ws::new("services:\n  _a: {image: x}\n  -b: {image: x}\n  .c: {image: x}\n").try_plan().unwrap();
     assert_eq!(service(&plan, "_a").container_name, "mono-test-_a-1");
     assert_eq!(service(&plan, "-b").container_name, "mono-test--b-1");
-    let e = Ws::new("services:\n  a/b: {image: x}\n").load().unwrap_err();
+    let e = Ws::new("services:\n  a/b: {image: x}\n").try_load().unwrap_err();
     assert!(e.contains("not a valid service name"), "{e}");
 }
 
@@ -72,7 +29,7 @@ fn service_names_may_start_with_underscore_dash_or_dot() {
 fn a_file_without_services_plans_nothing_with_a_warning() {
     // compose: `services: {}`.
     for text in ["services: {}\n", "name: x\n", "volumes:\n  data: {}\n"] {
-        let plan = Ws::new(text).plan().unwrap_or_else(|e| panic!("{text}: {e}"));
+        let plan = Ws::new(text).try_plan().unwrap_or_else(|e| panic!("{text}: {e}"));
         assert!(plan.services.is_empty() && plan.networks.is_empty());
         assert!(plan.warnings.iter().any(|w| w.contains("defines no services")), "{:?}", plan.warnings);
     }
@@ -115,7 +72,7 @@ volumes:
   data: {}
 "#,
     )
-    .plan()
+    .try_plan()
     .unwrap();
     let a = service(&plan, "a");
     assert_eq!(a.image, ImageSource::Pull("x".to_string()));
@@ -127,7 +84,7 @@ volumes:
 fn provider_services_are_refused_by_name() {
     // compose: accepted (run by a plugin); mono refuses it, clearly.
     let e = Ws::new("services:\n  llm:\n    provider:\n      type: model\n      options: {model: ai/x}\n")
-        .load()
+        .try_load()
         .unwrap_err();
     assert!(e.contains("services.llm.provider") && e.contains("provider service"), "{e}");
     assert!(!e.contains("neither"), "{e}");
@@ -139,7 +96,7 @@ fn npipe_mounts_are_skipped_with_a_warning_naming_windows() {
     let plan = Ws::new(
         "services:\n  a:\n    image: x\n    volumes:\n      - type: npipe\n        source: \\\\.\\pipe\\docker_engine\n        target: \\\\.\\pipe\\docker_engine\n",
     )
-    .plan()
+    .try_plan()
     .unwrap();
     assert!(service(&plan, "a").mounts.is_empty());
     assert!(
@@ -152,11 +109,11 @@ fn npipe_mounts_are_skipped_with_a_warning_naming_windows() {
 #[test]
 fn an_empty_image_is_an_error_not_a_pull() {
     // compose: `service "a" has neither an image nor a build context specified`.
-    let e = Ws::new("services:\n  a:\n    image: ${UNSET}\n").load().unwrap_err();
+    let e = Ws::new("services:\n  a:\n    image: ${UNSET}\n").try_load().unwrap_err();
     assert!(e.contains("services.a.image") && e.contains("empty"), "{e}");
     // With a build, the empty image means the default tag.
     let ws = Ws::new("services:\n  a:\n    image: ${UNSET}\n    build: .\n");
-    let plan = ws.plan().unwrap();
+    let plan = ws.try_plan().unwrap();
     let ImageSource::Build(build) = &service(&plan, "a").image else { panic!("not a build") };
     assert_eq!(build.tag, "mono-test-a");
 }
@@ -167,7 +124,7 @@ fn links_are_dependencies_and_aliases() {
     // service alone reaches db as `database` (an endpoint link, not an
     // alias every service on the network resolves).
     let plan = Ws::new("services:\n  a:\n    image: x\n    links: [\"db:database\", cache]\n  db: {image: x}\n  cache: {image: x}\n")
-        .plan()
+        .try_plan()
         .unwrap();
     let a = service(&plan, "a");
     let deps: Vec<&str> = a.depends_on.iter().map(|d| d.service.as_str()).collect();
@@ -176,21 +133,21 @@ fn links_are_dependencies_and_aliases() {
     assert_eq!(service(&plan, "cache").networks[0].1, ["cache"]);
     assert_eq!(a.links, ["mono-test-db-1:database", "mono-test-cache-1:cache"]);
     assert!(!plan.warnings.iter().any(|w| w.contains("links")), "{:?}", plan.warnings);
-    let e = Ws::new("services:\n  a:\n    image: x\n    links: [nope]\n").load().unwrap_err();
+    let e = Ws::new("services:\n  a:\n    image: x\n    links: [nope]\n").try_load().unwrap_err();
     assert!(e.contains("depends on nope"), "{e}");
 }
 
 #[test]
 fn extension_values_are_interpolated() {
     // compose: `error while interpolating x-foo: required variable UNSET is missing a value: boom`.
-    let e = Ws::new("x-foo: ${UNSET?boom}\nservices:\n  a: {image: x}\n").load().unwrap_err();
+    let e = Ws::new("x-foo: ${UNSET?boom}\nservices:\n  a: {image: x}\n").try_load().unwrap_err();
     assert!(e.contains("x-foo") && e.contains("boom"), "{e}");
-    let e = Ws::new("services:\n  a:\n    image: x\n    x-bar: ${UNSET?bang}\n").load().unwrap_err();
+    let e = Ws::new("services:\n  a:\n    image: x\n    x-bar: ${UNSET?bang}\n").try_load().unwrap_err();
     assert!(e.contains("services.a.x-bar") && e.contains("bang"), "{e}");
     // Merged from an extension anchor, a value is interpolated once.
     let file =
         Ws::new("x-env: &env\n  HOME_IS: ${HOME}\nservices:\n  a:\n    image: x\n    environment: *env\n")
-            .load()
+            .try_load()
             .unwrap();
     assert_eq!(file.services[0].environment, [("HOME_IS".to_string(), Some("/home/dev".to_string()))]);
 }
@@ -207,14 +164,15 @@ fn values_of_keys_mono_does_not_honour_are_still_checked() {
         ("dns_opt", "x"),
         ("logging", "[]"),
     ] {
-        let e = Ws::new(&format!("services:\n  a:\n    image: x\n    {key}: {bad}\n")).load().unwrap_err();
+        let e =
+            Ws::new(&format!("services:\n  a:\n    image: x\n    {key}: {bad}\n")).try_load().unwrap_err();
         assert!(e.contains(&format!("services.a.{key}")), "{key}: {e}");
     }
     // Valid values still load, with a warning that names the key.
     let plan = Ws::new(
         "services:\n  a:\n    image: x\n    cpus: \"0.5\"\n    mem_limit: 512m\n    shm_size: 1gb\n    dns: 8.8.8.8\n    deploy: {replicas: 1}\n",
     )
-    .plan()
+    .try_plan()
     .unwrap();
     assert!(plan.warnings.iter().any(|w| w.contains("services.a.cpus")), "{:?}", plan.warnings);
 }
@@ -222,7 +180,7 @@ fn values_of_keys_mono_does_not_honour_are_still_checked() {
 #[test]
 fn net_is_rejected_as_compose_does() {
     // compose: `services.a additional properties 'net' not allowed`.
-    let e = Ws::new("services:\n  a:\n    image: x\n    net: host\n").load().unwrap_err();
+    let e = Ws::new("services:\n  a:\n    image: x\n    net: host\n").try_load().unwrap_err();
     assert!(e.contains("services.a.net") && e.contains("unknown key"), "{e}");
 }
 
@@ -230,18 +188,18 @@ fn net_is_rejected_as_compose_does() {
 fn build_dockerfile_empty_means_the_default_and_inline_is_carried() {
     // compose: `dockerfile: ${UNSET}` builds ./Dockerfile.
     let plan = Ws::new("services:\n  a:\n    build:\n      context: .\n      dockerfile: ${UNSET}\n")
-        .plan()
+        .try_plan()
         .unwrap();
     let ImageSource::Build(build) = &service(&plan, "a").image else { panic!("not a build") };
     assert_eq!((build.dockerfile.as_str(), build.dockerfile_inline.as_deref()), ("Dockerfile", None));
     let plan = Ws::new("services:\n  a:\n    build:\n      dockerfile_inline: |\n        FROM scratch\n")
-        .plan()
+        .try_plan()
         .unwrap();
     let ImageSource::Build(build) = &service(&plan, "a").image else { panic!("not a build") };
     assert_eq!(build.dockerfile, INLINE_DOCKERFILE);
     assert_eq!(build.dockerfile_inline.as_deref(), Some("FROM scratch\n"));
     let e = Ws::new("services:\n  a:\n    build:\n      dockerfile: D\n      dockerfile_inline: FROM x\n")
-        .load()
+        .try_load()
         .unwrap_err();
     assert!(e.contains("cannot be combined"), "{e}");
 }
@@ -250,8 +208,8 @@ fn build_dockerfile_empty_means_the_default_and_inline_is_carried() {
 fn git_contexts_are_refused_in_one_line_naming_file_and_service() {
     for context in ["https://github.com/docker/welcome.git#main:app", "git@github.com:docker/welcome.git"] {
         let ws = Ws::new(&format!("services:\n  web:\n    build: \"{context}\"\n"));
-        let e = ws.plan().unwrap_err();
-        let file = ws.dir.path().join("compose.yaml").display().to_string();
+        let e = ws.try_plan().unwrap_err();
+        let file = ws.root().join("compose.yaml").display().to_string();
         assert!(e.starts_with(&file) && e.contains("service web") && e.contains("git repository"), "{e}");
         assert!(!e.contains('\n'), "{e}");
     }
@@ -290,9 +248,9 @@ services:
 "#,
     );
     ws.write("app.conf", "x=1\n");
-    let plan = ws.plan().unwrap();
+    let plan = ws.try_plan().unwrap();
     let a = service(&plan, "a");
-    let source = ws.dir.path().join("app.conf");
+    let source = ws.root().join("app.conf");
     assert_eq!(
         a.mounts,
         [
@@ -327,13 +285,13 @@ services:
     assert!(!plan.warnings.iter().any(|w| w.contains("configs are not supported")), "{:?}", plan.warnings);
     // External configs are swarm objects: refused when used.
     let ws = Ws::new("configs:\n  s:\n    external: true\nservices:\n  a:\n    image: x\n    configs: [s]\n");
-    let e = ws.plan().unwrap_err();
+    let e = ws.try_plan().unwrap_err();
     assert!(e.contains("services.a.configs[0]") && e.contains("swarm"), "{e}");
     // An undeclared config, an unset variable: one line naming them.
-    let e = Ws::new("services:\n  a:\n    image: x\n    configs: [nope]\n").load().unwrap_err();
+    let e = Ws::new("services:\n  a:\n    image: x\n    configs: [nope]\n").try_load().unwrap_err();
     assert!(e.contains("config nope is not declared"), "{e}");
     let e = Ws::new("configs:\n  c:\n    environment: NOT_SET_ANYWHERE\nservices:\n  a:\n    image: x\n    configs: [c]\n")
-        .plan()
+        .try_plan()
         .unwrap_err();
     assert!(e.contains("NOT_SET_ANYWHERE") && e.contains("config c"), "{e}");
 }
@@ -347,7 +305,7 @@ fn secrets_from_the_environment_are_written_into_the_container() {
         "secrets:\n  s:\n    environment: HOME\nservices:\n  a:\n    image: x\n    secrets:\n      - source: s\n        \
          target: bar\n  b:\n    image: x\n    secrets: [s]\n",
     );
-    let plan = ws.plan().unwrap();
+    let plan = ws.try_plan().unwrap();
     let written = |name| {
         service(&plan, name)
             .files
@@ -360,7 +318,7 @@ fn secrets_from_the_environment_are_written_into_the_container() {
     assert!(service(&plan, "a").mounts.is_empty());
     assert!(!plan.warnings.iter().any(|w| w.contains("does not support")), "{:?}", plan.warnings);
     let e = Ws::new("secrets:\n  s:\n    environment: NOT_SET_ANYWHERE\nservices:\n  a:\n    image: x\n    secrets: [s]\n")
-        .plan()
+        .try_plan()
         .unwrap_err();
     assert!(e.contains("NOT_SET_ANYWHERE") && e.contains("secret s"), "{e}");
 }
@@ -379,7 +337,7 @@ fn an_includes_env_file_gives_its_secrets_configs_and_bare_variables_their_value
         "services:\n  included:\n    image: x\n    secrets: [my-secret]\n    configs: [my-config]\n    environment: [BARE]\n\
          secrets:\n  my-secret:\n    environment: MY_SECRET\nconfigs:\n  my-config:\n    environment: MY_CONFIG\n",
     );
-    let plan = ws.plan().unwrap();
+    let plan = ws.try_plan().unwrap();
     let s = service(&plan, "included");
     let written: BTreeMap<&str, &str> =
         s.files.iter().map(|f| (f.target.as_str(), f.content.as_str())).collect();

@@ -49,6 +49,8 @@ mod project;
 mod scale_tests;
 mod syntax;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 mod value;
 

@@ -5,82 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::test_support::*;
 use super::*;
-
-const PROJECT: &str = "mono-test";
-
-fn settings(workspace: &Path) -> PlanSettings {
-    PlanSettings {
-        project: PROJECT.to_string(),
-        home: "/home/dev/.mono".to_string(),
-        slot: 3,
-        host_ip: "127.0.0.1".to_string(),
-        profiles: Vec::new(),
-        workspace: workspace.to_path_buf(),
-        vars: BTreeMap::from([("HOME".to_string(), "/home/dev".to_string())]),
-    }
-}
-
-/// A workspace in a temporary folder with a `compose.yaml`.
-struct Ws {
-    dir: tempfile::TempDir,
-}
-
-impl Ws {
-    fn new(compose: &str) -> Ws {
-        let ws = Ws { dir: tempfile::tempdir().unwrap() };
-        ws.write("compose.yaml", compose);
-        ws
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn file(&self) -> PathBuf {
-        self.root().join("compose.yaml")
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        std::fs::write(self.root().join(rel), text).unwrap();
-    }
-
-    fn load_with(&self, vars: &[(&str, &str)]) -> Result<ComposeFile, ComposeError> {
-        let vars: BTreeMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        load(&self.file(), &|name| vars.get(name).cloned())
-    }
-
-    fn load(&self) -> ComposeFile {
-        self.load_with(&[]).unwrap_or_else(|e| panic!("load failed: {e}"))
-    }
-
-    fn settings(&self) -> PlanSettings {
-        settings(self.root())
-    }
-
-    fn plan(&self) -> Plan {
-        plan(&self.load(), &self.settings()).unwrap_or_else(|e| panic!("plan failed: {e}"))
-    }
-
-    fn load_error(&self) -> String {
-        match self.load_with(&[]) {
-            Ok(_) => panic!("expected the file not to load"),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    fn plan_error(&self) -> String {
-        match plan(&self.load(), &self.settings()) {
-            Ok(_) => panic!("expected the file not to plan"),
-            Err(e) => e.to_string(),
-        }
-    }
-}
-
-fn service<'p>(plan: &'p Plan, name: &str) -> &'p ServicePlan {
-    plan.services.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no service {name} in the plan"))
-}
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
