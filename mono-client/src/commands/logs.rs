@@ -20,13 +20,8 @@ pub fn run(path: Option<&Path>, lines: Option<u64>, follow: bool, json: bool) ->
     ep.ensure()?;
     super::block_on(async {
         let client = ep.websocket().await?;
-        let mut sub = client.logs_follow(path, lines, Some(follow)).await.map_err(from_rpc)?;
-        while let Some(item) = sub.next().await {
-            let item = item.map_err(|e| anyhow::anyhow!("unreadable output from monod: {e}"))?;
-            let mut out = std::io::stdout().lock();
-            if json {
-                let _ = writeln!(out, "{}", serde_json::to_string(&item).unwrap_or_default());
-            }
+        let sub = client.logs_follow(path, lines, Some(follow)).await.map_err(from_rpc)?;
+        print_until_end(sub, json, follow, |out, item| {
             match item {
                 LogItem::Output { data } if !json => {
                     let _ = out.write_all(data.as_bytes());
@@ -34,17 +29,12 @@ pub fn run(path: Option<&Path>, lines: Option<u64>, follow: bool, json: bool) ->
                 LogItem::RunExited(exit) if !json => {
                     eprintln!("[mono] run {} exited ({})", exit.run, exit.describe());
                 }
-                LogItem::End { reason } => {
-                    if follow {
-                        eprintln!("[mono] {reason}");
-                    }
-                    return Ok(());
-                }
+                LogItem::End { reason } => return Some(reason),
                 _ => {}
             }
-            let _ = out.flush();
-        }
-        bail!("monod closed the connection")
+            None
+        })
+        .await
     })
 }
 
@@ -63,15 +53,10 @@ pub fn services(
     ep.ensure()?;
     super::block_on(async {
         let client = ep.websocket().await?;
-        let mut sub =
+        let sub =
             client.logs_services(path, service.to_string(), lines, Some(follow)).await.map_err(from_rpc)?;
         let mut width = None;
-        while let Some(item) = sub.next().await {
-            let item = item.map_err(|e| anyhow::anyhow!("unreadable output from monod: {e}"))?;
-            let mut out = std::io::stdout().lock();
-            if json {
-                let _ = writeln!(out, "{}", serde_json::to_string(&item).unwrap_or_default());
-            }
+        print_until_end(sub, json, follow, |out, item| {
             match item {
                 ServiceLogItem::Services { services } if services.len() > 1 || service == "all" => {
                     width = Some(services.iter().map(|s| s.chars().count()).max().unwrap_or(0));
@@ -85,16 +70,37 @@ pub fn services(
                         None => out.write_all(data.as_bytes()),
                     };
                 }
-                ServiceLogItem::End { reason } => {
-                    if follow {
-                        eprintln!("[mono] {reason}");
-                    }
-                    return Ok(());
-                }
+                ServiceLogItem::End { reason } => return Some(reason),
                 _ => {}
             }
-            let _ = out.flush();
-        }
-        bail!("monod closed the connection")
+            None
+        })
+        .await
     })
+}
+
+/// Prints a log subscription's items until its end item: each as a JSON
+/// line with `json`, and as `show` renders it (`show` returns the end's
+/// reason, said on stderr when following).
+async fn print_until_end<T: serde::Serialize + serde::de::DeserializeOwned>(
+    mut sub: jsonrpsee::core::client::Subscription<T>,
+    json: bool,
+    follow: bool,
+    mut show: impl FnMut(&mut std::io::StdoutLock<'static>, T) -> Option<String>,
+) -> anyhow::Result<()> {
+    while let Some(item) = sub.next().await {
+        let item = item.map_err(|e| anyhow::anyhow!("unreadable output from monod: {e}"))?;
+        let mut out = std::io::stdout().lock();
+        if json {
+            let _ = writeln!(out, "{}", serde_json::to_string(&item).unwrap_or_default());
+        }
+        if let Some(reason) = show(&mut out, item) {
+            if follow {
+                eprintln!("[mono] {reason}");
+            }
+            return Ok(());
+        }
+        let _ = out.flush();
+    }
+    bail!("monod closed the connection")
 }
