@@ -147,10 +147,24 @@ fn run() -> anyhow::Result<()> {
         // signals and hang-up do not reach the daemon.
         let _ = rustix::process::setsid();
     }
-    let home = daemon_home(args.home)?;
-    let settings = monod::settings::Settings::load(&home)?;
-    monod::daemonlog::init(&home.join(mono_proto::paths::DAEMON_LOG_FILE), settings.daemon_log);
-    let activation = take_activation()?;
+    let home_path = daemon_home(args.home)?;
+    let settings = monod::settings::Settings::load(&home_path)?;
+    monod::daemonlog::init(&home_path.join(mono_proto::paths::DAEMON_LOG_FILE), settings.daemon_log);
+    let mut activation = take_activation()?;
+    for note in activation.notes() {
+        tracing::warn!("{note}");
+    }
+    // The lock first: a second daemon changes nothing, and only the home's
+    // one daemon removes a stale socket.
+    let home = monod::home::Home::open(&home_path).map_err(monod::daemon::DaemonError::from)?;
+    let _lock = monod::daemon::lock::InstanceLock::acquire(&home.lock(), home.root())?;
+    let listener = match activation.take_listener() {
+        Some(handed) => monod::daemon::Listener::adopt(handed, &home.socket())?,
+        None => {
+            monod::daemon::lock::clear_stale_socket(&home.socket())?;
+            monod::daemon::Listener::bind(&home.socket())?
+        }
+    };
     return_freed_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -158,14 +172,33 @@ fn run() -> anyhow::Result<()> {
         .thread_name("monod")
         .build()
         .context("cannot start the async runtime")?;
-    runtime
-        .block_on(monod::daemon::run(monod::daemon::DaemonConfig {
-            home,
-            settings,
-            notify_stdout: args.notify_stdout,
-            report_protocol: std::env::var("MONO_TEST_REPORT_PROTOCOL").ok().and_then(|v| v.parse().ok()),
-            report_version: std::env::var("MONO_TEST_REPORT_VERSION").ok(),
-            activation,
-        }))
-        .map_err(anyhow::Error::from)
+    let config = monod::daemon::DaemonConfig {
+        home,
+        settings,
+        notify_stdout: args.notify_stdout,
+        report_protocol: std::env::var("MONO_TEST_REPORT_PROTOCOL").ok().and_then(|v| v.parse().ok()),
+        report_version: std::env::var("MONO_TEST_REPORT_VERSION").ok(),
+        notifier: activation.notifier().cloned(),
+    };
+    runtime.block_on(monod::daemon::run(config, listener, signals())).map_err(anyhow::Error::from)
+}
+
+/// Completes on SIGTERM or SIGINT. SIGHUP is ignored: the daemon outlives
+/// the terminal that started it. Without handlers it never completes, and
+/// only `mono daemon stop` stops monod.
+async fn signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("cannot install signal handlers; stop monod with `mono daemon stop`");
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT"); return; }
+            _ = hup.recv() => tracing::info!("SIGHUP ignored"),
+        }
+    }
 }

@@ -1,9 +1,11 @@
-//! The daemon's life: home directory, single-instance lock, socket,
-//! serving, signals and a clean shutdown.
+//! The daemon's life: serving a home on a socket, and a clean shutdown.
 //!
-//! Start-up order matters: the lock is taken before anything else is
-//! touched (a second daemon changes nothing), a stale socket is removed only
-//! after a failed connect, and readiness is announced only once the socket
+//! The binary does what a process does once (see `main.rs`): it takes the
+//! single-instance lock before anything else is touched (a second daemon
+//! changes nothing), removes a stale socket only after a failed connect,
+//! binds or adopts the socket ([`socket`]) and turns signals into the
+//! shutdown future that [`run`] takes. So tests can run a daemon in-process
+//! on a socket of their own. Readiness is announced only once the socket
 //! accepts. Shutdown (SIGTERM, SIGINT or `daemon.stop`) refuses new
 //! operations, cancels running ones (they roll back), lets connections
 //! finish their replies, removes the socket and closes the database, in that
@@ -24,27 +26,25 @@ mod refusal;
 mod refusals;
 mod request_head;
 mod serve;
+mod socket;
 mod websocket;
 
+use std::future::Future;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use jsonrpsee::server::stop_channel;
 use tokio::net::UnixListener;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::events::EventBus;
 use crate::home::Home;
-use crate::monitor::{Monitor, MonitorError};
-use crate::monolog::MonoLog;
-use crate::ops::Ops;
+use crate::ops::{Ops, StartError};
 use crate::rpc::Api;
 use crate::settings::Settings;
-use crate::state::{StateError, Store};
+
+pub use socket::Listener;
 
 /// How long connections get to deliver their last replies at shutdown.
 const DRAIN_CONNECTIONS: Duration = Duration::from_secs(5);
@@ -86,12 +86,10 @@ pub enum DaemonError {
         /// Where it points.
         target: String,
     },
-    /// The state database could not be opened.
+    /// The operations could not start: the state database, `mono.log` or
+    /// the log monitor.
     #[error(transparent)]
-    State(#[from] StateError),
-    /// The log directories could not be watched.
-    #[error(transparent)]
-    Monitor(#[from] MonitorError),
+    Start(#[from] StartError),
     /// `MONO_HOME` is not a directory mono may use.
     #[error(transparent)]
     Home(#[from] mono_proto::home::HomeError),
@@ -100,8 +98,8 @@ pub enum DaemonError {
 /// How to run the daemon.
 #[derive(Debug)]
 pub struct DaemonConfig {
-    /// The home directory (`MONO_HOME`).
-    pub home: PathBuf,
+    /// The home directory (`MONO_HOME`), opened and checked.
+    pub home: Home,
     /// `monod.yml`, read by the caller (it also sets up the diagnostics,
     /// before this runs).
     pub settings: Settings,
@@ -114,38 +112,29 @@ pub struct DaemonConfig {
     /// Test hook: report this version instead of the real one, to exercise
     /// how clients replace a daemon after an upgrade.
     pub report_version: Option<String>,
-    /// What a service manager handed over: a listening socket (socket
-    /// activation) and where to report readiness.
-    pub activation: activation::Activation,
+    /// Where to report readiness and the start of shutdown, when a service
+    /// manager waits for it (`NOTIFY_SOCKET`).
+    pub notifier: Option<activation::Notifier>,
 }
 
-/// Runs the daemon until it is asked to stop.
-pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
-    let home = Home::open(&config.home)?;
-    let _lock = lock::InstanceLock::acquire(&home.lock(), home.root())?;
+/// Serves the home on `listener` until `shutdown` completes or a client
+/// calls `daemon.stop`, then stops in order (see the module docs).
+///
+/// The caller holds the home's [`lock::InstanceLock`] and made the
+/// listener ([`Listener::bind`] or [`Listener::adopt`]); the binary also
+/// turns signals into `shutdown`. Tests run it in-process on a socket of
+/// their own.
+pub async fn run(
+    config: DaemonConfig,
+    listener: Listener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let home = config.home;
     prepare_home(&home)?;
-    let socket = home.socket();
-    for note in config.activation.notes() {
-        tracing::warn!("{note}");
-    }
-    // A handed socket is the service manager's: it is live, not stale.
-    let handed = config.activation.take_listener();
-    if handed.is_none() {
-        lock::clear_stale_socket(&socket)?;
-    }
-
-    crate::state::refuse_truncated(&home.state_db(), || home.environment_dirs())?;
-    let (store, store_thread) = Store::open(&home.state_db())?;
-    let settings = config.settings.clone();
-    let log = MonoLog::open_with(&home.mono_log(), settings.log).map_err(|source| DaemonError::Io {
-        what: "open",
-        path: home.mono_log(),
-        source,
-    })?;
+    let settings = config.settings;
     let stop = CancellationToken::new();
-    let events = EventBus::new(store.clone(), settings.events);
-    let monitor = Monitor::start(home.logs_root(), events.clone(), stop.clone())?;
-    let ops = Ops::new(home.clone(), store, log, events, monitor, &settings);
+    let built = Ops::builder(home.clone()).settings(settings.clone()).stop(stop.clone()).build()?;
+    let ops = built.ops.clone();
     if let Err(e) = ops.watch_registered().await {
         tracing::warn!(error = %e, "cannot watch the environments' logs");
     }
@@ -158,16 +147,22 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
         tracing::warn!(detail = %tmux.detail, "tmux is not available; init will fail until it is installed");
     }
     let protocol = config.report_protocol.unwrap_or(mono_proto::PROTOCOL_VERSION);
-    let version = config.report_version.clone().unwrap_or_else(|| mono_proto::VERSION.to_string());
+    let version = config.report_version.unwrap_or_else(|| mono_proto::VERSION.to_string());
     let methods = Api::new(ops.clone(), tmux, stop.clone(), protocol, version).into_methods();
 
-    let watcher = tokio::spawn(crate::docker::watch_containers(ops.clone(), stop.clone()));
-    let listener = match handed {
-        Some(handed) => adopt(handed, &socket)?,
-        None => bind(&socket)?,
+    let watched = crate::docker::Watched {
+        store: ops.store().clone(),
+        events: ops.events().clone(),
+        home: home.root().display().to_string(),
     };
-    let owns_socket = !listener.handed;
-    let listener = listener.listener;
+    let watcher = tokio::spawn(crate::docker::watch_containers(watched, stop.clone()));
+    let shown = listener.shown();
+    let Listener { listener, owned: socket_file } = listener;
+    let listener = UnixListener::from_std(listener).map_err(|source| DaemonError::Io {
+        what: "listen on",
+        path: PathBuf::from(&shown),
+        source,
+    })?;
     let (stop_handle, server_handle) = stop_channel();
     let connections = TaskTracker::new();
     let acceptor = tokio::spawn(serve::accept_loop(
@@ -182,14 +177,17 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
     if config.notify_stdout {
         announce_ready();
     }
-    let notifier = config.activation.notifier();
+    let notifier = config.notifier.as_ref();
     if let Some(n) = notifier
-        && let Err(e) = n.ready(&format!("listening on {}", socket.display()))
+        && let Err(e) = n.ready(&format!("listening on {shown}"))
     {
         tracing::warn!(error = %e, socket = n.address(), "cannot report readiness to the service manager");
     }
 
-    wait_for_stop(&stop).await;
+    tokio::select! {
+        () = shutdown => {}
+        () = stop.cancelled() => {}
+    }
     tracing::info!("shutting down");
     if let Some(n) = notifier
         && let Err(e) = n.stopping("shutting down")
@@ -205,11 +203,10 @@ pub async fn run(mut config: DaemonConfig) -> Result<(), DaemonError> {
     if tokio::time::timeout(DRAIN_CONNECTIONS, connections.wait()).await.is_err() {
         tracing::warn!("some connections did not finish in time");
     }
-    if owns_socket {
-        let _ = std::fs::remove_file(&socket);
-    }
+    // The socket goes (when it is monod's) before the database closes.
+    drop(socket_file);
     drop(ops);
-    store_thread.join();
+    built.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -230,67 +227,77 @@ fn prepare_home(home: &Home) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// The listening socket, and whether a service manager handed it over
-/// (then it is the manager's to keep, chmod and remove).
-struct Listener {
-    listener: UnixListener,
-    handed: bool,
-}
-
-/// Binds the socket and makes it owner-only.
-fn bind(path: &Path) -> Result<Listener, DaemonError> {
-    let io = |what| move |source| DaemonError::Io { what, path: path.to_path_buf(), source };
-    let listener = UnixListener::bind(path).map_err(io("listen on"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(io("set permissions of"))?;
-    Ok(Listener { listener, handed: false })
-}
-
-/// Serves the socket a service manager handed over (socket activation),
-/// warning when it is not the one clients look for.
-fn adopt(handed: std::os::unix::net::UnixListener, expected: &Path) -> Result<Listener, DaemonError> {
-    let io = |what| move |source| DaemonError::Io { what, path: expected.to_path_buf(), source };
-    let bound = handed.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf));
-    match &bound {
-        Some(path) if activation::same_socket(path, expected) => {}
-        Some(path) => tracing::warn!(
-            handed = %path.display(),
-            expected = %expected.display(),
-            "the service manager handed a socket at another path than $MONO_HOME/monod.sock, where clients look"
-        ),
-        None => {
-            tracing::warn!(expected = %expected.display(), "the service manager handed a socket without a path")
-        }
-    }
-    handed.set_nonblocking(true).map_err(io("use the socket handed over for"))?;
-    let listener = UnixListener::from_std(handed).map_err(io("use the socket handed over for"))?;
-    let shown = bound.as_deref().unwrap_or(expected).display().to_string();
-    tracing::info!(socket = %shown, "listening on the socket handed by the service manager (LISTEN_FDS)");
-    Ok(Listener { listener, handed: true })
-}
-
 fn announce_ready() {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "ready");
     let _ = out.flush();
 }
 
-/// Waits for SIGTERM, SIGINT or `daemon.stop`. SIGHUP is ignored: the
-/// daemon outlives the terminal that started it.
-async fn wait_for_stop(stop: &CancellationToken) {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
-        tracing::error!("cannot install signal handlers; stop monod with `mono daemon stop`");
-        stop.cancelled().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM"); return; }
-            _ = int.recv() => { tracing::info!("SIGINT"); return; }
-            _ = hup.recv() => tracing::info!("SIGHUP ignored"),
-            _ = stop.cancelled() => return,
-        }
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// One JSON-RPC call over HTTP/1.1 on the Unix socket at `path`.
+    async fn post(path: &std::path::Path, body: &str) -> String {
+        let mut stream = tokio::net::UnixStream::connect(path).await.unwrap();
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.unwrap();
+        reply
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_daemon_runs_in_process_on_a_socket_of_the_tests_own_and_stops_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::open(&dir.path().join("home")).unwrap();
+        let socket = dir.path().join("test.sock");
+        let listener = Listener::bind(&socket).unwrap();
+        let config = DaemonConfig {
+            home: home.clone(),
+            settings: Settings::default(),
+            notify_stdout: false,
+            report_protocol: None,
+            report_version: None,
+            notifier: None,
+        };
+        let (tell, told) = tokio::sync::oneshot::channel::<()>();
+        let daemon = tokio::spawn(run(config, listener, async move {
+            let _ = told.await;
+        }));
+        let reply = tokio::time::timeout(
+            Duration::from_secs(20),
+            post(&socket, r#"{"jsonrpc":"2.0","id":7,"method":"daemon.status"}"#),
+        )
+        .await
+        .expect("daemon.status answered within 20 s");
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(reply.contains(r#""id":7"#) && reply.contains(&mono_proto::VERSION.to_string()), "{reply}");
+
+        tell.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), daemon)
+            .await
+            .expect("the daemon stopped within 20 s")
+            .unwrap()
+            .unwrap();
+        assert!(!socket.exists(), "the socket it bound is removed when it stops");
+        assert!(home.state_db().exists());
+    }
+
+    #[test]
+    fn a_socket_monod_bound_goes_with_its_listener_and_a_taken_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("s.sock");
+        let listener = Listener::bind(&socket).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(matches!(Listener::bind(&socket), Err(DaemonError::Io { what: "listen on", .. })));
+        drop(listener);
+        assert!(!socket.exists());
     }
 }

@@ -33,7 +33,7 @@ pub use engine::{Engine, EngineError};
 pub use ownership::EnvLabels;
 pub use status::{ContainerState, Published, project_containers};
 pub use teardown::{leftovers, teardown};
-pub use watch::watch_containers;
+pub use watch::{Watched, watch_containers};
 
 /// The label that marks an object as a compose project's.
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";

@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Endpoint, Engine, SERVICE_LABEL};
 use crate::compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
-use crate::ops::Ops;
+use crate::events::EventBus;
+use crate::state::Store;
 
 /// Engine actions worth an event.
 const ACTIONS: [&str; 8] = ["create", "start", "die", "stop", "kill", "oom", "destroy", "restart"];
@@ -62,16 +63,45 @@ struct Follower {
     stop: CancellationToken,
 }
 
+/// What the watch needs: where environments are recorded, where events
+/// go, and which home's containers are ours.
+#[derive(Clone)]
+pub struct Watched {
+    /// The environments, and the engine each was created on.
+    pub store: Store,
+    /// Where `container.state` events go; its live channel also says when
+    /// an environment comes or goes.
+    pub events: EventBus,
+    /// The home directory, as the containers' `dev.mono.home` label has it.
+    pub home: String,
+}
+
+impl Watched {
+    /// Each docker-mode environment's project (`mono-<name>`) and the
+    /// Engine it was recorded on (monod's own for older rows); one whose
+    /// record cannot be read is left out.
+    async fn projects(&self) -> Vec<(String, Endpoint)> {
+        let rows = self.store.all().await.unwrap_or_default();
+        rows.into_iter()
+            .filter_map(|row| {
+                let at = Endpoint::recorded(row.docker_endpoint.as_deref()).ok()?;
+                Some((row.docker_project?, at))
+            })
+            .collect()
+    }
+}
+
 /// Follows the container events of every engine in use until `stop` is cancelled.
-pub async fn watch_containers(ops: Arc<Ops>, stop: CancellationToken) {
-    let mut bus = ops.events().live();
+pub async fn watch_containers(watched: Watched, stop: CancellationToken) {
+    let watched = Arc::new(watched);
+    let mut bus = watched.events.live();
     let mut followers: HashMap<EngineKey, Follower> = HashMap::new();
     loop {
         let own = Endpoint::resolve(&super::cli_config::DockerVars::own()).ok();
         let own_key = own.as_ref().map(|at| (at.host.clone(), at.tls.clone()));
         let mut wanted: HashMap<EngineKey, (Endpoint, Reported)> = HashMap::new();
         let mut elsewhere = HashSet::new();
-        for (project, at) in ops.docker_endpoints().await {
+        for (project, at) in watched.projects().await {
             let key = (at.host.clone(), at.tls.clone());
             if Some(&key) == own_key.as_ref() {
                 continue;
@@ -100,7 +130,7 @@ pub async fn watch_containers(ops: Arc<Ops>, stop: CancellationToken) {
                 None => {
                     let (tx, rx) = watch::channel(reported);
                     let token = stop.child_token();
-                    tokio::spawn(follow_forever(ops.clone(), at, rx, token.clone()));
+                    tokio::spawn(follow_forever(watched.clone(), at, rx, token.clone()));
                     followers.insert(key, Follower { projects: tx, stop: token });
                 }
             }
@@ -126,7 +156,7 @@ pub async fn watch_containers(ops: Arc<Ops>, stop: CancellationToken) {
 
 /// Follows one engine, reconnecting with a backoff, until `stop`.
 async fn follow_forever(
-    ops: Arc<Ops>,
+    watched: Arc<Watched>,
     at: Endpoint,
     projects: watch::Receiver<Reported>,
     stop: CancellationToken,
@@ -134,7 +164,7 @@ async fn follow_forever(
     let mut backoff = Duration::from_secs(1);
     loop {
         let followed = tokio::select! {
-            r = follow(&ops, &at, &projects) => r,
+            r = follow(&watched, &at, &projects) => r,
             _ = stop.cancelled() => return,
         };
         match followed {
@@ -150,14 +180,14 @@ async fn follow_forever(
 }
 
 async fn follow(
-    ops: &Ops,
+    watched: &Watched,
     at: &Endpoint,
     projects: &watch::Receiver<Reported>,
 ) -> Result<(), super::EngineError> {
     let engine = Engine::connect(at).await?;
     // Both labels: the Engine may be shared with other mono homes (another
     // user, a test suite, another machine), whose containers are not ours.
-    let home = format!("{MONO_HOME_LABEL}={}", ops.home().root().display());
+    let home = format!("{MONO_HOME_LABEL}={}", watched.home);
     let filters = HashMap::from([
         ("type", vec!["container".to_string()]),
         ("label", vec![MONO_ENV_LABEL.to_string(), home]),
@@ -190,7 +220,7 @@ async fn follow(
         if let Some(h) = health {
             data["health"] = h.into();
         }
-        ops.events().emit(Some(env), event_kinds::CONTAINER_STATE, data).await;
+        watched.events.emit(Some(env), event_kinds::CONTAINER_STATE, data).await;
     }
     Ok(())
 }

@@ -56,20 +56,61 @@ pub struct Ops {
     cache: crate::cache::Cache,
 }
 
-impl Ops {
-    /// Operations over the given home, state, log, events and monitor,
-    /// with the daemon's `settings` (slots, cache).
-    pub fn new(
-        home: Home,
-        store: Store,
-        log: MonoLog,
-        events: EventBus,
-        monitor: Arc<Monitor>,
-        settings: &crate::settings::Settings,
-    ) -> Arc<Ops> {
-        let cache = crate::cache::Cache::new(home.clone(), store.clone(), settings.cache.max_size);
+/// Why operations could not start over a home.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The state database could not be opened.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// `mono.log` could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Log {
+        /// The log file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The log directories could not be watched.
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorError),
+}
+
+/// Builds the operations of a home: opens its state database, `mono.log`,
+/// the event bus and the log monitor. The daemon does it at start; tests
+/// do it to drive operations without a socket.
+pub struct OpsBuilder {
+    home: Home,
+    settings: crate::settings::Settings,
+    stop: CancellationToken,
+}
+
+impl OpsBuilder {
+    /// The daemon's settings (`monod.yml`): slots, cache, events, logs.
+    pub fn settings(mut self, settings: crate::settings::Settings) -> OpsBuilder {
+        self.settings = settings;
+        self
+    }
+
+    /// Ends the background tasks (the monitor's) when cancelled; the daemon
+    /// passes its own stop token.
+    pub fn stop(mut self, stop: CancellationToken) -> OpsBuilder {
+        self.stop = stop;
+        self
+    }
+
+    /// Opens everything. A state database that a crash truncated is
+    /// refused before it is touched.
+    pub fn build(self) -> Result<Built, StartError> {
+        let home = self.home;
+        crate::state::refuse_truncated(&home.state_db(), || home.environment_dirs())?;
+        let (store, store_thread) = Store::open(&home.state_db())?;
+        let log = MonoLog::open_with(&home.mono_log(), self.settings.log)
+            .map_err(|source| StartError::Log { path: home.mono_log(), source })?;
+        let events = EventBus::new(store.clone(), self.settings.events);
+        let monitor = Monitor::start(home.logs_root(), events.clone(), self.stop.clone())?;
+        let cache = crate::cache::Cache::new(home.clone(), store.clone(), self.settings.cache.max_size);
         cache.clear_staging();
-        Arc::new(Ops {
+        let ops = Arc::new(Ops {
             home,
             events,
             monitor,
@@ -80,9 +121,41 @@ impl Ops {
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             recovered: Default::default(),
-            first_slot: settings.ports.first_slot,
+            first_slot: self.settings.ports.first_slot,
             cache,
-        })
+        });
+        Ok(Built { ops, stop: self.stop, store_thread })
+    }
+}
+
+/// Operations that were built, and what ends them.
+pub struct Built {
+    /// The operations, shared by every connection.
+    pub ops: Arc<Ops>,
+    stop: CancellationToken,
+    store_thread: crate::state::StoreThread,
+}
+
+impl Built {
+    /// Ends everything in order: running operations are cancelled and
+    /// rolled back, the background tasks stop, and the state database is
+    /// closed once its last handle is gone. Every other clone of the
+    /// [`Ops`] must have been dropped, or this waits for them.
+    pub async fn close(self) {
+        self.ops.shutdown().await;
+        self.stop.cancel();
+        drop(self.ops);
+        // Joining blocks: off the async threads, so the tasks that still
+        // hold a store handle can finish.
+        let thread = self.store_thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+impl Ops {
+    /// Starts building the operations of `home`, with default settings.
+    pub fn builder(home: Home) -> OpsBuilder {
+        OpsBuilder { home, settings: Default::default(), stop: CancellationToken::new() }
     }
 
     /// The home directory layout.
@@ -93,6 +166,11 @@ impl Ops {
     /// The event log.
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// The state database.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Environments' logs, activity and runs.
@@ -114,16 +192,6 @@ impl Ops {
             }
         }
         Ok(())
-    }
-
-    /// The Engine endpoint of each docker-mode environment's project
-    /// (`mono-<name>`), as recorded (monod's own for older rows); an
-    /// environment whose record cannot be read is left out.
-    pub async fn docker_endpoints(&self) -> Vec<(String, crate::docker::Endpoint)> {
-        let rows = self.store.all().await.unwrap_or_default();
-        rows.iter()
-            .filter_map(|row| Some((row.docker_project.clone()?, teardown::endpoint_of(row).ok()?)))
-            .collect()
     }
 
     /// Watchers of operation progress (`ops.watch`).

@@ -294,24 +294,14 @@ mod tests {
 
     use super::*;
     use crate::home::Home;
-    use crate::monolog::MonoLog;
-    use crate::state::Store;
 
     /// Handlers over a fresh home in `dir`, as the daemon serves them, and
-    /// the state thread to keep while they are used.
-    fn served(dir: &std::path::Path) -> (jsonrpsee::Methods, crate::state::StoreThread) {
-        let home = Home::open(dir).unwrap();
-        let (store, thread) = Store::open(&home.state_db()).unwrap();
-        let log = MonoLog::open(&home.mono_log()).unwrap();
-        let events = crate::events::EventBus::new(store.clone(), Default::default());
-        let monitor =
-            crate::monitor::Monitor::start(home.logs_root(), events.clone(), CancellationToken::new())
-                .unwrap();
-        let settings = crate::settings::Settings::default();
-        let ops = Ops::new(home, store, log, events, monitor, &settings);
+    /// what closes their operations.
+    fn served(dir: &std::path::Path) -> (jsonrpsee::Methods, crate::ops::Built) {
+        let built = Ops::builder(Home::open(dir).unwrap()).build().unwrap();
         let tmux = Component { available: false, detail: String::new() };
-        let api = Api::new(ops, tmux, CancellationToken::new(), 1, "0".into());
-        (api.into_methods(), thread)
+        let api = Api::new(built.ops.clone(), tmux, CancellationToken::new(), 1, "0".into());
+        (api.into_methods(), built)
     }
 
     /// The reply to one request (by name), parsed.
