@@ -192,14 +192,14 @@ pub enum OpError {
     },
     /// An init failed and was rolled back; `left` says what the rollback
     /// could not remove (`None`: nothing is left, as checked).
-    #[error("{cause}; {}", rollback_note(.left.as_deref(), .path))]
+    #[error("{cause}; {}", rollback_note(.left.as_ref(), .path))]
     RolledBack {
         /// Why init failed.
         cause: Box<OpError>,
         /// The workspace, for the fix.
         path: String,
         /// What is left and why, when the rollback could not finish.
-        left: Option<String>,
+        left: Option<Leftover>,
     },
     /// A teardown (destroy, start-up recovery, gc) could not finish; the
     /// environment is kept, `failed`, with what is left.
@@ -275,10 +275,23 @@ impl OpError {
 }
 
 /// The end of a failed init's message: what its rollback did.
-fn rollback_note(left: Option<&str>, path: &str) -> String {
+/// What a rollback could not remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// What is left, and why.
+    pub what: String,
+    /// Whether the environment is kept, `failed`, to own it (else the row
+    /// is gone and what is left belongs to no environment).
+    pub kept: bool,
+}
+
+fn rollback_note(left: Option<&Leftover>, path: &str) -> String {
     match left {
         None => "rolled back: nothing was left behind".to_string(),
-        Some(left) => format!(
+        Some(Leftover { what, kept: false }) => {
+            format!("rolled back, but {what} could not be removed; `mono gc` lists what no environment owns")
+        }
+        Some(Leftover { what: left, kept: true }) => format!(
             "and the rollback could not remove everything (left: {left}), so the environment is kept as \
              failed: once that is fixed, `mono destroy {path}` or `mono gc --yes` removes it, then `mono init` \
              works again"

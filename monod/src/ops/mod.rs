@@ -18,6 +18,8 @@ mod recover;
 mod run;
 mod service_logs;
 mod teardown;
+#[cfg(test)]
+mod tests;
 pub mod workspace;
 
 use std::future::Future;

@@ -310,7 +310,8 @@ impl Output {
 /// directory yet means no server; one not safely the user's is refused, as
 /// tmux itself refuses it.
 fn socket_path() -> Result<PathBuf, NotRun> {
-    let tmp = std::env::var_os("TMUX_TMPDIR")
+    let tmp = test_tmpdir()
+        .or_else(|| std::env::var_os("TMUX_TMPDIR"))
         .filter(|d| !d.is_empty())
         .and_then(|d| std::fs::canonicalize(d).ok())
         .or_else(|| std::fs::canonicalize("/tmp").ok())
@@ -327,6 +328,29 @@ fn socket_path() -> Result<PathBuf, NotRun> {
     } else {
         Err(NotRun::UnsafeDirectory(dir))
     }
+}
+
+/// Unit tests of the crate point every tmux command at a directory of
+/// their own, where no server runs, so they never reach the user's (the
+/// process environment cannot be changed safely once threads run).
+#[cfg(test)]
+static TEST_TMPDIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+
+/// Makes this test process's tmux commands find no server (see
+/// [`TEST_TMPDIR`]); the e2e tests isolate the real daemon with
+/// `TMUX_TMPDIR` instead.
+#[cfg(test)]
+pub(crate) fn isolate_for_tests() {
+    TEST_TMPDIR.get_or_init(|| tempfile::tempdir().expect("a temporary directory for tmux"));
+}
+
+/// The directory [`isolate_for_tests`] set, in a unit test process.
+pub(super) fn test_tmpdir() -> Option<std::ffi::OsString> {
+    #[cfg(test)]
+    if let Some(dir) = TEST_TMPDIR.get() {
+        return Some(dir.path().as_os_str().to_owned());
+    }
+    None
 }
 
 /// The size of `argv` in a command frame: the argument count, then each

@@ -31,6 +31,8 @@ use tmux_interface::{
 
 use mono_proto::Component;
 
+#[cfg(test)]
+pub(crate) use direct::isolate_for_tests;
 pub use direct::{COMMAND_ROOM, NotRun};
 
 /// How long a command sent through the socket may take: a server that

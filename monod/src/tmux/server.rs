@@ -46,12 +46,15 @@ const KEPT: [&str; 13] = [
 
 /// The environment of a `tmux` process: [`KEPT`] and `LC_*` of monod's own.
 pub fn environment() -> Vec<(OsString, OsString)> {
-    std::env::vars_os()
+    let tmpdir = super::direct::test_tmpdir();
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(k, _)| {
             let k = k.to_string_lossy();
-            KEPT.contains(&k.as_ref()) || k.starts_with("LC_")
+            (KEPT.contains(&k.as_ref()) || k.starts_with("LC_")) && !(tmpdir.is_some() && k == "TMUX_TMPDIR")
         })
-        .collect()
+        .collect();
+    env.extend(tmpdir.map(|dir| (OsString::from("TMUX_TMPDIR"), dir)));
+    env
 }
 
 /// A `tmux` command with monod's [`environment`] and no terminal.
