@@ -156,11 +156,11 @@ pub struct LogSettings {
 }
 
 fn default_log_size() -> u64 {
-    crate::capture::Limits::default().max_bytes
+    10 * 1024 * 1024
 }
 
 fn default_log_keep() -> u32 {
-    crate::capture::Limits::default().keep
+    3
 }
 
 impl Default for LogSettings {

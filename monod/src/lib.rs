@@ -10,24 +10,20 @@
 
 pub mod busy;
 pub mod cache;
-pub mod capture;
 pub mod compose;
 pub mod config;
 pub mod crashpoint;
 pub mod daemon;
-pub mod daemonlog;
 pub mod docker;
 pub mod events;
 pub mod home;
 pub mod input;
 pub mod interpolate;
-pub mod monitor;
-pub mod monolog;
+pub mod logs;
 pub mod names;
 pub mod nofollow;
 pub mod ops;
 pub mod ports;
-pub mod progress;
 pub mod rpc;
 pub mod script;
 pub mod settings;

@@ -82,7 +82,7 @@ fn main() -> std::process::ExitCode {
 
 /// `monod capture`: the pane's output arrives on stdin, read unbuffered so
 /// that `poll` on it tells the truth.
-fn capture(dir: &std::path::Path, limits: monod::capture::Limits, done: bool) -> anyhow::Result<()> {
+fn capture(dir: &std::path::Path, limits: monod::logs::capture::Limits, done: bool) -> anyhow::Result<()> {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
     use std::os::fd::AsFd;
     let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
@@ -92,7 +92,7 @@ fn capture(dir: &std::path::Path, limits: monod::capture::Limits, done: bool) ->
         // An error reads as "ready": the read that follows reports it.
         poll(&mut fds, Some(&timeout)).map_or(true, |n| n > 0)
     };
-    monod::capture::run(dir, limits, done, &stdin, more_within)?;
+    monod::logs::capture::run(dir, limits, done, &stdin, more_within)?;
     Ok(())
 }
 
@@ -128,7 +128,7 @@ fn daemon_home(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(Command::Capture { dir, max_bytes, keep, done }) = args.command {
-        let limits = monod::capture::Limits { max_bytes, keep };
+        let limits = monod::logs::capture::Limits { max_bytes, keep };
         return capture(&dir, limits, done).with_context(|| format!("monod capture into {}", dir.display()));
     }
     if let Some(Command::Doctor) = args.command {
@@ -149,7 +149,7 @@ fn run() -> anyhow::Result<()> {
     }
     let home_path = daemon_home(args.home)?;
     let settings = monod::settings::Settings::load(&home_path)?;
-    monod::daemonlog::init(&home_path.join(mono_proto::paths::DAEMON_LOG_FILE), settings.daemon_log);
+    monod::logs::daemonlog::init(&home_path.join(mono_proto::paths::DAEMON_LOG_FILE), settings.daemon_log);
     let mut activation = take_activation()?;
     for note in activation.notes() {
         tracing::warn!("{note}");

@@ -15,7 +15,7 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use crate::progress::Progress;
+use crate::logs::progress::Progress;
 
 /// Lines longer than this are split, so one endless line cannot exhaust
 /// memory.
@@ -160,8 +160,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::monolog::MonoLog;
-    use crate::progress::Watchers;
+    use crate::logs::monolog::MonoLog;
+    use crate::logs::progress::Watchers;
 
     /// More output than a pipe holds: read as it comes, every line of it,
     /// and a watcher sees it while the script still runs.

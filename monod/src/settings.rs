@@ -69,7 +69,7 @@ pub struct Settings {
     #[serde(default)]
     pub log: LogFileSettings,
     /// `monod.log`, when a client or launchd started monod (see
-    /// [`crate::daemonlog`]).
+    /// [`crate::logs::daemonlog`]).
     #[serde(default)]
     pub daemon_log: LogFileSettings,
     /// Which slots (port blocks) environments get.

@@ -36,7 +36,7 @@ use super::engine::{Engine, EngineError, is_conflict};
 use super::ownership::EnvLabels;
 use super::{SERVICE_LABEL, images, probe};
 use crate::compose::{Condition, ImageSource, MountKind, Plan, ServicePlan};
-use crate::progress::Progress;
+use crate::logs::progress::Progress;
 
 /// How long services get to become ready before init gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);

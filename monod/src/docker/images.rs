@@ -23,7 +23,7 @@ use super::build_context::{Context, ContextError};
 use super::credentials;
 use super::engine::{Engine, EngineError, is_not_found};
 use crate::compose::{BuildPlan, ImageSource, Plan};
-use crate::progress::Progress;
+use crate::logs::progress::Progress;
 
 /// The label holding a built image's cache key.
 pub const CACHE_LABEL: &str = "dev.mono.cache";

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use super::engine::{Engine, EngineError};
 use super::owned::{self, ObjectKind, Owned};
 use super::ownership::EnvLabels;
-use crate::progress::Progress;
+use crate::logs::progress::Progress;
 
 /// Removes every container, network and volume of the environment; running
 /// containers get `grace` to stop unless they have their own

@@ -18,7 +18,7 @@ use crate::cache::{self, Clean, Key, Record, Restored, Saved};
 use crate::config::{CacheRule, MonoConfig};
 use crate::docker::Engine;
 use crate::docker::images::{self, ImageUse};
-use crate::progress::Progress;
+use crate::logs::progress::Progress;
 
 /// What the restore found, and what to save once the init script ran.
 #[derive(Default)]
@@ -93,7 +93,7 @@ impl Ops {
                         key.label,
                         copied.files,
                         size(copied.bytes),
-                        crate::monolog::format_elapsed(started.elapsed())
+                        crate::logs::monolog::format_elapsed(started.elapsed())
                     ));
                 }
                 Restored::Miss => {
@@ -154,7 +154,7 @@ impl Ops {
                     key.label,
                     copied.files,
                     size(on_disk),
-                    crate::monolog::format_elapsed(started.elapsed())
+                    crate::logs::monolog::format_elapsed(started.elapsed())
                 ));
                 for e in &evicted {
                     progress.step(format!(

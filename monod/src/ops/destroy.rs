@@ -13,7 +13,7 @@ use mono_proto::{CallerEnv, Destroyed};
 use super::{OpError, Ops};
 use crate::config::MonoConfig;
 use crate::crashpoint;
-use crate::progress::Progress;
+use crate::logs::progress::Progress;
 use crate::script::Outcome;
 use crate::state::Phase;
 use crate::vars::{self, MonoVars};

@@ -20,7 +20,7 @@ use super::OpError;
 use crate::compose::{self, Plan, PlanSettings};
 use crate::config::MonoConfig;
 use crate::docker::{self, Endpoint, Engine, EngineError, EnvLabels};
-use crate::progress::Progress;
+use crate::logs::progress::Progress;
 
 /// The compose files of a docker-mode workspace, as compose would pick
 /// them, and what goes with them.

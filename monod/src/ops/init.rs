@@ -17,7 +17,7 @@ use crate::config::MonoConfig;
 use crate::docker::Endpoint;
 use crate::docker::cli_config::DockerVars;
 use crate::docker::credentials::Logins;
-use crate::progress::Progress;
+use crate::logs::progress::Progress;
 use crate::script::Outcome;
 use crate::state::{EnvRow, NewEnv, Phase, StateError};
 use crate::vars::{self, MonoVars};
@@ -211,12 +211,12 @@ impl Ops {
 
         let session = mono_proto::paths::session_name(&row.name);
         self.monitor.add(&row.name, config.activity.idle_after).map_err(|e| match e {
-            crate::monitor::MonitorError::Dir { path, source } => {
+            crate::logs::monitor::MonitorError::Dir { path, source } => {
                 OpError::io(&row.name, "create", &path, source)
             }
             e => OpError::Monitor { env: row.name.clone(), detail: e.to_string() },
         })?;
-        let limits = crate::capture::Limits { max_bytes: config.logs.max_size, keep: config.logs.keep };
+        let limits = crate::logs::capture::Limits::of(&config.logs);
         let capture = self.monitor.capture_command(&row.name, limits);
         let shell = login_shell(caller);
         let protected = protected_names(config);
@@ -312,7 +312,7 @@ impl Ops {
             source: e.source,
         })?;
         env.push(("MONO_CACHE".to_string(), "partial".to_string()));
-        let limits = crate::capture::Limits { max_bytes: config.logs.max_size, keep: config.logs.keep };
+        let limits = crate::logs::capture::Limits::of(&config.logs);
         let (shell, protected) = (login_shell(caller), protected_names(config));
         let spec = tmux::SessionSpec {
             name: &mono_proto::paths::session_name(&name),

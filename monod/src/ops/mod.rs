@@ -36,9 +36,9 @@ pub use service_logs::{ALL_SERVICES, ServiceLogs};
 use crate::busy::{BusyGuard, BusyPaths};
 use crate::events::EventBus;
 use crate::home::Home;
-use crate::monitor::Monitor;
-use crate::monolog::MonoLog;
-use crate::progress::{Progress, Watchers};
+use crate::logs::monitor::Monitor;
+use crate::logs::monolog::MonoLog;
+use crate::logs::progress::{Progress, Watchers};
 use crate::script::{self, Outcome};
 use crate::state::Store;
 
@@ -74,7 +74,7 @@ pub enum StartError {
     },
     /// The log directories could not be watched.
     #[error(transparent)]
-    Monitor(#[from] crate::monitor::MonitorError),
+    Monitor(#[from] crate::logs::monitor::MonitorError),
 }
 
 /// Builds the operations of a home: opens its state database, `mono.log`,

@@ -13,7 +13,7 @@ use mono_proto::{CallerEnv, RunInfo, RunStarted, Stopped, event_kinds};
 
 use super::{OpError, Ops};
 use crate::config::{MonoConfig, RunSettings};
-use crate::monitor::EnvLog;
+use crate::logs::monitor::EnvLog;
 use crate::state::EnvRow;
 use crate::tmux;
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use super::{OpError, Ops, docker_mode};
 use crate::config::{ComposeSettings, MonoConfig, RunSettings};
 use crate::docker::Endpoint;
-use crate::progress::Progress;
+use crate::logs::progress::Progress;
 use crate::state::EnvRow;
 use crate::{crashpoint, tmux};
 

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::rpc_error;
 
 use crate::docker::logs::LogRequest;
-use crate::monitor::Follower;
+use crate::logs::follow::Follower;
 use crate::ops::{OpError, Ops};
 
 /// Log items a follower may have in flight to its connection.

@@ -82,7 +82,7 @@ impl MonoLog {
 /// Shifts `path.N` up by one, drops the oldest beyond `keep` and moves
 /// `path` to `path.1` (`path.1` is the newest old file); with `keep` 0,
 /// removes `path`. Shared by `mono.log` and `monod.log`
-/// ([`crate::daemonlog`]).
+/// ([`crate::logs::daemonlog`]).
 pub fn rotate_files(path: &Path, keep: u32) -> std::io::Result<()> {
     let numbered = |n: u32| PathBuf::from(format!("{}.{n}", path.display()));
     if keep == 0 {

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use mono_proto::LogItem;
 use tokio::sync::mpsc;
 
-use super::EnvLog;
-use crate::capture::{self, CHUNK};
+use super::capture::{self, CHUNK};
+use super::monitor::EnvLog;
 
 /// A follower whose starting point is fixed: it has subscribed to the
 /// environment's changes and read the replay. Opening it before the
@@ -36,9 +36,9 @@ impl Follower {
     /// Subscribes to `log` and reads its last `lines` lines (all kept
     /// output when `None`); `None` when the runtime is shutting down.
     pub async fn open(log: Arc<EnvLog>, lines: Option<u64>) -> Option<Follower> {
-        let tick = log.tick.subscribe();
-        let seen_exit = log.state().last_exit.as_ref().map(|e| e.run);
-        let dir = log.dir.clone();
+        let tick = log.changes();
+        let seen_exit = log.last_exit().map(|e| e.run);
+        let dir = log.dir().to_path_buf();
         let (reader, replay) = tokio::task::spawn_blocking(move || Reader::open(&dir, lines)).await.ok()?;
         Some(Follower { log, tick, seen_exit, reader, replay })
     }
@@ -59,7 +59,7 @@ impl Follower {
         loop {
             if tick.changed().await.is_err() {
                 let _ = out
-                    .send(LogItem::End { reason: format!("environment {} was destroyed", log.name) })
+                    .send(LogItem::End { reason: format!("environment {} was destroyed", log.name()) })
                     .await;
                 return;
             }
@@ -78,7 +78,7 @@ impl Follower {
                     return;
                 }
             }
-            let exit = log.state().last_exit.clone();
+            let exit = log.last_exit();
             if let Some(exit) = exit
                 && seen_exit.is_none_or(|seen| exit.run > seen)
             {

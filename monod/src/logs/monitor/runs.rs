@@ -22,7 +22,8 @@ use mono_proto::{RunExit, RunInfo, event_kinds};
 use rustix::process::{Pid, Signal, kill_process_group};
 
 use super::{EnvLog, Monitor, Signal as MonitorSignal};
-use crate::{capture, tmux};
+use crate::logs::capture;
+use crate::tmux;
 
 /// The status the run window's shell writes.
 const EXIT_FILE: &str = "run.exit";

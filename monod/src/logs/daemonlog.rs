@@ -25,7 +25,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
-use crate::monolog;
+use crate::logs::monolog;
 use crate::settings::LogFileSettings;
 
 /// The longest line written; the rest is cut (and counted).

@@ -54,9 +54,10 @@ pub struct Limits {
     pub keep: u32,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { max_bytes: 10 * 1024 * 1024, keep: 3 }
+impl Limits {
+    /// The limits `mono.yml`'s `logs:` sets.
+    pub fn of(settings: &crate::config::LogSettings) -> Limits {
+        Limits { max_bytes: settings.max_size, keep: settings.keep }
     }
 }
 

@@ -2,7 +2,7 @@
 //! they are active or idle, and the run window's runs.
 //!
 //! Output reaches disk without the daemon (tmux pipes every pane into a
-//! `monod capture` process, see [`crate::capture`]); the daemon only
+//! `monod capture` process, see [`crate::logs::capture`]); the daemon only
 //! watches the log directories. One file-system watcher (inotify, FSEvents)
 //! reports every write: it stamps the environment's last output, wakes its
 //! followers through a `watch` channel (which coalesces, so a burst of
@@ -15,7 +15,6 @@
 //! travels through a file, or through tmux when the disk refuses it).
 
 mod activity;
-mod follow;
 mod runs;
 mod watch;
 
@@ -28,10 +27,8 @@ use mono_proto::{Activity, ActivityState, RunExit, RunInfo};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use follow::Follower;
-
-use crate::capture::{self, Limits};
 use crate::events::EventBus;
+use crate::logs::capture::{self, Limits};
 
 /// Messages from the file watcher to the monitor task.
 enum Signal {
@@ -88,7 +85,7 @@ struct EnvState {
 }
 
 impl EnvLog {
-    fn new(name: &str, dir: PathBuf, idle_after: Duration) -> EnvLog {
+    pub(in crate::logs) fn new(name: &str, dir: PathBuf, idle_after: Duration) -> EnvLog {
         let last = std::fs::metadata(dir.join(capture::CURRENT))
             .and_then(|m| m.modified())
             .ok()
@@ -116,7 +113,18 @@ impl EnvLog {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn bump(&self) {
+    /// A receiver of the change signal, bumped on every change in the
+    /// directory (followers wait on it).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.tick.subscribe()
+    }
+
+    /// How the last run ended, once its output is on disk.
+    pub fn last_exit(&self) -> Option<RunExit> {
+        self.state().last_exit.clone()
+    }
+
+    pub(in crate::logs) fn bump(&self) {
         self.tick.send_modify(|t| *t = t.wrapping_add(1));
     }
 

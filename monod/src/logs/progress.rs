@@ -33,7 +33,7 @@ use mono_proto::{OpOutput, OpStream, event_kinds};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::EventBus;
-use crate::monolog::MonoLog;
+use crate::logs::monolog::MonoLog;
 
 /// Lines buffered per watcher before lines are dropped for it.
 pub const WATCH_BUFFER: usize = 1024;
