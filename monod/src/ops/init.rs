@@ -32,12 +32,13 @@ struct Checked {
     derived: names::DerivedName,
 }
 
-/// What init has made that its row alone does not tell: the workspace's
-/// restored cache paths (for rollback; teardown finds everything else from
-/// the row) and the session (for the reply).
+/// What init has created so far, for rollback.
 #[derive(Default)]
 struct Created {
+    data_dir: Option<PathBuf>,
+    log_dir: bool,
     session: Option<String>,
+    docker_project: Option<String>,
     restored: Vec<PathBuf>,
 }
 
@@ -162,6 +163,7 @@ impl Ops {
         self.home
             .private_dir(&[mono_proto::paths::DATA_DIR, &row.name])
             .map_err(|source| OpError::io(&row.name, "create", &data_dir, source))?;
+        created.data_dir = Some(data_dir.clone());
         progress.step("created data directory");
         crashpoint::reached("init.data-dir");
         let mut cache = self.restore_caches(&row.name, ws, config, progress).await?;
@@ -202,6 +204,7 @@ impl Ops {
             let logins = Logins::of(&DockerVars::of_caller(caller));
             let engine = docker_mode::connect(&row.name, &at).await?.with_logins(logins);
             docker_mode::check(&row.name, &engine, plan).await?;
+            created.docker_project = Some(plan.project.clone());
             let builds = docker_mode::up(&row.name, &engine, plan, progress, &self.shutdown).await?;
             self.record_images(&builds).await;
         }
@@ -216,6 +219,7 @@ impl Ops {
             }
             e => OpError::Monitor { env: row.name.clone(), detail: e.to_string() },
         })?;
+        created.log_dir = true;
         let limits = crate::logs::capture::Limits::of(&config.logs);
         let capture = self.monitor.capture_command(&row.name, limits);
         let shell = login_shell(caller);
@@ -352,12 +356,14 @@ impl Ops {
         }
     }
 
-    /// Undoes what a failed init created: the cache paths it restored into
-    /// the workspace, then everything the row leads to, by the same
-    /// [`teardown`](Ops::teardown) that destroy and recovery use. The row
-    /// goes only when nothing is left (the Docker objects as the Engine
-    /// lists them afterwards); otherwise it is kept, `failed`, with what is
-    /// left, which is returned.
+    /// Undoes what a failed init created, newest first, trying every step
+    /// even after one failed. Only what this init made: unlike
+    /// [`teardown`](Ops::teardown), which removes all a row leads to, it
+    /// leaves a data or log path it never got to make (a planted link, say)
+    /// and the Docker objects of a project it never applied (leftovers
+    /// `mono gc` owns). The row goes only when nothing is left (the
+    /// Docker objects as the Engine lists them afterwards); otherwise it is
+    /// kept, `failed`, with what is left, which is returned.
     async fn roll_back(
         &self,
         row: &EnvRow,
@@ -366,6 +372,31 @@ impl Ops {
         progress: &Progress,
     ) -> Option<Leftover> {
         let mut left = Vec::new();
+        if let Some(session) = created.session
+            && let Err(e) = tmux::kill_session(&session).await
+        {
+            left.push(format!("tmux session {session} ({e})"));
+        }
+        if let Some(project) = &created.docker_project {
+            match super::teardown::endpoint_of(row) {
+                Ok(at) => {
+                    let grace = crate::config::ComposeSettings::default().destroy_grace;
+                    let removed =
+                        docker_mode::down(&row.name, project, self.home.root(), &at, grace, progress).await;
+                    if let Some(what) =
+                        docker_mode::left_after(project, self.home.root(), &at, removed.err().as_ref()).await
+                    {
+                        left.push(what);
+                    }
+                }
+                Err(e) => left.push(format!("the containers, networks and volumes of {project} ({e})")),
+            }
+        }
+        if created.log_dir
+            && let Err(e) = self.monitor.remove(&row.name)
+        {
+            left.push(format!("the log directory ({e})"));
+        }
         for path in &created.restored {
             if let Err(e) = std::fs::remove_dir_all(path)
                 && e.kind() != std::io::ErrorKind::NotFound
@@ -373,33 +404,28 @@ impl Ops {
                 left.push(format!("the restored {} ({e})", path.display()));
             }
         }
-        let mut warnings = Vec::new();
-        let torn_down = self.teardown(row, "init's rollback", progress, &mut warnings).await;
-        left.extend(warnings);
-        let kept = match torn_down {
-            Ok(()) if left.is_empty() => {
-                progress.step("rolled back: nothing was left behind");
-                return None;
-            }
-            // The row is gone; what is left is no environment's.
-            Ok(()) => false,
-            Err(OpError::Unfinished { left: kept, .. }) => {
-                left.insert(0, kept);
-                let failure =
-                    format!("init failed: {cause}. Its rollback could not remove: {}", left.join("; "));
-                if let Err(e) = self.store.set_failed(row.id, failure).await {
-                    progress.step(format!("cannot record the failure: {e}"));
+        if let Some(dir) = created.data_dir
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            left.push(format!("{} ({e})", dir.display()));
+        }
+        if left.is_empty() {
+            match self.store.remove(row.id).await {
+                Ok(()) => {
+                    progress.step("rolled back: nothing was left behind");
+                    return None;
                 }
-                true
+                Err(e) => left.push(format!("its row in the state database ({e})")),
             }
-            Err(e) => {
-                left.insert(0, format!("its row in the state database ({e})"));
-                true
-            }
-        };
-        let what = left.join("; ");
-        progress.step(format!("rollback incomplete; left: {what}"));
-        Some(Leftover { what, kept })
+        }
+        let left = left.join("; ");
+        progress.step(format!("rollback incomplete, the environment is kept as failed; left: {left}"));
+        let failure = format!("init failed: {cause}. Its rollback could not remove: {left}");
+        if let Err(e) = self.store.set_failed(row.id, failure).await {
+            progress.step(format!("cannot record the failure: {e}"));
+        }
+        Some(Leftover { what: left, kept: true })
     }
 }
 

@@ -104,7 +104,7 @@ async fn an_operation_on_a_busy_workspace_is_refused_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_failed_setup_rolls_init_back_through_teardown_leaving_nothing() {
+async fn a_failed_setup_rolls_init_back_leaving_nothing() {
     let fx = Fixture::new();
     let ws = fx.workspace("rollback", "scripts:\n  init: echo made > made.txt\n  setup: exit 3\n");
     let failed = fx.ops().init(ws.display().to_string(), caller(), None).await.unwrap_err();
