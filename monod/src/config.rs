@@ -24,7 +24,7 @@
 //!
 //! Unknown keys are errors, not ignored: a typo such as `scirpts` would
 //! otherwise silently disable a script. Every error names the file, line and
-//! column. The file's size and nesting are bounded ([`crate::input`]).
+//! column. The file's size and nesting are bounded ([`mono_compose::input`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 
-use crate::input;
+use mono_compose::input;
 
 /// File names mono reads its settings from, in order of preference.
 pub const CONFIG_FILES: [&str; 2] = ["mono.yml", "mono.yaml"];
@@ -70,7 +70,7 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// Its size and the limit.
-        reason: crate::input::ReadError,
+        reason: mono_compose::input::ReadError,
     },
     /// Both `mono.yml` and `mono.yaml` exist.
     #[error("{dir} has both mono.yml and mono.yaml; keep one")]
@@ -555,7 +555,7 @@ mod tests {
     fn a_file_over_the_size_limit_is_refused_before_it_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mono.yml");
-        std::fs::write(&path, "#".repeat(crate::input::MAX_FILE_BYTES as usize + 1)).unwrap();
+        std::fs::write(&path, "#".repeat(mono_compose::input::MAX_FILE_BYTES as usize + 1)).unwrap();
         let e = MonoConfig::load(dir.path()).unwrap_err();
         assert!(matches!(e, ConfigError::TooLarge { .. }), "{e:?}");
         assert!(e.to_string().starts_with(&format!("{} is too large: 4.0 MiB", path.display())), "{e}");

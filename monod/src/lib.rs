@@ -1,7 +1,7 @@
 //! monod, the mono daemon.
 //!
 //! It owns everything with state: the SQLite database, tmux sessions, user
-//! scripts, docker-mode projects (compose files planned by [`compose`],
+//! scripts, docker-mode projects (compose files planned by [`mono_compose`],
 //! applied by [`docker`]), the event log ([`events`]), the dependency cache
 //! ([`cache`]) and the operations log; it recovers what a crash interrupted
 //! at start ([`ops`]), and serves the JSON-RPC API of
@@ -10,15 +10,12 @@
 
 pub mod busy;
 pub mod cache;
-pub mod compose;
 pub mod config;
 pub mod crashpoint;
 pub mod daemon;
 pub mod docker;
 pub mod events;
 pub mod home;
-pub mod input;
-pub mod interpolate;
 pub mod logs;
 pub mod names;
 pub mod nofollow;

@@ -8,7 +8,7 @@ use std::path::Path;
 use mono_proto::CallerEnv;
 
 use crate::config::MonoConfig;
-use crate::interpolate::{InterpolateError, interpolate};
+use mono_compose::interpolate::{InterpolateError, interpolate};
 
 /// Variables of the caller that must not leak into scripts or sessions:
 /// they would point tmux at the caller's server or pane.

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use monod::compose::{Condition, ImageSource, MountKind, Plan};
+use mono_compose::{Condition, ImageSource, MountKind, Plan};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

@@ -24,6 +24,7 @@ pub mod methods;
 #[cfg(feature = "schema")]
 pub mod openrpc;
 pub mod paths;
+pub mod ports;
 #[cfg(feature = "schema")]
 pub mod schema;
 pub mod types;

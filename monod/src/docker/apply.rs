@@ -35,8 +35,8 @@ use tokio_util::sync::CancellationToken;
 use super::engine::{Engine, EngineError, is_conflict};
 use super::ownership::EnvLabels;
 use super::{SERVICE_LABEL, images, probe};
-use crate::compose::{Condition, ImageSource, MountKind, Plan, ServicePlan};
 use crate::logs::progress::Progress;
+use mono_compose::{Condition, ImageSource, MountKind, Plan, ServicePlan};
 
 /// How long services get to become ready before init gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);

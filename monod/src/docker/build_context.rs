@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::dockerignore::{self, Patterns};
-use crate::compose::{BuildPlan, INLINE_DOCKERFILE};
+use mono_compose::{BuildPlan, INLINE_DOCKERFILE};
 
 /// Why a context cannot be sent.
 #[derive(Debug, thiserror::Error)]

@@ -104,9 +104,11 @@ impl Patterns {
 
     /// Reads the ignore file at `path`; a missing file has no patterns.
     pub fn read(path: &Path) -> Result<Option<Patterns>, ReadError> {
-        match crate::input::read_text(path, crate::input::MAX_FILE_BYTES) {
+        match mono_compose::input::read_text(path, mono_compose::input::MAX_FILE_BYTES) {
             Ok(text) => Patterns::parse(&text).map(Some).map_err(ReadError::Pattern),
-            Err(crate::input::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(mono_compose::input::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
             Err(e) => Err(ReadError::Read(e.to_string())),
         }
     }

@@ -22,8 +22,8 @@ use futures_util::StreamExt;
 use super::build_context::{Context, ContextError};
 use super::credentials;
 use super::engine::{Engine, EngineError, is_not_found};
-use crate::compose::{BuildPlan, ImageSource, Plan};
 use crate::logs::progress::Progress;
+use mono_compose::{BuildPlan, ImageSource, Plan};
 
 /// The label holding a built image's cache key.
 pub const CACHE_LABEL: &str = "dev.mono.cache";

@@ -1,4 +1,4 @@
-//! Docker mode: applying an isolated compose [`Plan`](crate::compose::Plan)
+//! Docker mode: applying an isolated compose [`Plan`](mono_compose::Plan)
 //! through the Engine API (bollard), tearing a project down, and reading the
 //! state of every environment's containers.
 //!

@@ -27,7 +27,7 @@ use futures_util::StreamExt;
 use super::engine::{Engine, EngineError, is_conflict, is_not_found};
 use super::ownership::EnvLabels;
 use super::{DEPENDS_ON_LABEL, SERVICE_LABEL};
-use crate::compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
+use mono_compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
 
 /// The kinds of objects mono creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

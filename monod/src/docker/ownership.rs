@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use super::PROJECT_LABEL;
-use crate::compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
+use mono_compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
 
 /// One environment as its objects' labels name it.
 #[derive(Debug, Clone, Copy)]

@@ -22,7 +22,7 @@ use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use futures_util::StreamExt;
 
-use crate::compose::HealthPlan;
+use mono_compose::HealthPlan;
 
 /// The first pause between two runs; each pause is half again the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);

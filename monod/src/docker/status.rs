@@ -9,7 +9,7 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use super::SERVICE_LABEL;
 use super::engine::{Engine, EngineError};
 
-use crate::compose::{MONO_ENV_LABEL as MONO_LABEL, MONO_HOME_LABEL};
+use mono_compose::{MONO_ENV_LABEL as MONO_LABEL, MONO_HOME_LABEL};
 
 /// One container's state, as `mono list`/`status` show it.
 #[derive(Debug, Clone, PartialEq, Eq)]

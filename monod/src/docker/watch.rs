@@ -27,9 +27,9 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{Endpoint, Engine, SERVICE_LABEL};
-use crate::compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
 use crate::events::EventBus;
 use crate::state::Store;
+use mono_compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
 
 /// Engine actions worth an event.
 const ACTIONS: [&str; 8] = ["create", "start", "die", "stop", "kill", "oom", "destroy", "restart"];

@@ -17,10 +17,10 @@ use mono_proto::paths::normalise;
 use tokio_util::sync::CancellationToken;
 
 use super::OpError;
-use crate::compose::{self, Plan, PlanSettings};
 use crate::config::MonoConfig;
 use crate::docker::{self, Endpoint, Engine, EngineError, EnvLabels};
 use crate::logs::progress::Progress;
+use mono_compose::{Plan, PlanSettings};
 
 /// The compose files of a docker-mode workspace, as compose would pick
 /// them, and what goes with them.
@@ -93,8 +93,8 @@ pub(super) fn find(
                 None => Vec::new(),
             };
             let files = if files.is_empty() {
-                let Some(main) = compose::find(ws) else { return Ok(None) };
-                let over = compose::find_override(&main);
+                let Some(main) = mono_compose::find(ws) else { return Ok(None) };
+                let over = mono_compose::find_override(&main);
                 std::iter::once(main).chain(over).collect()
             } else {
                 files
@@ -113,7 +113,11 @@ pub(super) fn find(
 /// The variables of `dir`'s `.env`, if it has one.
 fn read_dotenv_of(dir: &Path) -> Result<BTreeMap<String, String>, OpError> {
     let path = dir.join(".env");
-    if path.is_file() { Ok(compose::read_dotenv(&path)?.into_iter().collect()) } else { Ok(BTreeMap::new()) }
+    if path.is_file() {
+        Ok(mono_compose::read_dotenv(&path)?.into_iter().collect())
+    } else {
+        Ok(BTreeMap::new())
+    }
 }
 
 /// A docker-mode workspace: its folder, compose files, settings and caller.
@@ -150,7 +154,7 @@ impl ComposeWorkspace<'_> {
         let mut vars = vars.clone();
         vars.insert("COMPOSE_PROJECT_NAME".to_string(), project.to_string());
         let lookup = |name: &str| vars.get(name).cloned();
-        let loaded = compose::load_files(&self.files.files, &lookup)?;
+        let loaded = mono_compose::load_files(&self.files.files, &lookup)?;
         let profiles = if self.config.compose.profiles.is_empty() {
             self.files.env_profiles.clone()
         } else {
@@ -165,7 +169,7 @@ impl ComposeWorkspace<'_> {
             workspace: self.dir.to_path_buf(),
             vars,
         };
-        let plan = compose::plan(&loaded, &settings)?;
+        let plan = mono_compose::plan(&loaded, &settings)?;
         Ok((plan, loaded.warnings.clone()))
     }
 
@@ -180,7 +184,7 @@ impl ComposeWorkspace<'_> {
                 .collect();
         let vars = self.variables(&placeholders)?;
         let (plan, _) = self.plan_with(&vars, "mono-check", 1)?;
-        Ok(compose::port_vars(&plan))
+        Ok(mono_compose::port_vars(&plan))
     }
 
     /// The environment's plan, its `MONO_<SERVICE>_PORT*` variables and the
@@ -197,7 +201,7 @@ impl ComposeWorkspace<'_> {
     ) -> Result<(Plan, Vec<(String, String)>, Vec<String>), OpError> {
         let mut vars = self.variables(mono)?;
         let (first, _) = self.plan_with(&vars, project, slot)?;
-        let ports = compose::port_vars(&first);
+        let ports = mono_compose::port_vars(&first);
         vars.extend(ports.iter().cloned());
         let (plan, load_warnings) = self.plan_with(&vars, project, slot)?;
         Ok((plan, ports, load_warnings))

@@ -3,10 +3,10 @@
 use mono_proto::{Code, ErrorCode, ProtocolCode};
 
 use crate::config::ConfigError;
-use crate::interpolate::InterpolateError;
 use crate::script::Outcome;
 use crate::state::StateError;
 use crate::tmux::TmuxError;
+use mono_compose::interpolate::InterpolateError;
 
 /// Why an operation failed. Every variant maps to one [`Code`]: mostly
 /// mono's own [`ErrorCode`]s; a bad parameter is the spec's invalid params.
@@ -153,7 +153,7 @@ pub enum OpError {
     },
     /// The compose file cannot be used.
     #[error(transparent)]
-    Compose(#[from] crate::compose::ComposeError),
+    Compose(#[from] mono_compose::ComposeError),
     /// The Docker Engine failed or a service did not come up.
     #[error("{env}: {source}")]
     Docker {

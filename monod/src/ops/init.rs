@@ -454,7 +454,7 @@ async fn report_skipped(skipped: &[(u32, u16)], progress: &Progress) {
 fn check_env(config: &MonoConfig) -> Result<(), OpError> {
     let placeholder = |_: &str| Some("x".to_string());
     for (key, raw) in &config.env {
-        crate::interpolate::interpolate(raw, &placeholder).map_err(|source| OpError::Interpolate {
+        mono_compose::interpolate::interpolate(raw, &placeholder).map_err(|source| OpError::Interpolate {
             file: config.file_for_messages(),
             key: key.clone(),
             source,

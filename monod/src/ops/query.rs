@@ -9,7 +9,7 @@ use mono_proto::{ContainerInfo, EnvInfo, EnvStatus, PublishedPort};
 use super::{OpError, Ops};
 use crate::docker::{self, ContainerState, Engine};
 use crate::state::{EnvRow, Phase};
-use crate::{compose, ports, tmux};
+use crate::{ports, tmux};
 
 impl Ops {
     /// Every environment with its current status.
@@ -95,7 +95,7 @@ impl Ops {
 }
 
 /// The `MONO_<SERVICE>_PORT*` variables of an environment's published
-/// ports, by host port, named as init named them ([`compose::port_vars`]):
+/// ports, by host port, named as init named them ([`mono_compose::port_vars`]):
 /// the planner hands out host ports in plan order, so ordering by host port
 /// gives each service's first port and lets the first of two colliding
 /// names keep it, as there.
@@ -107,7 +107,7 @@ fn port_vars(containers: &[ContainerState]) -> HashMap<u16, Vec<String>> {
     let mut seen_services = HashSet::new();
     let mut out: HashMap<u16, Vec<String>> = HashMap::new();
     for (service, p) in bindings {
-        let stem = compose::port_var_stem(service);
+        let stem = mono_compose::port_var_stem(service);
         let suffix = if p.protocol == "udp" { "_UDP" } else { "" };
         let mut names = Vec::new();
         if seen_services.insert(service) {

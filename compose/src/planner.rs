@@ -21,7 +21,7 @@ use super::{
     COMPOSE_VERSION, CONFIG_HASH_LABEL, ComposeError, MONO_ENV_LABEL, MONO_HOME_LABEL, PlanSettings, dotenv,
     port_var_stem,
 };
-use crate::ports::{MAX_SLOT, PORTS_PER_ENV, block_start};
+use mono_proto::ports::{MAX_SLOT, PORTS_PER_ENV, block_start};
 
 /// Plans `file` for the environment described by `settings`.
 pub(crate) fn plan(file: &ComposeFile, settings: &PlanSettings) -> Result<Plan, ComposeError> {

@@ -127,6 +127,14 @@ pub(crate) enum ProblemKind {
     Interpolation(InterpolateError),
 }
 
+/// A problem at a path of mapping keys.
+pub(crate) fn problem_at(keys: &[&str], message: String) -> Problem {
+    Problem {
+        path: KeyPath(keys.iter().map(|k| Segment::Key(k.to_string())).collect()),
+        kind: ProblemKind::Message(message),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

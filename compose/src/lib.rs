@@ -31,6 +31,7 @@
 //! compose does ([`configs`]).
 
 mod configs;
+mod convert;
 mod document;
 mod dotenv;
 mod error;
@@ -38,6 +39,8 @@ mod error;
 mod fidelity_tests;
 mod hash;
 mod hazards;
+pub mod input;
+pub mod interpolate;
 mod keypath;
 mod merge;
 pub mod model;
@@ -45,6 +48,7 @@ mod paths;
 pub mod plan;
 mod planner;
 mod project;
+mod references;
 #[cfg(test)]
 mod scale_tests;
 mod syntax;
@@ -57,13 +61,11 @@ mod value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::input;
-
 pub use dotenv::{read_dotenv, read_dotenv_with};
 pub use error::{ComposeError, Position};
 pub use model::ComposeFile;
+pub use model::Source;
 pub use plan::*;
-pub use project::Source;
 pub use syntax::PortRange;
 
 use keypath::{Problem, ProblemKind};
@@ -156,8 +158,8 @@ pub fn load_files(
     let project_dir = first.parent().map_or_else(PathBuf::new, Path::to_path_buf);
     let loaded = project::load(files, &project_dir, vars)?;
     let fail = |problem: Problem| error_at(&loaded.sources, &loaded.extended, problem);
-    let defs = model::convert(&loaded.root).map_err(fail)?;
-    model::check_references(&defs).map_err(fail)?;
+    let defs = convert::convert(&loaded.root).map_err(fail)?;
+    references::check_references(&defs).map_err(fail)?;
     Ok(ComposeFile {
         path: first.clone(),
         name: defs.name,

@@ -18,18 +18,10 @@ use mono_proto::paths::normalise;
 use serde_yaml::{Mapping, Value};
 
 use super::document::{self, Reset};
-use super::keypath::{At, KeyPath, Problem, ProblemKind, Segment};
+use super::keypath::{At, Problem, ProblemKind};
+use super::model::{RESOLVED_VALUE, Source};
 use super::value::{is_extension, key_text, kind, scalar_text, unknown_key};
-use super::{ComposeError, merge, model, paths};
-
-/// A file read for the project, for finding the line of a key.
-#[derive(Debug, Clone)]
-pub struct Source {
-    /// The file.
-    pub path: PathBuf,
-    /// Its text.
-    pub text: String,
-}
+use super::{ComposeError, convert, merge, paths};
 
 /// Looks up a variable for interpolation.
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -105,7 +97,7 @@ impl Loader {
                 _ => None,
             };
             if validate || include.is_some() {
-                model::check_part(&doc.root).map_err(|p| self.error(file, p))?;
+                convert::check_part(&doc.root).map_err(|p| self.error(file, p))?;
             }
             if let Some(include) = include {
                 self.include(&mut doc, include, file, dir, vars)?;
@@ -522,11 +514,6 @@ impl IncludeSpec {
     }
 }
 
-/// The key under which an included secret carries the value of its
-/// `environment:` variable (compose-go's own name for it): an include's
-/// `env_file` variables are the include's alone, gone once it is imported.
-pub(crate) const RESOLVED_VALUE: &str = "x-#value";
-
 /// Resolves, with the include's own variables, what compose-go resolves
 /// when it loads an included project: each secret's and config's
 /// `environment:` source, and each bare `- NAME` of a service's
@@ -597,12 +584,4 @@ fn import(target: &mut Value, imported: Value, resets: &[Reset]) -> Result<(), P
         }
     }
     Ok(())
-}
-
-/// A problem at a path of mapping keys.
-pub(crate) fn problem_at(keys: &[&str], message: String) -> Problem {
-    Problem {
-        path: KeyPath(keys.iter().map(|k| Segment::Key(k.to_string())).collect()),
-        kind: ProblemKind::Message(message),
-    }
 }

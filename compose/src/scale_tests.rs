@@ -74,13 +74,13 @@ fn cross_references(dir: &Path, n: usize) -> Duration {
     std::fs::write(&path, chain(n)).unwrap();
     let text = read(&path).unwrap();
     let root = document::parse(&path, &text).unwrap();
-    let defs = model::convert(&root).unwrap();
+    let defs = convert::convert(&root).unwrap();
     let file = load(&path, &|_| None).unwrap();
     let settings = settings(dir);
     (0..3)
         .map(|_| {
             let start = Instant::now();
-            model::check_references(&defs).unwrap();
+            references::check_references(&defs).unwrap();
             let plan = plan(&file, &settings).unwrap();
             assert_eq!(plan.services.len(), n);
             start.elapsed()
@@ -105,7 +105,7 @@ fn load_and_plan_are_linear_in_the_number_of_services() {
     );
 }
 
-/// The figures for the record: `cargo test --release -p monod scale_figures -- --ignored --nocapture`.
+/// The figures for the record: `cargo test --release -p mono-compose scale_figures -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn scale_figures() {

@@ -112,7 +112,7 @@ pub enum ComposeError {
         message: String,
     },
     /// The environment's slot has no port block.
-    #[error("slot {slot} has no port block (slots are 1 to {max}); this is a bug in mono", max = crate::ports::MAX_SLOT)]
+    #[error("slot {slot} has no port block (slots are 1 to {max}); this is a bug in mono", max = mono_proto::ports::MAX_SLOT)]
     Slot {
         /// The slot.
         slot: u32,

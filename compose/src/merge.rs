@@ -15,7 +15,7 @@
 use serde_yaml::{Mapping, Value};
 
 use super::keypath::Problem;
-use super::project::problem_at;
+use super::keypath::problem_at;
 use super::syntax;
 use super::value::{kind, scalar_text};
 
