@@ -4,13 +4,14 @@
 //! fixing the cause and running init again works.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use mono_proto::{CallerEnv, EnvInfo, Mode, event_kinds};
 
 use super::docker_mode::{self, ComposeWorkspace};
 use super::error::Leftover;
+use super::teardown::{Parts, Stopped};
 use super::workspace;
 use super::{OpError, Ops};
 use crate::config::MonoConfig;
@@ -30,16 +31,6 @@ struct Checked {
     /// Docker mode: the Engine the caller's environment leads to.
     endpoint: Option<Endpoint>,
     derived: names::DerivedName,
-}
-
-/// What init has created so far, for rollback.
-#[derive(Default)]
-struct Created {
-    data_dir: Option<PathBuf>,
-    log_dir: bool,
-    session: Option<String>,
-    docker_project: Option<String>,
-    restored: Vec<PathBuf>,
 }
 
 impl Ops {
@@ -123,13 +114,12 @@ impl Ops {
         let base = crate::ports::block_start(row.id);
         progress.step(format!("registered as {} (id {}, ports {}-{})", row.name, row.id, base, base + 99));
 
-        let mut created = Created::default();
-        match self.init_steps(&row, &ws, config, compose_file.as_ref(), caller, progress, &mut created).await
-        {
+        let mut made = Parts::default();
+        match self.init_steps(&row, &ws, config, compose_file.as_ref(), caller, progress, &mut made).await {
             Ok(()) => {
                 self.store.set_phase(row.id, Phase::Ready).await?;
                 progress.step("ready");
-                let sessions = created.session.iter().cloned().collect();
+                let sessions = HashSet::from([mono_proto::paths::session_name(&row.name)]);
                 let info = self.info(&EnvRow { phase: Phase::Ready, ..row }, &sessions);
                 let mut data = serde_json::to_value(&info).unwrap_or_default();
                 data["op"] = serde_json::json!(op_id);
@@ -138,7 +128,7 @@ impl Ops {
             }
             Err(e) => {
                 progress.step(format!("init failed: {e}"));
-                let left = self.roll_back(&row, created, &e, progress).await;
+                let left = self.roll_back(&row, &made, &e, progress).await;
                 let e = OpError::RolledBack { cause: Box::new(e), path: super::shell_quote(&row.path), left };
                 let data = serde_json::json!({"error": e.to_string(), "op": op_id});
                 self.events.emit(Some(&row.name), event_kinds::ENV_FAILED, data).await;
@@ -156,18 +146,18 @@ impl Ops {
         compose_file: Option<&docker_mode::ComposeFiles>,
         caller: &CallerEnv,
         progress: &Progress,
-        created: &mut Created,
+        made: &mut Parts,
     ) -> Result<(), OpError> {
         let data_dir = self.home.data_dir(&row.name);
         // Never through a link planted there (it is left for `mono gc`).
         self.home
             .private_dir(&[mono_proto::paths::DATA_DIR, &row.name])
             .map_err(|source| OpError::io(&row.name, "create", &data_dir, source))?;
-        created.data_dir = Some(data_dir.clone());
+        made.data = true;
         progress.step("created data directory");
         crashpoint::reached("init.data-dir");
         let mut cache = self.restore_caches(&row.name, ws, config, progress).await?;
-        created.restored = cache.restored.clone();
+        made.restored = cache.restored.clone();
 
         let base = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir, ports: &[] };
         let planned = match (compose_file, &row.docker_project) {
@@ -204,7 +194,7 @@ impl Ops {
             let logins = Logins::of(&DockerVars::of_caller(caller));
             let engine = docker_mode::connect(&row.name, &at).await?.with_logins(logins);
             docker_mode::check(&row.name, &engine, plan).await?;
-            created.docker_project = Some(plan.project.clone());
+            made.docker = true;
             let builds = docker_mode::up(&row.name, &engine, plan, progress, &self.shutdown).await?;
             self.record_images(&builds).await;
         }
@@ -219,7 +209,7 @@ impl Ops {
             }
             e => OpError::Monitor { env: row.name.clone(), detail: e.to_string() },
         })?;
-        created.log_dir = true;
+        made.logs = true;
         let limits = crate::logs::capture::Limits::of(&config.logs);
         let capture = self.monitor.capture_command(&row.name, limits);
         let shell = login_shell(caller);
@@ -236,7 +226,7 @@ impl Ops {
         let left_out = tmux::new_session(&spec, ws)
             .await
             .map_err(|source| OpError::Tmux { env: row.name.clone(), source })?;
-        created.session = Some(session.clone());
+        made.session = true;
         crashpoint::reached("init.session");
         if !left_out.is_empty() {
             progress.step(format!(
@@ -356,72 +346,27 @@ impl Ops {
         }
     }
 
-    /// Undoes what a failed init created, newest first, trying every step
-    /// even after one failed. Only what this init made: unlike
-    /// [`teardown`](Ops::teardown), which removes all a row leads to, it
-    /// leaves a data or log path it never got to make (a planted link, say)
-    /// and the Docker objects of a project it never applied (leftovers
-    /// `mono gc` owns). The row goes only when nothing is left (the
-    /// Docker objects as the Engine lists them afterwards); otherwise it is
-    /// kept, `failed`, with what is left, which is returned.
+    /// Undoes what a failed init made: the teardown of the [`Parts`] it
+    /// made. The row goes only when nothing is left (the Docker objects as
+    /// the Engine lists them afterwards); otherwise it is kept, `failed`,
+    /// with what is left, which is returned.
     async fn roll_back(
         &self,
         row: &EnvRow,
-        created: Created,
+        made: &Parts,
         cause: &OpError,
         progress: &Progress,
     ) -> Option<Leftover> {
-        let mut left = Vec::new();
-        if let Some(session) = created.session
-            && let Err(e) = tmux::kill_session(&session).await
-        {
-            left.push(format!("tmux session {session} ({e})"));
-        }
-        if let Some(project) = &created.docker_project {
-            match super::teardown::endpoint_of(row) {
-                Ok(at) => {
-                    let grace = crate::config::ComposeSettings::default().destroy_grace;
-                    let removed =
-                        docker_mode::down(&row.name, project, self.home.root(), &at, grace, progress).await;
-                    if let Some(what) =
-                        docker_mode::left_after(project, self.home.root(), &at, removed.err().as_ref()).await
-                    {
-                        left.push(what);
-                    }
-                }
-                Err(e) => left.push(format!("the containers, networks and volumes of {project} ({e})")),
-            }
-        }
-        if created.log_dir
-            && let Err(e) = self.monitor.remove(&row.name)
-        {
-            left.push(format!("the log directory ({e})"));
-        }
-        for path in &created.restored {
-            if let Err(e) = std::fs::remove_dir_all(path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                left.push(format!("the restored {} ({e})", path.display()));
-            }
-        }
-        if let Some(dir) = created.data_dir
-            && let Err(e) = std::fs::remove_dir_all(&dir)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            left.push(format!("{} ({e})", dir.display()));
-        }
-        if left.is_empty() {
-            match self.store.remove(row.id).await {
-                Ok(()) => {
-                    progress.step("rolled back: nothing was left behind");
-                    return None;
-                }
-                Err(e) => left.push(format!("its row in the state database ({e})")),
-            }
-        }
-        let left = left.join("; ");
-        progress.step(format!("rollback incomplete, the environment is kept as failed; left: {left}"));
-        let failure = format!("init failed: {cause}. Its rollback could not remove: {left}");
+        let mut warnings = Vec::new();
+        let Err(Stopped { cause: stopped, left }) = self.tear_down(row, made, progress, &mut warnings).await
+        else {
+            progress.step("rolled back: nothing was left behind");
+            return None;
+        };
+        progress.step(format!(
+            "rollback incomplete ({stopped}), the environment is kept as failed; left: {left}"
+        ));
+        let failure = format!("init failed: {cause}. Its rollback could not remove: {left} ({stopped})");
         if let Err(e) = self.store.set_failed(row.id, failure).await {
             progress.step(format!("cannot record the failure: {e}"));
         }

@@ -7,8 +7,13 @@
 //! gone is noted and skipped. The row goes last, so a teardown that fails
 //! part-way leaves a row (phase `failed`, with what failed and what it left)
 //! that the next destroy, or `mono gc --yes`, finishes.
+//!
+//! A failed init's rollback is the same teardown limited to the [`Parts`]
+//! that init made: a data or log path it never got to make (a link planted
+//! there, say) is not its to remove, nor are the Docker objects of a
+//! project it never applied (leftovers that `mono gc` owns).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{OpError, Ops, docker_mode};
 use crate::config::{ComposeSettings, MonoConfig, RunSettings};
@@ -17,12 +22,44 @@ use crate::logs::progress::Progress;
 use crate::state::EnvRow;
 use crate::{crashpoint, tmux};
 
+/// Which parts of an environment a teardown removes.
+#[derive(Debug, Default)]
+pub(super) struct Parts {
+    /// The run in the session, stopped with its grace first.
+    pub run: bool,
+    /// The tmux session.
+    pub session: bool,
+    /// The Docker project's containers, networks and volumes.
+    pub docker: bool,
+    /// `logs/<name>`.
+    pub logs: bool,
+    /// `data/<name>`.
+    pub data: bool,
+    /// Workspace paths an init restored from the dependency cache.
+    pub restored: Vec<PathBuf>,
+}
+
+impl Parts {
+    /// Everything a row leads to (destroy, recovery, gc). Workspace paths
+    /// are the user's: none.
+    pub(super) fn all() -> Parts {
+        Parts { run: true, session: true, docker: true, logs: true, data: true, restored: Vec::new() }
+    }
+}
+
+/// Why a teardown stopped before the row, and what it left.
+#[derive(Debug)]
+pub(super) struct Stopped {
+    /// The failure that stopped it.
+    pub cause: OpError,
+    /// What is left, for the user.
+    pub left: String,
+}
+
 impl Ops {
-    /// Kills the session, removes the docker project, the log and data
-    /// directories, then the row. What cannot be removed but does not
-    /// block the rest is added to `warnings`. When the docker project or the
-    /// data directory cannot be removed, the row is kept, `failed`, with
-    /// what is left; `what` (`destroy`, ...) names the operation in it.
+    /// Tears down all of `row` ([`Parts::all`]). When it stops before the
+    /// row, the row is kept, `failed`, with what is left; `what`
+    /// (`destroy`, ...) names the operation in it.
     pub(super) async fn teardown(
         &self,
         row: &EnvRow,
@@ -30,14 +67,34 @@ impl Ops {
         progress: &Progress,
         warnings: &mut Vec<String>,
     ) -> Result<(), OpError> {
+        match self.tear_down(row, &Parts::all(), progress, warnings).await {
+            Ok(()) => Ok(()),
+            Err(Stopped { cause, left }) => Err(self.unfinished(row, what, cause, left).await),
+        }
+    }
+
+    /// Stops the run, kills the session, removes the docker project, the
+    /// log directory, restored paths and the data directory, then the row:
+    /// those of `parts`. What cannot be removed but does not block the rest
+    /// is added to `warnings`. When the docker project, a restored path or
+    /// the data directory cannot be removed, it stops there and the row
+    /// stays; the caller records why.
+    pub(super) async fn tear_down(
+        &self,
+        row: &EnvRow,
+        parts: &Parts,
+        progress: &Progress,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), Stopped> {
         let mut warn = |w: String| {
             progress.step(format!("warning: {w}"));
             warnings.push(w);
         };
         // The workspace's settings, for the graces below; read only when
         // needed (a gone or broken mono.yml means the defaults).
-        let run = self.monitor.get(&row.name).filter(|log| log.run().is_some());
-        let (run_settings, compose_settings) = if run.is_some() || row.docker_project.is_some() {
+        let run = self.monitor.get(&row.name).filter(|log| parts.run && log.run().is_some());
+        let docker_project = row.docker_project.as_ref().filter(|_| parts.docker);
+        let (run_settings, compose_settings) = if run.is_some() || docker_project.is_some() {
             MonoConfig::load_blocking(Path::new(&row.path))
                 .await
                 .map_or_else(|_| Default::default(), |c| (c.run, c.compose))
@@ -51,22 +108,21 @@ impl Ops {
         {
             progress.step(format!("stopped run {} ({})", exit.run, exit.describe()));
         }
-        let session = mono_proto::paths::session_name(&row.name);
-        match tmux::kill_session(&session).await {
-            Ok(true) => progress.step(format!("killed tmux session {session}")),
-            Ok(false) => progress.step(format!("tmux session {session} was already gone")),
-            Err(e) => warn(format!("cannot kill tmux session {session}: {e}")),
+        if parts.session {
+            let session = mono_proto::paths::session_name(&row.name);
+            match tmux::kill_session(&session).await {
+                Ok(true) => progress.step(format!("killed tmux session {session}")),
+                Ok(false) => progress.step(format!("tmux session {session} was already gone")),
+                Err(e) => warn(format!("cannot kill tmux session {session}: {e}")),
+            }
         }
         crashpoint::reached("destroy.session-killed");
 
-        if let Some(project) = &row.docker_project {
-            let at = match endpoint_of(row) {
-                Ok(at) => at,
-                Err(e) => {
-                    let left = format!("the containers, networks and volumes of {project}");
-                    return Err(self.unfinished(row, what, e, left).await);
-                }
-            };
+        if let Some(project) = docker_project {
+            let at = endpoint_of(row).map_err(|cause| Stopped {
+                cause,
+                left: format!("the containers, networks and volumes of {project}"),
+            })?;
             if let Err(e) = docker_mode::down(
                 &row.name,
                 project,
@@ -78,37 +134,48 @@ impl Ops {
             .await
                 && let Some(left) = docker_mode::left_after(project, self.home.root(), &at, Some(&e)).await
             {
-                return Err(self.unfinished(row, what, e, left).await);
+                return Err(Stopped { cause: e, left });
             }
         }
         crashpoint::reached("destroy.docker-removed");
 
-        match self.monitor.remove(&row.name) {
-            Ok(()) => progress.step("removed log directory"),
-            Err(e) => warn(format!("cannot remove the log directory: {e}")),
+        if parts.logs {
+            match self.monitor.remove(&row.name) {
+                Ok(()) => progress.step("removed log directory"),
+                Err(e) => warn(format!("cannot remove the log directory: {e}")),
+            }
         }
 
-        let data_dir = self.home.data_dir(&row.name);
-        match std::fs::remove_dir_all(&data_dir) {
-            Ok(()) => progress.step("removed data directory"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                progress.step("data directory was already gone")
+        for path in &parts.restored {
+            match std::fs::remove_dir_all(path) {
+                Ok(()) => progress.step(format!("removed the restored {}", path.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    let left = format!("the restored {}", path.display());
+                    return Err(Stopped { cause: OpError::io(&row.name, "remove", path, source), left });
+                }
             }
-            Err(source) => {
-                let left = format!("the data directory {}", data_dir.display());
-                let e = OpError::Io {
-                    env: row.name.clone(),
-                    action: "remove",
-                    path: data_dir.display().to_string(),
-                    source,
-                };
-                return Err(self.unfinished(row, what, e, left).await);
+        }
+
+        if parts.data {
+            let data_dir = self.home.data_dir(&row.name);
+            match std::fs::remove_dir_all(&data_dir) {
+                Ok(()) => progress.step("removed data directory"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    progress.step("data directory was already gone")
+                }
+                Err(source) => {
+                    let left = format!("the data directory {}", data_dir.display());
+                    return Err(Stopped { cause: OpError::io(&row.name, "remove", &data_dir, source), left });
+                }
             }
         }
         crashpoint::reached("destroy.data-removed");
 
-        self.store.remove(row.id).await?;
-        Ok(())
+        self.store
+            .remove(row.id)
+            .await
+            .map_err(|e| Stopped { cause: e.into(), left: "its row in the state database".to_string() })
     }
 
     /// Keeps the environment, `failed`, recording why `what` stopped and
