@@ -26,7 +26,8 @@ pub(super) struct CachePlan {
     rules: usize,
     hits: usize,
     to_save: Vec<(Key, CacheRule)>,
-    /// Paths restored into the workspace (removed if init rolls back).
+    /// Paths restored into the workspace, relative to it (removed if init
+    /// rolls back).
     pub restored: Vec<PathBuf>,
 }
 
@@ -85,7 +86,7 @@ impl Ops {
             match self.cache.restore(&key, rule, ws).await.map_err(|e| cache_err(env, e))? {
                 Restored::Hit(copied) => {
                     plan.hits += 1;
-                    plan.restored.extend(rule.paths.iter().map(|p| ws.join(p)));
+                    plan.restored.extend(rule.paths.iter().map(PathBuf::from));
                     let how = if copied.cloned == copied.files { "cloned" } else { "copied" };
                     progress.step(format!(
                         "cache hit {}: {} restored, {} files, {} {how} in {}",

@@ -16,11 +16,12 @@
 use std::path::{Path, PathBuf};
 
 use super::{OpError, Ops, docker_mode};
+use crate::cache::tree;
 use crate::config::{ComposeSettings, MonoConfig, RunSettings};
 use crate::docker::Endpoint;
 use crate::logs::progress::Progress;
 use crate::state::EnvRow;
-use crate::{crashpoint, tmux};
+use crate::{crashpoint, nofollow, tmux};
 
 /// Which parts of an environment a teardown removes.
 #[derive(Debug, Default)]
@@ -35,7 +36,8 @@ pub(super) struct Parts {
     pub logs: bool,
     /// `data/<name>`.
     pub data: bool,
-    /// Workspace paths an init restored from the dependency cache.
+    /// Workspace paths an init restored from the dependency cache,
+    /// relative to the workspace.
     pub restored: Vec<PathBuf>,
 }
 
@@ -146,13 +148,15 @@ impl Ops {
             }
         }
 
-        for path in &parts.restored {
-            match std::fs::remove_dir_all(path) {
+        let ws = Path::new(&row.path);
+        for rel in &parts.restored {
+            let path = ws.join(rel);
+            match remove_in_workspace(ws, rel) {
                 Ok(()) => progress.step(format!("removed the restored {}", path.display())),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(source) => {
                     let left = format!("the restored {}", path.display());
-                    return Err(Stopped { cause: OpError::io(&row.name, "remove", path, source), left });
+                    return Err(Stopped { cause: OpError::io(&row.name, "remove", &path, source), left });
                 }
             }
         }
@@ -194,9 +198,46 @@ impl Ops {
     }
 }
 
+/// Removes `rel` below the workspace `ws`, never through a link: a parent
+/// that became a link since the restore (`x -> /elsewhere`) is an error,
+/// and nothing outside the workspace is touched.
+fn remove_in_workspace(ws: &Path, rel: &Path) -> std::io::Result<()> {
+    let Some(name) = rel.file_name() else { return Ok(()) };
+    let root = nofollow::open_dir(ws)?;
+    let parent = nofollow::walk_dirs(&root, rel.parent().unwrap_or(Path::new("")), None)?;
+    tree::remove_tree_at(&parent, Path::new(name))
+}
+
 /// The Engine endpoint a docker-mode environment was created on (monod's
 /// own for environments older than the record).
 pub(super) fn endpoint_of(row: &EnvRow) -> Result<Endpoint, OpError> {
     Endpoint::recorded(row.docker_endpoint.as_deref())
         .map_err(|e| OpError::Docker { env: row.name.clone(), source: e.into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restored_path_is_removed_but_never_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(ws.join("a/nm/pkg")).unwrap();
+        std::fs::write(ws.join("a/nm/pkg/index.js"), "x").unwrap();
+        remove_in_workspace(&ws, Path::new("a/nm")).unwrap();
+        assert!(!ws.join("a/nm").exists() && ws.join("a").is_dir());
+
+        // The parent became a link to a folder outside since the restore.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(outside.join("nm")).unwrap();
+        std::os::unix::fs::symlink(&outside, ws.join("x")).unwrap();
+        let e = remove_in_workspace(&ws, Path::new("x/nm")).unwrap_err();
+        assert!(nofollow::link_found(&e).is_some(), "{e}");
+        assert!(outside.join("nm").is_dir(), "nothing outside the workspace is removed");
+
+        // A path that is gone is NotFound, which teardown skips.
+        let gone = remove_in_workspace(&ws, Path::new("b/nm")).unwrap_err();
+        assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
+    }
 }
