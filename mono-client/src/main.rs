@@ -146,6 +146,11 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Seeded data (see `seed:` in mono.yml).
+    Seed {
+        #[command(subcommand)]
+        action: SeedAction,
+    },
     /// Manage the monod daemon.
     Daemon {
         #[command(subcommand)]
@@ -171,6 +176,18 @@ enum CacheAction {
         #[arg(long, value_name = "DURATION")]
         older_than: Option<String>,
         /// Print what was removed as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SeedAction {
+    /// Drop the snapshot this workspace was seeded from, so the next init seeds again.
+    Refresh {
+        /// The workspace (default: the current directory).
+        path: Option<PathBuf>,
+        /// Print what was dropped as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -231,6 +248,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             CacheAction::Stats { json } => cache::stats(json),
             CacheAction::Clean { all, older_than, json } => cache::clean(all, older_than, json),
         },
+        Command::Seed { action: SeedAction::Refresh { path, json } } => seed::refresh(path.as_deref(), json),
         Command::Init { path, json } => init::run(path.as_deref(), json),
         Command::Destroy { path, json } => destroy::run(path.as_deref(), json),
         Command::Stop { path, json } => stop::run(path.as_deref(), json),

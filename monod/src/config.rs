@@ -20,6 +20,13 @@
 //!   idle_after: 5s           # quiet time before the env counts as idle
 //! run:
 //!   stop_grace: 5s           # interrupt, then kill after this long
+//! cache:                     # directories kept once per content of key files
+//!   - {key: [package-lock.json], paths: [node_modules]}
+//! seed:                      # data kept once per content of key files
+//!   key: [db/migrations, db/seeds.sql]  # files or directories
+//!   volumes: [pgdata]        # named volumes of the compose file
+//!   paths: [var/data]        # workspace directories
+//!   version: "1"             # part of the key
 //! ```
 //!
 //! Unknown keys are errors, not ignored: a typo such as `scirpts` would
@@ -39,7 +46,8 @@ use mono_compose::input;
 pub const CONFIG_FILES: [&str; 2] = ["mono.yml", "mono.yaml"];
 
 /// Variables mono sets itself; `env:` may not override them.
-const RESERVED: [&str; 5] = ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR", "MONO_CACHE"];
+const RESERVED: [&str; 6] =
+    ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR", "MONO_CACHE", "MONO_SEED"];
 
 /// Why `mono.yml` could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -224,13 +232,63 @@ pub struct CacheRule {
     pub version: Option<String>,
 }
 
+/// `seed:`: data made once per content of some files (migrations, seeds)
+/// and restored into every new workspace instead of made again.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSettings {
+    /// Files or directories (relative to the workspace) whose content keys
+    /// the snapshot, e.g. `db/migrations`.
+    #[serde(deserialize_with = "relative_paths")]
+    pub key: Vec<String>,
+    /// Named volumes of the compose file (their keys there), captured and
+    /// restored through the Engine.
+    #[serde(default, deserialize_with = "volume_names")]
+    pub volumes: Vec<String>,
+    /// Workspace directories captured and restored as the cache's paths are.
+    #[serde(default, deserialize_with = "maybe_relative_paths")]
+    pub paths: Vec<String>,
+    /// Part of the key too: change it to seed again.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
 /// A non-empty list of relative paths inside the workspace.
 fn relative_paths<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let list: Vec<String> = Vec::deserialize(d)?;
     if list.is_empty() {
         return Err(de::Error::custom("needs at least one path"));
     }
-    for p in &list {
+    check_relative(&list)?;
+    Ok(list)
+}
+
+/// A list, possibly empty, of relative paths inside the workspace.
+fn maybe_relative_paths<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list: Vec<String> = Vec::deserialize(d)?;
+    check_relative(&list)?;
+    Ok(list)
+}
+
+/// Volume keys as compose allows them (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), each once.
+fn volume_names<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list: Vec<String> = Vec::deserialize(d)?;
+    for (i, v) in list.iter().enumerate() {
+        let mut chars = v.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !valid {
+            return Err(de::Error::custom(format!("{v:?} is not a volume name of a compose file")));
+        }
+        if list[..i].contains(v) {
+            return Err(de::Error::custom(format!("{v:?} is listed twice")));
+        }
+    }
+    Ok(list)
+}
+
+fn check_relative<E: de::Error>(list: &[String]) -> Result<(), E> {
+    for p in list {
         let path = Path::new(p);
         let inside = !p.is_empty()
             && path.is_relative()
@@ -241,7 +299,7 @@ fn relative_paths<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
             )));
         }
     }
-    Ok(list)
+    Ok(())
 }
 
 /// A workspace's settings; the default when there is no `mono.yml`.
@@ -263,6 +321,8 @@ pub struct MonoConfig {
     pub run: RunSettings,
     /// `cache:`.
     pub cache: Vec<CacheRule>,
+    /// `seed:`.
+    pub seed: Option<SeedSettings>,
 }
 
 #[derive(Deserialize, Default)]
@@ -282,6 +342,8 @@ struct RawConfig {
     run: RunSettings,
     #[serde(default)]
     cache: Vec<CacheRule>,
+    #[serde(default)]
+    seed: Option<SeedSettings>,
 }
 
 impl MonoConfig {
@@ -367,6 +429,9 @@ impl MonoConfig {
                 message: format!("compose.host_ip: {:?} is not an IP address", raw.compose.host_ip),
             });
         }
+        if let Some(seed) = &raw.seed {
+            check_seed(path, seed, &raw.cache)?;
+        }
         Ok(MonoConfig {
             file: Some(path.to_path_buf()),
             env: raw.env.0,
@@ -376,8 +441,34 @@ impl MonoConfig {
             activity: raw.activity,
             run: raw.run,
             cache: raw.cache,
+            seed: raw.seed,
         })
     }
+}
+
+/// A seed captures something, and nothing a cache rule or another seed
+/// path holds too (restoring one over the other would fail).
+fn check_seed(path: &Path, seed: &SeedSettings, cache: &[CacheRule]) -> Result<(), ConfigError> {
+    let invalid =
+        |message: String| ConfigError::Invalid { path: path.to_path_buf(), line: 1, column: 1, message };
+    if seed.volumes.is_empty() && seed.paths.is_empty() {
+        return Err(invalid(
+            "seed: lists neither volumes nor paths; say what the seed makes (volumes: [pgdata], paths: [var/data])"
+                .into(),
+        ));
+    }
+    let nested = |a: &str, b: &str| Path::new(a).starts_with(b) || Path::new(b).starts_with(a);
+    for (i, p) in seed.paths.iter().enumerate() {
+        if let Some(q) = seed.paths[..i].iter().find(|q| nested(p, q)) {
+            return Err(invalid(format!("seed.paths: {q:?} and {p:?} overlap; list each directory once")));
+        }
+        if let Some(q) = cache.iter().flat_map(|r| &r.paths).find(|q| nested(p, q)) {
+            return Err(invalid(format!(
+                "seed.paths: {p:?} overlaps the cache's path {q:?}; a directory is either cached or seeded"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn invalid(path: &Path, e: &serde_yaml::Error) -> ConfigError {

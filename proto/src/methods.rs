@@ -191,6 +191,18 @@ contract! {
             result: "environment": crate::EnvInfo => "The environment.",
             errors: [InvalidPath, NotFound, Internal],
         }
+        SEED_REFRESH = "seed.refresh", fn seed_refresh, SeedRefreshParams {
+            summary: "Drops the seed snapshot an environment was seeded from, so the next init seeds again.",
+            description: "For a seed that depends on something outside its key files. The snapshot is \
+                          the one the environment's init restored or captured (mono.yml seed:); the \
+                          environment itself is not changed. Fails with invalid_params when it has none, \
+                          or when another init is restoring or capturing it.",
+            params: {
+                path: Required<String> => path_doc!(),
+            },
+            result: "refreshed": crate::SeedRefreshed => "The snapshot dropped.",
+            errors: [InvalidPath, NotFound, Internal],
+        }
         EVENTS_PUBLISH = "events.publish", fn events_publish, EventsPublishParams {
             summary: "Publishes an event of the caller's own.",
             description: "The event is stored and delivered like the daemon's own; its kind must start \

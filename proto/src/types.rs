@@ -432,6 +432,20 @@ pub struct CacheCleaned {
     pub busy: Vec<String>,
 }
 
+/// What `seed.refresh` dropped.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedRefreshed {
+    /// The environment.
+    pub name: String,
+    /// The snapshot's key (hex SHA-256).
+    pub key: String,
+    /// Whether a snapshot was there to remove (false: already gone).
+    pub removed: bool,
+    /// Bytes freed.
+    pub freed: u64,
+}
+
 /// How a `mono doctor` finding weighs.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -29,6 +29,7 @@ mod protocol;
 mod recovery;
 mod run;
 mod secrets;
+mod seed;
 mod service;
 mod socket;
 mod state;

@@ -110,7 +110,13 @@ fn open_rpc_test_coverage_calls_every_method_and_every_result_is_valid() {
     );
     sb.mono(["init", services.to_str().unwrap()]).ok();
     let ws = sb.workspace("coverage/app");
-    sb.mono_yml(&ws, "scripts:\n  init: echo init\n  run: echo running; sleep 30\n");
+    // A seed, so seed.refresh has a snapshot to drop.
+    std::fs::write(ws.join("seed.sql"), "rows").unwrap();
+    sb.mono_yml(
+        &ws,
+        "scripts:\n  init: echo init\n  setup: mkdir -p data && cp seed.sql data/\n  run: echo running; sleep 30\n\
+         seed:\n  key: [seed.sql]\n  paths: [data]\n",
+    );
     let report = check(&sb, "coverage.mjs", &[ws.to_str().unwrap(), services.to_str().unwrap()]);
     assert_eq!(report["methods"], mono_proto::methods::ALL.len(), "{report}");
     // The last call stopped the daemon.

@@ -38,6 +38,7 @@ example("env.run", { path: workspace }, null);
 example("env.stop", { path: workspace }, null);
 example("env.status", { path: workspace }, null);
 example("cache.clean", { older_than: "30d" }, null);
+example("seed.refresh", { path: workspace }, null);
 example("events.publish", { kind: "user.coverage", data: { from: "test-coverage" } }, null);
 example("logs.follow", { path: workspace, lines: 10, follow: false }, null);
 example("logs.services", { path: services, service: "all", lines: 10, follow: false }, null);

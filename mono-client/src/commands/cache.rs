@@ -7,7 +7,7 @@ use crate::connect::Endpoint;
 use crate::render;
 
 /// `1.2 GB` (SI units, as `du -h --si`).
-fn size(bytes: u64) -> String {
+pub(crate) fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -11,6 +11,7 @@ pub mod init;
 pub mod list;
 pub mod logs;
 pub mod run;
+pub mod seed;
 pub mod status;
 pub mod stop;
 pub mod watch;

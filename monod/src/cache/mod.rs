@@ -1,12 +1,15 @@
 //! The dependency cache: directories such as `node_modules`, kept once per
 //! content of the files that determine them (`package-lock.json`) and
-//! restored into every new workspace of the repository.
+//! restored into every new workspace of the repository; and seeds, the
+//! data a setup script makes (volumes as archives, directories as trees),
+//! kept the same way ([`key::Kind`]).
 //!
 //! Layout under `$MONO_HOME/cache`:
 //!
 //! ```text
 //! files/<key>/entry.json   what the entry holds: paths, file and byte counts
 //! files/<key>/data/<i>/    the i-th cached path's tree
+//! files/<key>/volumes/<i>.tar  a seed's i-th volume, as the Engine archived it
 //! tmp/                     entries being saved (cleared when monod starts)
 //! locks/<key>.lock         shared while restoring, exclusive while saving
 //!                          or removing
@@ -87,6 +90,20 @@ struct Manifest {
     /// entries of older monods, whose files kept their own modes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     modes: Option<Vec<ModeMap>>,
+    /// A seed's volumes, as archives in `volumes/<i>.tar`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    volumes: Vec<VolumeArchive>,
+}
+
+/// One volume of a seed, as the Engine's archive of its content.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VolumeArchive {
+    /// The volume's key in the compose file.
+    pub name: String,
+    /// The archive's length.
+    pub bytes: u64,
+    /// Its hex SHA-256, checked as it is restored.
+    pub sha256: String,
 }
 
 /// How a restore went.
@@ -212,61 +229,129 @@ impl Cache {
     /// Restores `rule`'s paths saved under `key` into the workspace `ws`,
     /// and counts the hit or miss.
     pub async fn restore(&self, key: &Key, rule: &CacheRule, ws: &Path) -> Result<Restored, CacheError> {
-        let this = self.clone();
-        let (k, rule, ws) = (key.clone(), rule.clone(), ws.to_path_buf());
-        let restored = tokio::task::spawn_blocking(move || this.restore_blocking(&k, &rule, &ws))
-            .await
-            .map_err(|e| CacheError::Io {
-                action: "restore",
-                path: self.root.clone(),
-                source: io::Error::other(e),
-            })??;
-        let hit = matches!(restored, Restored::Hit(_));
-        self.store.cache_lookup(&key.hash, "files", &key.label, hit).await?;
+        let restored = match self.lookup(key, &rule.paths, ws).await? {
+            Lookup::Found(entry) => self.restore_paths(entry, ws).await?.1,
+            Lookup::Not(not) => not,
+        };
+        self.count(key, matches!(restored, Restored::Hit(_))).await?;
         Ok(restored)
     }
 
-    fn restore_blocking(&self, key: &Key, rule: &CacheRule, ws: &Path) -> Result<Restored, CacheError> {
+    /// Counts a hit or a miss of `key`.
+    pub async fn count(&self, key: &Key, hit: bool) -> Result<(), CacheError> {
+        Ok(self.store.cache_lookup(&key.hash, key.kind.as_str(), &key.label, hit).await?)
+    }
+
+    /// Finds the entry of `key` for restoring `paths` into `ws`: checks
+    /// that every path is free there (and below no link), then opens the
+    /// entry and holds it (a shared lock: it is not removed meanwhile). A
+    /// damaged entry is removed.
+    pub async fn lookup(&self, key: &Key, paths: &[String], ws: &Path) -> Result<Lookup, CacheError> {
+        let (this, key, paths, ws) = (self.clone(), key.clone(), paths.to_vec(), ws.to_path_buf());
+        self.blocking("restore", move || this.lookup_blocking(&key, &paths, &ws)).await
+    }
+
+    /// Runs `f` on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        action: &'static str,
+        f: impl FnOnce() -> Result<T, CacheError> + Send + 'static,
+    ) -> Result<T, CacheError> {
+        tokio::task::spawn_blocking(f).await.map_err(|e| CacheError::Io {
+            action,
+            path: self.root.clone(),
+            source: io::Error::other(e),
+        })?
+    }
+
+    fn lookup_blocking(&self, key: &Key, paths: &[String], ws: &Path) -> Result<Lookup, CacheError> {
         // Where each path goes: its parent, open, and its name there.
         let ws_dir = nofollow::open_dir(ws).map_err(io_err("open", ws))?;
         let mut targets = Vec::new();
-        for rel in &rule.paths {
+        for rel in paths {
             match restore_target(&ws_dir, rel) {
                 Ok(Target::Free(parent, name)) => targets.push((parent, name)),
-                Ok(Target::Taken) => return Ok(Restored::Occupied(rel.clone())),
+                Ok(Target::Taken) => return Ok(Lookup::Not(Restored::Occupied(rel.clone()))),
                 Err(e) => match nofollow::link_found(&e) {
-                    Some(link) => return Ok(Restored::Refused(refusal(rel, link))),
+                    Some(link) => return Ok(Lookup::Not(Restored::Refused(refusal(rel, link)))),
                     None => return Err(CacheError::Io { action: "open", path: ws.join(rel), source: e }),
                 },
             }
         }
         let dir = self.entry_dir(&key.hash);
         if !dir.exists() {
-            return Ok(Restored::Miss);
+            return Ok(Lookup::Not(Restored::Miss));
         }
         let lock = self.lock_file(&key.hash)?;
         lock.lock_shared().map_err(io_err("lock", &dir))?;
         let manifest: Manifest =
             match std::fs::read(dir.join("entry.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
                 Some(m) => m,
-                None if !dir.exists() => return Ok(Restored::Miss),
+                None if !dir.exists() => return Ok(Lookup::Not(Restored::Miss)),
                 None => {
                     drop(lock);
                     self.remove_entry(&key.hash)?;
-                    return Ok(Restored::Damaged("entry.json is missing or unreadable".into()));
+                    return Ok(Lookup::Not(Restored::Damaged("entry.json is missing or unreadable".into())));
                 }
             };
-        let modes_match = manifest.modes.as_ref().is_none_or(|m| m.len() == rule.paths.len());
-        if manifest.paths != rule.paths || manifest.key != key.hash || !modes_match {
+        let modes_match = manifest.modes.as_ref().is_none_or(|m| m.len() == paths.len());
+        if manifest.paths != paths || manifest.key != key.hash || !modes_match {
             drop(lock);
             self.remove_entry(&key.hash)?;
-            return Ok(Restored::Damaged("entry.json does not match its key".into()));
+            return Ok(Lookup::Not(Restored::Damaged("entry.json does not match its key".into())));
         }
+        for (i, v) in manifest.volumes.iter().enumerate() {
+            let file = dir.join("volumes").join(format!("{i}.tar"));
+            let len = std::fs::symlink_metadata(&file).ok().filter(|m| m.is_file()).map(|m| m.len());
+            if len != Some(v.bytes) {
+                drop(lock);
+                self.remove_entry(&key.hash)?;
+                let found = len.map_or_else(|| "is missing".to_string(), |l| format!("holds {l} bytes"));
+                return Ok(Lookup::Not(Restored::Damaged(format!(
+                    "the archive of volume {} {found} where entry.json says {} bytes",
+                    v.name, v.bytes
+                ))));
+            }
+        }
+        Ok(Lookup::Found(Box::new(Entry { key: key.clone(), dir, manifest, targets, _lock: lock })))
+    }
+
+    /// Restores an entry's paths into the workspace `ws` it was looked up
+    /// for; gives the entry back for its volumes. A damaged entry is
+    /// removed (nothing of it is left in the workspace).
+    pub async fn restore_paths(
+        &self,
+        entry: Box<Entry>,
+        ws: &Path,
+    ) -> Result<(Option<Box<Entry>>, Restored), CacheError> {
+        let (this, ws) = (self.clone(), ws.to_path_buf());
+        self.blocking("restore", move || {
+            let restored = this.restore_paths_blocking(&entry, &ws)?;
+            if let Restored::Damaged(_) = restored {
+                this.discard(entry)?;
+                return Ok((None, restored));
+            }
+            Ok((Some(entry), restored))
+        })
+        .await
+    }
+
+    /// Removes a damaged entry found by [`Cache::lookup`].
+    pub fn discard(&self, entry: Box<Entry>) -> Result<(), CacheError> {
+        let key = entry.key.hash.clone();
+        drop(entry);
+        self.remove_entry(&key)
+    }
+
+    fn restore_paths_blocking(&self, entry: &Entry, ws: &Path) -> Result<Restored, CacheError> {
+        let Entry { key, dir, manifest, targets, .. } = entry;
+        let paths = &manifest.paths;
+        let ws_dir = nofollow::open_dir(ws).map_err(io_err("open", ws))?;
         let mut total = Copied::default();
         let mut parents = Vec::new();
         let mut staged: Vec<(usize, PathBuf)> = Vec::new();
         let outcome = (|| -> Result<Option<String>, CacheError> {
-            for ((parent, _), rel) in targets.iter().zip(&rule.paths) {
+            for ((parent, _), rel) in targets.iter().zip(paths) {
                 // Created now (as the user's directories), never through a link.
                 let fd =
                     nofollow::walk_dirs(&ws_dir, parent, Some(0o777)).map_err(
@@ -277,7 +362,7 @@ impl Cache {
                     )?;
                 parents.push(fd);
             }
-            for (i, (parent, rel)) in parents.iter().zip(&rule.paths).enumerate() {
+            for (i, (parent, rel)) in parents.iter().zip(paths).enumerate() {
                 let from = dir.join("data").join(i.to_string());
                 let source = match nofollow::open_dir(&from) {
                     Ok(fd) => fd,
@@ -306,7 +391,7 @@ impl Cache {
                 )));
             }
             for ((((_, name), parent), (_, temp)), rel) in
-                targets.iter().zip(&parents).zip(&staged).zip(&rule.paths)
+                targets.iter().zip(&parents).zip(&staged).zip(paths)
             {
                 // Never over something that appeared meanwhile.
                 rustix::fs::renameat_with(parent, temp, parent, name, rustix::fs::RenameFlags::NOREPLACE)
@@ -315,23 +400,13 @@ impl Cache {
             staged.clear();
             Ok(None)
         })();
-        let cleanup = |staged: &[(usize, PathBuf)]| {
-            for (i, temp) in staged {
-                let _ = tree::remove_tree_at(&parents[*i], temp);
-            }
-        };
+        for (i, temp) in &staged {
+            let _ = tree::remove_tree_at(&parents[*i], temp);
+        }
         match outcome {
             Ok(None) => Ok(Restored::Hit(total)),
-            Ok(Some(damage)) => {
-                cleanup(&staged);
-                drop(lock);
-                self.remove_entry(&key.hash)?;
-                Ok(Restored::Damaged(damage))
-            }
-            Err(e) => {
-                cleanup(&staged);
-                Err(e)
-            }
+            Ok(Some(damage)) => Ok(Restored::Damaged(damage)),
+            Err(e) => Err(e),
         }
     }
 
@@ -345,17 +420,81 @@ impl Cache {
         ws: &Path,
         cancelled: impl Fn() -> bool + Send + Sync + 'static,
     ) -> Result<Saved, CacheError> {
+        let Some(staging) = self.begin(key).await? else { return Ok(Saved::AlreadyThere) };
+        match self.copy_paths(staging, &rule.paths, ws, cancelled).await? {
+            (staging, Ok(())) => self.publish(staging).await,
+            (_, Err(not)) => Ok(not),
+        }
+    }
+
+    /// Starts saving an entry under `key`: `None` when it is there already
+    /// or being saved. Nothing is seen until [`Cache::publish`]; dropped
+    /// unpublished, nothing is left.
+    pub async fn begin(&self, key: &Key) -> Result<Option<Staging>, CacheError> {
+        let (this, key) = (self.clone(), key.clone());
+        self.blocking("save", move || this.begin_blocking(&key)).await
+    }
+
+    fn begin_blocking(&self, key: &Key) -> Result<Option<Staging>, CacheError> {
+        if self.entry_dir(&key.hash).exists() {
+            return Ok(None);
+        }
+        let lock = self.lock_file(&key.hash)?;
+        if lock.try_lock().is_err() {
+            return Ok(None);
+        }
+        let tmp = self.private_dir("tmp")?;
+        let name = format!("{}-{}-{}", key.hash, std::process::id(), now_ms());
+        let path = self.root.join("tmp").join(&name);
+        let (dir, _) =
+            nofollow::create_dir_at(&tmp, &name, nofollow::PRIVATE_DIR).map_err(io_err("create", &path))?;
+        Ok(Some(Staging {
+            manifest: Manifest {
+                key: key.hash.clone(),
+                label: key.label.clone(),
+                paths: Vec::new(),
+                files: 0,
+                bytes: 0,
+                modes: Some(Vec::new()),
+                volumes: Vec::new(),
+            },
+            key: key.clone(),
+            copied: Copied::default(),
+            tmp,
+            name,
+            path,
+            dir,
+            volume_dir: None,
+            _lock: lock,
+        }))
+    }
+
+    /// Copies `paths` of the workspace `ws` into a staged entry; gives it
+    /// back, with why not when a path is missing, below a link, or changed
+    /// while it was copied.
+    pub async fn copy_paths(
+        &self,
+        mut staging: Staging,
+        paths: &[String],
+        ws: &Path,
+        cancelled: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Result<(Staging, Result<(), Saved>), CacheError> {
+        let (paths, ws) = (paths.to_vec(), ws.to_path_buf());
+        self.blocking("save", move || {
+            let result = copy_paths_blocking(&mut staging, &paths, &ws, &cancelled)?;
+            Ok((staging, result))
+        })
+        .await
+    }
+
+    /// Publishes a staged entry (one `rename`), records it and evicts
+    /// beyond the size cap.
+    pub async fn publish(&self, staging: Staging) -> Result<Saved, CacheError> {
         let this = self.clone();
-        let (k, rule, ws) = (key.clone(), rule.clone(), ws.to_path_buf());
-        let saved = tokio::task::spawn_blocking(move || this.save_blocking(&k, &rule, &ws, &cancelled))
-            .await
-            .map_err(|e| CacheError::Io {
-                action: "save",
-                path: self.root.clone(),
-                source: io::Error::other(e),
-            })??;
+        let key = staging.key.clone();
+        let saved = self.blocking("save", move || this.publish_blocking(staging)).await?;
         if let Saved::Saved { copied, size, .. } = &saved {
-            self.store.cache_saved(&key.hash, "files", &key.label, *size, copied.files).await?;
+            self.store.cache_saved(&key.hash, key.kind.as_str(), &key.label, *size, copied.files).await?;
             let evicted = self.evict(&key.hash).await?;
             if let Saved::Saved { copied, size, .. } = saved {
                 return Ok(Saved::Saved { copied, size, evicted });
@@ -364,93 +503,32 @@ impl Cache {
         Ok(saved)
     }
 
-    fn save_blocking(
-        &self,
-        key: &Key,
-        rule: &CacheRule,
-        ws: &Path,
-        cancelled: &(dyn Fn() -> bool + Sync),
-    ) -> Result<Saved, CacheError> {
-        let dir = self.entry_dir(&key.hash);
-        if dir.exists() {
-            return Ok(Saved::AlreadyThere);
-        }
-        let ws_dir = nofollow::open_dir(ws).map_err(io_err("open", ws))?;
-        let mut sources = Vec::new();
-        for rel in &rule.paths {
-            match nofollow::walk_dirs(&ws_dir, Path::new(rel), None) {
-                Ok(fd) => sources.push(fd),
-                Err(e) => match nofollow::link_found(&e) {
-                    Some(link) => return Ok(Saved::Refused(refusal(rel, link))),
-                    None if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
-                        return Ok(Saved::Missing(rel.clone()));
-                    }
-                    None => return Err(CacheError::Io { action: "open", path: ws.join(rel), source: e }),
-                },
+    fn publish_blocking(&self, mut staging: Staging) -> Result<Saved, CacheError> {
+        staging.manifest.files = staging.copied.files;
+        staging.manifest.bytes = staging.copied.bytes;
+        let json = serde_json::to_vec_pretty(&staging.manifest).expect("manifest serialises");
+        let path = staging.path.join("entry.json");
+        use std::io::Write;
+        nofollow::create_file_at(&staging.dir, "entry.json", nofollow::PRIVATE_FILE)
+            .and_then(|mut f| f.write_all(&json).and_then(|()| f.sync_all()))
+            .map_err(io_err("write", &path))?;
+        let files = self.private_dir("files")?;
+        let dir = self.entry_dir(&staging.key.hash);
+        match rustix::fs::renameat_with(
+            &staging.tmp,
+            &staging.name,
+            &files,
+            &staging.key.hash,
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => {}
+            Err(_) if dir.exists() => return Ok(Saved::AlreadyThere),
+            Err(e) => {
+                return Err(CacheError::Io { action: "publish", path: dir.clone(), source: e.into() });
             }
         }
-        let lock = self.lock_file(&key.hash)?;
-        if lock.try_lock().is_err() {
-            return Ok(Saved::AlreadyThere);
-        }
-        let tmp = self.private_dir("tmp")?;
-        let staging_name = format!("{}-{}-{}", key.hash, std::process::id(), now_ms());
-        let staging = self.root.join("tmp").join(&staging_name);
-        let result = (|| -> Result<Saved, CacheError> {
-            let (staged, _) = nofollow::create_dir_at(&tmp, &staging_name, nofollow::PRIVATE_DIR)
-                .map_err(io_err("create", &staging))?;
-            let (data, _) = nofollow::create_dir_at(&staged, "data", nofollow::PRIVATE_DIR)
-                .map_err(io_err("create", &staging))?;
-            let mut total = Copied::default();
-            let mut modes = Vec::new();
-            for (i, (from, rel)) in sources.iter().zip(&rule.paths).enumerate() {
-                let path = ws.join(rel);
-                let before = tree::snapshot(from).map_err(io_err("read", &path))?;
-                let (copied, recorded) =
-                    tree::copy_tree(from, &data, Path::new(&i.to_string()), Modes::Private, cancelled)
-                        .map_err(io_err("save", &path))?;
-                if tree::snapshot(from).ok().as_ref() != Some(&before) {
-                    return Ok(Saved::Changed);
-                }
-                total.files += copied.files;
-                total.bytes += copied.bytes;
-                total.cloned += copied.cloned;
-                modes.push(recorded);
-            }
-            let manifest = Manifest {
-                key: key.hash.clone(),
-                label: key.label.clone(),
-                paths: rule.paths.clone(),
-                files: total.files,
-                bytes: total.bytes,
-                modes: Some(modes),
-            };
-            let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-            let path = staging.join("entry.json");
-            use std::io::Write;
-            nofollow::create_file_at(&staged, "entry.json", nofollow::PRIVATE_FILE)
-                .and_then(|mut f| f.write_all(&json))
-                .map_err(io_err("write", &path))?;
-            let files = self.private_dir("files")?;
-            match rustix::fs::renameat_with(
-                &tmp,
-                &staging_name,
-                &files,
-                &key.hash,
-                rustix::fs::RenameFlags::NOREPLACE,
-            ) {
-                Ok(()) => {}
-                Err(_) if dir.exists() => return Ok(Saved::AlreadyThere),
-                Err(e) => {
-                    return Err(CacheError::Io { action: "publish", path: dir.clone(), source: e.into() });
-                }
-            }
-            let (_, size) = tree::disk_usage(&dir).map_err(io_err("measure", &dir))?;
-            Ok(Saved::Saved { copied: total, size, evicted: Vec::new() })
-        })();
-        let _ = tree::remove_tree_at(&tmp, Path::new(&staging_name));
-        drop(lock);
-        result
+        let (_, size) = tree::disk_usage(&dir).map_err(io_err("measure", &dir))?;
+        Ok(Saved::Saved { copied: staging.copied, size, evicted: Vec::new() })
     }
 
     /// Removes least recently used entries (never `keep`, and none in use)
@@ -458,9 +536,9 @@ impl Cache {
     async fn evict(&self, keep: &str) -> Result<Vec<String>, CacheError> {
         let records = self.store.cache_records().await?;
         let mut total: u64 =
-            records.iter().filter(|r| r.kind == "files" && r.saved_at.is_some()).map(|r| r.size).sum();
+            records.iter().filter(|r| on_disk(r) && r.saved_at.is_some()).map(|r| r.size).sum();
         let mut evicted = Vec::new();
-        for r in records.iter().rev().filter(|r| r.kind == "files" && r.saved_at.is_some() && r.key != keep) {
+        for r in records.iter().rev().filter(|r| on_disk(r) && r.saved_at.is_some() && r.key != keep) {
             if total <= self.max_size {
                 break;
             }
@@ -497,13 +575,23 @@ impl Cache {
             .map_err(io_err("remove", &aside))
     }
 
-    /// Removes file entries as `what` says; returns the keys removed and
+    /// Removes one entry (`seed refresh`): `false` when it is in use.
+    pub async fn remove(&self, key: &str) -> Result<bool, CacheError> {
+        let (this, k) = (self.clone(), key.to_string());
+        let removed = self.blocking("remove", move || this.try_remove(&k)).await?;
+        if removed {
+            self.store.cache_unsaved(key).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes file and seed entries as `what` says; returns the keys removed and
     /// those skipped because in use.
     pub async fn clean(&self, what: Clean) -> Result<(Vec<Record>, Vec<String>), CacheError> {
         let records = self.records().await?;
         let cutoff = what.cutoff();
         let (mut removed, mut busy) = (Vec::new(), Vec::new());
-        for r in records.into_iter().filter(|r| r.kind == "files" && r.last_used < cutoff) {
+        for r in records.into_iter().filter(|r| on_disk(r) && r.last_used < cutoff) {
             if r.saved_at.is_none() {
                 // Only bookkeeping (looked up, never saved, or evicted).
                 self.store.cache_forget(&r.key).await?;
@@ -539,7 +627,7 @@ impl Cache {
     /// The file records, with `saved` corrected by what is on disk.
     pub async fn records(&self) -> Result<Vec<Record>, CacheError> {
         let mut records = self.store.cache_records().await?;
-        for r in records.iter_mut().filter(|r| r.kind == "files") {
+        for r in records.iter_mut().filter(|r| on_disk(r)) {
             if r.saved_at.is_some() && !self.entry_dir(&r.key).join("entry.json").is_file() {
                 r.saved_at = None;
                 r.size = 0;
@@ -552,6 +640,124 @@ impl Cache {
     pub fn store(&self) -> &Store {
         &self.store
     }
+}
+
+/// Whether a record's entry lives under `cache/files` (dependencies and
+/// seeds; images live in the Engine).
+fn on_disk(r: &Record) -> bool {
+    r.kind == key::Kind::Files.as_str() || r.kind == key::Kind::Seed.as_str()
+}
+
+/// What [`Cache::lookup`] found.
+pub enum Lookup {
+    /// A sound entry, held until dropped.
+    Found(Box<Entry>),
+    /// No usable entry (or the workspace is not free for it): why.
+    Not(Restored),
+}
+
+/// A published entry, held (shared) for restoring.
+pub struct Entry {
+    key: Key,
+    dir: PathBuf,
+    manifest: Manifest,
+    targets: Vec<(PathBuf, PathBuf)>,
+    _lock: File,
+}
+
+impl Entry {
+    /// The entry's volume archives, in order, with their files.
+    pub fn volumes(&self) -> impl Iterator<Item = (&VolumeArchive, PathBuf)> {
+        self.manifest
+            .volumes
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v, self.dir.join("volumes").join(format!("{i}.tar"))))
+    }
+}
+
+/// An entry being saved, in the cache's staging folder; removed when
+/// dropped unpublished. Holds the key's lock.
+pub struct Staging {
+    key: Key,
+    manifest: Manifest,
+    copied: Copied,
+    tmp: OwnedFd,
+    name: String,
+    path: PathBuf,
+    dir: OwnedFd,
+    volume_dir: Option<OwnedFd>,
+    _lock: File,
+}
+
+impl Staging {
+    /// Creates the file the next volume's archive is written to.
+    pub fn volume_file(&mut self) -> Result<File, CacheError> {
+        if self.volume_dir.is_none() {
+            let (dir, _) = nofollow::create_dir_at(&self.dir, "volumes", nofollow::PRIVATE_DIR)
+                .map_err(io_err("create", &self.path.join("volumes")))?;
+            self.volume_dir = Some(dir);
+        }
+        let name = format!("{}.tar", self.manifest.volumes.len());
+        let dir = self.volume_dir.as_ref().expect("made above");
+        nofollow::create_file_at(dir, &name, nofollow::PRIVATE_FILE)
+            .map_err(io_err("create", &self.path.join("volumes").join(&name)))
+    }
+
+    /// Records the archive just written to [`Staging::volume_file`].
+    pub fn add_volume(&mut self, archive: VolumeArchive) {
+        self.copied.bytes += archive.bytes;
+        self.manifest.volumes.push(archive);
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = tree::remove_tree_at(&self.tmp, Path::new(&self.name));
+    }
+}
+
+/// Copies `paths` of `ws` into `staging`'s `data/<i>`.
+fn copy_paths_blocking(
+    staging: &mut Staging,
+    paths: &[String],
+    ws: &Path,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<Result<(), Saved>, CacheError> {
+    let ws_dir = nofollow::open_dir(ws).map_err(io_err("open", ws))?;
+    let mut sources = Vec::new();
+    for rel in paths {
+        match nofollow::walk_dirs(&ws_dir, Path::new(rel), None) {
+            Ok(fd) => sources.push(fd),
+            Err(e) => match nofollow::link_found(&e) {
+                Some(link) => return Ok(Err(Saved::Refused(refusal(rel, link)))),
+                None if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                    return Ok(Err(Saved::Missing(rel.clone())));
+                }
+                None => return Err(CacheError::Io { action: "open", path: ws.join(rel), source: e }),
+            },
+        }
+    }
+    let (data, _) = nofollow::create_dir_at(&staging.dir, "data", nofollow::PRIVATE_DIR)
+        .map_err(io_err("create", &staging.path))?;
+    let mut modes = Vec::new();
+    for (i, (from, rel)) in sources.iter().zip(paths).enumerate() {
+        let path = ws.join(rel);
+        let before = tree::snapshot(from).map_err(io_err("read", &path))?;
+        let (copied, recorded) =
+            tree::copy_tree(from, &data, Path::new(&i.to_string()), Modes::Private, cancelled)
+                .map_err(io_err("save", &path))?;
+        if tree::snapshot(from).ok().as_ref() != Some(&before) {
+            return Ok(Err(Saved::Changed));
+        }
+        staging.copied.files += copied.files;
+        staging.copied.bytes += copied.bytes;
+        staging.copied.cloned += copied.cloned;
+        modes.push(recorded);
+    }
+    staging.manifest.paths = paths.to_vec();
+    staging.manifest.modes = Some(modes);
+    Ok(Ok(()))
 }
 
 /// Where a restored path goes.

@@ -116,7 +116,7 @@ fn perm(stat: &Stat) -> u32 {
 }
 
 /// The names in an open directory, without `.` and `..`.
-fn names(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
+pub(crate) fn names(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
     let mut out = Vec::new();
     for entry in rustix::fs::Dir::read_from(dir)? {
         let entry = entry?;

@@ -189,6 +189,9 @@ impl Ops {
                 .await?;
         }
         self.save_caches(&row.name, ws, &mut cache);
+        let seed = self.restore_seed(row, ws, config, progress).await?;
+        made.restored.extend(seed.restored.iter().cloned());
+        env.push(("MONO_SEED".to_string(), seed.state.to_string()));
         if let Some((plan, _)) = &planned {
             let at = super::teardown::endpoint_of(row)?;
             let logins = Logins::of(&DockerVars::of_caller(caller));
@@ -200,6 +203,9 @@ impl Ops {
         }
         self.required_script(row, "setup", config.scripts.setup.as_deref(), ws, &env, config, progress)
             .await?;
+        if let Some(settings) = &config.seed {
+            self.capture_seed(row, ws, settings, &seed, progress).await;
+        }
         crashpoint::reached("init.scripts-done");
 
         let session = mono_proto::paths::session_name(&row.name);
@@ -255,6 +261,7 @@ impl Ops {
     fn check_input_now(&self, ws: &Path, caller: &CallerEnv) -> Result<Checked, OpError> {
         let config = MonoConfig::load(ws)?;
         check_env(&config)?;
+        check_seed(&config)?;
         let compose_file = docker_mode::find(ws, &config, caller)?;
         let ports = match &compose_file {
             Some(files) => {
@@ -306,6 +313,7 @@ impl Ops {
             source: e.source,
         })?;
         env.push(("MONO_CACHE".to_string(), "partial".to_string()));
+        env.push(("MONO_SEED".to_string(), "miss".to_string()));
         let limits = crate::logs::capture::Limits::of(&config.logs);
         let (shell, protected) = (login_shell(caller), protected_names(config));
         let spec = tmux::SessionSpec {
@@ -406,6 +414,24 @@ fn check_env(config: &MonoConfig) -> Result<(), OpError> {
         })?;
     }
     Ok(())
+}
+
+/// Refuses what `seed:` asks and this mono cannot do yet: volume snapshots.
+fn check_seed(config: &MonoConfig) -> Result<(), OpError> {
+    match &config.seed {
+        Some(seed) if !seed.volumes.is_empty() => Err(crate::config::ConfigError::Invalid {
+            path: config.file.clone().unwrap_or_else(|| "mono.yml".into()),
+            line: 1,
+            column: 1,
+            message: format!(
+                "seed.volumes ({}): this mono does not snapshot volumes yet; seed workspace directories \
+                 with seed.paths, or remove seed.volumes",
+                seed.volumes.join(", ")
+            ),
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// The names of `mono.yml`'s `env:`, which the session never leaves out.

@@ -16,6 +16,7 @@ mod orphans;
 mod query;
 mod recover;
 mod run;
+mod seed;
 mod service_logs;
 mod teardown;
 #[cfg(test)]

@@ -17,7 +17,7 @@ use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use mono_proto::api::MonoApiServer;
 use mono_proto::{
     CacheCleaned, CacheStats, CallerEnv, Component, DaemonStatus, Destroyed, DoctorReport, EnvInfo, GcReport,
-    LogItem, RunStarted, ServiceLogItem, Stopped,
+    LogItem, RunStarted, SeedRefreshed, ServiceLogItem, Stopped,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -95,6 +95,10 @@ impl MonoApiServer for Api {
 
     async fn cache_clean(&self, all: Option<bool>, older_than: Option<String>) -> RpcResult<CacheCleaned> {
         Ok(self.ops.cache_clean(all.unwrap_or(false), older_than).await?)
+    }
+
+    async fn seed_refresh(&self, path: String) -> RpcResult<SeedRefreshed> {
+        Ok(self.ops.seed_refresh(&path).await?)
     }
 
     async fn env_init(&self, path: String, env: Option<CallerEnv>, op: Option<String>) -> RpcResult<EnvInfo> {

@@ -71,6 +71,8 @@ pub struct EnvRow {
     /// Docker mode: the Engine endpoint it was created on (JSON, see
     /// `docker::Endpoint`); `None` for environments made before it was recorded.
     pub docker_endpoint: Option<String>,
+    /// The key of the seed it was restored from or captured under.
+    pub seed_key: Option<String>,
 }
 
 /// What registration needs.
@@ -98,8 +100,7 @@ pub struct Registered {
     pub skipped: Vec<(u32, u16)>,
 }
 
-const COLUMNS: &str =
-    "id, name, path, project, workspace, mode, phase, created_at, docker_project, failure, docker_endpoint";
+const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at, docker_project, failure, docker_endpoint, seed_key";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
     let mode: String = r.get(5)?;
@@ -116,6 +117,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
         docker_project: r.get(8)?,
         failure: r.get(9)?,
         docker_endpoint: r.get(10)?,
+        seed_key: r.get(11)?,
     })
 }
 
@@ -183,6 +185,16 @@ impl Store {
             )
             .map(drop)
             .map_err(sql(path))
+        })
+        .await
+    }
+
+    /// Records the seed key an environment was restored from or captured under.
+    pub async fn set_seed_key(&self, id: u32, key: String) -> Result<(), StateError> {
+        self.call(move |conn, path| {
+            conn.execute("UPDATE environments SET seed_key = ?2 WHERE id = ?1", params![id, key])
+                .map(drop)
+                .map_err(sql(path))
         })
         .await
     }

@@ -56,6 +56,27 @@ const MIGRATIONS: &[&str] = &[
     // events reach that engine whoever asks later. NULL for older rows:
     // they use monod's own endpoint, as before.
     "ALTER TABLE environments ADD COLUMN docker_endpoint TEXT;",
+    // 6: seeds (`seed:` in mono.yml) are cache entries of kind 'seed'; the
+    // kind's CHECK is widened by remaking the table (SQLite cannot alter one).
+    "CREATE TABLE cache_entries_new (
+        key        TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL CHECK (kind IN ('files', 'image', 'seed')),
+        label      TEXT NOT NULL,
+        size       INTEGER NOT NULL DEFAULT 0,
+        files      INTEGER NOT NULL DEFAULT 0,
+        hits       INTEGER NOT NULL DEFAULT 0,
+        misses     INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        saved_at   INTEGER,
+        last_used  INTEGER NOT NULL
+    );
+    INSERT INTO cache_entries_new SELECT key, kind, label, size, files, hits, misses, created_at, saved_at, last_used
+        FROM cache_entries;
+    DROP TABLE cache_entries;
+    ALTER TABLE cache_entries_new RENAME TO cache_entries;",
+    // 7: the seed key an environment was restored from or captured under,
+    // which `mono seed refresh` drops.
+    "ALTER TABLE environments ADD COLUMN seed_key TEXT;",
 ];
 
 /// The schema version this build writes.
