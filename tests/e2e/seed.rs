@@ -165,7 +165,8 @@ fn seed_refresh_and_clean_drop_snapshots() {
     let again = sb.mono(["seed", "refresh", a.to_str().unwrap()]).ok();
     assert!(again.stdout.contains("dropped seed snapshot"), "{}", again.stdout);
     assert!(b.join("var/data/tables/rows").is_file());
-    sb.mono(["seed", "refresh", a.to_str().unwrap()]).ok().stdout.contains("already gone");
+    let gone = sb.mono(["seed", "refresh", a.to_str().unwrap()]).ok();
+    assert!(gone.stdout.contains("already gone"), "{}", gone.stdout);
     // A workspace without a seed has nothing to refresh.
     let plain = sb.workspace("p/plain");
     sb.mono(["init", plain.to_str().unwrap()]).ok();
@@ -179,6 +180,34 @@ fn seed_refresh_and_clean_drop_snapshots() {
 }
 
 #[test]
+fn the_size_cap_evicts_the_least_recently_used_snapshot() {
+    // Each snapshot holds 200 KB of data; a cap of 300 KiB holds one.
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(&sb.home).unwrap();
+    std::fs::set_permissions(&sb.home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::write(sb.home.join("monod.yml"), "cache:\n  max_size: 300KiB\n").unwrap();
+    sb.mono(["daemon", "start"]).ok();
+    let yml = "scripts:\n  setup: '[ \"$MONO_SEED\" = hit ] || { mkdir -p var/data; head -c 200000 /dev/urandom > var/data/blob; }'\n\
+               seed:\n  key: [db/migrations]\n  paths: [var/data]\n";
+    let ws = |rel: &str, migration: &str| {
+        let ws = seeded_ws(&sb, rel, migration);
+        sb.mono_yml(&ws, yml);
+        ws
+    };
+    let (out, _) = init(&sb, &ws("p/a", "v1\n"));
+    assert!(out.contains("seed captured") && !out.contains("evicted"), "{out}");
+    let (out, _) = init(&sb, &ws("p/b", "v2\n"));
+    assert!(out.contains("seed captured") && out.contains("evicted"), "{out}");
+    let saved: Vec<_> = seeds(&sb).into_iter().filter(|e| e["saved"] == true).collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let stats = sb.mono(["cache", "stats", "--json"]).ok().json();
+    assert!(stats["total_size"].as_u64().unwrap() <= 300 * 1024, "{stats}");
+    // v1's snapshot is gone: its next workspace seeds again.
+    let (out, _) = init(&sb, &ws("p/c", "v1\n"));
+    assert!(out.contains("seed miss") && out.contains("MONO_SEED=miss"), "{out}");
+}
+
+#[test]
 fn bad_seed_settings_are_config_errors_that_change_nothing() {
     let sb = Sandbox::new();
     sb.mono(["daemon", "start"]).ok();
@@ -186,7 +215,7 @@ fn bad_seed_settings_are_config_errors_that_change_nothing() {
         ("seed:\n  key: [db]\n", "lists neither volumes nor paths"),
         ("seed:\n  key: [../db]\n  paths: [x]\n", "is not a path inside the workspace"),
         ("seed:\n  key: [db]\n  paths: [var, var/data]\n", "overlap"),
-        ("seed:\n  key: [db]\n  paths: [x]\n  volumes: [pgdata]\n", "does not snapshot volumes yet"),
+        ("seed:\n  key: [db]\n  paths: [x]\n  volumes: [pgdata]\n", "has no compose file"),
         ("seed:\n  key: [db]\n  paths: [x]\n  extra: 1\n", "unknown field `extra`"),
     ];
     for (i, (yml, message)) in cases.iter().enumerate() {
@@ -196,4 +225,157 @@ fn bad_seed_settings_are_config_errors_that_change_nothing() {
     }
     let list = sb.mono(["list", "--json"]).ok().json();
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}
+
+/// A service that seeds its volume slowly on its first start, and only
+/// when the volume is empty (as Postgres' entrypoint runs initdb): rows,
+/// the environment that seeded it, and a file of another owner.
+fn seeding_compose() -> String {
+    format!(
+        r#"services:
+  db:
+    image: {}
+    init: true
+    command:
+      - sh
+      - -c
+      - |
+        if [ ! -f /data/seeded ]; then
+          sleep 2
+          i=0; while [ $$i -lt 200 ]; do echo "row $$i" >> /data/rows; i=$$((i+1)); done
+          echo "$$WHO" > /data/origin
+          mkdir -p /data/owned && echo mine > /data/owned/file && chown -R 1234:2345 /data/owned && chmod 700 /data/owned
+          touch /data/seeded
+        fi
+        exec sleep 3600
+    environment:
+      WHO: ${{MONO_ENV_NAME}}
+    volumes: ["pgdata:/data"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/data/seeded"]
+      interval: 1s
+      retries: 60
+volumes:
+  pgdata:
+"#,
+        mono_e2e::docker::TEST_IMAGE
+    )
+}
+
+const DOCKER_MONO_YML: &str = r#"scripts:
+  setup: echo "MONO_SEED=$MONO_SEED"
+seed:
+  key: [db/schema.sql]
+  volumes: [pgdata]
+"#;
+
+fn docker_seeded(sb: &Sandbox, name: &str, schema: &str) -> PathBuf {
+    let ws = sb.docker_workspace(name);
+    sb.compose(&ws, &seeding_compose());
+    std::fs::create_dir_all(ws.join("db")).unwrap();
+    std::fs::write(ws.join("db/schema.sql"), schema).unwrap();
+    sb.mono_yml(&ws, DOCKER_MONO_YML);
+    ws
+}
+
+fn db_container(sb: &Sandbox, ws: &Path) -> String {
+    let status = sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json();
+    format!("mono-{}-db-1", status["name"].as_str().unwrap())
+}
+
+fn in_db(container: &str, script: &str) -> String {
+    let (ok, out, err) = mono_e2e::docker::docker(["exec", container, "sh", "-c", script]);
+    assert!(ok, "{script} in {container}: {err}");
+    out
+}
+
+#[test]
+fn a_seeded_volume_is_restored_through_the_engine_and_copies_are_independent() {
+    let Some(_engine) = mono_e2e::docker::require_docker() else { return };
+    let sb = Sandbox::new();
+    let a = docker_seeded(&sb, "a", "v1\n");
+    let b = docker_seeded(&sb, "b", "v1\n");
+    let c = docker_seeded(&sb, "c", "v1\n");
+    let d = docker_seeded(&sb, "d", "v2\n");
+    sb.mono(["daemon", "start"]).ok();
+    let (out, cold) = init(&sb, &a);
+    assert!(out.contains("seed miss") && out.contains("MONO_SEED=miss"), "{out}");
+    assert!(out.contains("seed captured") && out.contains("paused for"), "{out}");
+    let db_a = db_container(&sb, &a);
+    let origin_a = in_db(&db_a, "cat /data/origin");
+    // Captured while paused, and running again afterwards.
+    let (_, state, _) = mono_e2e::docker::docker(["inspect", "-f", "{{.State.Status}}", &db_a]);
+    assert_eq!(state.trim(), "running");
+    let listed = seeds(&sb);
+    assert_eq!((listed.len(), listed[0]["saved"].as_bool()), (1, Some(true)), "{listed:?}");
+    assert_eq!(listed[0]["label"], "seed pgdata (db/schema.sql)");
+
+    let (out, warm) = init(&sb, &b);
+    assert!(out.contains("seed hit") && out.contains("MONO_SEED=hit"), "{out}");
+    assert!(warm < cold, "warm {warm:?} is not faster than cold {cold:?}");
+    let db_b = db_container(&sb, &b);
+    assert_eq!(in_db(&db_b, "cat /data/origin"), origin_a, "b starts with a's data");
+    assert_eq!(in_db(&db_b, "wc -l < /data/rows").trim(), "200");
+    // Owners and modes come back as they were.
+    assert_eq!(
+        in_db(&db_b, "stat -c '%u:%g %a' /data/owned /data/owned/file"),
+        "1234:2345 700\n1234:2345 644\n"
+    );
+
+    // Writes in b reach neither a, nor the snapshot (c, restored later).
+    in_db(&db_b, "echo 'row from b' >> /data/rows; rm /data/origin");
+    assert_eq!(in_db(&db_a, "wc -l < /data/rows").trim(), "200");
+    let (out, _) = init(&sb, &c);
+    assert!(out.contains("seed hit"), "{out}");
+    let db_c = db_container(&sb, &c);
+    assert_eq!(in_db(&db_c, "cat /data/origin"), origin_a);
+    assert_eq!(in_db(&db_c, "wc -l < /data/rows").trim(), "200");
+
+    // Another key file: a miss, seeded by its own service.
+    let (out, _) = init(&sb, &d);
+    assert!(out.contains("seed miss"), "{out}");
+    assert_ne!(in_db(&db_container(&sb, &d), "cat /data/origin"), origin_a);
+    assert_eq!(seeds(&sb).len(), 2);
+
+    // A damaged archive (one byte changed, same length): removed, a miss,
+    // the service seeds a new, empty volume itself.
+    let key = seeds(&sb).iter().find(|e| e["hits"] == 2).unwrap()["key"].as_str().unwrap().to_string();
+    let tar = sb.home.join("cache/files").join(&key).join("volumes/0.tar");
+    let mut bytes = std::fs::read(&tar).unwrap();
+    let at = bytes.windows(5).position(|w| w == b"row 1").unwrap();
+    bytes[at] = b'R';
+    std::fs::write(&tar, bytes).unwrap();
+    let e = docker_seeded(&sb, "e", "v1\n");
+    let (out, _) = init(&sb, &e);
+    assert!(out.contains("was damaged") && out.contains("MONO_SEED=miss"), "{out}");
+    let db_e = db_container(&sb, &e);
+    assert_eq!(in_db(&db_e, "grep -c '^Row' /data/rows || true").trim(), "0");
+    assert_ne!(in_db(&db_e, "cat /data/origin"), origin_a);
+
+    // Destroy removes every volume and helper; snapshots stay until clean.
+    for ws in [&a, &b, &c, &d, &e] {
+        sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    }
+    let home = sb.home.display().to_string();
+    assert_eq!(mono_e2e::docker::labelled(&format!("dev.mono.home={home}")), Vec::<String>::new());
+    let all = sb.mono(["cache", "clean", "--all", "--json"]).ok().json();
+    assert_eq!(all["removed"].as_array().unwrap().len(), 2, "{all}");
+}
+
+#[test]
+fn bad_seeded_volumes_are_config_errors_that_change_nothing() {
+    let Some(_engine) = mono_e2e::docker::require_docker() else { return };
+    let sb = Sandbox::new();
+    let ws = docker_seeded(&sb, "bad", "v1\n");
+    sb.mono(["daemon", "start"]).ok();
+    sb.mono_yml(&ws, "seed:\n  key: [db/schema.sql]\n  volumes: [nosuch]\n");
+    sb.mono(["init", ws.to_str().unwrap()])
+        .fails_with("\"nosuch\" is not a volume of the compose file (it has: pgdata)");
+    let simple = sb.workspace("p/simple");
+    sb.mono_yml(&simple, "seed:\n  key: [x]\n  volumes: [pgdata]\n");
+    sb.mono(["init", simple.to_str().unwrap()]).fails_with("has no compose file");
+    let list = sb.mono(["list", "--json"]).ok().json();
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+    let home = sb.home.display().to_string();
+    assert_eq!(mono_e2e::docker::labelled(&format!("dev.mono.home={home}")), Vec::<String>::new());
 }

@@ -34,9 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{Engine, EngineError, is_conflict};
 use super::ownership::EnvLabels;
-use super::{SERVICE_LABEL, images, probe};
+use super::{SERVICE_LABEL, probe};
 use crate::logs::progress::Progress;
-use mono_compose::{Condition, ImageSource, MountKind, Plan, ServicePlan};
+use mono_compose::{Condition, ImageSource, MountKind, Plan, ServicePlan, VolumePlan};
 
 /// How long services get to become ready before init gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -106,8 +106,9 @@ fn not_ours(
     EngineError::NotOurs { kind, name: name.to_string(), owner, fix }
 }
 
-/// Creates and starts everything in `plan` (checked by [`check_names`]);
-/// returns what each build did (for the cache's bookkeeping). On error the
+/// Creates and starts everything in `plan` (checked by [`check_names`],
+/// its images made by [`images::ensure`]); a volume that exists already
+/// as this environment's (a restored seed) is used as it is. On error the
 /// caller removes the project with [`super::teardown`]; every request
 /// already sent has been answered by then, so none creates an object after
 /// the teardown looked.
@@ -116,9 +117,8 @@ pub async fn apply(
     plan: &Plan,
     progress: &Progress,
     cancel: &CancellationToken,
-) -> Result<Vec<images::ImageUse>, EngineError> {
+) -> Result<(), EngineError> {
     let env = EnvLabels { home: &plan.home, project: &plan.project };
-    let builds = images::ensure(engine, plan, progress).await?;
     let (networks, volumes) = tokio::join!(
         create_networks(engine, plan, env, progress),
         create_volumes(engine, plan, env, progress)
@@ -130,8 +130,7 @@ pub async fn apply(
     .await;
     created.into_iter().collect::<Result<Vec<()>, EngineError>>()?;
     progress.step(format!("created {} container(s)", plan.services.len()));
-    start_in_order(engine, plan, progress, cancel).await?;
-    Ok(builds)
+    start_in_order(engine, plan, progress, cancel).await
 }
 
 /// Creates the plan's networks (or finds the external ones); returns each
@@ -282,24 +281,31 @@ async fn create_volumes(
             })?;
             continue;
         }
-        let request = VolumeCreateRequest {
-            name: Some(vol.name.clone()),
-            driver: vol.driver.clone(),
-            driver_opts: Some(vol.driver_opts.clone().into_iter().collect()),
-            labels: Some(vol.labels.clone().into_iter().collect()),
-            ..Default::default()
-        };
-        let volume = engine
-            .docker
-            .create_volume(request)
-            .await
-            .map_err(EngineError::api(format!("create volume {}", vol.name)))?;
-        // The Engine answers a create of a taken name with the existing
-        // volume: one made since `check_names` looked.
-        if !env.owns(Some(&volume.labels)) {
-            return Err(not_ours(env, "volume", &vol.name, Some(&volume.labels)));
-        }
+        create_volume(engine, env, vol).await?;
         progress.step(format!("created volume {}", vol.name));
+    }
+    Ok(())
+}
+
+/// Creates one of the plan's volumes (not an external one), or finds it
+/// made already by this environment.
+pub async fn create_volume(engine: &Engine, env: EnvLabels<'_>, vol: &VolumePlan) -> Result<(), EngineError> {
+    let request = VolumeCreateRequest {
+        name: Some(vol.name.clone()),
+        driver: vol.driver.clone(),
+        driver_opts: Some(vol.driver_opts.clone().into_iter().collect()),
+        labels: Some(vol.labels.clone().into_iter().collect()),
+        ..Default::default()
+    };
+    let volume = engine
+        .docker
+        .create_volume(request)
+        .await
+        .map_err(EngineError::api(format!("create volume {}", vol.name)))?;
+    // The Engine answers a create of a taken name with the existing
+    // volume: one made since `check_names` looked.
+    if !env.owns(Some(&volume.labels)) {
+        return Err(not_ours(env, "volume", &vol.name, Some(&volume.labels)));
     }
     Ok(())
 }

@@ -23,11 +23,12 @@ pub mod logs;
 pub mod owned;
 pub mod ownership;
 mod probe;
+pub mod seed;
 mod status;
 mod teardown;
 mod watch;
 
-pub use apply::{apply, check_names};
+pub use apply::{apply, check_names, create_volume};
 pub use endpoint::Endpoint;
 pub use engine::{Engine, EngineError};
 pub use ownership::EnvLabels;

@@ -274,14 +274,26 @@ pub(super) async fn check(env: &str, engine: &Engine, plan: &Plan) -> Result<(),
     docker::check_names(engine, plan).await.map_err(|source| OpError::Docker { env: env.to_string(), source })
 }
 
-/// Creates and starts the plan's services; returns what each build did.
+/// Pulls or builds the plan's images; returns what each build did.
+pub(super) async fn images(
+    env: &str,
+    engine: &Engine,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<Vec<docker::images::ImageUse>, OpError> {
+    docker::images::ensure(engine, plan, progress)
+        .await
+        .map_err(|source| OpError::Docker { env: env.to_string(), source })
+}
+
+/// Creates and starts the plan's services (its images made by [`images`]).
 pub(super) async fn up(
     env: &str,
     engine: &Engine,
     plan: &Plan,
     progress: &Progress,
     cancel: &CancellationToken,
-) -> Result<Vec<docker::images::ImageUse>, OpError> {
+) -> Result<(), OpError> {
     let docker_err = |source| OpError::Docker { env: env.to_string(), source };
     progress.step(format!(
         "starting {} service(s) of {} ({})",
@@ -290,7 +302,7 @@ pub(super) async fn up(
         engine.endpoint
     ));
     match docker::apply(engine, plan, progress, cancel).await {
-        Ok(builds) => Ok(builds),
+        Ok(()) => Ok(()),
         Err(EngineError::Cancelled) => Err(OpError::Cancelled { env: env.to_string(), op: "init" }),
         Err(e) => Err(docker_err(e)),
     }

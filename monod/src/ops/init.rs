@@ -189,22 +189,30 @@ impl Ops {
                 .await?;
         }
         self.save_caches(&row.name, ws, &mut cache);
-        let seed = self.restore_seed(row, ws, config, progress).await?;
+        let docker = match &planned {
+            Some((plan, _)) => {
+                let at = super::teardown::endpoint_of(row)?;
+                let logins = Logins::of(&DockerVars::of_caller(caller));
+                let engine = docker_mode::connect(&row.name, &at).await?.with_logins(logins);
+                docker_mode::check(&row.name, &engine, plan).await?;
+                made.docker = true;
+                let builds = docker_mode::images(&row.name, &engine, plan, progress).await?;
+                self.record_images(&builds).await;
+                Some((engine, plan))
+            }
+            None => None,
+        };
+        let docker = docker.as_ref().map(|(engine, plan)| (engine, *plan));
+        let seed = self.restore_seed(row, ws, config, docker, progress).await?;
         made.restored.extend(seed.restored.iter().cloned());
         env.push(("MONO_SEED".to_string(), seed.state.to_string()));
-        if let Some((plan, _)) = &planned {
-            let at = super::teardown::endpoint_of(row)?;
-            let logins = Logins::of(&DockerVars::of_caller(caller));
-            let engine = docker_mode::connect(&row.name, &at).await?.with_logins(logins);
-            docker_mode::check(&row.name, &engine, plan).await?;
-            made.docker = true;
-            let builds = docker_mode::up(&row.name, &engine, plan, progress, &self.shutdown).await?;
-            self.record_images(&builds).await;
+        if let Some((engine, plan)) = docker {
+            docker_mode::up(&row.name, engine, plan, progress, &self.shutdown).await?;
         }
         self.required_script(row, "setup", config.scripts.setup.as_deref(), ws, &env, config, progress)
             .await?;
         if let Some(settings) = &config.seed {
-            self.capture_seed(row, ws, settings, &seed, progress).await;
+            self.capture_seed(row, ws, settings, &seed, docker, progress).await?;
         }
         crashpoint::reached("init.scripts-done");
 
@@ -261,8 +269,8 @@ impl Ops {
     fn check_input_now(&self, ws: &Path, caller: &CallerEnv) -> Result<Checked, OpError> {
         let config = MonoConfig::load(ws)?;
         check_env(&config)?;
-        check_seed(&config)?;
         let compose_file = docker_mode::find(ws, &config, caller)?;
+        check_seed(&config, compose_file.is_some())?;
         let ports = match &compose_file {
             Some(files) => {
                 ComposeWorkspace { dir: ws, files, config: &config, caller, home: self.home.root() }
@@ -416,16 +424,16 @@ fn check_env(config: &MonoConfig) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Refuses what `seed:` asks and this mono cannot do yet: volume snapshots.
-fn check_seed(config: &MonoConfig) -> Result<(), OpError> {
+/// Refuses seeded volumes without a compose file to take them from.
+fn check_seed(config: &MonoConfig, docker: bool) -> Result<(), OpError> {
     match &config.seed {
-        Some(seed) if !seed.volumes.is_empty() => Err(crate::config::ConfigError::Invalid {
+        Some(seed) if !seed.volumes.is_empty() && !docker => Err(crate::config::ConfigError::Invalid {
             path: config.file.clone().unwrap_or_else(|| "mono.yml".into()),
             line: 1,
             column: 1,
             message: format!(
-                "seed.volumes ({}): this mono does not snapshot volumes yet; seed workspace directories \
-                 with seed.paths, or remove seed.volumes",
+                "seed.volumes ({}): this workspace has no compose file, so it has no volumes; seed its \
+                 directories with seed.paths, or add the compose file",
                 seed.volumes.join(", ")
             ),
         }

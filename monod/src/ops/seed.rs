@@ -17,9 +17,13 @@ use std::time::Instant;
 
 use mono_proto::SeedRefreshed;
 
+use mono_compose::{ImageSource, MountKind, Plan, ServicePlan, VolumePlan};
+
 use super::{OpError, Ops};
-use crate::cache::{self, Key, Lookup, Restored, Saved};
-use crate::config::{MonoConfig, SeedSettings};
+use crate::cache::key::VolumeShape;
+use crate::cache::{self, Key, Lookup, Restored, Saved, VolumeArchive};
+use crate::config::{ConfigError, MonoConfig, SeedSettings};
+use crate::docker::{self, Engine, EnvLabels};
 use crate::logs::monolog::format_elapsed;
 use crate::logs::progress::Progress;
 use crate::state::EnvRow;
@@ -45,11 +49,17 @@ impl Ops {
         row: &EnvRow,
         ws: &Path,
         config: &MonoConfig,
+        docker: Option<(&Engine, &Plan)>,
         progress: &Progress,
     ) -> Result<SeedPlan, OpError> {
         let Some(seed) = &config.seed else { return Ok(SeedPlan { state: "none", ..Default::default() }) };
         let env = &row.name;
-        let key = match cache::key::seed(seed, &[], ws) {
+        let volumes = match docker {
+            Some((engine, plan)) => seeded_volumes(env, config, seed, engine, plan).await?,
+            None => Vec::new(),
+        };
+        let shapes: Vec<VolumeShape> = volumes.iter().map(|v| v.shape.clone()).collect();
+        let key = match cache::key::seed(seed, &shapes, ws) {
             Ok(Some(key)) => key,
             Ok(None) => {
                 progress.step(format!(
@@ -70,7 +80,31 @@ impl Ops {
         let started = Instant::now();
         let restored = match self.cache.lookup(&key, &seed.paths, ws).await.map_err(|e| cache_err(env, e))? {
             Lookup::Found(entry) => {
-                self.cache.restore_paths(entry, ws).await.map_err(|e| cache_err(env, e))?.1
+                let mut made = Vec::new();
+                let restored = match restore_volumes(env, &entry, &volumes, docker, &mut made).await? {
+                    None => self.cache.restore_paths(entry, ws).await.map_err(|e| cache_err(env, e))?.1,
+                    Some(damage) => {
+                        self.cache.discard(entry).map_err(|e| cache_err(env, e))?;
+                        Restored::Damaged(damage)
+                    }
+                };
+                if matches!(restored, Restored::Damaged(_))
+                    && let Some((engine, _)) = docker
+                {
+                    // The volumes filled from a damaged snapshot go; the
+                    // services start on new, empty ones.
+                    for name in &made {
+                        engine
+                            .docker
+                            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                            .await
+                            .map_err(|e| OpError::Docker {
+                                env: env.clone(),
+                                source: docker::EngineError::api(format!("remove volume {name}"))(e),
+                            })?;
+                    }
+                }
+                restored
             }
             Lookup::Not(not) => not,
         };
@@ -127,19 +161,68 @@ impl Ops {
         ws: &Path,
         seed: &SeedSettings,
         plan: &SeedPlan,
+        docker: Option<(&Engine, &Plan)>,
         progress: &Progress,
-    ) {
-        let (true, Some(key)) = (plan.capture, &plan.key) else { return };
+    ) -> Result<(), OpError> {
+        let (true, Some(key)) = (plan.capture, &plan.key) else { return Ok(()) };
         let started = Instant::now();
-        let token = self.shutdown.clone();
-        let saved = async {
-            let Some(staging) = self.cache.begin(key).await? else { return Ok(Saved::AlreadyThere) };
-            match self.cache.copy_paths(staging, &seed.paths, ws, move || token.is_cancelled()).await? {
-                (staging, Ok(())) => self.cache.publish(staging).await,
-                (_, Err(not)) => Ok(not),
-            }
+        let Some(mut staging) = self.cache.begin(key).await.map_err(|e| cache_err(&row.name, e))? else {
+            let _ = self.store.set_seed_key(row.id, key.hash.clone()).await;
+            progress.step(format!("seed {}: another init captured it first", key.short()));
+            return Ok(());
         };
-        match saved.await {
+        // The services that mount a seeded volume are paused while it is
+        // read, so the archive is what a crash at that instant would leave
+        // (a database recovers from it as from a power cut), never a file
+        // half-written.
+        let mut paused = Vec::new();
+        let mut captured: Result<(), String> = Ok(());
+        if let Some((engine, plan)) = docker.filter(|_| !seed.volumes.is_empty()) {
+            let env = EnvLabels { home: &plan.home, project: &plan.project };
+            let containers: Vec<String> = plan
+                .services
+                .iter()
+                .filter(|s| seed.volumes.iter().any(|v| mounts(s, plan, v)))
+                .map(|s| s.container_name.clone())
+                .collect();
+            let (done, result) = docker::seed::pause(engine, &containers).await;
+            paused = done;
+            captured = result.map_err(|e| e.to_string());
+            for v in &seed.volumes {
+                if captured.is_err() {
+                    break;
+                }
+                captured = archive_one(engine, env, plan, v, &mut staging).await;
+            }
+        }
+        let token = self.shutdown.clone();
+        let saved = match captured {
+            Ok(()) => self
+                .cache
+                .copy_paths(staging, &seed.paths, ws, move || token.is_cancelled())
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let paused_for = started.elapsed();
+        if let Some((engine, _)) = docker {
+            docker::seed::unpause(engine, &paused)
+                .await
+                .map_err(|source| OpError::Docker { env: row.name.clone(), source })?;
+        }
+        let saved = match saved {
+            Ok((staging, Ok(()))) => self.cache.publish(staging).await.map_err(|e| e.to_string()),
+            Ok((_, Err(not))) => Ok(not),
+            Err(e) => Err(e),
+        };
+        if !paused.is_empty() {
+            progress.step(format!(
+                "seed: {} paused for {} while captured",
+                paused.join(", "),
+                format_elapsed(paused_for)
+            ));
+        }
+        match saved {
             Ok(Saved::Saved { copied, size, evicted }) => {
                 if let Err(e) = self.store.set_seed_key(row.id, key.hash.clone()).await {
                     progress.step(format!("seed: cannot record the environment's seed key: {e}"));
@@ -170,8 +253,9 @@ impl Ops {
                 "seed: {} changed while it was captured; not captured (the next init captures it)",
                 seed.paths.join(", ")
             )),
-            Err(e) => progress.step(format!("seed: capturing {} failed: {e}", key.label)),
+            Err(e) => progress.step(format!("seed: capturing {} failed: {e}; not captured", key.label)),
         }
+        Ok(())
     }
 
     /// `seed.refresh`: drops the snapshot the environment at `path` was
@@ -200,6 +284,154 @@ impl Ops {
         self.log.write(Instant::now(), &row.name, &format!("seed refresh: dropped snapshot {}", &key[..12]));
         Ok(SeedRefreshed { name: row.name, key, removed: size.is_some(), freed: size.unwrap_or(0) })
     }
+}
+
+/// A seeded volume of the plan: its plan, the image its helper uses, and
+/// what shapes it (for the key).
+struct SeededVolume<'a> {
+    plan: &'a VolumePlan,
+    image: String,
+    shape: VolumeShape,
+}
+
+/// The plan's volumes that `seed.volumes` names, each checked (a volume of
+/// the compose file, not external, mounted by a service) and shaped by its
+/// services' image ids.
+async fn seeded_volumes<'a>(
+    env: &str,
+    config: &MonoConfig,
+    seed: &SeedSettings,
+    engine: &Engine,
+    plan: &'a Plan,
+) -> Result<Vec<SeededVolume<'a>>, OpError> {
+    let invalid = |message: String| -> OpError {
+        ConfigError::Invalid {
+            path: config.file.clone().unwrap_or_else(|| "mono.yml".into()),
+            line: 1,
+            column: 1,
+            message,
+        }
+        .into()
+    };
+    let mut out = Vec::new();
+    for v in &seed.volumes {
+        let Some(vol) = plan.volumes.iter().find(|p| p.key == *v) else {
+            let known: Vec<&str> = plan.volumes.iter().map(|p| p.key.as_str()).collect();
+            return Err(invalid(format!(
+                "seed.volumes: {v:?} is not a volume of the compose file (it has: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )));
+        };
+        if vol.external {
+            return Err(invalid(format!(
+                "seed.volumes: {v:?} is external: it is shared, not the workspace's own, and mono does not seed it"
+            )));
+        }
+        let users: Vec<&ServicePlan> = plan.services.iter().filter(|s| mounts(s, plan, v)).collect();
+        let Some(first) = users.first() else {
+            return Err(invalid(format!("seed.volumes: no service mounts the volume {v:?}")));
+        };
+        let mut services = Vec::new();
+        for s in &users {
+            let image = image_of(s);
+            let id = engine.docker.inspect_image(&image).await.ok().and_then(|i| i.id).ok_or_else(|| {
+                OpError::Docker {
+                    env: env.to_string(),
+                    source: docker::EngineError::Conflict {
+                        what: format!("the image {image} of service {} is not in the Engine", s.name),
+                    },
+                }
+            })?;
+            let target = s
+                .mounts
+                .iter()
+                .find(|m| matches!(&m.kind, MountKind::Volume { name } if *name == vol.name))
+                .map_or(String::new(), |m| m.target.clone());
+            services.push((s.name.clone(), id, target));
+        }
+        let opts: Vec<String> = vol.driver_opts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let driver = format!("{},{}", vol.driver.as_deref().unwrap_or("local"), opts.join(","));
+        out.push(SeededVolume {
+            plan: vol,
+            image: image_of(first),
+            shape: VolumeShape { name: v.clone(), driver, services },
+        });
+    }
+    Ok(out)
+}
+
+/// Whether service `s` mounts the plan's volume of key `key`.
+fn mounts(s: &ServicePlan, plan: &Plan, key: &str) -> bool {
+    let Some(vol) = plan.volumes.iter().find(|p| p.key == key) else { return false };
+    s.mounts.iter().any(|m| matches!(&m.kind, MountKind::Volume { name } if *name == vol.name))
+}
+
+fn image_of(s: &ServicePlan) -> String {
+    match &s.image {
+        ImageSource::Pull(i) => i.clone(),
+        ImageSource::Build(b) => b.tag.clone(),
+    }
+}
+
+/// Fills the seeded volumes from the entry's archives, creating each;
+/// `Some(damage)` when the entry does not fit or an archive's bytes are
+/// not what the entry recorded. `made` gets the volumes created.
+async fn restore_volumes(
+    env: &str,
+    entry: &cache::Entry,
+    volumes: &[SeededVolume<'_>],
+    docker: Option<(&Engine, &Plan)>,
+    made: &mut Vec<String>,
+) -> Result<Option<String>, OpError> {
+    let archives: Vec<_> = entry.volumes().collect();
+    let names: Vec<&str> = archives.iter().map(|(a, _)| a.name.as_str()).collect();
+    let wanted: Vec<&str> = volumes.iter().map(|v| v.shape.name.as_str()).collect();
+    if names != wanted {
+        return Ok(Some(format!("it holds the volumes [{}], not [{}]", names.join(", "), wanted.join(", "))));
+    }
+    let Some((engine, plan)) = docker else { return Ok(None) };
+    let labels = EnvLabels { home: &plan.home, project: &plan.project };
+    let docker_err = |source| OpError::Docker { env: env.to_string(), source };
+    for ((archive, file), v) in archives.iter().zip(volumes) {
+        docker::create_volume(engine, labels, v.plan).await.map_err(docker_err)?;
+        made.push(v.plan.name.clone());
+        let file = tokio::fs::File::open(file).await.map_err(|source| OpError::Io {
+            env: env.to_string(),
+            action: "read",
+            path: file.display().to_string(),
+            source,
+        })?;
+        let sound = docker::seed::restore(engine, labels, &v.plan.name, &v.image, file, &archive.sha256)
+            .await
+            .map_err(docker_err)?;
+        if !sound {
+            return Ok(Some(format!("the archive of volume {} is not the one captured", archive.name)));
+        }
+    }
+    Ok(None)
+}
+
+/// Archives the seeded volume of key `key` into the staged entry.
+async fn archive_one(
+    engine: &Engine,
+    env: EnvLabels<'_>,
+    plan: &Plan,
+    key: &str,
+    staging: &mut cache::Staging,
+) -> Result<(), String> {
+    let vol = plan.volumes.iter().find(|p| p.key == key).ok_or_else(|| format!("no volume {key}"))?;
+    let user = plan
+        .services
+        .iter()
+        .find(|s| mounts(s, plan, key))
+        .ok_or_else(|| format!("no service mounts {key}"))?;
+    let file = staging.volume_file().map_err(|e| e.to_string())?;
+    let mut file = tokio::fs::File::from_std(file);
+    let (bytes, sha256) = docker::seed::archive(engine, env, &vol.name, &image_of(user), &mut file)
+        .await
+        .map_err(|e| e.to_string())?;
+    staging.add_volume(VolumeArchive { name: key.to_string(), bytes, sha256 });
+    Ok(())
 }
 
 fn cache_err(env: &str, e: cache::CacheError) -> OpError {

@@ -1,0 +1,222 @@
+//! Seeded volumes through the Engine: a volume's content archived out (the
+//! Engine's archive endpoint of a helper container that mounts it) and an
+//! archive unpacked into a new volume the same way.
+//!
+//! Volumes live inside the Engine (inside a VM on Docker Desktop, OrbStack
+//! and Colima), so mono never reads `/var/lib/docker`: the helper is a
+//! container of the service's own image (so no other image is needed),
+//! created with the volume mounted at [`MOUNT`] and never started; the
+//! Engine mounts a created container's volumes for archive requests. The
+//! helper carries the environment's labels, so a teardown after a crash
+//! removes it, and it is removed as soon as the archive is through.
+//! Ownership and modes travel in the archive: the Engine unpacks as root,
+//! keeping each entry's owner (a database's files stay the database
+//! user's).
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::engine::{Engine, EngineError};
+use super::ownership::EnvLabels;
+use mono_compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
+
+/// Where the helper mounts the volume.
+pub const MOUNT: &str = "/mono-seed";
+
+/// The helper container of one volume; removed by [`Helper::remove`].
+struct Helper<'a> {
+    engine: &'a Engine,
+    id: String,
+}
+
+impl<'a> Helper<'a> {
+    async fn create(
+        engine: &'a Engine,
+        env: EnvLabels<'_>,
+        volume: &str,
+        image: &str,
+        read_only: bool,
+    ) -> Result<Helper<'a>, EngineError> {
+        let labels = HashMap::from([
+            (MONO_HOME_LABEL.to_string(), env.home.to_string()),
+            (MONO_ENV_LABEL.to_string(), env.project.to_string()),
+            (super::PROJECT_LABEL.to_string(), env.project.to_string()),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            // Never started; the Engine only wants a command to create it.
+            entrypoint: Some(vec!["/mono-seed-helper-never-runs".to_string()]),
+            cmd: Some(Vec::new()),
+            labels: Some(labels),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".to_string()),
+                mounts: Some(vec![Mount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(volume.to_string()),
+                    target: Some(MOUNT.to_string()),
+                    read_only: Some(read_only),
+                    volume_options: Some(MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let name = format!("{}-seed-{}", env.project, uniq());
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = engine
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(EngineError::api(format!("create the helper container for volume {volume}")))?;
+        Ok(Helper { engine, id: created.id })
+    }
+
+    async fn remove(self) -> Result<(), EngineError> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        self.engine
+            .docker
+            .remove_container(&self.id, Some(options))
+            .await
+            .map_err(EngineError::api("remove a seed helper container"))
+    }
+}
+
+fn uniq() -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{:x}{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
+}
+
+/// Writes the archive of `volume` (its Engine name) into `out`; returns
+/// its length and hex SHA-256. `image` is one the Engine has (a mounting
+/// service's).
+pub async fn archive(
+    engine: &Engine,
+    env: EnvLabels<'_>,
+    volume: &str,
+    image: &str,
+    out: &mut tokio::fs::File,
+) -> Result<(u64, String), EngineError> {
+    let helper = Helper::create(engine, env, volume, image, true).await?;
+    let result = async {
+        let options = DownloadFromContainerOptionsBuilder::new().path(MOUNT).build();
+        let mut stream = engine.docker.download_from_container(&helper.id, Some(options));
+        let (mut len, mut sha) = (0u64, Sha256::new());
+        let failed = |e: std::io::Error| EngineError::Conflict {
+            what: format!("cannot write the archive of volume {volume}: {e}"),
+        };
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(EngineError::api(format!("archive volume {volume}")))?;
+            sha.update(&chunk);
+            len += chunk.len() as u64;
+            out.write_all(&chunk).await.map_err(failed)?;
+        }
+        out.flush().await.map_err(failed)?;
+        out.sync_all().await.map_err(failed)?;
+        Ok::<_, EngineError>((len, hex(sha)))
+    }
+    .await;
+    let removed = helper.remove().await;
+    let archived = result?;
+    removed?;
+    Ok(archived)
+}
+
+/// Unpacks the archive `file` (as [`archive`] wrote it) into `volume`
+/// (its Engine name, created already); `false` when the bytes sent were not
+/// `sha256` (a damaged snapshot: the volume may hold garbage and must go).
+pub async fn restore(
+    engine: &Engine,
+    env: EnvLabels<'_>,
+    volume: &str,
+    image: &str,
+    mut file: tokio::fs::File,
+    sha256: &str,
+) -> Result<bool, EngineError> {
+    let helper = Helper::create(engine, env, volume, image, false).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<hyper::body::Bytes, std::io::Error>>(4);
+    let reader = tokio::spawn(async move {
+        let mut sha = Sha256::new();
+        loop {
+            let mut buf = vec![0u8; 256 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    sha.update(&buf);
+                    if tx.send(Ok(buf.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+        hex(sha)
+    });
+    let body = bollard::body_try_stream(tokio_stream_of(rx));
+    let options = UploadToContainerOptionsBuilder::new().path("/").build();
+    let uploaded = engine
+        .docker
+        .upload_to_container(&helper.id, Some(options), body)
+        .await
+        .map_err(EngineError::api(format!("restore volume {volume}")));
+    let sent = reader.await.unwrap_or_default();
+    let removed = helper.remove().await;
+    // Damaged bytes are a damaged snapshot even when the Engine refused
+    // them as a broken tar.
+    if sent != sha256 {
+        return Ok(false);
+    }
+    uploaded?;
+    removed?;
+    Ok(true)
+}
+
+fn tokio_stream_of<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Pauses `containers` (names), stopping at the first failure; returns those
+/// paused, which the caller must [`unpause`] whatever happens next.
+pub async fn pause(engine: &Engine, containers: &[String]) -> (Vec<String>, Result<(), EngineError>) {
+    let mut paused = Vec::new();
+    for c in containers {
+        match engine.docker.pause_container(c).await {
+            Ok(()) => paused.push(c.clone()),
+            Err(e) => return (paused, Err(EngineError::api(format!("pause {c}"))(e))),
+        }
+    }
+    (paused, Ok(()))
+}
+
+/// Resumes what [`pause`] paused; each is tried.
+pub async fn unpause(engine: &Engine, containers: &[String]) -> Result<(), EngineError> {
+    let mut first = Ok(());
+    for c in containers {
+        if let Err(e) = engine.docker.unpause_container(c).await
+            && first.is_ok()
+        {
+            first = Err(EngineError::api(format!("resume {c}"))(e));
+        }
+    }
+    first
+}
+
+fn hex(h: Sha256) -> String {
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
