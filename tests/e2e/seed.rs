@@ -1,9 +1,10 @@
-//! Seeded workspace directories with the real daemon (`seed:` with
-//! `paths`, simple mode): the first workspace of a key runs its slow seed
-//! and is captured, later ones start from a copy; copies are independent;
-//! a key change is a miss; a damaged snapshot is removed and counts as a
-//! miss; concurrent inits publish one snapshot; `seed refresh`, clean and
-//! the size cap drop snapshots.
+//! Seeded data with the real daemon: workspace directories (`seed:` with
+//! `paths`, simple mode) and named volumes through the real Engine (docker
+//! mode). The first workspace of a key runs its slow seed and is captured,
+//! later ones start from a copy; copies are independent; a key change is a
+//! miss; a damaged snapshot is removed and counts as a miss; concurrent
+//! inits publish one snapshot; `seed refresh`, clean and the size cap drop
+//! snapshots.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -376,6 +377,47 @@ fn bad_seeded_volumes_are_config_errors_that_change_nothing() {
     sb.mono(["init", simple.to_str().unwrap()]).fails_with("has no compose file");
     let list = sb.mono(["list", "--json"]).ok().json();
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+    let home = sb.home.display().to_string();
+    assert_eq!(mono_e2e::docker::labelled(&format!("dev.mono.home={home}")), Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_docker_inits_of_one_key_publish_one_volume_snapshot() {
+    let Some(_engine) = mono_e2e::docker::require_docker() else { return };
+    let sb = Sandbox::new();
+    let spaces: Vec<_> = (0..2).map(|i| docker_seeded(&sb, &format!("w{i}"), "same\n")).collect();
+    sb.mono(["daemon", "start"]).ok();
+    let outputs: Vec<String> = std::thread::scope(|s| {
+        let inits: Vec<_> = spaces
+            .iter()
+            .map(|ws| {
+                let sb = &sb;
+                s.spawn(move || init(sb, ws).0)
+            })
+            .collect();
+        inits.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outputs.iter().filter(|o| o.contains("seed captured")).count(), 1, "{outputs:?}");
+    assert!(
+        outputs.iter().all(|o| o.contains("seed captured")
+            || o.contains("captured it first")
+            || o.contains("seed hit")),
+        "{outputs:?}"
+    );
+    let saved: Vec<_> = seeds(&sb).into_iter().filter(|e| e["saved"] == true).collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    // Both environments run on a complete volume of their own.
+    for ws in &spaces {
+        let db = db_container(&sb, ws);
+        assert_eq!(in_db(&db, "wc -l < /data/rows").trim(), "200");
+    }
+    // A later workspace gets the one snapshot.
+    let later = docker_seeded(&sb, "later", "same\n");
+    let (out, _) = init(&sb, &later);
+    assert!(out.contains("seed hit"), "{out}");
+    for ws in spaces.iter().chain([&later]) {
+        sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    }
     let home = sb.home.display().to_string();
     assert_eq!(mono_e2e::docker::labelled(&format!("dev.mono.home={home}")), Vec::<String>::new());
 }

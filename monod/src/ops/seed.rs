@@ -78,8 +78,15 @@ impl Ops {
             }
         };
         let started = Instant::now();
+        let mut archives = Vec::new();
         let restored = match self.cache.lookup(&key, &seed.paths, ws).await.map_err(|e| cache_err(env, e))? {
             Lookup::Found(entry) => {
+                archives = entry
+                    .volumes()
+                    .map(|(a, _)| {
+                        format!("volume {} ({})", a.name, bytesize::ByteSize(a.bytes).display().si())
+                    })
+                    .collect();
                 let mut made = Vec::new();
                 let restored = match restore_volumes(env, &entry, &volumes, docker, &mut made).await? {
                     None => self.cache.restore_paths(entry, ws).await.map_err(|e| cache_err(env, e))?.1,
@@ -116,12 +123,19 @@ impl Ops {
                 plan.state = "hit";
                 plan.restored = seed.paths.iter().map(PathBuf::from).collect();
                 self.store.set_seed_key(row.id, key.hash.clone()).await?;
+                let mut what = archives;
+                if !seed.paths.is_empty() {
+                    what.push(format!(
+                        "{} files, {}",
+                        copied.files,
+                        bytesize::ByteSize(copied.bytes).display().si()
+                    ));
+                }
                 progress.step(format!(
-                    "seed hit {}: {} restored, {} files, {} in {} (MONO_SEED=hit)",
+                    "seed hit {}: {} restored ({}) in {} (MONO_SEED=hit)",
                     key.short(),
                     key.label,
-                    copied.files,
-                    bytesize::ByteSize(copied.bytes).display().si(),
+                    what.join(", "),
                     format_elapsed(started.elapsed())
                 ));
             }
@@ -395,7 +409,7 @@ async fn restore_volumes(
     for ((archive, file), v) in archives.iter().zip(volumes) {
         docker::create_volume(engine, labels, v.plan).await.map_err(docker_err)?;
         made.push(v.plan.name.clone());
-        let file = tokio::fs::File::open(file).await.map_err(|source| OpError::Io {
+        let file = std::fs::File::open(file).map_err(|source| OpError::Io {
             env: env.to_string(),
             action: "read",
             path: file.display().to_string(),
@@ -426,8 +440,7 @@ async fn archive_one(
         .find(|s| mounts(s, plan, key))
         .ok_or_else(|| format!("no service mounts {key}"))?;
     let file = staging.volume_file().map_err(|e| e.to_string())?;
-    let mut file = tokio::fs::File::from_std(file);
-    let (bytes, sha256) = docker::seed::archive(engine, env, &vol.name, &image_of(user), &mut file)
+    let (bytes, sha256) = docker::seed::archive(engine, env, &vol.name, &image_of(user), file)
         .await
         .map_err(|e| e.to_string())?;
     staging.add_volume(VolumeArchive { name: key.to_string(), bytes, sha256 });
