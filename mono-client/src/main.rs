@@ -99,6 +99,21 @@ enum Command {
         /// The workspace folder.
         path: Option<PathBuf>,
     },
+    /// List the named URLs of an environment (all environments without PATH).
+    Urls {
+        /// The workspace folder.
+        path: Option<PathBuf>,
+        /// Print them as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open the environment's URL (or a service's) in the browser.
+    Open {
+        /// The workspace folder.
+        path: Option<PathBuf>,
+        /// A docker-mode service (default: the environment's entry point).
+        service: Option<String>,
+    },
     /// List all environments.
     List {
         /// Print them as a JSON array.
@@ -249,6 +264,8 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             CacheAction::Clean { all, older_than, json } => cache::clean(all, older_than, json),
         },
         Command::Seed { action: SeedAction::Refresh { path, json } } => seed::refresh(path.as_deref(), json),
+        Command::Urls { path, json } => urls::list(path.as_deref(), json),
+        Command::Open { path, service } => urls::open(path.as_deref(), service.as_deref()),
         Command::Init { path, json } => init::run(path.as_deref(), json),
         Command::Destroy { path, json } => destroy::run(path.as_deref(), json),
         Command::Stop { path, json } => stop::run(path.as_deref(), json),

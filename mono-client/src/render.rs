@@ -135,6 +135,10 @@ pub fn status(e: &EnvInfo) {
     let _ = writeln!(out, "session:   {}", e.session);
     let _ = writeln!(out, "data dir:  {}", e.data_dir);
     let _ = writeln!(out, "ports:     {}-{}", e.port_base, u32::from(e.port_base) + 99);
+    for u in &e.urls {
+        let what = u.service.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+        let _ = writeln!(out, "url:       {}{what} -> 127.0.0.1:{}", u.url, u.port);
+    }
     let _ = writeln!(out, "created:   {}", e.created_at);
     let last = e.activity.last_output.as_deref().map(|t| format!(" (last output {t})")).unwrap_or_default();
     let _ = writeln!(out, "activity:  {}{last}", activity(&e.activity));

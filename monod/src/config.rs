@@ -46,8 +46,16 @@ use mono_compose::input;
 pub const CONFIG_FILES: [&str; 2] = ["mono.yml", "mono.yaml"];
 
 /// Variables mono sets itself; `env:` may not override them.
-const RESERVED: [&str; 6] =
-    ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR", "MONO_CACHE", "MONO_SEED"];
+const RESERVED: [&str; 8] = [
+    "MONO_ENV_NAME",
+    "MONO_ENV_ID",
+    "MONO_ENV_PATH",
+    "MONO_DATA_DIR",
+    "MONO_CACHE",
+    "MONO_SEED",
+    "MONO_PORT",
+    "MONO_URL",
+];
 
 /// Why `mono.yml` could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -323,6 +331,18 @@ pub struct MonoConfig {
     pub cache: Vec<CacheRule>,
     /// `seed:`.
     pub seed: Option<SeedSettings>,
+    /// `router:`.
+    pub router: RouterConfig,
+}
+
+/// `router:`: how the environment's named URLs lead.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Docker mode: the service `http://<env>.localhost:19000/` reaches
+    /// (by default the only service with a published port).
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -344,6 +364,8 @@ struct RawConfig {
     cache: Vec<CacheRule>,
     #[serde(default)]
     seed: Option<SeedSettings>,
+    #[serde(default)]
+    router: RouterConfig,
 }
 
 impl MonoConfig {
@@ -442,6 +464,7 @@ impl MonoConfig {
             run: raw.run,
             cache: raw.cache,
             seed: raw.seed,
+            router: raw.router,
         })
     }
 }

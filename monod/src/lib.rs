@@ -21,6 +21,7 @@ pub mod names;
 pub mod nofollow;
 pub mod ops;
 pub mod ports;
+pub mod router;
 pub mod rpc;
 pub mod script;
 pub mod settings;

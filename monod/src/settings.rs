@@ -81,6 +81,63 @@ pub struct Settings {
     /// The JSON-RPC socket's limits and timeouts.
     #[serde(default)]
     pub socket: SocketSettings,
+    /// The reverse proxy of named URLs (`http://<env>.localhost:19000/`).
+    #[serde(default)]
+    pub router: RouterSettings,
+}
+
+/// The reverse proxy of named URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterSettings {
+    /// Whether monod serves it.
+    #[serde(default = "default_router_enabled")]
+    pub enabled: bool,
+    /// Where: a loopback address and port (slot 0's block, which no
+    /// environment gets, by default).
+    #[serde(default = "default_router_listen", deserialize_with = "loopback")]
+    pub listen: std::net::SocketAddr,
+}
+
+fn default_router_enabled() -> bool {
+    true
+}
+
+fn default_router_listen() -> std::net::SocketAddr {
+    // Slot 0's block, which no environment gets.
+    let port = u16::try_from(mono_proto::ports::PORT_BASE).expect("below 65536");
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings { enabled: default_router_enabled(), listen: default_router_listen() }
+    }
+}
+
+impl RouterSettings {
+    /// The port URLs name, when the router is on.
+    pub fn port(&self) -> Option<u16> {
+        self.enabled.then_some(self.listen.port())
+    }
+}
+
+/// A loopback `address:port`: the router serves this machine's browsers
+/// only, never the network.
+fn loopback<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::net::SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    let addr: std::net::SocketAddr = text.parse().map_err(|_| {
+        serde::de::Error::custom(format!("{text:?} is not an address:port such as 127.0.0.1:19000"))
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(serde::de::Error::custom(format!(
+            "{text:?} is not a loopback address; the router serves this machine only (use 127.0.0.1 or [::1])"
+        )));
+    }
+    if addr.port() == 0 {
+        return Err(serde::de::Error::custom(format!("{text:?} has port 0; URLs need a fixed port")));
+    }
+    Ok(addr)
 }
 
 /// The JSON-RPC socket's limits and timeouts.
@@ -314,5 +371,26 @@ mod tests {
         );
         assert!(Settings::parse(p, "socket:\n  max_connections: 1\n").is_err());
         assert!(Settings::parse(p, "socket:\n  websocket_timeout: 10ms\n").is_err());
+    }
+
+    #[test]
+    fn the_router_listens_on_loopback_only() {
+        let p = Path::new("/h/monod.yml");
+        let d = Settings::default().router;
+        assert_eq!(
+            (d.enabled, d.listen.to_string(), d.port()),
+            (true, "127.0.0.1:19000".into(), Some(19000))
+        );
+        let s = Settings::parse(p, "router:\n  listen: \"[::1]:8080\"\n").unwrap();
+        assert_eq!(s.router.port(), Some(8080));
+        assert_eq!(Settings::parse(p, "router:\n  enabled: false\n").unwrap().router.port(), None);
+        for (yml, says) in [
+            ("router:\n  listen: 0.0.0.0:19000\n", "is not a loopback address"),
+            ("router:\n  listen: 127.0.0.1:0\n", "has port 0"),
+            ("router:\n  listen: localhost\n", "is not an address:port"),
+        ] {
+            let e = Settings::parse(p, yml).unwrap_err().to_string();
+            assert!(e.starts_with("/h/monod.yml:") && e.contains(says), "{e}");
+        }
     }
 }

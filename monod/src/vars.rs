@@ -26,6 +26,8 @@ pub struct MonoVars<'a> {
     pub data_dir: &'a Path,
     /// Docker mode: `MONO_<SERVICE>_PORT*`.
     pub ports: &'a [(String, String)],
+    /// `MONO_PORT` (simple mode), `MONO_URL` and `MONO_<SERVICE>_URL`.
+    pub urls: &'a [(String, String)],
 }
 
 impl MonoVars<'_> {
@@ -38,6 +40,7 @@ impl MonoVars<'_> {
             ("MONO_DATA_DIR".to_string(), self.data_dir.to_string_lossy().into_owned()),
         ];
         v.extend(self.ports.iter().cloned());
+        v.extend(self.urls.iter().cloned());
         v
     }
 }
@@ -95,6 +98,7 @@ mod tests {
             path: "/w/a",
             data_dir: Path::new("/m/data/shop-a"),
             ports: &ports,
+            urls: &[],
         };
         let env: BTreeMap<_, _> = environment(&caller, &mono, &config).unwrap().into_iter().collect();
         assert_eq!(env["APP_HOME"], "/m/data/shop-a/app");

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["daemon"],
     &["rpc"],
     &["ops"],
-    &["docker"],
+    &["docker", "router"],
     &["cache", "script"],
     &["logs"],
     &["events"],

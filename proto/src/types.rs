@@ -113,6 +113,24 @@ pub struct EnvInfo {
     /// The run in progress, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunInfo>,
+    /// Its named URLs through monod's router (`MONO_URL`,
+    /// `MONO_<SERVICE>_URL`); empty when the router is off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<EnvUrl>,
+}
+
+/// A named URL of an environment: `http://web.shop-a.localhost:19000/`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvUrl {
+    /// The service it reaches, or none for the environment's entry point
+    /// (`http://shop-a.localhost:19000/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The URL.
+    pub url: String,
+    /// The loopback port it leads to.
+    pub port: u16,
 }
 
 /// Whether an environment's session is printing.
@@ -307,11 +325,14 @@ pub struct DaemonStatus {
     pub tmux: Component,
     /// Whether the Docker Engine answers, and where it was looked for.
     pub docker: Component,
+    /// Whether the router of named URLs listens, and where.
+    #[serde(default)]
+    pub router: Component,
 }
 
 /// Availability of an external component.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Component {
     /// True when the component answered.
     pub available: bool,

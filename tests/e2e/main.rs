@@ -27,6 +27,7 @@ mod openrpc_tools;
 mod progress;
 mod protocol;
 mod recovery;
+mod router;
 mod run;
 mod secrets;
 mod seed;

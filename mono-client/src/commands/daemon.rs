@@ -75,6 +75,7 @@ pub fn status(json: bool) -> anyhow::Result<()> {
     println!("operations:    {}", s.operations);
     println!("tmux:          {}", component(&s.tmux));
     println!("docker:        {}", component(&s.docker));
+    println!("router:        {}", component(&s.router));
     if s.protocol != mono_proto::PROTOCOL_VERSION {
         println!(
             "note: this mono speaks protocol {}; the next command replaces monod when it is idle",

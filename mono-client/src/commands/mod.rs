@@ -14,6 +14,7 @@ pub mod run;
 pub mod seed;
 pub mod status;
 pub mod stop;
+pub mod urls;
 pub mod watch;
 
 use std::future::Future;

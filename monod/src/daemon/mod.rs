@@ -148,7 +148,9 @@ pub async fn run(
     }
     let protocol = config.report_protocol.unwrap_or(mono_proto::PROTOCOL_VERSION);
     let version = config.report_version.unwrap_or_else(|| mono_proto::VERSION.to_string());
-    let methods = Api::new(ops.clone(), tmux, stop.clone(), protocol, version).into_methods();
+    let (router, router_tasks) = start_router(&settings, &ops, &stop).await;
+    let methods =
+        Api::new(ops.clone(), tmux, stop.clone(), protocol, version).with_router(router).into_methods();
 
     let watched = crate::docker::Watched {
         store: ops.store().clone(),
@@ -197,6 +199,9 @@ pub async fn run(
     stop.cancel();
     let _ = acceptor.await;
     let _ = watcher.await;
+    for task in router_tasks {
+        let _ = task.await;
+    }
     ops.shutdown().await;
     let _ = server_handle.stop();
     connections.close();
@@ -209,6 +214,54 @@ pub async fn run(
     built.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the router of named URLs, when `monod.yml` has it on: its
+/// status for `daemon.status` and the tasks that end with `stop`. A taken
+/// address is reported and the daemon runs on without it.
+async fn start_router(
+    settings: &Settings,
+    ops: &std::sync::Arc<Ops>,
+    stop: &CancellationToken,
+) -> (mono_proto::Component, Vec<tokio::task::JoinHandle<()>>) {
+    use mono_proto::Component;
+    let wanted = settings.router;
+    if !wanted.enabled {
+        return (
+            Component { available: false, detail: "off (router.enabled: false in monod.yml)".into() },
+            vec![],
+        );
+    }
+    let listener = match crate::router::bind(wanted.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            let port = wanted.listen.port();
+            let holders = tokio::task::spawn_blocking(move || {
+                crate::ports::listening::holders(&std::collections::BTreeSet::from([port]))
+            })
+            .await
+            .unwrap_or_default();
+            let who = crate::ports::listening::describe(holders.get(&port));
+            let detail = format!(
+                "cannot listen on {}: {e} (in use by {who}); named URLs are off until it is free and monod \
+                 restarts, or router.listen in monod.yml names another port",
+                wanted.listen
+            );
+            tracing::warn!(%detail, "router not started");
+            return (Component { available: false, detail }, vec![]);
+        }
+    };
+    let router = crate::router::Router::new(wanted.listen.port());
+    let follow = tokio::spawn(crate::router::follow(
+        router.clone(),
+        ops.store().clone(),
+        ops.events().clone(),
+        stop.clone(),
+    ));
+    let serve = tokio::spawn(crate::router::serve(router, listener, stop.clone()));
+    let detail = format!("listening on {} (http://<env>.localhost:{}/)", wanted.listen, wanted.listen.port());
+    tracing::info!(listen = %wanted.listen, "router ready");
+    (Component { available: true, detail }, vec![follow, serve])
 }
 
 /// Creates the data, log and cache directories (0700, never through a

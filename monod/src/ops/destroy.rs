@@ -71,12 +71,14 @@ impl Ops {
             match MonoConfig::load_blocking(ws).await {
                 Ok(config) => {
                     if let Some(script) = &config.scripts.destroy {
+                        let urls = self.url_vars(&row);
                         let mono = MonoVars {
                             name: &row.name,
                             id: row.id,
                             path: &row.path,
                             data_dir: &data_dir,
                             ports: &[],
+                            urls: &urls,
                         };
                         match vars::environment(caller, &mono, &config) {
                             Ok(env) => match self

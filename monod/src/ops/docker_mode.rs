@@ -372,7 +372,33 @@ pub fn plan_offline(
     let ws = ComposeWorkspace { dir, files: &files, config: &config, caller, home };
     let data_dir = home.join("data").join(name);
     let path = dir.display().to_string();
-    let mono = crate::vars::MonoVars { name, id: slot, path: &path, data_dir: &data_dir, ports: &[] }.pairs();
+    let mono =
+        crate::vars::MonoVars { name, id: slot, path: &path, data_dir: &data_dir, ports: &[], urls: &[] }
+            .pairs();
     let (plan, _, warnings) = ws.plan(&mono, &format!("mono-{name}"), slot)?;
     Ok((plan, warnings))
+}
+
+/// What the router reaches in the environment of `plan`: each service's
+/// first published TCP port, and the service its own name leads to
+/// (`router.default`, checked before anything was made, else the only
+/// service with a port).
+pub fn routes(plan: &Plan, default: Option<&str>) -> crate::state::Routes {
+    let mut services: Vec<(String, u16)> = Vec::new();
+    for s in &plan.services {
+        let first = plan
+            .ports
+            .iter()
+            .find(|p| p.service == s.name && p.protocol == mono_compose::Protocol::Tcp)
+            .map(|p| p.host_port);
+        if let Some(port) = first {
+            services.push((s.name.clone(), port));
+        }
+    }
+    let default = match default {
+        Some(d) => Some(d.to_string()),
+        None if services.len() == 1 => Some(services[0].0.clone()),
+        None => None,
+    };
+    crate::state::Routes { services, default }
 }

@@ -120,6 +120,8 @@ impl Ops {
                 self.store.set_phase(row.id, Phase::Ready).await?;
                 progress.step("ready");
                 let sessions = HashSet::from([mono_proto::paths::session_name(&row.name)]);
+                // Re-read: the steps recorded its routes.
+                let row = self.store.by_path(&ws_str).await?.unwrap_or(row);
                 let info = self.info(&EnvRow { phase: Phase::Ready, ..row }, &sessions);
                 let mut data = serde_json::to_value(&info).unwrap_or_default();
                 data["op"] = serde_json::json!(op_id);
@@ -159,7 +161,14 @@ impl Ops {
         let mut cache = self.restore_caches(&row.name, ws, config, progress).await?;
         made.restored = cache.restored.clone();
 
-        let base = MonoVars { name: &row.name, id: row.id, path: &row.path, data_dir: &data_dir, ports: &[] };
+        let base = MonoVars {
+            name: &row.name,
+            id: row.id,
+            path: &row.path,
+            data_dir: &data_dir,
+            ports: &[],
+            urls: &[],
+        };
         let planned = match (compose_file, &row.docker_project) {
             (Some(files), Some(project)) => {
                 let workspace = docker_mode::OwnedWorkspace {
@@ -173,8 +182,15 @@ impl Ops {
             }
             _ => None,
         };
+        let mut row = row.clone();
+        if let Some((plan, _)) = &planned {
+            row.routes = docker_mode::routes(plan, config.router.default.as_deref());
+            self.store.set_routes(row.id, &row.routes).await?;
+        }
+        let row = &row;
+        let urls = self.url_vars(row);
         let ports = planned.as_ref().map(|(_, ports)| ports.as_slice()).unwrap_or(&[]);
-        let mono = MonoVars { ports, ..base };
+        let mono = MonoVars { ports, urls: &urls, ..base };
         let mut env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
             file: config.file_for_messages(),
             key: e.key,
@@ -287,7 +303,8 @@ impl Ops {
             None => None,
         };
         let derived = names::derive(ws, caller);
-        self.check_session_fits(ws, &config, caller, &derived.joined(), &ports)?;
+        check_router(&config, compose_file.is_some(), &ports)?;
+        self.check_session_fits(ws, &config, caller, &derived.joined(), compose_file.is_none(), &ports)?;
         Ok(Checked { config, compose_file, endpoint, derived })
     }
 
@@ -301,11 +318,27 @@ impl Ops {
         config: &MonoConfig,
         caller: &CallerEnv,
         derived: &str,
+        simple: bool,
         ports: &[(String, String)],
     ) -> Result<(), OpError> {
         let name = format!("{derived}-9999");
         let data_dir = self.home.data_dir(&name);
         let path = ws.to_string_lossy();
+        let mut urls = Vec::new();
+        if self.router_port.is_some() {
+            let longest = |service: &str| {
+                crate::router::host::url(&name, Some(&format!("{service}{}", "x".repeat(63))), u16::MAX)
+            };
+            urls.push(("MONO_URL".to_string(), longest("")));
+            for (k, _) in ports {
+                if let Some(stem) = k.strip_suffix("_PORT") {
+                    urls.push((format!("{stem}_URL"), longest(stem)));
+                }
+            }
+        }
+        if simple {
+            urls.push(("MONO_PORT".to_string(), "65535".to_string()));
+        }
         let ports: Vec<(String, String)> =
             ports.iter().map(|(k, _)| (k.clone(), "65535".to_string())).collect();
         let mono = MonoVars {
@@ -314,6 +347,7 @@ impl Ops {
             path: &path,
             data_dir: &data_dir,
             ports: &ports,
+            urls: &urls,
         };
         let mut env = vars::environment(caller, &mono, config).map_err(|e| OpError::Interpolate {
             file: config.file_for_messages(),
@@ -425,6 +459,39 @@ fn check_env(config: &MonoConfig) -> Result<(), OpError> {
 }
 
 /// Refuses seeded volumes without a compose file to take them from.
+/// `router.default` names a service with a published port, in docker mode.
+fn check_router(config: &MonoConfig, docker: bool, ports: &[(String, String)]) -> Result<(), OpError> {
+    let Some(default) = &config.router.default else { return Ok(()) };
+    let invalid = |message: String| -> OpError {
+        crate::config::ConfigError::Invalid {
+            path: config.file.clone().unwrap_or_else(|| "mono.yml".into()),
+            line: 1,
+            column: 1,
+            message,
+        }
+        .into()
+    };
+    if !docker {
+        return Err(invalid(format!(
+            "router.default: {default:?} names a service, but the workspace has no compose file \
+             (in simple mode the environment's URL leads to MONO_PORT)"
+        )));
+    }
+    let var = mono_compose::port_var_stem(default);
+    if !ports.iter().any(|(k, _)| *k == var) {
+        let with: Vec<&str> = ports.iter().filter_map(|(k, _)| k.strip_suffix("_PORT")).collect();
+        return Err(invalid(format!(
+            "router.default: {default:?} is not a service with a published port (those with one: {})",
+            if with.is_empty() {
+                "none".to_string()
+            } else {
+                with.join(", ").to_lowercase().replace("mono_", "")
+            }
+        )));
+    }
+    Ok(())
+}
+
 fn check_seed(config: &MonoConfig, docker: bool) -> Result<(), OpError> {
     match &config.seed {
         Some(seed) if !seed.volumes.is_empty() && !docker => Err(crate::config::ConfigError::Invalid {

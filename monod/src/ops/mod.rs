@@ -56,6 +56,8 @@ pub struct Ops {
     monitor: Arc<Monitor>,
     recovered: std::sync::Mutex<Vec<String>>,
     first_slot: u32,
+    /// The port named URLs use, when the router is on.
+    router_port: Option<u16>,
     cache: crate::cache::Cache,
 }
 
@@ -125,6 +127,7 @@ impl OpsBuilder {
             shutdown: CancellationToken::new(),
             recovered: Default::default(),
             first_slot: self.settings.ports.first_slot,
+            router_port: self.settings.router.port(),
             cache,
         });
         Ok(Built { ops, stop: self.stop, store_thread })

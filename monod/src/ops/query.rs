@@ -90,7 +90,30 @@ impl Ops {
             failure: row.failure.clone(),
             activity: log.as_ref().map(|l| l.activity()).unwrap_or_default(),
             run: log.and_then(|l| l.run()),
+            urls: self.urls(row),
         }
+    }
+
+    /// `MONO_PORT` (simple mode: the block's first port), `MONO_URL` and
+    /// `MONO_<SERVICE>_URL` of `row`, for its scripts and session.
+    pub(super) fn url_vars(&self, row: &EnvRow) -> Vec<(String, String)> {
+        let mut vars = Vec::new();
+        if row.mode == mono_proto::Mode::Simple {
+            vars.push(("MONO_PORT".to_string(), ports::block_start(row.id).to_string()));
+        }
+        let routes = crate::router::table::routes_of(row);
+        vars.extend(crate::router::table::url_vars(&row.name, &routes, self.router_port));
+        vars
+    }
+
+    /// The environment's named URLs (none when the router is off).
+    pub(super) fn urls(&self, row: &EnvRow) -> Vec<mono_proto::EnvUrl> {
+        let Some(port) = self.router_port else { return Vec::new() };
+        let routes = crate::router::table::routes_of(row);
+        crate::router::table::urls(&row.name, &routes, port)
+            .into_iter()
+            .map(|(service, url, port)| mono_proto::EnvUrl { service, url, port })
+            .collect()
     }
 }
 

@@ -35,6 +35,7 @@ pub struct Api {
     ops: Arc<Ops>,
     started: Instant,
     tmux: Component,
+    router: Component,
     stop: CancellationToken,
     protocol: u32,
     version: String,
@@ -50,7 +51,14 @@ impl Api {
         protocol: u32,
         version: String,
     ) -> Api {
-        Api { ops, started: Instant::now(), tmux, stop, protocol, version }
+        let router = Component { available: false, detail: "not started".to_string() };
+        Api { ops, started: Instant::now(), tmux, router, stop, protocol, version }
+    }
+
+    /// What `daemon.status` says of the router.
+    pub fn with_router(mut self, router: Component) -> Api {
+        self.router = router;
+        self
     }
 
     /// The methods to serve: every handler, refusing unknown parameters.
@@ -72,6 +80,7 @@ impl MonoApiServer for Api {
             operations: u32::try_from(self.ops.in_progress()).unwrap_or(u32::MAX),
             tmux: self.tmux.clone(),
             docker: crate::docker::availability::probe(),
+            router: self.router.clone(),
         })
     }
 

@@ -73,6 +73,18 @@ pub struct EnvRow {
     pub docker_endpoint: Option<String>,
     /// The key of the seed it was restored from or captured under.
     pub seed_key: Option<String>,
+    /// Docker mode: what the router reaches (empty in simple mode).
+    pub routes: Routes,
+}
+
+/// Docker mode: each service's first published TCP port, in the compose
+/// file's order, and the service `<env>.localhost` reaches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Routes {
+    /// `(service, host port)`.
+    pub services: Vec<(String, u16)>,
+    /// `mono.yml` `router.default`, or the only service with a port.
+    pub default: Option<String>,
 }
 
 /// What registration needs.
@@ -100,7 +112,7 @@ pub struct Registered {
     pub skipped: Vec<(u32, u16)>,
 }
 
-const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at, docker_project, failure, docker_endpoint, seed_key";
+const COLUMNS: &str = "id, name, path, project, workspace, mode, phase, created_at, docker_project, failure, docker_endpoint, seed_key, routes";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
     let mode: String = r.get(5)?;
@@ -118,6 +130,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EnvRow> {
         failure: r.get(9)?,
         docker_endpoint: r.get(10)?,
         seed_key: r.get(11)?,
+        // Written only by `set_routes`; unreadable JSON routes nothing.
+        routes: r
+            .get::<_, Option<String>>(12)?
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -185,6 +202,17 @@ impl Store {
             )
             .map(drop)
             .map_err(sql(path))
+        })
+        .await
+    }
+
+    /// Records what the router reaches in a docker-mode environment.
+    pub async fn set_routes(&self, id: u32, routes: &Routes) -> Result<(), StateError> {
+        let json = serde_json::to_string(routes).expect("routes serialise");
+        self.call(move |conn, path| {
+            conn.execute("UPDATE environments SET routes = ?2 WHERE id = ?1", params![id, json])
+                .map(drop)
+                .map_err(sql(path))
         })
         .await
     }

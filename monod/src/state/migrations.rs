@@ -77,6 +77,9 @@ const MIGRATIONS: &[&str] = &[
     // 7: the seed key an environment was restored from or captured under,
     // which `mono seed refresh` drops.
     "ALTER TABLE environments ADD COLUMN seed_key TEXT;",
+    // 8: docker mode: the services the router reaches, and the one the
+    // environment's own name reaches (JSON, see `envs::Routes`).
+    "ALTER TABLE environments ADD COLUMN routes TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-pub use envs::{EnvRow, NewEnv, Phase, Registered};
+pub use envs::{EnvRow, NewEnv, Phase, Registered, Routes};
 pub use migrations::SCHEMA_VERSION;
 
 /// Jobs waiting for the state thread; senders wait when it is full.

@@ -1,0 +1,200 @@
+//! One request through the router: to the environment's port on loopback,
+//! with the response streamed back as it comes.
+//!
+//! HTTP/1.1 semantics are hyper's: the router drops the hop-by-hop headers
+//! (RFC 9110 §7.6.1) both ways, keeps `Host` (dev servers build absolute
+//! URLs and check allowed hosts from it) and adds `X-Forwarded-For`,
+//! `-Host` and `-Proto`. An upgrade (WebSocket: hot reload) is passed
+//! through: the request goes upstream with its `Upgrade`, and once the
+//! service answers `101 Switching Protocols` the two connections are
+//! joined byte for byte until either side closes.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+
+/// A response body: the service's, streamed, or one of the router's pages.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// The upstream client: pooled keep-alive connections to loopback ports.
+pub type Upstream = Client<HttpConnector, Incoming>;
+
+/// Makes the upstream client.
+pub fn upstream() -> Upstream {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.enforce_http(true);
+    Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .pool_max_idle_per_host(64)
+        .build(connector)
+}
+
+/// Why a request did not reach the service.
+#[derive(Debug)]
+pub struct Unreachable {
+    /// The port tried.
+    pub port: u16,
+    /// What failed.
+    pub error: String,
+}
+
+/// Sends `req` to `127.0.0.1:port` as it came from `peer` for `host`.
+pub async fn forward(
+    client: &Upstream,
+    mut req: Request<Incoming>,
+    port: u16,
+    host: &str,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Unreachable> {
+    let upgrade = upgrade_of(req.headers());
+    let downstream = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let uri: Uri = format!("http://127.0.0.1:{port}{path}")
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| Unreachable { port, error: e.to_string() })?;
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    strip_hop_by_hop(headers);
+    if let Some(protocol) = &upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol.clone());
+    }
+    forwarded(headers, peer.ip(), host);
+
+    let mut resp = client.request(req).await.map_err(|e| Unreachable { port, error: describe(&e) })?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(downstream) = downstream
+    {
+        let upstream = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            let (Ok(down), Ok(up)) = tokio::join!(downstream, upstream) else { return };
+            let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(down), &mut TokioIo::new(up)).await;
+        });
+        let (parts, _) = resp.into_parts();
+        return Ok(Response::from_parts(parts, empty()));
+    }
+    strip_hop_by_hop(resp.headers_mut());
+    Ok(resp.map(BodyExt::boxed))
+}
+
+/// The protocol a request asks to upgrade to (`Connection: upgrade` with
+/// `Upgrade: ...`).
+fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned()).flatten()
+}
+
+/// Removes the headers that concern one connection only, including those
+/// `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// Appends the peer to `X-Forwarded-For` and sets `-Host` and `-Proto`.
+fn forwarded(headers: &mut HeaderMap, peer: IpAddr, host: &str) {
+    let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {peer}"),
+        None => peer.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&chain) {
+        headers.insert("x-forwarded-for", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(host) {
+        headers.insert("x-forwarded-host", v);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+}
+
+/// The innermost cause, which says what happened (`Connection refused`).
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let mut source: &dyn std::error::Error = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// An empty body.
+pub fn empty() -> Body {
+    http_body_util::Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// A body of `text`.
+pub fn full(text: String) -> Body {
+    http_body_util::Full::new(Bytes::from(text)).map_err(|never| match never {}).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_and_the_rest_stay() {
+        let mut h = headers(&[
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "1"),
+            ("transfer-encoding", "chunked"),
+            ("cookie", "a=1"),
+            ("host", "web.a.localhost:19000"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, vec!["cookie", "host"]);
+    }
+
+    #[test]
+    fn upgrades_are_recognised_and_forwarding_is_appended() {
+        let ws = headers(&[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")]);
+        assert_eq!(upgrade_of(&ws), Some(HeaderValue::from_static("websocket")));
+        assert_eq!(upgrade_of(&headers(&[("upgrade", "websocket")])), None);
+        let mut h = headers(&[("x-forwarded-for", "10.0.0.1")]);
+        forwarded(&mut h, "127.0.0.1".parse().unwrap(), "a.localhost:19000");
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-host"], "a.localhost:19000");
+        assert_eq!(h["x-forwarded-proto"], "http");
+    }
+}
