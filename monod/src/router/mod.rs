@@ -41,14 +41,13 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// The running router's shared parts.
 pub struct Router {
     table: RwLock<Arc<Table>>,
-    client: proxy::Upstream,
     port: u16,
 }
 
 impl Router {
     /// A router for URLs on `port`, with an empty table.
     pub fn new(port: u16) -> Arc<Router> {
-        Arc::new(Router { table: RwLock::new(Arc::default()), client: proxy::upstream(), port })
+        Arc::new(Router { table: RwLock::new(Arc::default()), port })
     }
 
     fn table(&self) -> Arc<Table> {
@@ -68,7 +67,12 @@ impl Router {
     }
 
     /// Answers one request.
-    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<proxy::Body> {
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        upstream: &tokio::sync::Mutex<proxy::Upstream>,
+    ) -> Response<proxy::Body> {
         let host = req
             .headers()
             .get(header::HOST)
@@ -99,7 +103,7 @@ impl Router {
                 return html(StatusCode::NOT_FOUND, page::listing(&table, self.port, &why));
             }
         };
-        match proxy::forward(&self.client, req, port, &host, peer).await {
+        match proxy::forward(upstream, req, port, &host, peer).await {
             Ok(resp) => resp,
             Err(e) => {
                 let what = match &wanted.service {
@@ -155,9 +159,10 @@ pub async fn serve(router: Arc<Router>, listener: TcpListener, stop: Cancellatio
         let router = router.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
+            let upstream = Arc::new(tokio::sync::Mutex::new(proxy::Upstream::default()));
             let service = hyper::service::service_fn(move |req| {
-                let router = router.clone();
-                async move { Ok::<_, Infallible>(router.handle(req, peer).await) }
+                let (router, upstream) = (router.clone(), upstream.clone());
+                async move { Ok::<_, Infallible>(router.handle(req, peer, &upstream).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -14,27 +14,52 @@ use std::net::{IpAddr, SocketAddr};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 
 /// A response body: the service's, streamed, or one of the router's pages.
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
-/// The upstream client: pooled keep-alive connections to loopback ports.
-pub type Upstream = Client<HttpConnector, Incoming>;
+/// The connection to the service that one browser connection's requests
+/// reuse. HTTP/1.1 requests on a connection come one after another, so it
+/// is never shared and needs no pool: it is opened at the first request,
+/// kept while it stays usable and the port stays the same, and closed with
+/// the browser's connection.
+#[derive(Default)]
+pub struct Upstream {
+    kept: Option<(u16, SendRequest<Incoming>)>,
+}
 
-/// Makes the upstream client.
-pub fn upstream() -> Upstream {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.enforce_http(true);
-    Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_idle_timeout(std::time::Duration::from_secs(30))
-        .pool_max_idle_per_host(64)
-        .build(connector)
+impl Upstream {
+    /// A ready sender to `port`: the kept one, or a new connection.
+    async fn sender(&mut self, port: u16) -> Result<&mut SendRequest<Incoming>, Unreachable> {
+        if let Some((p, sender)) = &mut self.kept
+            && *p == port
+            && sender.ready().await.is_ok()
+        {
+            // Reborrowed below: the borrow checker cannot return it from here.
+        } else {
+            self.kept = Some((port, connect(port).await?));
+        }
+        Ok(&mut self.kept.as_mut().expect("set above").1)
+    }
+}
+
+/// A new HTTP/1.1 connection to `127.0.0.1:port`, driven by its own task
+/// (which also carries an upgraded connection on).
+async fn connect(port: u16) -> Result<SendRequest<Incoming>, Unreachable> {
+    let failed = |e: &dyn std::fmt::Display| Unreachable { port, error: e.to_string() };
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| failed(&e))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| failed(&e))?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok(sender)
 }
 
 /// Why a request did not reach the service.
@@ -48,7 +73,7 @@ pub struct Unreachable {
 
 /// Sends `req` to `127.0.0.1:port` as it came from `peer` for `host`.
 pub async fn forward(
-    client: &Upstream,
+    upstream: &tokio::sync::Mutex<Upstream>,
     mut req: Request<Incoming>,
     port: u16,
     host: &str,
@@ -56,11 +81,9 @@ pub async fn forward(
 ) -> Result<Response<Body>, Unreachable> {
     let upgrade = upgrade_of(req.headers());
     let downstream = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let uri: Uri = format!("http://127.0.0.1:{port}{path}")
-        .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| Unreachable { port, error: e.to_string() })?;
-    *req.uri_mut() = uri;
+    // Origin form (`/path?query`), as a server expects it from a client.
+    let path = req.uri().path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *req.uri_mut() = Uri::from(path);
     let headers = req.headers_mut();
     strip_hop_by_hop(headers);
     if let Some(protocol) = &upgrade {
@@ -69,7 +92,26 @@ pub async fn forward(
     }
     forwarded(headers, peer.ip(), host);
 
-    let mut resp = client.request(req).await.map_err(|e| Unreachable { port, error: describe(&e) })?;
+    let sent = match &upgrade {
+        // An upgraded connection is the upgrade's: never kept.
+        Some(_) => connect(port).await?.send_request(req).await,
+        None => {
+            let mut upstream = upstream.lock().await;
+            match upstream.sender(port).await?.try_send_request(req).await {
+                Ok(resp) => Ok(resp),
+                // The service closed the kept connection as the request
+                // went out, before any of it was sent: once more, on a new one.
+                Err(mut e) => match e.take_message() {
+                    Some(req) => {
+                        upstream.kept = None;
+                        upstream.sender(port).await?.send_request(req).await
+                    }
+                    None => Err(e.into_error()),
+                },
+            }
+        }
+    };
+    let mut resp = sent.map_err(|e| Unreachable { port, error: describe(&e) })?;
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(downstream) = downstream
     {
@@ -141,7 +183,7 @@ fn forwarded(headers: &mut HeaderMap, peer: IpAddr, host: &str) {
 }
 
 /// The innermost cause, which says what happened (`Connection refused`).
-fn describe(e: &hyper_util::client::legacy::Error) -> String {
+fn describe(e: &hyper::Error) -> String {
     let mut source: &dyn std::error::Error = e;
     while let Some(next) = source.source() {
         source = next;
