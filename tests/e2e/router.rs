@@ -145,6 +145,19 @@ fn serve_upstream(mut stream: TcpStream, released: &std::sync::Mutex<mpsc::Recei
     }
 }
 
+/// `GET path` on `host` until `done` holds of the reply (the router's table
+/// follows environment events, a moment after the command returns).
+fn get_until(port: u16, host: &str, path: &str, done: impl Fn(&Reply) -> bool) -> Reply {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let reply = get(port, host, path);
+        if done(&reply) || std::time::Instant::now() > deadline {
+            return reply;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn status(sb: &Sandbox, ws: &std::path::Path) -> serde_json::Value {
     sb.mono(["status", ws.to_str().unwrap(), "--json"]).ok().json()
 }
@@ -164,6 +177,9 @@ fn a_simple_environment_is_reached_by_name_with_keep_alive_streaming_and_upgrade
     assert_eq!(std::fs::read_to_string(ws.join("urls.txt")).unwrap(), format!("port={base} url={url}\n"));
     let up = upstream(base);
     let host = format!("{name}.localhost:{router}");
+    let routed = get_until(router, &host, "/echo", |r| r.status == 200);
+    assert_eq!(routed.status, 200, "{routed:?}");
+    let before = up.connections.load(Ordering::SeqCst);
 
     // Two requests on one connection: both answered, one upstream
     // connection kept alive for both; Host kept, X-Forwarded-* added.
@@ -180,7 +196,7 @@ fn a_simple_environment_is_reached_by_name_with_keep_alive_streaming_and_upgrade
         assert!(sent.contains("x-forwarded-proto: http"), "{sent}");
         assert!(!sent.contains("keep-alive"), "hop-by-hop headers are not forwarded: {sent}");
     }
-    assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(up.connections.load(Ordering::SeqCst), before + 1, "one upstream connection for both");
 
     // A streamed response arrives chunk by chunk, not when it ends.
     let (mut s, mut r) = connect(router);
@@ -234,9 +250,9 @@ fn a_simple_environment_is_reached_by_name_with_keep_alive_streaming_and_upgrade
     let daemon = sb.mono(["daemon", "status", "--json"]).ok().json();
     assert_eq!(daemon["router"]["available"], true, "{daemon}");
 
-    // Destroyed: the name leads nowhere at once (the table follows events).
+    // Destroyed: the name leads nowhere (the table follows events).
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
-    let gone = get(router, &host, "/echo");
+    let gone = get_until(router, &host, "/echo", |r| r.status == 404);
     assert!(gone.status == 404 && gone.body.contains("There is no environment"), "{gone:?}");
 }
 
@@ -245,7 +261,7 @@ fn a_service_that_does_not_answer_is_a_bad_gateway_page() {
     let (sb, router) = routed("");
     let ws = sb.init_workspace("shop/quiet", "");
     let name = status(&sb, &ws)["name"].as_str().unwrap().to_string();
-    let reply = get(router, &format!("{name}.localhost:{router}"), "/");
+    let reply = get_until(router, &format!("{name}.localhost:{router}"), "/", |r| r.status != 404);
     assert_eq!(reply.status, 502, "{reply:?}");
     assert!(reply.body.contains("does not answer") && reply.body.contains("mono status"), "{reply:?}");
 }
@@ -260,6 +276,11 @@ fn a_taken_router_port_is_reported_and_not_fatal() {
     assert_eq!(daemon["router"]["available"], false, "{daemon}");
     let detail = daemon["router"]["detail"].as_str().unwrap();
     assert!(detail.contains(&format!("cannot listen on 127.0.0.1:{router}")), "{detail}");
+    let report = sb.mono(["doctor", "--json"]).json();
+    let found = report["findings"].as_array().unwrap().iter().find(|f| f["check"] == "router").cloned();
+    let found = found.unwrap_or_else(|| panic!("no router finding: {report}"));
+    assert_eq!(found["severity"], "warning", "{found}");
+    assert!(found["message"].as_str().unwrap().contains("named URLs do not work"), "{found}");
 }
 
 #[test]
@@ -315,14 +336,7 @@ fn docker_services_are_reached_by_name_and_router_default_leads_the_environments
     assert_eq!(urls, vec![at(""), at("web."), at("api.")], "{info}");
     assert_eq!(std::fs::read_to_string(ws.join("urls.txt")).unwrap(), format!("{} {}\n", at(""), at("api.")));
     let host = |s: &str| format!("{s}{name}.localhost:{router}");
-    let deadline = std::time::Instant::now() + WAIT;
-    let answered = loop {
-        let reply = get(router, &host("web."), "/");
-        if reply.status == 200 || std::time::Instant::now() > deadline {
-            break reply;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let answered = get_until(router, &host("web."), "/", |r| r.status == 200);
     assert_eq!(answered.body, format!("web of {name}\n"), "{answered:?}");
     assert_eq!(get(router, &host(""), "/").body, format!("web of {name}\n"));
     assert_eq!(get(router, &host("api."), "/").body, format!("api of {name}\n"));
