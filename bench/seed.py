@@ -58,28 +58,14 @@ capture cost = median of (cold - plain) / plain.
 """
 import argparse, json, os, re, shutil, statistics, subprocess, sys, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from monolog import clock_s, elapsed_s, log  # noqa: E402
+
 # pg_total_relation_size('items') per row, measured here (Postgres 15,
 # 900,000 rows: 118,587,392 bytes, the table and its primary key): 131.8 bytes.
 ROWS_PER_MIB = 7950
 ENTRY_TIMEOUT = 300
 DATA = "/var/lib/postgresql/data"
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def elapsed_s(text):
-    """`391ms`, `1.234s`, `0s` (monolog::format_elapsed) in seconds."""
-    if text.endswith("ms"):
-        return int(text[:-2]) / 1000
-    return float(text[:-1])
-
-
-def clock_s(line):
-    """The local time `[14:32:05.123]` at the start of a mono.log line, in seconds since midnight."""
-    h, m, s = line[1:13].split(":")
-    return int(h) * 3600 + int(m) * 60 + float(s)
 
 
 def local_s(t):

@@ -10,7 +10,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -28,10 +27,7 @@ fn free_port() -> u16 {
 fn routed(extra: &str) -> (Sandbox, u16) {
     let sb = Sandbox::new();
     let port = free_port();
-    std::fs::create_dir_all(&sb.home).unwrap();
-    std::fs::set_permissions(&sb.home, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::write(sb.home.join("monod.yml"), format!("router:\n  listen: 127.0.0.1:{port}\n{extra}"))
-        .unwrap();
+    sb.monod_yml(&format!("router:\n  listen: 127.0.0.1:{port}\n{extra}"));
     (sb, port)
 }
 
@@ -286,9 +282,7 @@ fn a_taken_router_port_is_reported_and_not_fatal() {
 #[test]
 fn with_the_router_off_there_are_no_urls() {
     let sb = Sandbox::new();
-    std::fs::create_dir_all(&sb.home).unwrap();
-    std::fs::set_permissions(&sb.home, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::write(sb.home.join("monod.yml"), "router:\n  enabled: false\n").unwrap();
+    sb.monod_yml("router:\n  enabled: false\n");
     let ws = sb.init_workspace(
         "shop/off",
         "scripts:\n  setup: echo \"url=${MONO_URL:-none} port=$MONO_PORT\" > u\n",

@@ -45,6 +45,14 @@ fn seeds(sb: &Sandbox) -> Vec<serde_json::Value> {
     stats["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == "seed").cloned().collect()
 }
 
+/// `mono init` of every workspace at once; what each printed.
+fn init_at_once(sb: &Sandbox, spaces: &[PathBuf]) -> Vec<String> {
+    std::thread::scope(|s| {
+        let inits: Vec<_> = spaces.iter().map(|ws| s.spawn(move || init(sb, ws).0)).collect();
+        inits.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 fn init(sb: &Sandbox, ws: &Path) -> (String, std::time::Duration) {
     let started = Instant::now();
     let out = sb.mono(["init", ws.to_str().unwrap()]).ok();
@@ -126,16 +134,7 @@ fn concurrent_inits_of_one_key_publish_one_snapshot() {
     let sb = Sandbox::new();
     sb.mono(["daemon", "start"]).ok();
     let spaces: Vec<_> = (0..3).map(|i| seeded_ws(&sb, &format!("p/w{i}"), "same\n")).collect();
-    let outputs: Vec<String> = std::thread::scope(|s| {
-        let inits: Vec<_> = spaces
-            .iter()
-            .map(|ws| {
-                let sb = &sb;
-                s.spawn(move || init(sb, ws).0)
-            })
-            .collect();
-        inits.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let outputs = init_at_once(&sb, &spaces);
     let captured = outputs.iter().filter(|o| o.contains("seed captured")).count();
     assert_eq!(captured, 1, "{outputs:?}");
     assert!(
@@ -184,9 +183,7 @@ fn seed_refresh_and_clean_drop_snapshots() {
 fn the_size_cap_evicts_the_least_recently_used_snapshot() {
     // Each snapshot holds 200 KB of data; a cap of 300 KiB holds one.
     let sb = Sandbox::new();
-    std::fs::create_dir_all(&sb.home).unwrap();
-    std::fs::set_permissions(&sb.home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    std::fs::write(sb.home.join("monod.yml"), "cache:\n  max_size: 300KiB\n").unwrap();
+    sb.monod_yml("cache:\n  max_size: 300KiB\n");
     sb.mono(["daemon", "start"]).ok();
     let yml = "scripts:\n  setup: '[ \"$MONO_SEED\" = hit ] || { mkdir -p var/data; head -c 200000 /dev/urandom > var/data/blob; }'\n\
                seed:\n  key: [db/migrations]\n  paths: [var/data]\n";
@@ -387,16 +384,7 @@ fn concurrent_docker_inits_of_one_key_publish_one_volume_snapshot() {
     let sb = Sandbox::new();
     let spaces: Vec<_> = (0..2).map(|i| docker_seeded(&sb, &format!("w{i}"), "same\n")).collect();
     sb.mono(["daemon", "start"]).ok();
-    let outputs: Vec<String> = std::thread::scope(|s| {
-        let inits: Vec<_> = spaces
-            .iter()
-            .map(|ws| {
-                let sb = &sb;
-                s.spawn(move || init(sb, ws).0)
-            })
-            .collect();
-        inits.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let outputs = init_at_once(&sb, &spaces);
     assert_eq!(outputs.iter().filter(|o| o.contains("seed captured")).count(), 1, "{outputs:?}");
     assert!(
         outputs.iter().all(|o| o.contains("seed captured")

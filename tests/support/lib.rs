@@ -433,6 +433,14 @@ impl Sandbox {
         std::fs::write(ws.join("mono.yml"), text).unwrap();
     }
 
+    /// Writes the daemon's `monod.yml` (making the home, mode 0700, as
+    /// monod would); call it before the daemon starts.
+    pub fn monod_yml(&self, text: &str) {
+        std::fs::create_dir_all(&self.home).unwrap();
+        std::fs::set_permissions(&self.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(self.home.join("monod.yml"), text).unwrap();
+    }
+
     /// A `mono` command with the sandbox's environment.
     pub fn mono_cmd(&self) -> Command {
         let mut cmd = Command::new(self.bins.join("mono"));
