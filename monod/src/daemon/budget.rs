@@ -21,9 +21,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// The limit when the open-file limit leaves room for it.
 pub const DEFAULT_MAX: usize = 4096;
 
-/// Descriptors kept for everything but connections (database, logs, tmux,
-/// Docker, file watches), at most a quarter of the limit.
-const FD_RESERVE: u64 = 256;
+/// Descriptors kept for everything but the socket's connections (database,
+/// logs, tmux, Docker, file watches, and the router's connections), at most
+/// a quarter of the limit.
+const FD_RESERVE: u64 = 256 + crate::router::DESCRIPTORS as u64;
 
 /// Refused connections drained at once (each briefly, so the client's send
 /// completes and it reads the refusal); beyond, they are closed at once.
@@ -132,7 +133,7 @@ mod tests {
         assert_eq!(fit(None, 1 << 20), DEFAULT_MAX);
         assert_eq!(fit(None, 1024), 768);
         assert_eq!(fit(Some(16), 1024), 16);
-        assert_eq!(fit(Some(100_000), 20_000), 20_000 - 256);
+        assert_eq!(fit(Some(100_000), 20_000), 20_000 - FD_RESERVE as usize);
         assert_eq!(fit(None, 4), 3);
         let budget = Budget::new(16);
         let ws: Vec<_> = (0..8).map(|_| budget.websocket().unwrap()).collect();

@@ -32,8 +32,13 @@ use crate::events::EventBus;
 use crate::state::Store;
 use table::{Miss, Table};
 
-/// Connections served at once; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 1024;
+/// Browser connections served at once (a browser opens six per host);
+/// more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Descriptors the router may hold: each browser connection (and each
+/// upgraded one) with the connection to its service.
+pub const DESCRIPTORS: usize = 2 * (MAX_CONNECTIONS + proxy::MAX_TUNNELS);
 
 /// A request's head must arrive within this.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,13 +46,15 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// The running router's shared parts.
 pub struct Router {
     table: RwLock<Arc<Table>>,
+    tunnels: Arc<Semaphore>,
     port: u16,
 }
 
 impl Router {
     /// A router for URLs on `port`, with an empty table.
     pub fn new(port: u16) -> Arc<Router> {
-        Arc::new(Router { table: RwLock::new(Arc::default()), port })
+        let tunnels = Arc::new(Semaphore::new(proxy::MAX_TUNNELS));
+        Arc::new(Router { table: RwLock::new(Arc::default()), tunnels, port })
     }
 
     fn table(&self) -> Arc<Table> {
@@ -103,7 +110,7 @@ impl Router {
                 return html(StatusCode::NOT_FOUND, page::listing(&table, self.port, &why));
             }
         };
-        match proxy::forward(upstream, req, port, &host, peer).await {
+        match proxy::forward(upstream, &self.tunnels, req, port, &host, peer).await {
             Ok(resp) => resp,
             Err(e) => {
                 let what = match &wanted.service {

@@ -10,6 +10,7 @@
 //! joined byte for byte until either side closes.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
@@ -19,6 +20,10 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
+use tokio::sync::Semaphore;
+
+/// Upgraded connections (WebSockets) carried at once.
+pub const MAX_TUNNELS: usize = 256;
 
 /// A response body: the service's, streamed, or one of the router's pages.
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -74,12 +79,22 @@ pub struct Unreachable {
 /// Sends `req` to `127.0.0.1:port` as it came from `peer` for `host`.
 pub async fn forward(
     upstream: &tokio::sync::Mutex<Upstream>,
+    tunnels: &Arc<Semaphore>,
     mut req: Request<Incoming>,
     port: u16,
     host: &str,
     peer: SocketAddr,
 ) -> Result<Response<Body>, Unreachable> {
     let upgrade = upgrade_of(req.headers());
+    // An upgraded connection outlives its request: each holds a permit of
+    // its own for as long as it is open.
+    let tunnel = match &upgrade {
+        Some(_) => Some(tunnels.clone().try_acquire_owned().map_err(|_| Unreachable {
+            port,
+            error: format!("the router already carries {MAX_TUNNELS} upgraded connections; close some"),
+        })?),
+        None => None,
+    };
     let downstream = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     // Origin form (`/path?query`), as a server expects it from a client.
     let path = req.uri().path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
@@ -117,6 +132,7 @@ pub async fn forward(
     {
         let upstream = hyper::upgrade::on(&mut resp);
         tokio::spawn(async move {
+            let _tunnel = tunnel;
             let (Ok(down), Ok(up)) = tokio::join!(downstream, upstream) else { return };
             let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(down), &mut TokioIo::new(up)).await;
         });
