@@ -375,6 +375,17 @@ impl MonoConfig {
         self.file.as_ref().map_or_else(|| "mono.yml".to_string(), |f| f.display().to_string())
     }
 
+    /// A setting that cannot work with this workspace (found after parsing,
+    /// against the compose file or the Engine): an error naming the file.
+    pub fn invalid(&self, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.file.clone().unwrap_or_else(|| "mono.yml".into()),
+            line: 1,
+            column: 1,
+            message,
+        }
+    }
+
     /// Reads the settings of the workspace at `dir`.
     pub fn load(dir: &Path) -> Result<MonoConfig, ConfigError> {
         let found: Vec<PathBuf> = CONFIG_FILES.iter().map(|f| dir.join(f)).filter(|p| p.is_file()).collect();

@@ -706,7 +706,7 @@ impl Staging {
 
     /// Records the archive just written to [`Staging::volume_file`].
     /// The manifest's `files`/`bytes` count paths only (a restore checks
-    /// them); an archive's own size is checked by [`lookup`].
+    /// them); an archive's own size is checked by [`Cache::lookup`].
     pub fn add_volume(&mut self, archive: VolumeArchive) {
         self.manifest.volumes.push(archive);
     }

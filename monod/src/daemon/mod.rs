@@ -232,7 +232,7 @@ async fn start_router(
             vec![],
         );
     }
-    let listener = match crate::router::bind(wanted.listen).await {
+    let listener = match tokio::net::TcpListener::bind(wanted.listen).await {
         Ok(l) => l,
         Err(e) => {
             let port = wanted.listen.port();

@@ -107,7 +107,7 @@ fn not_ours(
 }
 
 /// Creates and starts everything in `plan` (checked by [`check_names`],
-/// its images made by [`images::ensure`]); a volume that exists already
+/// its images made by [`super::images::ensure`]); a volume that exists already
 /// as this environment's (a restored seed) is used as it is. On error the
 /// caller removes the project with [`super::teardown`]; every request
 /// already sent has been answered by then, so none creates an object after

@@ -20,7 +20,7 @@ use crate::docker::cli_config::DockerVars;
 use crate::docker::credentials::Logins;
 use crate::logs::progress::Progress;
 use crate::script::Outcome;
-use crate::state::{EnvRow, NewEnv, Phase, StateError};
+use crate::state::{EnvRow, NewEnv, Phase, Routes, StateError};
 use crate::vars::{self, MonoVars};
 use crate::{crashpoint, names, ports, tmux};
 
@@ -116,13 +116,11 @@ impl Ops {
 
         let mut made = Parts::default();
         match self.init_steps(&row, &ws, config, compose_file.as_ref(), caller, progress, &mut made).await {
-            Ok(()) => {
+            Ok(routes) => {
                 self.store.set_phase(row.id, Phase::Ready).await?;
                 progress.step("ready");
                 let sessions = HashSet::from([mono_proto::paths::session_name(&row.name)]);
-                // Re-read: the steps recorded its routes.
-                let row = self.store.by_path(&ws_str).await?.unwrap_or(row);
-                let info = self.info(&EnvRow { phase: Phase::Ready, ..row }, &sessions);
+                let info = self.info(&EnvRow { phase: Phase::Ready, routes, ..row }, &sessions);
                 let mut data = serde_json::to_value(&info).unwrap_or_default();
                 data["op"] = serde_json::json!(op_id);
                 self.events.emit(Some(&info.name), event_kinds::ENV_READY, data).await;
@@ -149,7 +147,7 @@ impl Ops {
         caller: &CallerEnv,
         progress: &Progress,
         made: &mut Parts,
-    ) -> Result<(), OpError> {
+    ) -> Result<Routes, OpError> {
         let data_dir = self.home.data_dir(&row.name);
         // Never through a link planted there (it is left for `mono gc`).
         self.home
@@ -268,7 +266,7 @@ impl Ops {
             "created tmux session {session}, output kept in {}",
             self.monitor.dir_of(&row.name).display()
         ));
-        Ok(())
+        Ok(row.routes.clone())
     }
 
     /// Reads and checks the workspace's input (`mono.yml`, the compose
@@ -458,53 +456,44 @@ fn check_env(config: &MonoConfig) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Refuses seeded volumes without a compose file to take them from.
 /// `router.default` names a service with a published port, in docker mode.
 fn check_router(config: &MonoConfig, docker: bool, ports: &[(String, String)]) -> Result<(), OpError> {
     let Some(default) = &config.router.default else { return Ok(()) };
-    let invalid = |message: String| -> OpError {
-        crate::config::ConfigError::Invalid {
-            path: config.file.clone().unwrap_or_else(|| "mono.yml".into()),
-            line: 1,
-            column: 1,
-            message,
-        }
-        .into()
-    };
     if !docker {
-        return Err(invalid(format!(
-            "router.default: {default:?} names a service, but the workspace has no compose file \
-             (in simple mode the environment's URL leads to MONO_PORT)"
-        )));
+        return Err(config
+            .invalid(format!(
+                "router.default: {default:?} names a service, but the workspace has no compose file \
+                 (in simple mode the environment's URL leads to MONO_PORT)"
+            ))
+            .into());
     }
     let var = mono_compose::port_var_stem(default);
     if !ports.iter().any(|(k, _)| *k == var) {
-        let with: Vec<&str> = ports.iter().filter_map(|(k, _)| k.strip_suffix("_PORT")).collect();
-        return Err(invalid(format!(
-            "router.default: {default:?} is not a service with a published port (those with one: {})",
-            if with.is_empty() {
-                "none".to_string()
-            } else {
-                with.join(", ").to_lowercase().replace("mono_", "")
-            }
-        )));
+        let with: Vec<String> = ports
+            .iter()
+            .filter_map(|(k, _)| k.strip_prefix("MONO_")?.strip_suffix("_PORT"))
+            .map(str::to_lowercase)
+            .collect();
+        let with = if with.is_empty() { "none".to_string() } else { with.join(", ") };
+        return Err(config
+            .invalid(format!(
+                "router.default: {default:?} is not a service with a published port (those with one: {with})"
+            ))
+            .into());
     }
     Ok(())
 }
 
+/// Refuses seeded volumes without a compose file to take them from.
 fn check_seed(config: &MonoConfig, docker: bool) -> Result<(), OpError> {
     match &config.seed {
-        Some(seed) if !seed.volumes.is_empty() && !docker => Err(crate::config::ConfigError::Invalid {
-            path: config.file.clone().unwrap_or_else(|| "mono.yml".into()),
-            line: 1,
-            column: 1,
-            message: format!(
+        Some(seed) if !seed.volumes.is_empty() && !docker => Err(config
+            .invalid(format!(
                 "seed.volumes ({}): this workspace has no compose file, so it has no volumes; seed its \
                  directories with seed.paths, or add the compose file",
                 seed.volumes.join(", ")
-            ),
-        }
-        .into()),
+            ))
+            .into()),
         _ => Ok(()),
     }
 }

@@ -111,9 +111,6 @@ impl Ops {
         let Some(port) = self.router_port else { return Vec::new() };
         let routes = crate::router::table::routes_of(row);
         crate::router::table::urls(&row.name, &routes, port)
-            .into_iter()
-            .map(|(service, url, port)| mono_proto::EnvUrl { service, url, port })
-            .collect()
     }
 }
 

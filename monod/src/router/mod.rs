@@ -135,11 +135,6 @@ fn html(status: StatusCode, body: String) -> Response<proxy::Body> {
     resp
 }
 
-/// Binds the router's address.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}
-
 /// Serves `listener` until `stop`; open connections end with it.
 pub async fn serve(router: Arc<Router>, listener: TcpListener, stop: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -185,6 +180,14 @@ pub async fn serve(router: Arc<Router>, listener: TcpListener, stop: Cancellatio
     }
 }
 
+/// The events after which the state's rows may route differently.
+const CHANGES_ROUTES: [&str; 4] = [
+    mono_proto::event_kinds::ENV_CREATED,
+    mono_proto::event_kinds::ENV_READY,
+    mono_proto::event_kinds::ENV_FAILED,
+    mono_proto::event_kinds::ENV_DESTROYED,
+];
+
 /// Keeps the table current: rebuilt at start and on every environment
 /// event (created, ready, failed, destroyed), and after missed events.
 pub async fn follow(router: Arc<Router>, store: Store, events: EventBus, stop: CancellationToken) {
@@ -194,7 +197,7 @@ pub async fn follow(router: Arc<Router>, store: Store, events: EventBus, stop: C
         let changed = tokio::select! {
             () = stop.cancelled() => return,
             event = live.recv() => match event {
-                Ok(e) => e.kind.starts_with("env.") && e.kind != mono_proto::event_kinds::ENV_PROGRESS,
+                Ok(e) => CHANGES_ROUTES.contains(&e.kind.as_str()),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },

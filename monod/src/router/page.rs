@@ -17,13 +17,14 @@ pub fn listing(table: &Table, port: u16, why: &str) -> String {
         if listed.is_empty() {
             body.push_str("<li>no service with a published port</li>\n");
         }
-        for (service, url, target) in listed {
-            let label = service.unwrap_or_else(|| "(entry point)".to_string());
+        for u in listed {
+            let label = u.service.unwrap_or_else(|| "(entry point)".to_string());
             let _ = writeln!(
                 body,
-                "<li><a href=\"{u}\">{u}</a> {} &rarr; 127.0.0.1:{target}</li>",
+                "<li><a href=\"{url}\">{url}</a> {} &rarr; 127.0.0.1:{}</li>",
                 escape(&label),
-                u = escape(&url)
+                u.port,
+                url = escape(&u.url)
             );
         }
         body.push_str("</ul>\n");

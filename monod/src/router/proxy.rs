@@ -41,12 +41,11 @@ pub struct Upstream {
 impl Upstream {
     /// A ready sender to `port`: the kept one, or a new connection.
     async fn sender(&mut self, port: u16) -> Result<&mut SendRequest<Incoming>, Unreachable> {
-        if let Some((p, sender)) = &mut self.kept
-            && *p == port
-            && sender.ready().await.is_ok()
-        {
-            // Reborrowed below: the borrow checker cannot return it from here.
-        } else {
+        let reusable = match &mut self.kept {
+            Some((p, sender)) if *p == port => sender.ready().await.is_ok(),
+            _ => false,
+        };
+        if !reusable {
             self.kept = Some((port, connect(port).await?));
         }
         Ok(&mut self.kept.as_mut().expect("set above").1)

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use mono_proto::Mode;
+use mono_proto::{EnvUrl, Mode};
 
 use super::host::{Wanted, url};
 use crate::state::{EnvRow, Phase};
@@ -63,11 +63,6 @@ impl Table {
         }
     }
 
-    /// The environment `name`'s routes.
-    pub fn get(&self, name: &str) -> Option<&EnvRoutes> {
-        self.envs.get(name)
-    }
-
     /// Every environment, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &EnvRoutes)> {
         self.envs.iter().map(|(k, v)| (k.as_str(), v))
@@ -92,15 +87,14 @@ pub fn routes_of(row: &EnvRow) -> EnvRoutes {
 
 /// The URLs of environment `name` through a router on `port`: its own
 /// (when it leads somewhere), then each service's.
-pub fn urls(name: &str, routes: &EnvRoutes, port: u16) -> Vec<(Option<String>, String, u16)> {
-    let mut out = Vec::new();
-    if let Some(target) = routes.default {
-        out.push((None, url(name, None, port), target));
-    }
-    for (service, target) in &routes.services {
-        out.push((Some(service.clone()), url(name, Some(service), port), *target));
-    }
-    out
+pub fn urls(name: &str, routes: &EnvRoutes, port: u16) -> Vec<EnvUrl> {
+    let own = routes.default.map(|target| EnvUrl { service: None, url: url(name, None, port), port: target });
+    let services = routes.services.iter().map(|(service, target)| EnvUrl {
+        service: Some(service.clone()),
+        url: url(name, Some(service), port),
+        port: *target,
+    });
+    own.into_iter().chain(services).collect()
 }
 
 /// `MONO_URL` (the entry point) and `MONO_<SERVICE>_URL` of environment
@@ -109,9 +103,9 @@ pub fn url_vars(name: &str, routes: &EnvRoutes, port: Option<u16>) -> Vec<(Strin
     let Some(port) = port else { return Vec::new() };
     urls(name, routes, port)
         .into_iter()
-        .map(|(service, url, _)| match service {
-            None => ("MONO_URL".to_string(), url),
-            Some(s) => (url_var(&s), url),
+        .map(|u| match u.service {
+            None => ("MONO_URL".to_string(), u.url),
+            Some(s) => (url_var(&s), u.url),
         })
         .collect()
 }
@@ -172,7 +166,8 @@ mod tests {
         assert_eq!(table.resolve(&wanted("many", None)), Err(Miss::NoDefault));
         assert_eq!(table.resolve(&wanted("gone", None)), Err(Miss::NoEnv));
         assert_eq!(table.resolve(&wanted("nosuch", None)), Err(Miss::NoEnv));
-        let vars = url_vars("dock", table.get("dock").unwrap(), Some(19000));
+        let dock = table.iter().find(|(name, _)| *name == "dock").unwrap().1;
+        let vars = url_vars("dock", dock, Some(19000));
         assert_eq!(
             vars,
             vec![
@@ -181,8 +176,9 @@ mod tests {
                 ("MONO_DB_URL".to_string(), "http://db.dock.localhost:19000/".to_string()),
             ]
         );
-        assert_eq!(url_vars("dock", table.get("dock").unwrap(), None), vec![]);
-        let listed = urls("dock", table.get("dock").unwrap(), 19000);
+        assert_eq!(url_vars("dock", dock, None), vec![]);
+        let listed: Vec<_> =
+            urls("dock", dock, 19000).into_iter().map(|u| (u.service, u.url, u.port)).collect();
         assert_eq!(
             listed,
             vec![
