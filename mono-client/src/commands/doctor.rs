@@ -282,7 +282,6 @@ fn daemon_check(ep: &Endpoint, out: &mut Vec<Finding>) -> Option<Checked> {
                 )),
                 _ => out.push(finding("lock", Severity::Ok, format!("held by monod (pid {})", s.pid), None)),
             }
-            out.push(router_finding(&s.router));
             Some(Checked::Answered(s))
         }
         Err(e) if e.is::<Hung>() => {
@@ -347,19 +346,4 @@ fn daemon_check(ep: &Endpoint, out: &mut Vec<Finding>) -> Option<Checked> {
             None
         }
     }
-}
-
-/// The router of named URLs: listening, off by choice, or kept off its port.
-fn router_finding(router: &mono_proto::Component) -> Finding {
-    if router.available || router.detail.starts_with("off") {
-        return finding("router", Severity::Ok, router.detail.clone(), None);
-    }
-    finding(
-        "router",
-        Severity::Warning,
-        format!("named URLs do not work: {}", router.detail),
-        Some(
-            "free the port and `mono daemon stop` (the next command starts monod again), or set router.listen in monod.yml",
-        ),
-    )
 }
