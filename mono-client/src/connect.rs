@@ -149,8 +149,9 @@ impl Endpoint {
     }
 
     /// Opens a WebSocket JSON-RPC client (for calls whose output streams).
-    /// Connecting and the handshake wait in slices of [`PATIENCE`], checking
-    /// that the daemon is alive after each silent one.
+    /// Connecting waits in slices of [`PATIENCE`], checking that the daemon
+    /// is alive after each silent one; the rest is watched by
+    /// [`crate::commands::block_on`].
     pub async fn websocket(&self) -> anyhow::Result<Client> {
         let lock = self.lock();
         let check = || liveness::check(&self.socket, &lock);
@@ -180,14 +181,9 @@ impl Endpoint {
             .max_response_size(64 * 1024 * 1024)
             .connection_timeout(HANDSHAKE_TIMEOUT)
             .build_with_stream(url, stream);
-        tokio::pin!(handshake);
-        let shaken = loop {
-            tokio::select! {
-                shaken = &mut handshake => break shaken,
-                () = tokio::time::sleep(PATIENCE) => check()?,
-            }
-        };
-        let (tx, rx) = match shaken {
+        // The handshake, like everything after it, is watched by the
+        // command's `block_on`.
+        let (tx, rx) = match handshake.await {
             Ok(pair) => pair,
             Err(WsHandshakeError::Rejected { status_code: 403 }) => bail!(
                 "permission denied: monod at {} belongs to another user; set MONO_HOME to a directory of your own",

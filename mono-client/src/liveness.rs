@@ -3,17 +3,20 @@
 //! A stopped (SIGSTOP) or hung monod still holds its lock, and the kernel
 //! still accepts connections on its socket until the backlog is full (then
 //! a connect waits), so a client would wait for a reply that never comes.
-//! Every wait on the daemon (connecting, sending, the first byte of the
-//! reply, the WebSocket handshake) is therefore cut into slices of
-//! [`PATIENCE`]. When a slice passes in silence, the client checks on a
-//! fresh connection with `daemon.status`, which a live monod answers at
-//! once whatever else it is doing; a long operation (`mono gc --yes`, a
-//! stop's grace period) is not cut short, because its daemon answers the
-//! check. No answer within [`PATIENCE`] either while a process holds the
-//! lock: the daemon is hung, and the client says which pid and what to do.
+//! Every wait of a one-shot call (connecting, sending, the first byte of
+//! the reply) is therefore cut into slices of [`PATIENCE`]; a command on a
+//! WebSocket is watched as a whole, from the handshake to its last line
+//! (a daemon can stop between any two of them), by a check every
+//! [`PATIENCE`] beside it. A check asks on a fresh connection for
+//! `daemon.status`, which a live monod answers at once whatever else it is
+//! doing; a long operation (`mono gc --yes`, a stop's grace period) is not
+//! cut short, because its daemon answers the check. No answer within
+//! [`PATIENCE`] either while a process holds the lock: the daemon is hung,
+//! and the client says which pid and what to do.
 //!
-//! This costs nothing while the daemon answers within [`PATIENCE`]; a hung
-//! one is named after about twice that.
+//! This costs a one-shot call nothing while the daemon answers within
+//! [`PATIENCE`], and a streaming command one small request every
+//! [`PATIENCE`]; a hung daemon is named after about twice that.
 
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};

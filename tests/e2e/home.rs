@@ -213,7 +213,7 @@ fn everything_under_the_home_is_private_whatever_the_umask() {
     mono_e2e::wait_until(WAIT, "run.json", || log_dir.join("run.json").exists());
     assert_eq!(exposed(&sb.home), Vec::<String>::new());
     let pid = sb.daemon_pid().unwrap();
-    mono_e2e::kill(pid, 19);
+    mono_e2e::stop_process(pid);
     std::fs::write(&gate, "").unwrap();
     mono_e2e::wait_until(WAIT, "the run to end", || {
         log_dir.join("run.done").exists() && log_dir.join("run.exit").exists()

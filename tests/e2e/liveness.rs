@@ -9,15 +9,16 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mono_e2e::{Sandbox, WAIT, kill, run_with_deadline};
+use mono_e2e::{Sandbox, WAIT, kill, run_with_deadline, stop_process};
 
 /// Resumes a stopped daemon when dropped, also when the test fails.
 struct Stopped(i32);
 
 impl Stopped {
     fn stop(pid: i32) -> Stopped {
-        kill(pid, 19);
-        Stopped(pid)
+        let stopped = Stopped(pid);
+        stop_process(pid);
+        stopped
     }
 }
 
@@ -119,6 +120,44 @@ fn a_stopped_daemon_is_named_by_every_command() {
     let list = sb.mono(["list", "--json"]).ok().json();
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
     assert_eq!(sb.daemon_pid(), Some(pid));
+}
+
+#[test]
+fn a_daemon_stopped_while_a_command_streams_is_named() {
+    use mono_e2e::{Bounded, stdout_lines};
+    use std::process::Stdio;
+    let sb = Sandbox::new();
+    let ws = sb.init_workspace("p/streams", "scripts:\n  run: echo run-started; exec sleep 600\n");
+    let ws = ws.to_str().unwrap();
+    let streaming =
+        |args: &[&str]| sb.mono_cmd().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).start();
+    // An attached run and a follower of its output, both past their
+    // handshake and subscribed: each has shown the run's first line.
+    let mut run = streaming(&["run", ws]);
+    let mut follower = streaming(&["logs", "-f", ws]);
+    for (what, child) in [("the run", &mut run), ("the follower", &mut follower)] {
+        let lines = stdout_lines(child);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains("run-started") => break,
+                Ok(_) => {}
+                Err(_) => panic!("{what} never showed the run's output"),
+            }
+        }
+    }
+    let pid = sb.daemon_pid().unwrap();
+    let stopped = Stopped::stop(pid);
+    let started = Instant::now();
+    let results: Vec<_> = [("run", run), ("logs -f", follower)]
+        .into_iter()
+        .map(|(what, child)| (what.to_string(), started.elapsed(), child.finish()))
+        .collect();
+    assert_named(&results, pid);
+    eprintln!("both streaming commands named the stopped daemon after {:?}", started.elapsed());
+    drop(stopped);
+    sb.mono(["stop", ws]).ok();
 }
 
 /// Connections the stopped daemon never accepts, until the listen backlog

@@ -855,10 +855,24 @@ pub fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
 }
 
-/// Whether a process is stopped (SIGSTOP), per `/proc/PID/stat`.
+/// Whether every thread of a process is stopped (SIGSTOP), per
+/// `/proc/PID/task/*/stat`.
 fn is_stopped(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('T')))
+    let stopped = |stat: &Path| {
+        std::fs::read_to_string(stat)
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('T')))
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().all(|task| stopped(&task.path().join("stat")))
+}
+
+/// Sends SIGSTOP to `pid` and waits until every one of its threads has
+/// stopped: `kill` returns before they have, and until then a thread that
+/// is running goes on (a daemon would still accept and answer).
+#[track_caller]
+pub fn stop_process(pid: i32) {
+    kill(pid, 19);
+    wait_until(WAIT, &format!("process {pid} to stop"), || is_stopped(pid));
 }
 
 fn is_zombie(pid: i32) -> bool {

@@ -24,7 +24,7 @@ pub struct Filter {
 pub fn run(filter: Filter, json: bool) -> anyhow::Result<()> {
     let ep = Endpoint::from_env()?;
     ep.ensure()?;
-    super::block_on(async {
+    super::block_on(&ep, async {
         let client = ep.websocket().await?;
         let kinds = (!filter.kinds.is_empty()).then_some(filter.kinds);
         let mut sub = client

@@ -18,7 +18,7 @@ pub fn run(path: Option<&Path>, lines: Option<u64>, follow: bool, json: bool) ->
     let path = resolve(path, Existence::Optional)?;
     let ep = Endpoint::from_env()?;
     ep.ensure()?;
-    super::block_on(async {
+    super::block_on(&ep, async {
         let client = ep.websocket().await?;
         let sub = client.logs_follow(path, lines, Some(follow)).await.map_err(from_rpc)?;
         print_until_end(sub, json, follow, |out, item| {
@@ -51,7 +51,7 @@ pub fn services(
     let path = resolve(path, Existence::Optional)?;
     let ep = Endpoint::from_env()?;
     ep.ensure()?;
-    super::block_on(async {
+    super::block_on(&ep, async {
         let client = ep.websocket().await?;
         let sub =
             client.logs_services(path, service.to_string(), lines, Some(follow)).await.map_err(from_rpc)?;

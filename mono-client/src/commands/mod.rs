@@ -22,14 +22,40 @@ use std::future::Future;
 use anyhow::Context;
 use mono_proto::CallerEnv;
 
-/// Runs `fut` on a single-threaded runtime; only commands that stream
-/// output over a WebSocket need one.
-pub fn block_on<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+use crate::connect::Endpoint;
+use crate::liveness::{self, PATIENCE};
+
+/// Runs `fut`, a command talking to `ep`'s daemon over a WebSocket, on a
+/// single-threaded runtime. Beside it, the daemon is checked on after every
+/// [`PATIENCE`] (a fresh `daemon.status`, see [`liveness`]), so a daemon
+/// stopped or hung at any point of the command (after the handshake, in
+/// the middle of an operation or a follow) is named within seconds instead
+/// of waited for. A live daemon answers a check in microseconds; a long
+/// operation is not cut short.
+pub fn block_on<T>(ep: &Endpoint, fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    let (socket, lock) = (ep.socket.clone(), ep.lock());
+    let watchdog = async move {
+        loop {
+            tokio::time::sleep(PATIENCE).await;
+            let (socket, lock) = (socket.clone(), lock.clone());
+            if let Err(hung) = tokio::task::spawn_blocking(move || liveness::check(&socket, &lock))
+                .await
+                .context("the daemon check failed")?
+            {
+                return Err::<T, _>(anyhow::Error::new(hung));
+            }
+        }
+    };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(fut)
+        .block_on(async {
+            tokio::select! {
+                out = fut => out,
+                hung = watchdog => hung,
+            }
+        })
 }
 
 /// The caller's variables that decide its Docker Engine, for the requests

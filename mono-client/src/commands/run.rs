@@ -35,7 +35,7 @@ pub fn run(path: Option<&Path>, detach: bool, json: bool) -> anyhow::Result<u8> 
         }
         return Ok(0);
     }
-    super::block_on(foreground(&ep, path, json))
+    super::block_on(&ep, foreground(&ep, path, json))
 }
 
 async fn foreground(ep: &Endpoint, path: String, json: bool) -> anyhow::Result<u8> {

@@ -34,7 +34,7 @@ where
     Fut: Future<Output = Result<T, Error>>,
 {
     let want_pulls = pulls && json;
-    super::block_on(async {
+    super::block_on(ep, async {
         let (client, op, (lines, pulls)) = subscribed(ep, |client, op| async move {
             let pulls = async {
                 if !want_pulls {
