@@ -10,6 +10,7 @@ mod connect;
 mod error;
 mod http;
 mod liveness;
+mod mcp;
 mod render;
 mod service;
 mod unary;
@@ -114,6 +115,21 @@ enum Command {
         /// A docker-mode service (default: the environment's entry point).
         service: Option<String>,
     },
+    /// Restart a docker-mode service's containers (ports, volumes and
+    /// network stay).
+    Restart {
+        /// The compose service.
+        service: String,
+        /// The workspace folder.
+        path: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve MCP on stdio for the coding agent of the workspace
+    /// ($CONDUCTOR_WORKSPACE_PATH, else the current directory):
+    /// `claude mcp add mono -- mono mcp`.
+    Mcp,
     /// List all environments.
     List {
         /// Print them as a JSON array.
@@ -266,6 +282,8 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Seed { action: SeedAction::Refresh { path, json } } => seed::refresh(path.as_deref(), json),
         Command::Urls { path, json } => urls::list(path.as_deref(), json),
         Command::Open { path, service } => urls::open(path.as_deref(), service.as_deref()),
+        Command::Restart { service, path, json } => restart::run(&service, path.as_deref(), json),
+        Command::Mcp => mcp::serve(),
         Command::Init { path, json } => init::run(path.as_deref(), json),
         Command::Destroy { path, json } => destroy::run(path.as_deref(), json),
         Command::Stop { path, json } => stop::run(path.as_deref(), json),

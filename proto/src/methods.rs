@@ -203,6 +203,21 @@ contract! {
             result: "refreshed": crate::SeedRefreshed => "The snapshot dropped.",
             errors: [InvalidPath, NotFound, Internal],
         }
+        SERVICE_RESTART = "service.restart", fn service_restart, ServiceRestartParams {
+            summary: "Restarts a docker-mode service's containers.",
+            description: "Each container of the service is restarted by the Engine, which stops it with \
+                          its stop signal and grace period (the compose file's stop_signal and \
+                          stop_grace_period) and starts it again; its ports, volumes and network stay. \
+                          Replies once every one has started again. Fails with unavailable for a \
+                          simple-mode environment or a service it does not have, and busy while \
+                          another operation holds the environment.",
+            params: {
+                path: Required<String> => path_doc!(),
+                service: Required<String> => "The compose service to restart.",
+            },
+            result: "restarted": crate::ServiceRestarted => "The environment, the service and its containers.",
+            errors: [InvalidPath, NotFound, Busy, Unavailable, Docker, Internal],
+        }
         EVENTS_PUBLISH = "events.publish", fn events_publish, EventsPublishParams {
             summary: "Publishes an event of the caller's own.",
             description: "The event is stored and delivered like the daemon's own; its kind must start \

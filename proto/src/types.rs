@@ -467,6 +467,18 @@ pub struct SeedRefreshed {
     pub freed: u64,
 }
 
+/// What `service.restart` restarted.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRestarted {
+    /// The environment.
+    pub name: String,
+    /// The service.
+    pub service: String,
+    /// The names of the containers restarted.
+    pub containers: Vec<String>,
+}
+
 /// How a `mono doctor` finding weighs.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

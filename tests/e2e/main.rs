@@ -22,6 +22,7 @@ mod input_limits;
 mod lifecycle;
 mod liveness;
 mod logs;
+mod mcp;
 mod names;
 mod openrpc_tools;
 mod progress;

@@ -42,6 +42,7 @@ example("seed.refresh", { path: workspace }, null);
 example("events.publish", { kind: "user.coverage", data: { from: "test-coverage" } }, null);
 example("logs.follow", { path: workspace, lines: 10, follow: false }, null);
 example("logs.services", { path: services, service: "all", lines: 10, follow: false }, null);
+example("service.restart", { path: services, service: "app" }, null);
 
 const ws = new WebSocket(wsUrl(socket));
 await new Promise((resolve, reject) => {

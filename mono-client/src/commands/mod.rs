@@ -10,6 +10,7 @@ pub mod gc;
 pub mod init;
 pub mod list;
 pub mod logs;
+pub mod restart;
 pub mod run;
 pub mod seed;
 pub mod status;

@@ -18,6 +18,7 @@ mod recover;
 mod run;
 mod seed;
 mod service_logs;
+mod service_restart;
 mod teardown;
 #[cfg(test)]
 mod tests;

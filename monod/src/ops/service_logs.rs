@@ -28,10 +28,35 @@ pub struct ServiceLogs {
     shutdown: CancellationToken,
 }
 
+/// A docker-mode environment's containers that a caller named.
+pub(super) struct Selected {
+    /// The environment's row.
+    pub row: crate::state::EnvRow,
+    /// Its engine.
+    pub engine: Engine,
+    /// The containers of the service (or of all of them), by service name.
+    pub containers: Vec<docker::ContainerState>,
+}
+
 impl Ops {
     /// The containers of `service` (or of every service, `all`) of the
     /// environment of the workspace at `path`.
     pub async fn service_logs(&self, path: &str, service: &str) -> Result<ServiceLogs, OpError> {
+        let Selected { row, engine, containers } = self.select_service(path, service, true).await?;
+        let sources =
+            containers.into_iter().map(|c| LogSource { service: c.service, container: c.id }).collect();
+        Ok(ServiceLogs { env: row.name, engine, sources, shutdown: self.shutdown.clone() })
+    }
+
+    /// The containers of `service` (every service too with `all`, when
+    /// `all` is allowed): an unavailable error for a simple-mode
+    /// environment, one without containers, or a service it does not have.
+    pub(super) async fn select_service(
+        &self,
+        path: &str,
+        service: &str,
+        all: bool,
+    ) -> Result<Selected, OpError> {
         let row = self.registered(&super::lookup(path)?).await?;
         let unavailable = |reason: String| OpError::Unavailable { env: row.name.clone(), reason };
         let Some(project) = &row.docker_project else {
@@ -55,19 +80,17 @@ impl Ops {
                 "it has no containers (project {project}); `mono init` creates them"
             )));
         }
-        if service != ALL_SERVICES && !containers.iter().any(|c| c.service == service) {
+        let every = all && service == ALL_SERVICES;
+        if !every && !containers.iter().any(|c| c.service == service) {
             let known: Vec<&str> = containers.iter().map(|c| c.service.as_str()).collect();
+            let or_all = if all { " (or `all`)" } else { "" };
             return Err(unavailable(format!(
-                "no service {service:?}; its services are {} (or `all`)",
+                "no service {service:?}; its services are {}{or_all}",
                 known.join(", ")
             )));
         }
-        let sources = containers
-            .into_iter()
-            .filter(|c| service == ALL_SERVICES || c.service == service)
-            .map(|c| LogSource { service: c.service, container: c.id })
-            .collect();
-        Ok(ServiceLogs { env: row.name, engine, sources, shutdown: self.shutdown.clone() })
+        containers.retain(|c| every || c.service == service);
+        Ok(Selected { row, engine, containers })
     }
 }
 

@@ -17,7 +17,7 @@ use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use mono_proto::api::MonoApiServer;
 use mono_proto::{
     CacheCleaned, CacheStats, CallerEnv, Component, DaemonStatus, Destroyed, DoctorReport, EnvInfo, GcReport,
-    LogItem, RunStarted, SeedRefreshed, ServiceLogItem, Stopped,
+    LogItem, RunStarted, SeedRefreshed, ServiceLogItem, ServiceRestarted, Stopped,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -121,6 +121,10 @@ impl MonoApiServer for Api {
         op: Option<String>,
     ) -> RpcResult<Destroyed> {
         Ok(self.ops.destroy(path, env.unwrap_or_default(), op).await?)
+    }
+
+    async fn service_restart(&self, path: String, service: String) -> RpcResult<ServiceRestarted> {
+        Ok(self.ops.restart_service(&path, &service).await?)
     }
 
     async fn env_run(&self, path: String, env: Option<CallerEnv>) -> RpcResult<RunStarted> {
