@@ -237,5 +237,10 @@ fn an_agent_reads_service_logs_and_restarts_a_service_over_mcp() {
     let (failed, text) = session.call("restart_service", json!({"service": "nope"}));
     assert!(failed && text.contains("no service \"nope\"") && text.contains("web, worker"), "{text}");
     session.close();
+
+    // The same from the command line.
+    let out = sb.mono(["restart", "worker", ws.to_str().unwrap()]).ok();
+    assert!(out.stdout.contains(": worker restarted ("), "{out:?}");
+    sb.mono(["restart", "nope", ws.to_str().unwrap()]).fails_with("no service \"nope\"");
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
 }
