@@ -13,6 +13,7 @@ mod liveness;
 mod mcp;
 mod render;
 mod service;
+mod ui;
 mod unary;
 mod workspace;
 
@@ -126,6 +127,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A live dashboard of every environment (keys: run, stop, attach,
+    /// open, destroy, follow logs).
+    Ui,
     /// Serve MCP on stdio for the coding agent of the workspace
     /// ($CONDUCTOR_WORKSPACE_PATH, else the current directory):
     /// `claude mcp add mono -- mono mcp`.
@@ -284,6 +288,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Open { path, service } => urls::open(path.as_deref(), service.as_deref()),
         Command::Restart { service, path, json } => restart::run(&service, path.as_deref(), json),
         Command::Mcp => mcp::serve(),
+        Command::Ui => ui::run(),
         Command::Init { path, json } => init::run(path.as_deref(), json),
         Command::Destroy { path, json } => destroy::run(path.as_deref(), json),
         Command::Stop { path, json } => stop::run(path.as_deref(), json),

@@ -45,7 +45,7 @@ pub fn tilde(path: &str) -> String {
 }
 
 /// `2/3 running, 1 unhealthy` for a docker-mode environment, `-` otherwise.
-fn services(e: &EnvInfo) -> String {
+pub fn services(e: &EnvInfo) -> String {
     if e.docker_project.is_none() {
         return "-".to_string();
     }
@@ -68,7 +68,7 @@ pub fn activity(a: &Activity) -> String {
 }
 
 /// `12s`, `3m`, `5h`, `2d`.
-fn age(ms: u64) -> String {
+pub fn age(ms: u64) -> String {
     let s = ms / 1000;
     match s {
         0..=59 => format!("{s}s"),

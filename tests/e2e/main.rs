@@ -36,4 +36,5 @@ mod service;
 mod socket;
 mod state;
 mod tmux_socket;
+mod ui;
 mod upgrade;
