@@ -166,3 +166,37 @@ fn the_dashboard_shows_services_with_their_ports_and_follows_their_logs() {
     drop(ui);
     sb.mono(["destroy", ws.to_str().unwrap()]).ok();
 }
+
+#[test]
+fn a_hung_daemon_never_freezes_the_dashboard() {
+    let sb = Sandbox::new();
+    sb.init_workspace("ui/hung", "");
+    let ui = Dashboard::start(&sb);
+    ui.shows(&["ui-hung: session output"]);
+    let pid = sb.daemon_pid().unwrap();
+    mono_e2e::stop_process(pid);
+    // Following the log needs the daemon: the dashboard gives up on it
+    // and says so, and its keys still work while it tries again.
+    ui.press("l");
+    ui.shows(&["monod is not answering: reconnecting"]);
+    ui.press("d");
+    ui.shows(&["destroy ui-hung? y to confirm"]);
+    ui.press("n");
+    ui.press("q");
+    let left = wait_for_exit(&sb);
+    mono_e2e::kill(pid, 18);
+    assert!(left, "q did not end the dashboard while monod was stopped:\n{}", ui.screen());
+    assert_eq!(sb.mono(["list", "--json"]).ok().json().as_array().map(Vec::len), Some(1));
+}
+
+/// Whether the dashboard's session ended within [`WAIT`].
+fn wait_for_exit(sb: &Sandbox) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if !sb.has_session("dashboard") {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}

@@ -33,6 +33,10 @@ const BACKLOG: u64 = 200;
 const TICK: Duration = Duration::from_secs(1);
 /// How long to wait between attempts to reach a daemon that went away.
 const RECONNECT: Duration = Duration::from_millis(500);
+/// How long the dashboard waits for a list or a subscription: a daemon
+/// that takes longer is taken as gone (and reconnected to), so the screen
+/// and its keys never freeze behind a stopped or hung one.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Outcomes of background actions waiting to be shown.
 const OUTCOMES: usize = 16;
 
@@ -44,7 +48,11 @@ pub fn run() -> anyhow::Result<()> {
     }
     let ep = Endpoint::from_env()?;
     ep.ensure()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers beside the screen's loop: connecting (whose first steps
+    // block while a daemon is checked on) runs there, so keys and drawing
+    // never wait for it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -67,9 +75,10 @@ enum Follow {
 }
 
 struct App {
-    ep: Endpoint,
+    ep: Arc<Endpoint>,
     model: Model,
     link: Option<Link>,
+    connecting: Option<tokio::task::JoinHandle<Option<Link>>>,
     follow: Option<Follow>,
     last_seq: Option<u64>,
     outcomes: (mpsc::Sender<String>, mpsc::Receiver<String>),
@@ -78,9 +87,10 @@ struct App {
 impl App {
     fn new(ep: Endpoint) -> App {
         App {
-            ep,
+            ep: Arc::new(ep),
             model: Model::new(),
             link: None,
+            connecting: None,
             follow: None,
             last_seq: None,
             outcomes: mpsc::channel(OUTCOMES),
@@ -91,7 +101,6 @@ impl App {
         let mut keys = EventStream::new();
         let mut tick = tokio::time::interval(TICK);
         let mut retry = tokio::time::interval(RECONNECT);
-        self.connect().await;
         loop {
             terminal.draw(|frame| view::draw(frame, &self.model)).context("cannot draw")?;
             tokio::select! {
@@ -115,23 +124,20 @@ impl App {
                     None => self.follow = None,
                 },
                 Some(outcome) = self.outcomes.1.recv() => self.model.message = outcome,
-                _ = retry.tick(), if self.link.is_none() => self.connect().await,
+                linked = joined(&mut self.connecting) => {
+                    self.connecting = None;
+                    if let Some(link) = linked {
+                        self.link = Some(link);
+                        self.model.connected = true;
+                        self.refresh().await;
+                    }
+                }
+                _ = retry.tick(), if self.link.is_none() && self.connecting.is_none() => {
+                    self.connecting = Some(tokio::spawn(connect(self.ep.clone(), self.last_seq)));
+                }
                 _ = tick.tick() => {}
             }
         }
-    }
-
-    /// Connects, subscribes to the events (resuming after the last one
-    /// seen) and reads the list.
-    async fn connect(&mut self) {
-        let Ok(client) = self.ep.websocket().await else { return };
-        let client = Arc::new(client);
-        let Ok(events) = client.events_subscribe(self.last_seq, None, None, Some(true), None).await else {
-            return;
-        };
-        self.link = Some(Link { client, events });
-        self.model.connected = true;
-        self.refresh().await;
     }
 
     fn disconnected(&mut self) {
@@ -156,12 +162,13 @@ impl App {
     /// Reads the list again; follows another log when the selection moved.
     async fn refresh(&mut self) {
         let Some(link) = &self.link else { return };
-        let envs: Vec<EnvInfo> = match link.client.env_list().await {
-            Ok(envs) => envs,
-            Err(e) => {
+        let envs: Vec<EnvInfo> = match tokio::time::timeout(CALL_TIMEOUT, link.client.env_list()).await {
+            Ok(Ok(envs)) => envs,
+            Ok(Err(e)) => {
                 self.model.message = one_line(from_rpc(e));
                 return;
             }
+            Err(_) => return self.disconnected(),
         };
         if self.model.set_envs(envs) || self.follow.is_none() {
             self.follow().await;
@@ -174,19 +181,22 @@ impl App {
         self.model.log.clear();
         let (Some(link), Some(env)) = (&self.link, self.model.current()) else { return };
         let path = env.path.clone();
-        let followed = match &self.model.source {
-            Source::Session => {
-                link.client.logs_follow(path, Some(BACKLOG), Some(true)).await.map(Follow::Session)
+        let followed = async {
+            match &self.model.source {
+                Source::Session => {
+                    link.client.logs_follow(path, Some(BACKLOG), Some(true)).await.map(Follow::Session)
+                }
+                Source::Service(s) => link
+                    .client
+                    .logs_services(path, s.clone(), Some(BACKLOG), Some(true))
+                    .await
+                    .map(Follow::Service),
             }
-            Source::Service(s) => link
-                .client
-                .logs_services(path, s.clone(), Some(BACKLOG), Some(true))
-                .await
-                .map(Follow::Service),
         };
-        match followed {
-            Ok(f) => self.follow = Some(f),
-            Err(e) => self.model.message = one_line(from_rpc(e)),
+        match tokio::time::timeout(CALL_TIMEOUT, followed).await {
+            Ok(Ok(f)) => self.follow = Some(f),
+            Ok(Err(e)) => self.model.message = one_line(from_rpc(e)),
+            Err(_) => self.disconnected(),
         }
     }
 
@@ -242,6 +252,23 @@ impl App {
             }
         }
         Ok(true)
+    }
+}
+
+/// Connects and subscribes to the events, resuming after `since`; `None`
+/// when the daemon does not answer (yet).
+async fn connect(ep: Arc<Endpoint>, since: Option<u64>) -> Option<Link> {
+    let client = Arc::new(tokio::time::timeout(CALL_TIMEOUT, ep.websocket()).await.ok()?.ok()?);
+    let subscribe = client.events_subscribe(since, None, None, Some(true), None);
+    let events = tokio::time::timeout(CALL_TIMEOUT, subscribe).await.ok()?.ok()?;
+    Some(Link { client, events })
+}
+
+/// The outcome of the connection attempt, or never without one.
+async fn joined(connecting: &mut Option<tokio::task::JoinHandle<Option<Link>>>) -> Option<Link> {
+    match connecting {
+        Some(handle) => handle.await.ok().flatten(),
+        None => std::future::pending().await,
     }
 }
 
