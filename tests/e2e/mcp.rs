@@ -23,8 +23,14 @@ impl Session {
     /// Starts `mono mcp` in `ws` and goes through the MCP handshake;
     /// returns the session and the server's `initialize` result.
     fn start(sb: &Sandbox, ws: &Path) -> (Session, Value) {
-        let mut child =
-            sb.mono_cmd().arg("mcp").current_dir(ws).stdin(Stdio::piped()).stdout(Stdio::piped()).start();
+        let mut cmd = sb.mono_cmd();
+        cmd.current_dir(ws);
+        Session::start_with(cmd)
+    }
+
+    /// Starts `mono mcp` as `cmd` says (directory, variables).
+    fn start_with(mut cmd: std::process::Command) -> (Session, Value) {
+        let mut child = cmd.arg("mcp").stdin(Stdio::piped()).stdout(Stdio::piped()).start();
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, replies) = mpsc::channel();
@@ -176,6 +182,14 @@ fn an_agent_reads_and_drives_its_workspace_over_mcp() {
     assert!(failed && text.contains("simple-mode environment"), "{text}");
     let (failed, text) = session.call("restart_service", json!({"service": "db"}));
     assert!(failed && text.contains("simple-mode environment"), "{text}");
+    session.close();
+
+    // Conductor's agent: the workspace comes from CONDUCTOR_WORKSPACE_PATH,
+    // wherever the server was started.
+    let mut cmd = sb.mono_cmd();
+    cmd.current_dir(sb.root()).env("CONDUCTOR_WORKSPACE_PATH", &*other);
+    let (mut session, _) = Session::start_with(cmd);
+    assert_eq!(session.ok_json("status", json!({}))["path"], other.to_str().unwrap());
     session.close();
 
     // In a folder with no environment, every tool says so and changes nothing.
