@@ -34,18 +34,14 @@ impl<'a> Dashboard<'a> {
     /// Waits until the screen shows every one of `texts`; returns it.
     #[track_caller]
     fn shows(&self, texts: &[&str]) -> String {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let screen = self.screen();
-            if texts.iter().all(|t| screen.contains(t)) {
-                return screen;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the dashboard did not show {texts:?} within {WAIT:?}; it shows:\n{screen}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let mut last = String::new();
+        let shown = within(|| {
+            last = self.screen();
+            texts.iter().all(|t| last.contains(t)).then(|| last.clone())
+        });
+        shown.unwrap_or_else(|| {
+            panic!("the dashboard did not show {texts:?} within {WAIT:?}; it shows:\n{last}")
+        })
     }
 
     fn press(&self, key: &str) {
@@ -191,12 +187,20 @@ fn a_hung_daemon_never_freezes_the_dashboard() {
 
 /// Whether the dashboard's session ended within [`WAIT`].
 fn wait_for_exit(sb: &Sandbox) -> bool {
+    within(|| (!sb.has_session("dashboard")).then_some(())).is_some()
+}
+
+/// What `probe` gives once it gives something, polled until [`WAIT`]
+/// passes (`None` then).
+fn within<T>(mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = std::time::Instant::now() + WAIT;
-    while std::time::Instant::now() < deadline {
-        if !sb.has_session("dashboard") {
-            return true;
+    loop {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    false
 }
