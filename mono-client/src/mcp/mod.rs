@@ -98,19 +98,6 @@ type ToolResult = Result<String, String>;
 
 #[tool_router]
 impl Mono {
-    /// A one-shot call on a blocking thread, its result as pretty JSON.
-    async fn call<R: DeserializeOwned + serde::Serialize + Send + 'static>(
-        &self,
-        method: &'static str,
-        params: impl serde::Serialize + Send + 'static,
-    ) -> Result<R, String> {
-        let ep = self.ep.clone();
-        tokio::task::spawn_blocking(move || ep.ensure().and_then(|_| ep.call::<R>(method, params)))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(explain)
-    }
-
     #[tool(description = "This workspace's environment: status, mode, ports (port_base), its \
                           services' containers with state and health, named URLs, the run in \
                           progress and whether the session is printing (activity). JSON.")]
@@ -177,6 +164,20 @@ impl Mono {
 }
 
 impl Mono {
+    /// A one-shot call (starting the daemon if none runs) on a blocking
+    /// thread; its decoded result, or the error as one line.
+    async fn call<R: DeserializeOwned + Send + 'static>(
+        &self,
+        method: &'static str,
+        params: impl serde::Serialize + Send + 'static,
+    ) -> Result<R, String> {
+        let ep = self.ep.clone();
+        tokio::task::spawn_blocking(move || ep.ensure().and_then(|_| ep.call::<R>(method, params)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(explain)
+    }
+
     async fn start_run(&self) -> ToolResult {
         let params = EnvRunParams { path: self.workspace.clone(), env: Some(crate::commands::caller_env()) };
         let started: RunStarted = self.call(ENV_RUN, params).await?;
