@@ -25,6 +25,7 @@ pub mod router;
 pub mod rpc;
 pub mod script;
 pub mod settings;
+pub mod ssh;
 pub mod state;
 pub mod tmux;
 pub mod units;

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["rpc"],
     &["ops"],
     &["docker", "router"],
-    &["cache", "script"],
+    &["cache", "script", "ssh"],
     &["logs"],
     &["events"],
     &["state", "tmux"],

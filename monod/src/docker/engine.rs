@@ -175,7 +175,12 @@ impl Engine {
                 version,
             ),
             ("tcp", None) => Docker::connect_with_http(&at.host, REQUEST_TIMEOUT_SECS, version),
-            ("ssh", _) => Docker::connect_with_ssh(&at.host, REQUEST_TIMEOUT_SECS, version, None),
+            ("ssh", _) => {
+                let target =
+                    crate::ssh::SshTarget::parse(&at.host).map_err(|e| unreachable(e.to_string()))?;
+                let control = crate::ssh::masters().map(|m| m.of(&target).control());
+                crate::ssh::dial::docker(crate::ssh::dial::Dial::new(target, control), REQUEST_TIMEOUT_SECS)
+            }
             _ => return Err(unreachable("use unix://, tcp:// or ssh://".into())),
         }
         .map_err(|e| unreachable(causes(&e)))?
