@@ -161,8 +161,18 @@ pub fn status(e: &EnvInfo) {
             let tw = targets.iter().map(String::len).max().unwrap_or(0);
             for ((service, p), target) in published.iter().zip(&targets) {
                 let vars = p.vars.join(" ");
-                let line =
-                    format!("  {service:<width$}  {target:<tw$} -> {}:{}  {vars}", p.host_ip, p.host_port);
+                let bound = match &p.forward {
+                    None => format!("{}:{}", p.host_ip, p.host_port),
+                    Some(f) => {
+                        let state = match (f.up, &f.detail) {
+                            (true, _) => String::new(),
+                            (false, Some(why)) => format!(" (down: {why})"),
+                            (false, None) => " (down)".to_string(),
+                        };
+                        format!("remote {}:{} -> local {}{state}", p.host_ip, p.host_port, f.local)
+                    }
+                };
+                let line = format!("  {service:<width$}  {target:<tw$} -> {bound}  {vars}");
                 let _ = writeln!(out, "{}", line.trim_end());
             }
         }

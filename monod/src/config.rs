@@ -133,6 +133,10 @@ pub struct ComposeSettings {
     /// Host address published ports bind to.
     #[serde(default = "default_host_ip")]
     pub host_ip: String,
+    /// The Docker context this workspace's environments use, whatever the
+    /// caller's `DOCKER_HOST`/`DOCKER_CONTEXT` (as `docker --context`).
+    #[serde(default)]
+    pub context: Option<String>,
     /// How long destroy waits for a container to stop after its stop signal
     /// before killing it (a service's own `stop_grace_period` wins).
     #[serde(default = "default_destroy_grace", deserialize_with = "crate::units::duration")]
@@ -154,6 +158,7 @@ impl Default for ComposeSettings {
             files: None,
             profiles: Vec::new(),
             host_ip: default_host_ip(),
+            context: None,
             destroy_grace: default_destroy_grace(),
         }
     }

@@ -268,6 +268,23 @@ pub struct PublishedPort {
     /// environment's scripts and session.
     #[serde(default)]
     pub vars: Vec<String>,
+    /// When the engine is on another machine: the SSH forward that brings
+    /// the port to this one (`host_ip:host_port` is then the remote host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<PortForward>,
+}
+
+/// The local end of a remote engine's published port.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortForward {
+    /// Where the port answers here: `127.0.0.1:19100`.
+    pub local: String,
+    /// Whether the forward is in place now.
+    pub up: bool,
+    /// Why not, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One item of a `logs.services` subscription (`logs.service_output`

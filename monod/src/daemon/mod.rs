@@ -142,6 +142,12 @@ pub async fn run(
     if let Err(e) = ops.recover().await {
         tracing::warn!(error = %e, "cannot recover interrupted operations");
     }
+    crate::ssh::init(home.root().join(crate::ssh::DIR));
+    // Remote engines' ports come back in the background: ssh may take seconds.
+    let forwards = tokio::spawn({
+        let ops = ops.clone();
+        async move { ops.restore_forwards().await }
+    });
     let tmux = crate::tmux::probe().await;
     if !tmux.available {
         tracing::warn!(detail = %tmux.detail, "tmux is not available; init will fail until it is installed");
@@ -202,7 +208,11 @@ pub async fn run(
     for task in router_tasks {
         let _ = task.await;
     }
+    forwards.abort();
     ops.shutdown().await;
+    if let Some(masters) = crate::ssh::masters() {
+        masters.stop_all().await;
+    }
     let _ = server_handle.stop();
     connections.close();
     if tokio::time::timeout(DRAIN_CONNECTIONS, connections.wait()).await.is_err() {
@@ -269,7 +279,7 @@ async fn start_router(
 /// [`Home::open`].
 fn prepare_home(home: &Home) -> Result<(), DaemonError> {
     use mono_proto::paths::{CACHE_DIR, DATA_DIR, LOGS_DIR};
-    for dir in [DATA_DIR, LOGS_DIR, CACHE_DIR] {
+    for dir in [DATA_DIR, LOGS_DIR, CACHE_DIR, crate::ssh::DIR] {
         home.private_dir(&[dir]).map_err(|source| match crate::nofollow::link_found(&source) {
             Some(crate::nofollow::LinkFound { target, .. }) => {
                 DaemonError::Link { path: home.root().join(dir), target: target.clone() }

@@ -115,6 +115,40 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint of context `name`, named by `mono.yml`
+    /// (`compose.context`): it wins over the caller's variables, as
+    /// `docker --context` does.
+    pub fn pinned(vars: &DockerVars, name: &str) -> Result<Endpoint, EndpointError> {
+        let from = "compose.context in mono.yml".to_string();
+        if name == "default" {
+            let mut at = default_endpoint(vars);
+            at.source = format!("context default, from {from}");
+            return Ok(at);
+        }
+        match vars.config_dir() {
+            Some(dir) => from_context(&dir, name, &from),
+            None => Err(EndpointError::Context {
+                name: name.to_string(),
+                from,
+                reason: ContextError::Missing { dir: "(neither DOCKER_CONFIG nor HOME is set)".into() },
+            }),
+        }
+    }
+
+    /// Whether the engine is on another machine: `ssh://`, or `tcp://` to
+    /// an address that is not this machine's loopback.
+    pub fn is_remote(&self) -> bool {
+        match self.host.split_once("://") {
+            Some(("ssh", _)) => true,
+            Some(("tcp", rest)) => {
+                let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                !(host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+            }
+            _ => false,
+        }
+    }
+
     /// The endpoint recorded with an environment, or (for environments made
     /// before endpoints were recorded) the one monod's own variables give.
     pub fn recorded(json: Option<&str>) -> Result<Endpoint, EndpointError> {

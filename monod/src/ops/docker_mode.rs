@@ -176,7 +176,7 @@ impl ComposeWorkspace<'_> {
     /// Checks that the file loads and plans, before the environment exists;
     /// returns the `MONO_<SERVICE>_PORT*` variables it will define (their
     /// values those of slot 1).
-    pub(super) fn check(&self) -> Result<Vec<(String, String)>, OpError> {
+    pub(super) fn check(&self) -> Result<Plan, OpError> {
         let placeholders: Vec<(String, String)> =
             ["MONO_ENV_NAME", "MONO_ENV_ID", "MONO_ENV_PATH", "MONO_DATA_DIR"]
                 .iter()
@@ -184,7 +184,7 @@ impl ComposeWorkspace<'_> {
                 .collect();
         let vars = self.variables(&placeholders)?;
         let (plan, _) = self.plan_with(&vars, "mono-check", 1)?;
-        Ok(mono_compose::port_vars(&plan))
+        Ok(plan)
     }
 
     /// The environment's plan, its `MONO_<SERVICE>_PORT*` variables and the

@@ -40,6 +40,7 @@ impl Ops {
         let rows = self.store.all().await.unwrap_or_default();
         let (engine, docker_findings) = check_engines(&rows, caller).await;
         findings.extend(docker_findings);
+        findings.extend(super::forwards::findings().await);
         findings.extend(self.check_environments(&rows));
         findings.extend(check_sessions(&rows).await);
         let published = match &engine {

@@ -162,6 +162,36 @@ pub enum OpError {
         /// The engine error.
         source: crate::docker::EngineError,
     },
+    /// A remote engine's port cannot be brought home.
+    #[error("{env}: {source}")]
+    Forward {
+        /// The environment.
+        env: String,
+        /// What ssh said.
+        source: crate::ssh::master::ForwardError,
+    },
+    /// A service bind-mounts a path of this machine, on an engine of another.
+    #[error(
+        "service {service} bind-mounts {source_} (at {target}), which is on this machine, but the engine {engine} is on another; use a named volume, or a local engine for this workspace (mono.yml compose.context)"
+    )]
+    RemoteBind {
+        /// The service.
+        service: String,
+        /// The host path.
+        source_: String,
+        /// Where it is mounted.
+        target: String,
+        /// The engine.
+        engine: String,
+    },
+    /// A `tcp://` engine on another machine: its ports cannot come home.
+    #[error(
+        "the Docker engine {engine} is on another machine, and mono brings its ports home over SSH only; reach it with an ssh:// context (`docker context create NAME --docker host=ssh://USER@HOST`)"
+    )]
+    RemoteTcp {
+        /// The engine.
+        engine: String,
+    },
     /// The state database failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -254,7 +284,8 @@ impl OpError {
             | OpError::Interpolate { .. }
             | OpError::Compose(_)
             | OpError::EnvTooLarge { .. } => ErrorCode::Config,
-            OpError::Docker { .. } => ErrorCode::Docker,
+            OpError::Docker { .. } | OpError::Forward { .. } => ErrorCode::Docker,
+            OpError::RemoteBind { .. } | OpError::RemoteTcp { .. } => ErrorCode::Config,
             OpError::Capacity { .. } => ErrorCode::Capacity,
             OpError::ScriptFailed { .. } | OpError::ScriptSpawn { .. } => ErrorCode::ScriptFailed,
             OpError::Tmux { .. } => ErrorCode::Tmux,

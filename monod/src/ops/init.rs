@@ -222,6 +222,9 @@ impl Ops {
         env.push(("MONO_SEED".to_string(), seed.state.to_string()));
         if let Some((engine, plan)) = docker {
             docker_mode::up(&row.name, engine, plan, progress, &self.shutdown).await?;
+            let ports: Vec<(u16, &str)> =
+                plan.ports.iter().map(|p| (p.host_port, p.protocol.as_str())).collect();
+            self.forward_ports(&row.name, &engine.at, &ports, progress).await?;
         }
         self.required_script(row, "setup", config.scripts.setup.as_deref(), ws, &env, config, progress)
             .await?;
@@ -285,19 +288,27 @@ impl Ops {
         check_env(&config)?;
         let compose_file = docker_mode::find(ws, &config, caller)?;
         check_seed(&config, compose_file.is_some())?;
-        let ports = match &compose_file {
-            Some(files) => {
+        let plan = match &compose_file {
+            Some(files) => Some(
                 ComposeWorkspace { dir: ws, files, config: &config, caller, home: self.home.root() }
-                    .check()?
-            }
-            None => Vec::new(),
-        };
-        // Where the Engine is, as `docker` would find it in the caller's shell.
-        let endpoint = match &compose_file {
-            Some(_) => Some(
-                Endpoint::resolve(&DockerVars::of_caller(caller))
-                    .map_err(|e| OpError::Docker { env: ws.display().to_string(), source: e.into() })?,
+                    .check()?,
             ),
+            None => None,
+        };
+        let ports = plan.as_ref().map(mono_compose::port_vars).unwrap_or_default();
+        // Where the Engine is: the context mono.yml pins, else as `docker`
+        // would find it in the caller's shell.
+        let endpoint = match &plan {
+            Some(plan) => {
+                let vars = DockerVars::of_caller(caller);
+                let at = match &config.compose.context {
+                    Some(name) => Endpoint::pinned(&vars, name),
+                    None => Endpoint::resolve(&vars),
+                }
+                .map_err(|e| OpError::Docker { env: ws.display().to_string(), source: e.into() })?;
+                super::forwards::check_remote(&at, plan)?;
+                Some(at)
+            }
             None => None,
         };
         let derived = names::derive(ws, caller);

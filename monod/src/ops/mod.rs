@@ -11,6 +11,7 @@ mod docker_mode;
 pub mod doctor;
 mod engines;
 mod error;
+mod forwards;
 mod init;
 mod orphans;
 mod query;

@@ -54,6 +54,7 @@ impl Ops {
                             host_ip: p.host_ip.clone(),
                             host_port: p.host_port,
                             vars: vars.remove(&p.host_port).unwrap_or_default(),
+                            forward: super::forwards::forward_of(row, p.host_port),
                         })
                         .collect(),
                 })

@@ -121,6 +121,7 @@ impl Ops {
         crashpoint::reached("destroy.session-killed");
 
         if let Some(project) = docker_project {
+            self.release_forwards(&row.name).await;
             let at = endpoint_of(row).map_err(|cause| Stopped {
                 cause,
                 left: format!("the containers, networks and volumes of {project}"),
