@@ -28,6 +28,7 @@ mod openrpc_tools;
 mod progress;
 mod protocol;
 mod recovery;
+mod remote_engines;
 mod router;
 mod run;
 mod secrets;

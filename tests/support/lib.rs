@@ -23,6 +23,7 @@ pub mod cmdlines;
 pub mod docker;
 pub mod engines;
 pub mod proxy;
+pub mod remote;
 pub mod ws;
 
 /// How long one command of a test may take (docker-mode inits pull and
