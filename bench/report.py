@@ -13,7 +13,7 @@ measured.
 """
 import datetime, os, platform, re, subprocess, sys
 
-SECTIONS = ["foundation", "capture", "fanout", "idle", "cache", "seed", "router"]
+SECTIONS = ["foundation", "capture", "fanout", "idle", "cache", "seed", "router", "remote"]
 HEAD = """# Benchmarks
 
 Written by `bench/run`, one section per part (`ONLY=capture,fanout bench/run` runs some parts and leaves the
