@@ -50,7 +50,7 @@ fn remote_workspace(sb: &Sandbox, name: &str) -> std::path::PathBuf {
         &ws,
         &format!(
             "services:\n  web:\n    build: .\n    ports: [\"80\"]\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n  \
-             keeper:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n    volumes: [\"data:/data\"]\n\
+             keeper:\n    image: {TEST_IMAGE}\n    init: true\n    command: [\"sh\", \"-c\", \"echo keeper-up; exec sleep 3600\"]\n    volumes: [\"data:/data\"]\n\
              volumes:\n  data: {{}}\n"
         ),
     );
@@ -109,6 +109,12 @@ fn an_environment_on_a_remote_engine_answers_here_through_drops_and_restarts() {
     // The image was built on the remote engine, from the context as
     // .dockerignore leaves it.
     assert!(get(port, "secret.txt").unwrap_err().contains("404"));
+    // Logs and gc reach the engine the environment is on.
+    wait_until(WAIT, "the remote service's logs", || {
+        sb.mono(["logs", far.to_str().unwrap(), "--service", "keeper"]).ok().stdout.contains("keeper-up")
+    });
+    let gc = sb.mono(["gc"]).ok().stdout;
+    assert!(!gc.contains("not checked") && !gc.contains(&project), "{gc}");
     let text = sb.mono(["status", far.to_str().unwrap()]).ok().stdout;
     assert!(text.contains(&format!("80/tcp -> remote 127.0.0.1:{port} -> local 127.0.0.1:{port}")), "{text}");
 

@@ -163,6 +163,16 @@ impl Engine {
     pub async fn connect(at: &Endpoint) -> Result<Engine, EngineError> {
         let endpoint = at.to_string();
         let unreachable = |reason: String| EngineError::Unreachable { endpoint: endpoint.clone(), reason };
+        // A remote engine's shared client: its connections are warm.
+        let shared = crate::ssh::SshTarget::parse(&at.host).ok().zip(crate::ssh::masters());
+        if let Some((target, masters)) = &shared
+            && let Some(docker) = masters.client(target)
+        {
+            if docker.ping().await.is_ok() {
+                return Ok(Engine { docker, endpoint, at: at.clone(), logins: None });
+            }
+            masters.keep_client(target, None);
+        }
         let version = bollard::API_DEFAULT_VERSION;
         let docker = match (at.host.split_once("://").map_or("", |(s, _)| s), &at.tls) {
             ("unix", _) => Docker::connect_with_socket(&at.host, REQUEST_TIMEOUT_SECS, version),
@@ -188,6 +198,9 @@ impl Engine {
         .await
         .map_err(|e| unreachable(causes(&e)))?;
         docker.ping().await.map_err(|e| unreachable(causes(&e)))?;
+        if let Some((target, masters)) = &shared {
+            masters.keep_client(target, Some(docker.clone()));
+        }
         Ok(Engine { docker, endpoint, at: at.clone(), logins: None })
     }
 

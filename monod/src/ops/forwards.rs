@@ -128,6 +128,10 @@ impl Ops {
             if let Err(e) = self.forward_ports(&row.name, &at, &ports, &progress).await {
                 tracing::warn!(env = %row.name, error = %e, "cannot restore forwards");
             }
+            // Destroyed meanwhile: its teardown released before these came up.
+            if !self.store.by_path(&row.path).await.is_ok_and(|r| r.is_some_and(|r| r.id == row.id)) {
+                self.release_forwards(&row.name).await;
+            }
         }
     }
 }

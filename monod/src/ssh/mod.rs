@@ -118,6 +118,10 @@ impl std::fmt::Display for SshTarget {
 pub struct Masters {
     dir: PathBuf,
     masters: Mutex<HashMap<SshTarget, Arc<Master>>>,
+    /// One Engine client per target, shared by every operation, so its
+    /// pooled connections (each a `dial-stdio` process on the remote host,
+    /// ~50 ms to start) outlive a single request.
+    clients: Mutex<HashMap<SshTarget, bollard::Docker>>,
 }
 
 static MASTERS: OnceLock<Masters> = OnceLock::new();
@@ -125,7 +129,11 @@ static MASTERS: OnceLock<Masters> = OnceLock::new();
 /// Keeps control masters in `dir` (`$MONO_HOME/ssh`, made private by the
 /// caller) from now on. The first call wins.
 pub fn init(dir: PathBuf) {
-    let _ = MASTERS.set(Masters { dir, masters: Mutex::new(HashMap::new()) });
+    let _ = MASTERS.set(Masters {
+        dir,
+        masters: Mutex::new(HashMap::new()),
+        clients: Mutex::new(HashMap::new()),
+    });
 }
 
 /// The daemon's masters, once [`init`] ran (without it, as in unit tests,
@@ -149,6 +157,21 @@ impl Masters {
                 )
             })
             .clone()
+    }
+
+    /// The shared Engine client of `target`, once one was kept.
+    pub fn client(&self, target: &SshTarget) -> Option<bollard::Docker> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(target).cloned()
+    }
+
+    /// Keeps `docker` (version agreed) as `target`'s shared client, or
+    /// forgets it (`None`: it stopped answering).
+    pub fn keep_client(&self, target: &SshTarget, docker: Option<bollard::Docker>) {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        match docker {
+            Some(docker) => clients.insert(target.clone(), docker),
+            None => clients.remove(target),
+        };
     }
 
     /// Every master started so far.
