@@ -12,7 +12,7 @@ use std::time::Duration;
 use mono_e2e::docker::{TEST_IMAGE, labelled, require_docker};
 use mono_e2e::engines::write_context;
 use mono_e2e::remote::RemoteHost;
-use mono_e2e::{Sandbox, WAIT, require_program, require_root, wait_until};
+use mono_e2e::{Bounded, Sandbox, WAIT, require_program, require_root, wait_until};
 
 /// The body of `http://127.0.0.1:PORT/PATH`, or why there is none.
 fn get(port: u16, path: &str) -> Result<String, String> {
@@ -149,12 +149,63 @@ fn an_environment_on_a_remote_engine_answers_here_through_drops_and_restarts() {
     let doctor = sb.mono(["doctor"]).stdout;
     assert!(doctor.contains(&format!("SSH connection to {} is up", remote.docker_host())), "{doctor}");
 
-    // Destroy leaves nothing on the remote engine, and the port closes here.
-    sb.mono(["destroy", far.to_str().unwrap()]).ok();
+    // Seeded data works on the remote engine: found there by DOCKER_HOST.
+    let (first, second) = (seeded(&sb, "seed1"), seeded(&sb, "seed2"));
+    let out = init_on(&sb, &first, &remote.docker_host());
+    assert!(out.contains("MONO_SEED=miss") && out.contains("seed captured"), "{out}");
+    let out = init_on(&sb, &second, &remote.docker_host());
+    assert!(out.contains("MONO_SEED=hit"), "{out}");
+    let logs = sb.mono(["logs", second.to_str().unwrap(), "--service", "db"]).ok().stdout;
+    assert_eq!(logs, format!("seeded by {}-seed1\n", sb.id), "the second started from the first's volume");
+    for ws in [&first, &second] {
+        sb.mono(["destroy", ws.to_str().unwrap()]).ok();
+    }
+
+    // Destroy follows the recorded engine, whatever the workspace and the
+    // shell say now; it leaves nothing there, and the port closes here.
+    sb.mono_yml(&far, "");
+    let mut destroy = sb.mono_cmd();
+    destroy.args(["destroy", far.to_str().unwrap()]).env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    assert_eq!(destroy.run().code, 0);
     assert_eq!(remote.labelled(&label), Vec::<String>::new());
     assert!(get(port, "").is_err(), "the forward outlived its environment");
     sb.mono(["destroy", near.to_str().unwrap()]).ok();
     assert_eq!(sb.env_rows(), 0);
+}
+
+/// A workspace whose service seeds its volume on its first start, only
+/// when the volume is empty, saying which environment seeded it.
+fn seeded(sb: &Sandbox, name: &str) -> std::path::PathBuf {
+    let ws = sb.docker_workspace(name);
+    sb.compose(
+        &ws,
+        &format!(
+            r#"services:
+  db:
+    image: {TEST_IMAGE}
+    init: true
+    command: ["sh", "-c", "[ -f /data/seeded ] || echo \"seeded by $$WHO\" > /data/seeded; cat /data/seeded; exec sleep 3600"]
+    environment:
+      WHO: ${{MONO_ENV_NAME}}
+    volumes: ["pgdata:/data"]
+volumes:
+  pgdata: {{}}
+"#
+        ),
+    );
+    std::fs::create_dir_all(ws.join("db")).unwrap();
+    std::fs::write(ws.join("db/schema.sql"), "create table t();\n").unwrap();
+    sb.mono_yml(&ws, "scripts:\n  setup: echo \"MONO_SEED=$MONO_SEED\"\nseed:\n  key: [db/schema.sql]\n  volumes: [pgdata]\n");
+    ws
+}
+
+/// `mono init WS` with `DOCKER_HOST` set for it alone; what it printed.
+fn init_on(sb: &Sandbox, ws: &Path, docker_host: &str) -> String {
+    let mut cmd = sb.mono_cmd();
+    cmd.args(["init", ws.to_str().unwrap()]).env("DOCKER_HOST", docker_host);
+    let out = cmd.run();
+    assert_eq!(out.code, 0, "init failed: {}{}", out.stdout, out.stderr);
+    format!("{}{}", out.stdout, out.stderr)
 }
 
 #[test]
