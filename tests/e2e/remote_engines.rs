@@ -231,4 +231,13 @@ fn a_tcp_engine_on_another_machine_and_binds_on_a_remote_one_are_refused_before_
     let line = sb.mono(["init", ws.to_str().unwrap()]).fails_with("bind-mounts");
     assert!(line.contains("token.txt") && line.contains("ssh://root@192.0.2.1"), "{line}");
     assert_eq!(sb.env_rows(), 0);
+    // An engine SSH cannot reach: ssh's own words, and what to try.
+    sb.compose(
+        &ws,
+        &format!("services:\n  app:\n    image: {TEST_IMAGE}\n    command: [\"sleep\", \"1\"]\n"),
+    );
+    sb.set_env("DOCKER_HOST", "ssh://root@127.0.0.1:1");
+    let line = sb.mono(["init", ws.to_str().unwrap()]).fails_with("Connection refused");
+    assert!(line.contains("`ssh -p 1 root@127.0.0.1 docker version`"), "{line}");
+    assert_eq!(sb.env_rows(), 0);
 }

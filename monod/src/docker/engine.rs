@@ -193,11 +193,17 @@ impl Engine {
             }
             _ => return Err(unreachable("use unix://, tcp:// or ssh://".into())),
         }
-        .map_err(|e| unreachable(causes(&e)))?
-        .negotiate_version()
-        .await
         .map_err(|e| unreachable(causes(&e)))?;
-        docker.ping().await.map_err(|e| unreachable(causes(&e)))?;
+        let answered = match docker.negotiate_version().await {
+            Ok(docker) => docker.ping().await.map(|_| docker),
+            Err(e) => Err(e),
+        };
+        let docker = match (answered, &shared) {
+            (Ok(docker), _) => docker,
+            // Over SSH the HTTP error says only that the pipe closed.
+            (Err(_), Some((target, _))) => return Err(unreachable(crate::ssh::dial::diagnose(target).await)),
+            (Err(e), None) => return Err(unreachable(causes(&e))),
+        };
         if let Some((target, masters)) = &shared {
             masters.keep_client(target, Some(docker.clone()));
         }

@@ -49,6 +49,32 @@ impl Dial {
     }
 }
 
+/// Why the Engine API cannot be reached over SSH, in ssh's (or the remote
+/// shell's) own words: what a failed connection would have printed, from
+/// one plain `ssh DEST docker version` (run only after a failure).
+pub async fn diagnose(target: &SshTarget) -> String {
+    let mut cmd = Command::new("ssh");
+    cmd.args(super::COMMON_OPTIONS)
+        .args(target.port_args())
+        .arg("--")
+        .arg(&target.dest)
+        .args(["docker", "version", "--format", "{{.Server.Version}}"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let port = target.port.map(|p| format!("-p {p} ")).unwrap_or_default();
+    let hint = format!("check that `ssh {port}{} docker version` works without a prompt", target.dest);
+    match tokio::time::timeout(std::time::Duration::from_secs(20), cmd.output()).await {
+        Ok(Ok(out)) if out.status.success() => format!("ssh works but the API did not answer; {hint}"),
+        Ok(Ok(out)) => {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let said = text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("ssh failed");
+            format!("{said}; {hint}")
+        }
+        Ok(Err(e)) => format!("cannot run ssh: {e}"),
+        Err(_) => format!("ssh did not answer within 20 s; {hint}"),
+    }
+}
+
 /// One connection: the ssh process and its pipes.
 pub struct DialStream {
     io: TokioIo<Join<ChildStdout, ChildStdin>>,

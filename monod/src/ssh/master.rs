@@ -101,6 +101,12 @@ impl Master {
         master
     }
 
+    /// Whether its supervisor has ended (stopped, or gave up logging in
+    /// with no forward to keep).
+    pub fn ended(&self) -> bool {
+        self.task.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// The control socket, for [`super::dial::Dial`].
     pub fn control(&self) -> PathBuf {
         self.control.clone()
@@ -235,6 +241,11 @@ impl Master {
                 Err(reason) => {
                     tracing::warn!(target = %self.target, %reason, "ssh master cannot log in");
                     self.state.send_modify(|s| *s = Snapshot { error: Some(reason), ..Snapshot::default() });
+                    // Nothing to keep up (a mistyped DOCKER_HOST, say): no
+                    // retrying for ever; the next use starts a new master.
+                    if self.wanted.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                        return;
+                    }
                 }
             }
             tokio::select! {

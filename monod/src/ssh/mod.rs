@@ -146,17 +146,17 @@ impl Masters {
     /// The master of `target`, started on first use.
     pub fn of(&self, target: &SshTarget) -> Arc<Master> {
         let mut masters = self.masters.lock().unwrap_or_else(|e| e.into_inner());
-        masters
-            .entry(target.clone())
-            .or_insert_with(|| {
-                let stem = target.file_stem();
-                Master::start(
-                    target.clone(),
-                    self.dir.join(format!("{stem}.sock")),
-                    self.dir.join(format!("{stem}.log")),
-                )
-            })
-            .clone()
+        if let Some(master) = masters.get(target).filter(|m| !m.ended()) {
+            return master.clone();
+        }
+        let stem = target.file_stem();
+        let master = Master::start(
+            target.clone(),
+            self.dir.join(format!("{stem}.sock")),
+            self.dir.join(format!("{stem}.log")),
+        );
+        masters.insert(target.clone(), master.clone());
+        master
     }
 
     /// The shared Engine client of `target`, once one was kept.
