@@ -141,6 +141,16 @@ fn an_environment_on_a_remote_engine_answers_here_through_drops_and_restarts() {
     wait_until(WAIT, "the forward back after the drop", || get(port, "").is_ok());
     assert_eq!(published(&sb, &far, "web").1["up"], true);
 
+    // The network goes silent: keep-alives notice within seconds, and the
+    // forward comes back once the link does.
+    remote.link(false);
+    let log = sb.root().join("home/monod.log");
+    let downs = || std::fs::read_to_string(&log).unwrap_or_default().matches("ssh master down").count();
+    let before = downs();
+    wait_until(Duration::from_secs(40), "monod noticing the silent link", || downs() > before);
+    remote.link(true);
+    wait_until(WAIT, "the forward back after the link", || get(port, "").is_ok());
+
     // monod restarts: it sets the forwards up again by itself.
     sb.mono(["daemon", "stop"]).ok();
     assert!(get(port, "").is_err(), "the forward outlived monod");

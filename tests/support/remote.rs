@@ -88,6 +88,17 @@ impl RemoteHost {
         all
     }
 
+    /// Takes the host's end of the link down (`up: false`): the network
+    /// goes silent, with no FIN and no RST, as when a laptop changes Wi-Fi;
+    /// or brings it back.
+    #[track_caller]
+    pub fn link(&self, up: bool) {
+        let dev = format!("{}h", self.vars["NS"]);
+        let state = if up { "up" } else { "down" };
+        let out = Command::new("ip").args(["link", "set", &dev, state]).stdin(Stdio::null()).run();
+        assert_eq!(out.code, 0, "ip link set {dev} {state}: {}", out.stderr);
+    }
+
     /// Ends every SSH connection to it, as a network drop would.
     #[track_caller]
     pub fn drop_ssh(&self) {

@@ -159,16 +159,29 @@ async fn containers_if_any(rows: &[EnvRow], home: &Path) -> HashMap<String, Vec<
         }
     }
     let home = home.display().to_string();
+    // Each engine at once, and none for longer than LIST_WAIT: a remote
+    // engine behind a dropped network must not hold up the others.
+    let listed = futures_util::future::join_all(engines.iter().map(|(at, _)| {
+        let home = &home;
+        async move {
+            let query = async { docker::project_containers(&Engine::connect(at).await?, home).await };
+            tokio::time::timeout(LIST_WAIT, query).await
+        }
+    }))
+    .await;
     let mut all = HashMap::new();
-    for (at, projects) in engines {
-        let listed = async { docker::project_containers(&Engine::connect(&at).await?, &home).await }.await;
+    for ((at, projects), listed) in engines.iter().zip(listed) {
         match listed {
-            Ok(mut found) => all.extend(projects.iter().filter_map(|p| found.remove_entry(*p))),
-            Err(e) => tracing::debug!(error = %e, endpoint = %at, "cannot list containers"),
+            Ok(Ok(mut found)) => all.extend(projects.iter().filter_map(|p| found.remove_entry(*p))),
+            Ok(Err(e)) => tracing::debug!(error = %e, endpoint = %at, "cannot list containers"),
+            Err(_) => tracing::debug!(endpoint = %at, "the engine did not list its containers in time"),
         }
     }
     all
 }
+
+/// How long list and status wait for one engine's containers.
+const LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Sessions that exist now; none when tmux is missing or has no server.
 async fn live_sessions() -> HashSet<String> {
