@@ -157,7 +157,7 @@ async fn check_engines(rows: &[EnvRow], caller: &CallerEnv) -> (Result<Engine, E
             continue;
         }
         let of = format!("{n} environment(s) were created on it");
-        findings.push(match Engine::connect(at).await {
+        findings.push(match connect(at).await {
             Ok(engine) => finding(
                 "docker",
                 Severity::Ok,
@@ -180,7 +180,7 @@ async fn check_engines(rows: &[EnvRow], caller: &CallerEnv) -> (Result<Engine, E
     let same = |a: &Endpoint, b: &Endpoint| a.host == b.host && a.tls == b.tls;
     let shared = matches!((&own, &theirs), (Ok(o), Some(Ok(t))) if same(o, t));
     let engine = match own {
-        Ok(at) => Engine::connect(&at).await,
+        Ok(at) => connect(&at).await,
         Err(e) => Err(e.into()),
     };
     let whose = if shared {
@@ -218,7 +218,7 @@ async fn check_engines(rows: &[EnvRow], caller: &CallerEnv) -> (Result<Engine, E
         let whose = "the caller's environment: `mono init` from this shell uses it";
         let fix = "start that engine, or fix DOCKER_HOST / DOCKER_CONTEXT in this shell";
         findings.push(match theirs {
-            Ok(at) => match Engine::connect(&at).await {
+            Ok(at) => match connect(&at).await {
                 Ok(engine) => finding(
                     "docker",
                     Severity::Ok,
@@ -231,6 +231,20 @@ async fn check_engines(rows: &[EnvRow], caller: &CallerEnv) -> (Result<Engine, E
         });
     }
     (engine, findings)
+}
+
+/// How long doctor waits for one engine (a remote one behind a dropped
+/// network would otherwise hold the report for ssh's timeouts).
+const ENGINE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// [`Engine::connect`], giving up after [`ENGINE_WAIT`].
+async fn connect(at: &Endpoint) -> Result<Engine, EngineError> {
+    tokio::time::timeout(ENGINE_WAIT, Engine::connect(at)).await.unwrap_or_else(|_| {
+        Err(EngineError::Unreachable {
+            endpoint: at.to_string(),
+            reason: format!("it did not answer within {} s", ENGINE_WAIT.as_secs()),
+        })
+    })
 }
 
 async fn engine_version(engine: &Engine) -> String {
