@@ -30,7 +30,7 @@ const MARKER: &str = crate::paths::STATE_FILE;
 
 /// Names mono keeps in its home: a directory holding only these (or
 /// nothing) may become one.
-const OWN_ENTRIES: [&str; 13] = [
+const OWN_ENTRIES: [&str; 14] = [
     crate::paths::STATE_FILE,
     "state.db-wal",
     "state.db-shm",
@@ -44,6 +44,7 @@ const OWN_ENTRIES: [&str; 13] = [
     crate::paths::DATA_DIR,
     crate::paths::LOGS_DIR,
     crate::paths::CACHE_DIR,
+    crate::paths::SSH_DIR,
 ];
 
 /// An approved home: its canonical path and the directory, open.

@@ -26,6 +26,8 @@ pub const DATA_DIR: &str = "data";
 pub const LOGS_DIR: &str = "logs";
 /// Directory of the dependency cache.
 pub const CACHE_DIR: &str = "cache";
+/// Directory of the SSH control sockets and logs of remote engines.
+pub const SSH_DIR: &str = "ssh";
 /// File name of the daemon's optional settings.
 pub const SETTINGS_FILE: &str = "monod.yml";
 

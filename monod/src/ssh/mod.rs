@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub use master::{ForwardState, Master};
 
 /// The folder of `$MONO_HOME` that holds the control sockets and logs.
-pub const DIR: &str = "ssh";
+pub const DIR: &str = mono_proto::paths::SSH_DIR;
 
 /// Options of every ssh mono runs: never a prompt (monod has no terminal),
 /// and a dead connection noticed within seconds.
