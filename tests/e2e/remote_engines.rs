@@ -16,10 +16,15 @@ use mono_e2e::{Bounded, Sandbox, WAIT, require_program, require_root, wait_until
 
 /// The body of `http://127.0.0.1:PORT/PATH`, or why there is none.
 fn get(port: u16, path: &str) -> Result<String, String> {
+    get_as(port, "x", path)
+}
+
+/// The same, with `host` as the Host header (for the router).
+fn get_as(port: u16, host: &str, path: &str) -> Result<String, String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    write!(s, "GET /{path} HTTP/1.0\r\nHost: x\r\n\r\n").map_err(|e| e.to_string())?;
+    write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
     let mut text = String::new();
     s.read_to_string(&mut text).map_err(|e| e.to_string())?;
     match text.split_once("\r\n\r\n") {
@@ -69,6 +74,10 @@ fn an_environment_on_a_remote_engine_answers_here_through_drops_and_restarts() {
     require_program("sshd", "openssh-server");
     require_program("curl", "curl");
     let sb = Sandbox::new();
+    // The router on a port of its own: other tests' daemons may hold 19000.
+    let router = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let slot = std::env::var("MONO_TEST_FIRST_SLOT").unwrap_or_else(|_| "101".to_string());
+    sb.monod_yml(&format!("ports:\n  first_slot: {slot}\nrouter:\n  listen: 127.0.0.1:{router}\n"));
     let remote = RemoteHost::up(&sb.root().join("remote"), &[TEST_IMAGE]);
     sb.set_env("PATH", &remote.path());
     // The workspace pins a context: the caller's shell says nothing.
@@ -115,6 +124,11 @@ fn an_environment_on_a_remote_engine_answers_here_through_drops_and_restarts() {
     });
     let gc = sb.mono(["gc"]).ok().stdout;
     assert!(!gc.contains("not checked") && !gc.contains(&project), "{gc}");
+    // Its named URL leads there too, through the router and the forward.
+    let named = format!("web.{}-far.localhost:{router}", sb.id);
+    wait_until(WAIT, "the remote service through the router", || {
+        get_as(router, &named, "").is_ok_and(|b| b == "served from the remote engine\n")
+    });
     let text = sb.mono(["status", far.to_str().unwrap()]).ok().stdout;
     assert!(text.contains(&format!("80/tcp -> remote 127.0.0.1:{port} -> local 127.0.0.1:{port}")), "{text}");
 
