@@ -208,16 +208,88 @@ fn tokio_stream_of<T: Send + 'static>(
 }
 
 /// Pauses `containers` (names), stopping at the first failure; returns those
-/// paused, which the caller must [`unpause`] whatever happens next.
+/// paused, which the caller must [`unpause`] whatever happens next. Each is
+/// paused between two of its health checks (see [`between_health_checks`]).
 pub async fn pause(engine: &Engine, containers: &[String]) -> (Vec<String>, Result<(), EngineError>) {
     let mut paused = Vec::new();
     for c in containers {
+        if let Err(e) = between_health_checks(engine, c).await {
+            return (paused, Err(e));
+        }
         match engine.docker.pause_container(c).await {
             Ok(()) => paused.push(c.clone()),
             Err(e) => return (paused, Err(EngineError::api(format!("pause {c}"))(e))),
         }
     }
     (paused, Ok(()))
+}
+
+/// Time left before a container's next health check for a pause to start.
+const BEFORE_NEXT_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+/// The longest wait for a moment between health checks.
+const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Returns once no exec runs in `container` (a health check's, or one
+/// mono's own health probe left going) and its next health check is not
+/// due within [`BEFORE_NEXT_CHECK`]: freezing a container while an exec is
+/// starting in it deadlocks runc (seen with runc 1.1 on cgroup v1: the
+/// exec holds the container's lock, frozen, and the resume waits for it),
+/// which leaves the container paused for good. The Engine starts the next
+/// check an interval after the last one ended and refuses execs while the
+/// container is paused, so the moment right after a check is safe.
+async fn between_health_checks(engine: &Engine, container: &str) -> Result<(), EngineError> {
+    let deadline = tokio::time::Instant::now() + HEALTH_WAIT;
+    // Subscribed first: a check that ends while we look is not missed.
+    let filters = HashMap::from([
+        ("type", vec!["container"]),
+        ("container", vec![container]),
+        ("event", vec!["exec_die"]),
+    ]);
+    let options = bollard::query_parameters::EventsOptionsBuilder::new().filters(&filters).build();
+    let mut events = engine.docker.events(Some(options));
+    loop {
+        let info = engine
+            .docker
+            .inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(EngineError::api(format!("inspect {container}")))?;
+        // Execs running now (a health check's, or anyone's): wait for them.
+        let running = info.exec_ids.as_ref().is_some_and(|ids| !ids.is_empty());
+        let check = info
+            .config
+            .and_then(|c| c.healthcheck)
+            .filter(|h| h.test.as_ref().is_some_and(|t| !t.is_empty() && t[0] != "NONE"));
+        let nanos = |v: Option<i64>, default: u64| {
+            std::time::Duration::from_nanos(v.filter(|n| *n > 0).map_or(default, |n| n as u64))
+        };
+        let (interval, timeout) = match &check {
+            Some(c) => (nanos(c.interval, 30_000_000_000), nanos(c.timeout, 30_000_000_000)),
+            None => (std::time::Duration::ZERO, std::time::Duration::from_secs(30)),
+        };
+        let last_end = info
+            .state
+            .and_then(|s| s.health)
+            .and_then(|h| h.log)
+            .and_then(|log| log.last().and_then(|r| r.end.clone()))
+            .and_then(|end| end.parse::<jiff::Timestamp>().ok());
+        let next_far = match (&check, last_end) {
+            (None, _) => true,
+            (Some(_), Some(end)) => {
+                jiff::Timestamp::now().duration_since(end).unsigned_abs() + BEFORE_NEXT_CHECK < interval
+            }
+            (Some(_), None) => false,
+        };
+        if !running && next_far {
+            return Ok(());
+        }
+        // A check runs or is about to: once it ends, a whole interval is free.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            tracing::warn!(container, "no moment between health checks found; pausing anyway");
+            return Ok(());
+        }
+        let _ = tokio::time::timeout(left.min(interval + timeout), events.next()).await;
+    }
 }
 
 /// Resumes what [`pause`] paused; each is tried.
