@@ -190,8 +190,25 @@ impl Rpc {
                     Ok(params) => params,
                     Err(error) => return fail(error),
                 };
-                let params = Params::new(params.as_deref().map(RawValue::get));
-                callback(jid, params, conn, max, Extensions::new())
+                let call = || {
+                    callback(
+                        jid.clone(),
+                        Params::new(params.as_deref().map(RawValue::get)),
+                        conn,
+                        max,
+                        Extensions::new(),
+                    )
+                };
+                let mut response = call();
+                // jsonrpsee sends a subscription's reply before it records
+                // the subscription, so an unsubscribe sent on that reply can
+                // find nothing yet: asked again for a moment before `false`.
+                let deadline = tokio::time::Instant::now() + UNSUBSCRIBE_GRACE;
+                while found_nothing(&response) && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    response = call();
+                }
+                response
             }
         };
         id.as_ref()?;
@@ -216,6 +233,16 @@ fn held_id(raw: &RawValue) -> Option<Id<'static>> {
         Id::Number(_) => None,
         id => Some(id.into_owned()),
     }
+}
+
+/// How long an unsubscribe waits for a subscription whose reply just went
+/// out to be recorded (see the unsubscription arm of the dispatch).
+const UNSUBSCRIBE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Whether an unsubscribe's response says there was no such subscription.
+fn found_nothing(response: &MethodResponse) -> bool {
+    serde_json::from_str::<serde_json::Value>(response.as_json().get())
+        .is_ok_and(|v| v.get("result") == Some(&serde_json::Value::Bool(false)))
 }
 
 /// The error for a subscription asked over plain HTTP.
