@@ -636,6 +636,49 @@ impl Cache {
         Ok(records)
     }
 
+    /// The SHA-256 of every volume archive of the seed entries there are
+    /// (what engines' seed bases may hold; see `docker::seed_base`).
+    pub async fn seed_archives(&self) -> Result<std::collections::HashSet<String>, CacheError> {
+        let records = self.records().await?;
+        let this = self.clone();
+        self.blocking("list", move || {
+            let mut shas = std::collections::HashSet::new();
+            for r in records.iter().filter(|r| r.kind == key::Kind::Seed.as_str()) {
+                let file = this.entry_dir(&r.key).join("entry.json");
+                if let Some(m) =
+                    std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+                {
+                    shas.extend(m.volumes.into_iter().map(|v| v.sha256));
+                }
+            }
+            Ok(shas)
+        })
+        .await
+    }
+
+    /// The volume archives of the seed entry `key`: each file, with its
+    /// hex SHA-256, in the entry's order.
+    pub async fn seed_entry_archives(&self, key: &str) -> Result<Vec<(PathBuf, String)>, CacheError> {
+        let dir = self.entry_dir(key);
+        self.blocking("read", move || {
+            let manifest: Manifest = std::fs::read(dir.join("entry.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| CacheError::Io {
+                    action: "read",
+                    path: dir.join("entry.json"),
+                    source: io::Error::other("missing or unreadable"),
+                })?;
+            Ok(manifest
+                .volumes
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (dir.join("volumes").join(format!("{i}.tar")), v.sha256))
+                .collect())
+        })
+        .await
+    }
+
     /// The bookkeeping (for image entries, kept by docker mode).
     pub fn store(&self) -> &Store {
         &self.store

@@ -24,6 +24,7 @@ pub mod owned;
 pub mod ownership;
 mod probe;
 pub mod seed;
+pub mod seed_base;
 mod status;
 mod teardown;
 mod watch;

@@ -32,9 +32,9 @@ use mono_compose::{MONO_ENV_LABEL, MONO_HOME_LABEL};
 pub const MOUNT: &str = "/mono-seed";
 
 /// The helper container of one volume; removed by [`Helper::remove`].
-struct Helper<'a> {
+pub(super) struct Helper<'a> {
     engine: &'a Engine,
-    id: String,
+    pub(super) id: String,
 }
 
 impl<'a> Helper<'a> {
@@ -45,6 +45,17 @@ impl<'a> Helper<'a> {
         image: &str,
         read_only: bool,
     ) -> Result<Helper<'a>, EngineError> {
+        Helper::with_mounts(engine, env, &[(volume, MOUNT, read_only)], image).await
+    }
+
+    /// A helper mounting each `(volume, target, read_only)`.
+    pub(super) async fn with_mounts(
+        engine: &'a Engine,
+        env: EnvLabels<'_>,
+        mounts: &[(&str, &str, bool)],
+        image: &str,
+    ) -> Result<Helper<'a>, EngineError> {
+        let volume = mounts.iter().map(|(v, _, _)| *v).collect::<Vec<_>>().join(", ");
         let labels = HashMap::from([
             (MONO_HOME_LABEL.to_string(), env.home.to_string()),
             (MONO_ENV_LABEL.to_string(), env.project.to_string()),
@@ -59,14 +70,22 @@ impl<'a> Helper<'a> {
             network_disabled: Some(true),
             host_config: Some(HostConfig {
                 network_mode: Some("none".to_string()),
-                mounts: Some(vec![Mount {
-                    typ: Some(MountType::VOLUME),
-                    source: Some(volume.to_string()),
-                    target: Some(MOUNT.to_string()),
-                    read_only: Some(read_only),
-                    volume_options: Some(MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
-                    ..Default::default()
-                }]),
+                mounts: Some(
+                    mounts
+                        .iter()
+                        .map(|(volume, target, read_only)| Mount {
+                            typ: Some(MountType::VOLUME),
+                            source: Some(volume.to_string()),
+                            target: Some(target.to_string()),
+                            read_only: Some(*read_only),
+                            volume_options: Some(MountVolumeOptions {
+                                no_copy: Some(true),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
                 ..Default::default()
             }),
             ..Default::default()
@@ -81,7 +100,7 @@ impl<'a> Helper<'a> {
         Ok(Helper { engine, id: created.id })
     }
 
-    async fn remove(self) -> Result<(), EngineError> {
+    pub(super) async fn remove(self) -> Result<(), EngineError> {
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
         self.engine
             .docker
@@ -151,6 +170,29 @@ pub async fn restore(
     let started = std::time::Instant::now();
     let helper = Helper::create(engine, env, volume, image, false).await?;
     let created = started.elapsed();
+    let (sent, uploaded) = upload(engine, &helper.id, "/", file, volume).await;
+    let unpacked = started.elapsed();
+    let removed = helper.remove().await;
+    tracing::debug!(volume, ?created, ?unpacked, total = ?started.elapsed(), "seed volume restored");
+    // Damaged bytes are a damaged snapshot even when the Engine refused
+    // them as a broken tar.
+    if sent != sha256 {
+        return Ok(false);
+    }
+    uploaded?;
+    removed?;
+    Ok(true)
+}
+
+/// Streams the archive `file` into the helper `id` at `path`; returns the
+/// hex SHA-256 of the bytes sent, and what the Engine said.
+pub(super) async fn upload(
+    engine: &Engine,
+    id: &str,
+    path: &str,
+    file: std::fs::File,
+    volume: &str,
+) -> (String, Result<(), EngineError>) {
     // Read and hashed on a blocking thread in large chunks, while the
     // Engine unpacks the previous ones.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<hyper::body::Bytes, std::io::Error>>(4);
@@ -178,24 +220,14 @@ pub async fn restore(
         hex(sha)
     });
     let body = bollard::body_try_stream(tokio_stream_of(rx));
-    let options = UploadToContainerOptionsBuilder::new().path("/").build();
+    let options = UploadToContainerOptionsBuilder::new().path(path).build();
     let uploaded = engine
         .docker
-        .upload_to_container(&helper.id, Some(options), body)
+        .upload_to_container(id, Some(options), body)
         .await
         .map_err(EngineError::api(format!("restore volume {volume}")));
     let sent = reader.await.unwrap_or_default();
-    let unpacked = started.elapsed();
-    let removed = helper.remove().await;
-    tracing::debug!(volume, ?created, ?unpacked, total = ?started.elapsed(), "seed volume restored");
-    // Damaged bytes are a damaged snapshot even when the Engine refused
-    // them as a broken tar.
-    if sent != sha256 {
-        return Ok(false);
-    }
-    uploaded?;
-    removed?;
-    Ok(true)
+    (sent, uploaded)
 }
 
 /// Bytes per chunk sent to the Engine.

@@ -272,6 +272,7 @@ impl Ops {
         };
         let (mut removed, mut busy) = self.cache.clean(what).await.map_err(|e| cache_err("cache", e))?;
         self.clean_images(what, &mut removed, &mut busy).await?;
+        self.prune_seed_bases(None).await;
         let removed: Vec<CacheEntryInfo> = removed.iter().map(info).collect();
         let freed = removed.iter().map(|e| e.size).sum();
         self.log.write(

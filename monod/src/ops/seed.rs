@@ -242,6 +242,7 @@ impl Ops {
         }
         match saved {
             Ok(Saved::Saved { copied, size, evicted }) => {
+                let evicted_none = evicted.is_empty();
                 if let Err(e) = self.store.set_seed_key(row.id, key.hash.clone()).await {
                     progress.step(format!("seed: cannot record the environment's seed key: {e}"));
                 }
@@ -259,6 +260,12 @@ impl Ops {
                         &e[..12]
                     ));
                 }
+                if !evicted_none {
+                    self.prune_seed_bases(docker.map(|(engine, _)| engine)).await;
+                }
+                if let Some((engine, plan)) = docker {
+                    self.fill_bases_later(engine, plan, seed, &key.hash).await;
+                }
             }
             Ok(Saved::AlreadyThere) => {
                 let _ = self.store.set_seed_key(row.id, key.hash.clone()).await;
@@ -274,6 +281,69 @@ impl Ops {
             Err(e) => progress.step(format!("seed: capturing {} failed: {e}; not captured", key.label)),
         }
         Ok(())
+    }
+
+    /// Fills, in the background, this engine's bases of the snapshot just
+    /// captured under `key`, so the next init's restore is copy-on-write
+    /// from the start (an init that comes first waits for the fill).
+    async fn fill_bases_later(&self, engine: &Engine, plan: &Plan, seed: &SeedSettings, key: &str) {
+        let archives = match self.cache.seed_entry_archives(key).await {
+            Ok(archives) => archives,
+            Err(e) => return tracing::warn!(error = %e, "cannot read the snapshot just captured"),
+        };
+        for (v, (file, sha256)) in seed.volumes.iter().zip(archives) {
+            let Some(vol) = plan.volumes.iter().find(|p| &p.key == v) else { continue };
+            let Some(user) = plan.services.iter().find(|s| mounts(s, plan, v)) else { continue };
+            if !docker::seed_base::can_overlay(vol) {
+                continue;
+            }
+            let (engine, image, log) = (engine.clone(), image_of(user), self.log.clone());
+            let (home, project) = (plan.home.clone(), plan.project.clone());
+            self.tasks.spawn(async move {
+                let env = EnvLabels { home: &home, project: &project };
+                let name = docker::seed_base::base_name(&sha256);
+                match docker::seed_base::ensure_base(&engine, env, &image, &file, &sha256).await {
+                    Ok(Some(_)) => log.write(Instant::now(), "cache", &format!("seed base {name} ready")),
+                    Ok(None) => log.write(
+                        Instant::now(),
+                        "cache",
+                        &format!("seed base {name}: the archive is damaged"),
+                    ),
+                    Err(e) => tracing::warn!(error = %e, base = %name, "cannot fill a seed base"),
+                }
+            });
+        }
+    }
+
+    /// Removes the seed bases no snapshot needs any more (see
+    /// [`docker::seed_base`]): on `engine`, or on every engine in use.
+    pub(super) async fn prune_seed_bases(&self, engine: Option<&Engine>) {
+        let keep = match self.cache.seed_archives().await {
+            Ok(keep) => keep,
+            Err(e) => return tracing::warn!(error = %e, "cannot list seed snapshots; seed bases kept"),
+        };
+        let engines = match engine {
+            Some(engine) => vec![engine.clone()],
+            None => {
+                let rows = self.store.all().await.unwrap_or_default();
+                super::engines::reach(&rows, &mono_proto::CallerEnv::default()).await.0
+            }
+        };
+        let home = self.home.root().display().to_string();
+        for engine in &engines {
+            match docker::seed_base::prune(engine, &home, &keep).await {
+                Ok(removed) => {
+                    for name in removed {
+                        self.log.write(
+                            Instant::now(),
+                            "cache",
+                            &format!("removed seed base {name} ({})", engine.endpoint),
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, endpoint = %engine.endpoint, "cannot prune seed bases"),
+            }
+        }
     }
 
     /// `seed.refresh`: drops the snapshot the environment at `path` was
@@ -300,6 +370,7 @@ impl Ops {
             });
         }
         self.log.write(Instant::now(), &row.name, &format!("seed refresh: dropped snapshot {}", &key[..12]));
+        self.prune_seed_bases(None).await;
         Ok(SeedRefreshed { name: row.name, key, removed: size.is_some(), freed: size.unwrap_or(0) })
     }
 }
@@ -403,6 +474,27 @@ async fn restore_volumes(
     let labels = EnvLabels { home: &plan.home, project: &plan.project };
     let docker_err = |source| OpError::Docker { env: env.to_string(), source };
     for ((archive, file), v) in archives.iter().zip(volumes) {
+        // Copy-on-write over the engine's base of this archive, when it can be.
+        if docker::seed_base::can_overlay(v.plan) {
+            let outcome = docker::seed_base::overlay(engine, labels, v.plan, &v.image, file, &archive.sha256)
+                .await
+                .map_err(docker_err)?;
+            match outcome {
+                docker::seed_base::Outcome::Overlaid => {
+                    made.push(v.plan.name.clone());
+                    continue;
+                }
+                docker::seed_base::Outcome::Damaged => {
+                    return Ok(Some(format!(
+                        "the archive of volume {} is not the one captured",
+                        archive.name
+                    )));
+                }
+                docker::seed_base::Outcome::Unsupported(why) => {
+                    tracing::info!(env, volume = %v.plan.name, %why, "no overlay on this engine; copying the seed");
+                }
+            }
+        }
         docker::create_volume(engine, labels, v.plan).await.map_err(docker_err)?;
         made.push(v.plan.name.clone());
         let file = std::fs::File::open(file).map_err(|source| OpError::Io {
