@@ -116,8 +116,10 @@ pub async fn overlay(
     helper.remove().await?;
     made?;
     let up = PathBuf::from(&upper.mountpoint);
+    // metacopy: a rename or chmod of a lower file (a database recycling
+    // its log segments) copies its metadata up, not its data.
     let o = format!(
-        "lowerdir={},upperdir={},workdir={}",
+        "lowerdir={},upperdir={},workdir={},redirect_dir=on,metacopy=on",
         lower.display(),
         up.join("upper").display(),
         up.join("work").display()
