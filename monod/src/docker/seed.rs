@@ -285,8 +285,15 @@ async fn between_health_checks(engine: &Engine, container: &str) -> Result<(), E
             .inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>)
             .await
             .map_err(EngineError::api(format!("inspect {container}")))?;
-        // Execs running now (a health check's, or anyone's): wait for them.
-        let running = info.exec_ids.as_ref().is_some_and(|ids| !ids.is_empty());
+        // Execs running or starting now (a health check's, or anyone's):
+        // waited for. One created and never started does not count.
+        let mut running = false;
+        for id in info.exec_ids.iter().flatten() {
+            if engine.docker.inspect_exec(id).await.is_ok_and(|e| e.running == Some(true)) {
+                running = true;
+                break;
+            }
+        }
         let check = info
             .config
             .and_then(|c| c.healthcheck)

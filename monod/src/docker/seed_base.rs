@@ -91,15 +91,7 @@ pub async fn overlay(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let upper = engine
-        .docker
-        .create_volume(VolumeCreateRequest {
-            name: Some(upper_name.clone()),
-            labels: Some(env_labels),
-            ..Default::default()
-        })
-        .await
-        .map_err(EngineError::api(format!("create volume {upper_name}")))?;
+    let upper = create(engine, &upper_name, env_labels, None).await?;
     if !env.owns(Some(&upper.labels)) {
         return Err(EngineError::Conflict {
             what: format!("volume {upper_name} exists and is not this environment's"),
@@ -126,21 +118,12 @@ pub async fn overlay(
     );
     let mut labels: HashMap<String, String> = vol.labels.clone().into_iter().collect();
     labels.insert(LOWER_LABEL.to_string(), base.clone());
-    let made = engine
-        .docker
-        .create_volume(VolumeCreateRequest {
-            name: Some(vol.name.clone()),
-            driver: Some("local".to_string()),
-            driver_opts: Some(HashMap::from([
-                ("type".to_string(), "overlay".to_string()),
-                ("device".to_string(), "overlay".to_string()),
-                ("o".to_string(), o),
-            ])),
-            labels: Some(labels),
-            ..Default::default()
-        })
-        .await
-        .map_err(EngineError::api(format!("create volume {}", vol.name)))?;
+    let opts = HashMap::from([
+        ("type".to_string(), "overlay".to_string()),
+        ("device".to_string(), "overlay".to_string()),
+        ("o".to_string(), o),
+    ]);
+    let made = create(engine, &vol.name, labels, Some(opts)).await?;
     if !env.owns(Some(&made.labels)) {
         return Err(EngineError::Conflict {
             what: format!("volume {} exists and is not this environment's", vol.name),
@@ -199,15 +182,7 @@ pub async fn ensure_base(
         (BASE_LABEL.to_string(), sha256.to_string()),
         (BASE_HOME_LABEL.to_string(), env.home.to_string()),
     ]);
-    let made = engine
-        .docker
-        .create_volume(VolumeCreateRequest {
-            name: Some(name.clone()),
-            labels: Some(labels),
-            ..Default::default()
-        })
-        .await
-        .map_err(EngineError::api(format!("create volume {name}")))?;
+    let made = create(engine, &name, labels, None).await?;
     let file = std::fs::File::open(archive)
         .map_err(|e| EngineError::Conflict { what: format!("cannot read {}: {e}", archive.display()) })?;
     let helper = Helper::with_mounts(engine, env, &[(&name, "/b", false)], image).await?;
@@ -246,6 +221,24 @@ async fn complete(engine: &Engine, env: EnvLabels<'_>, name: &str, image: &str) 
     }
 }
 
+/// Creates the local volume `name` (the Engine hands back an existing one
+/// of that name as it is: callers check its labels).
+async fn create(
+    engine: &Engine,
+    name: &str,
+    labels: HashMap<String, String>,
+    driver_opts: Option<HashMap<String, String>>,
+) -> Result<bollard::models::Volume, EngineError> {
+    let request = VolumeCreateRequest {
+        name: Some(name.to_string()),
+        driver: Some("local".to_string()),
+        driver_opts,
+        labels: Some(labels),
+        ..Default::default()
+    };
+    engine.docker.create_volume(request).await.map_err(EngineError::api(format!("create volume {name}")))
+}
+
 async fn remove(engine: &Engine, name: &str) -> Result<(), EngineError> {
     match engine.docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
         Err(e) if !is_not_found(&e) => Err(EngineError::api(format!("remove volume {name}"))(e)),
@@ -257,33 +250,29 @@ async fn remove(engine: &Engine, name: &str) -> Result<(), EngineError> {
 /// and that no volume is made over; returns their names.
 pub async fn prune(engine: &Engine, home: &str, keep: &HashSet<String>) -> Result<Vec<String>, EngineError> {
     let _fills = FILLS.lock().await;
-    let filters = HashMap::from([("label", vec![format!("{BASE_HOME_LABEL}={home}")])]);
-    let bases = engine
-        .docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build()))
-        .await
-        .map_err(EngineError::api("list seed bases"))?
-        .volumes
-        .unwrap_or_default();
+    let bases = labelled(engine, &format!("{BASE_HOME_LABEL}={home}")).await?;
     let mut removed = Vec::new();
     for base in bases {
         if base.labels.get(BASE_LABEL).is_some_and(|sha| keep.contains(sha)) {
             continue;
         }
-        let filters = HashMap::from([("label", vec![format!("{LOWER_LABEL}={}", base.name)])]);
-        let users = engine
-            .docker
-            .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build()))
-            .await
-            .map_err(EngineError::api("list volumes over a seed base"))?
-            .volumes
-            .unwrap_or_default();
-        if users.is_empty() {
+        if labelled(engine, &format!("{LOWER_LABEL}={}", base.name)).await?.is_empty() {
             remove(engine, &base.name).await?;
             removed.push(base.name);
         }
     }
     Ok(removed)
+}
+
+/// The volumes labelled `label` (`key=value`).
+async fn labelled(engine: &Engine, label: &str) -> Result<Vec<bollard::models::Volume>, EngineError> {
+    let filters = HashMap::from([("label", vec![label.to_string()])]);
+    let listed = engine
+        .docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build()))
+        .await
+        .map_err(EngineError::api(format!("list volumes labelled {label}")))?;
+    Ok(listed.volumes.unwrap_or_default())
 }
 
 /// Owner, group and mode of the archive's top directory (the volume's
