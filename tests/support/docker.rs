@@ -149,6 +149,21 @@ pub fn networks_named(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Removes the seed bases (volumes labelled `dev.mono.seed.home`) of the
+/// home `home`: they belong to its cache, not to an environment.
+pub fn remove_seed_bases(home: &Path) {
+    let mut homes = vec![home.display().to_string()];
+    if let Ok(real) = home.canonicalize() {
+        homes.push(real.display().to_string());
+    }
+    for h in homes {
+        let filter = format!("label=dev.mono.seed.home={h}");
+        for name in docker(["volume", "ls", "-q", "--filter", &filter]).1.lines() {
+            let _ = docker(["volume", "rm", "-f", name]);
+        }
+    }
+}
+
 /// The labels `dev.mono.home`, `dev.mono.env` and compose's project label
 /// as `docker ... create` flags, for objects made as a mono home would.
 pub fn mono_labels(home: &str, project: &str) -> Vec<String> {

@@ -671,6 +671,7 @@ impl Drop for Sandbox {
         let _ = run_within(self.tmux_cmd().arg("kill-server"), WAIT);
         if self.used_docker.load(std::sync::atomic::Ordering::Relaxed) {
             docker::remove_projects(&format!("mono-{}", self.id));
+            docker::remove_seed_bases(&self.home);
         }
         for mount in self.mounts.lock().unwrap_or_else(|p| p.into_inner()).drain(..).rev() {
             // Lazily: a capture tmux has not reaped yet must not keep it.
