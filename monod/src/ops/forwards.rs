@@ -140,8 +140,9 @@ impl Ops {
 pub(super) fn forward_of(row: &EnvRow, port: u16) -> Option<PortForward> {
     let at = super::teardown::endpoint_of(row).ok()?;
     let target = remote_target(&at)?;
-    let master = ssh::masters()?.of(&target);
-    let (up, detail) = match master.state_of(port) {
+    // A status read never starts an SSH login.
+    let state = ssh::masters()?.running(&target).and_then(|m| m.state_of(port));
+    let (up, detail) = match state {
         Some(ForwardState::Up) => (true, None),
         Some(ForwardState::Down(reason)) => (false, Some(reason)),
         None => (false, Some("not forwarded".to_string())),

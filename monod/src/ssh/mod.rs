@@ -174,6 +174,12 @@ impl Masters {
         };
     }
 
+    /// The master of `target` if one runs, without starting one (for
+    /// reads such as status).
+    pub fn running(&self, target: &SshTarget) -> Option<Arc<Master>> {
+        self.masters.lock().unwrap_or_else(|e| e.into_inner()).get(target).filter(|m| !m.ended()).cloned()
+    }
+
     /// Every master started so far.
     pub fn all(&self) -> Vec<Arc<Master>> {
         self.masters.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
